@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the product (and, with --test, the test suite) needs. Idempotent and quiet
+# when everything is already present.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$CDI_ROOT"
+runtime_pkgs=(xz-utils openssl)
+test_pkgs=(qemu-utils nginx docker-registry skopeo xz-utils zstd pigz openssl curl apache2-utils)
+want=("${runtime_pkgs[@]}")
+[ "${1:-}" = "--test" ] && want=("${test_pkgs[@]}")
+missing=()
+for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "cdi: installing Debian packages: ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+stamp=node_modules/.cdi-installed
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+  npm ci --no-audit --no-fund --loglevel=error >&2
+  touch "$stamp"
+fi

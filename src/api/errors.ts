@@ -1,0 +1,72 @@
+/**
+ * The one coded error table. Every failure the product reports to a user carries a stable
+ * `CDI_ERR_*` code, a message (CDI's text where CDI has one), a process exit code and the HTTP
+ * status an API or upload endpoint answers with. Add rows here; never throw bare strings.
+ */
+export const errorTable = {
+  // input and format
+  CDI_ERR_EMPTY_INPUT: { message: 'input is empty', exit: 2, http: 400 },
+  CDI_ERR_TRUNCATED: { message: 'image is truncated: %s', exit: 2, http: 400 },
+  CDI_ERR_UNSUPPORTED_FORMAT: { message: 'format %s is not supported yet', exit: 2, http: 400 },
+  CDI_ERR_INVALID_FORMAT: { message: 'Invalid format %s for image %s', exit: 2, http: 400 },
+  CDI_ERR_QCOW2_INVALID: { message: 'invalid qcow2 image: %s', exit: 2, http: 400 },
+  CDI_ERR_QCOW2_BACKING_FILE: { message: 'Image is invalid because it has invalid backing file %s', exit: 2, http: 400 },
+  CDI_ERR_QCOW2_DATA_FILE: { message: 'qcow2 images with an external data file are not supported', exit: 2, http: 400 },
+  CDI_ERR_QCOW2_ENCRYPTED: { message: 'encrypted qcow2 images are not supported (%s)', exit: 2, http: 400 },
+  CDI_ERR_QCOW2_FEATURE: { message: 'qcow2 image uses unknown incompatible features 0x%s', exit: 2, http: 400 },
+  CDI_ERR_QCOW2_L1_TOO_BIG: { message: 'L1 size too big: %s', exit: 2, http: 400 },
+  CDI_ERR_QCOW2_OUT_OF_BOUNDS: { message: 'qcow2 %s offset %s is outside the image', exit: 2, http: 400 },
+  CDI_ERR_BAD_COMPRESSED_CLUSTER: { message: 'compressed cluster at guest offset %s is corrupt: %s', exit: 2, http: 400 },
+  CDI_ERR_DECOMPRESS: { message: 'cannot decompress %s stream: %s', exit: 2, http: 400 },
+  CDI_ERR_CHECKSUM_FORMAT: { message: 'invalid checksum %s: want algo:hex with algo one of md5, sha1, sha256, sha512', exit: 2, http: 400 },
+  CDI_ERR_CHECKSUM_MISMATCH: { message: 'checksum mismatch: expected %s, got %s', exit: 3, http: 400 },
+  CDI_ERR_TOO_LARGE: {
+    message: 'virtual image size %s is larger than the reported available storage %s. A larger PVC is required',
+    exit: 4,
+    http: 400,
+  },
+  CDI_ERR_SIZE_SHRINK: { message: 'target size %s is smaller than the image size %s; images are only grown', exit: 2, http: 400 },
+  // archives
+  CDI_ERR_ARCHIVE_TRAVERSAL: { message: 'archive entry %s would be written outside the target directory', exit: 2, http: 400 },
+  CDI_ERR_ARCHIVE_INVALID: { message: 'invalid tar archive: %s', exit: 2, http: 400 },
+  CDI_ERR_BLANK_ARCHIVE: { message: 'Cannot create empty disk with content type archive', exit: 1, http: 400 },
+  // targets and I/O
+  CDI_ERR_TARGET: { message: 'cannot write target %s: %s', exit: 1, http: 500 },
+  CDI_ERR_SCRATCH_LIMIT: { message: 'scratch space limit of %s bytes exceeded', exit: 1, http: 500 },
+  CDI_ERR_ABORTED: { message: 'aborted: %s', exit: 130, http: 500 },
+  CDI_ERR_USAGE: { message: '%s', exit: 64, http: 400 },
+  CDI_ERR_INTERNAL: { message: 'internal error: %s', exit: 1, http: 500 },
+} as const satisfies Record<string, { message: string; exit: number; http: number }>;
+
+export type ErrorCode = keyof typeof errorTable;
+
+function render(template: string, args: ReadonlyArray<string | number | bigint>): string {
+  let i = 0;
+  return template.replace(/%s/g, () => String(args[i++] ?? ''));
+}
+
+export class CdiError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: number;
+  readonly httpStatus: number;
+
+  constructor(code: ErrorCode, args: ReadonlyArray<string | number | bigint> = [], options?: { cause?: unknown }) {
+    const row = errorTable[code];
+    super(render(row.message, args), options);
+    this.name = 'CdiError';
+    this.code = code;
+    this.exitCode = row.exit;
+    this.httpStatus = row.http;
+  }
+}
+
+export function isCdiError(err: unknown, code?: ErrorCode): err is CdiError {
+  return err instanceof CdiError && (code === undefined || err.code === code);
+}
+
+/** Wraps anything thrown into a CdiError so callers always have a code to report. */
+export function asCdiError(err: unknown): CdiError {
+  if (err instanceof CdiError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new CdiError('CDI_ERR_INTERNAL', [message], { cause: err });
+}

@@ -1,0 +1,45 @@
+import type { Extent } from './extent.ts';
+
+/**
+ * A source that can be read at any offset: a local file, or an HTTP server that honours Range.
+ * `read` returns exactly `length` bytes or throws CDI_ERR_TRUNCATED.
+ */
+export interface RandomAccessInput {
+  readonly size: number;
+  read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /** The bytes from `offset` to the end, as a stream (used when a reader wants sequential access). */
+  stream(offset: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+}
+
+/** Where converted guest bytes go: a file, a block device, or a test buffer. */
+export interface ExtentSink {
+  /** Bytes the target may hold; writes past it throw CDI_ERR_TOO_LARGE. */
+  readonly capacity: number;
+  write(offset: number, data: Uint8Array): Promise<void>;
+  /** A run known to read as zeros in the image. A sparse file target skips it. */
+  writeZeros(offset: number, length: number): Promise<void>;
+  /** Sets the final size (the image's virtual size, grown to the requested size), then fsyncs. */
+  finish(size: number): Promise<void>;
+  /** Removes or invalidates what was written so the target never looks complete. */
+  abort(): Promise<void>;
+}
+
+/** A disk image format reader: header first, then the guest extents. */
+export interface ImageReader {
+  readonly format: 'qcow2' | 'raw' | 'iso';
+  /** Known before any extent for qcow2; for a raw stream it is known only at the end. */
+  readonly virtualSize: number | undefined;
+  extents(): AsyncIterable<Extent>;
+  /** Bytes spilled to scratch so far (one-pass qcow2 only; 0 otherwise). */
+  spillBytes(): number;
+}
+
+export interface ProgressEvent {
+  readonly stage: string;
+  /** Bytes of the source consumed so far (before decompression). */
+  readonly sourceBytes: number;
+  /** Total source bytes when known. */
+  readonly sourceTotal: number | undefined;
+  /** Guest bytes written to the target so far. */
+  readonly writtenBytes: number;
+}

@@ -1,0 +1,12 @@
+/**
+ * What format readers emit and sinks consume: a guest offset with data, or a run of zeros.
+ * Readers emit extents in any order; sinks write at offsets and never materialise zero runs on
+ * a sparse target.
+ */
+export type Extent =
+  | { readonly kind: 'data'; readonly offset: number; readonly data: Uint8Array }
+  | { readonly kind: 'zero'; readonly offset: number; readonly length: number };
+
+export function extentEnd(extent: Extent): number {
+  return extent.offset + (extent.kind === 'data' ? extent.data.byteLength : extent.length);
+}
