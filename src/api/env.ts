@@ -1,0 +1,51 @@
+/** Environment variable names of CDI's worker contracts, spelled as upstream CDI spells them. */
+export const ImporterEnv = {
+  source: 'IMPORTER_SOURCE',
+  endpoint: 'IMPORTER_ENDPOINT',
+  contentType: 'IMPORTER_CONTENTTYPE',
+  imageSize: 'IMPORTER_IMAGE_SIZE',
+  accessKeyId: 'IMPORTER_ACCESS_KEY_ID',
+  secretKey: 'IMPORTER_SECRET_KEY',
+  certDir: 'IMPORTER_CERT_DIR',
+  proxyCertDir: 'IMPORTER_PROXY_CERT_DIR',
+  insecureTls: 'INSECURE_TLS',
+  extraHeaderPrefix: 'IMPORTER_EXTRA_HEADER_',
+  checksum: 'IMPORTER_CHECKSUM',
+  registryArchitecture: 'IMPORTER_REGISTRY_IMAGE_ARCHITECTURE',
+  preallocation: 'PREALLOCATION',
+  filesystemOverhead: 'FILESYSTEM_OVERHEAD',
+  ownerUid: 'OWNER_UID',
+} as const;
+
+export const UploadServerEnv = {
+  tlsKey: 'TLS_KEY',
+  tlsCert: 'TLS_CERT',
+  clientCert: 'CLIENT_CERT',
+  clientName: 'CLIENT_NAME',
+  imageSize: 'UPLOAD_IMAGE_SIZE',
+  filesystemOverhead: 'FILESYSTEM_OVERHEAD',
+  preallocation: 'PREALLOCATION',
+  destination: 'DESTINATION',
+  contentType: 'CONTENT_TYPE',
+  deadline: 'DEADLINE',
+} as const;
+
+/**
+ * Local-run overrides (not in CDI): where a worker writes and listens when it does not run in a
+ * pod with CDI's fixed paths and ports. The embedded node agent sets them.
+ */
+export const LocalEnv = {
+  target: 'CDI_TARGET_PATH',
+  terminationLog: 'CDI_TERMINATION_LOG',
+  listenPort: 'CDI_LISTEN_PORT',
+  scratchDir: 'CDI_SCRATCH_DIR',
+} as const;
+
+/** CDI's fixed in-pod paths. */
+export const PodPaths = {
+  filesystemTarget: '/data/disk.img',
+  blockTarget: '/dev/cdi-block-volume',
+  dataDir: '/data',
+  scratchDir: '/scratch',
+  terminationLog: '/dev/termination-log',
+} as const;
