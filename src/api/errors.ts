@@ -81,10 +81,14 @@ export const errorTable = {
   CDI_ERR_S3: { message: 's3 %s: %s', exit: 1, http: 502 },
   // targets and I/O
   CDI_ERR_TARGET: { message: 'cannot write target %s: %s', exit: 1, http: 500 },
+  CDI_ERR_NO_SPACE: { message: 'no space left on target %s: %s', exit: 4, http: 400 },
   CDI_ERR_SCRATCH_LIMIT: { message: 'scratch space limit of %s bytes exceeded', exit: 1, http: 500 },
   CDI_ERR_ABORTED: { message: 'aborted: %s', exit: 130, http: 500 },
   CDI_ERR_USAGE: { message: '%s', exit: 64, http: 400 },
   CDI_ERR_INTERNAL: { message: 'internal error: %s', exit: 1, http: 500 },
+  // local node agent and `cdi serve`
+  CDI_ERR_UNSAFE_NAME: { message: 'name %s cannot be used as a path under the data dir', exit: 2, http: 422 },
+  CDI_ERR_SERVE: { message: 'cdi serve: %s', exit: 1, http: 500 },
 } as const satisfies Record<string, { message: string; exit: number; http: number }>;
 
 export type ErrorCode = keyof typeof errorTable;

@@ -1,0 +1,56 @@
+/** A local file as a random-access input. */
+import { open } from 'node:fs/promises';
+import { CdiError } from '../api/errors.ts';
+import type { RandomAccessInput } from './contracts.ts';
+
+const streamChunk = 4 << 20;
+
+export async function openFileInput(path: string): Promise<RandomAccessInput & { close(): Promise<void> }> {
+  const handle = await open(path, 'r').catch((err: unknown) => {
+    throw new CdiError('CDI_ERR_USAGE', [`cannot open ${path}: ${(err as Error).message}`], { cause: err });
+  });
+  const { size } = await handle.stat();
+  let closed = false;
+
+  async function read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+    signal?.throwIfAborted();
+    const buffer = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await handle.read(buffer, done, length - done, offset + done);
+      if (bytesRead === 0) throw new CdiError('CDI_ERR_TRUNCATED', [`${path} ends at ${offset + done}, wanted ${offset + length}`]);
+      done += bytesRead;
+    }
+    return buffer;
+  }
+
+  /** Sequential reads with one read ahead, so the disk works while the consumer does. */
+  async function* stream(offset: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    let position = offset;
+    const next = (): Promise<Uint8Array> | undefined => {
+      if (position >= size) return undefined;
+      const length = Math.min(streamChunk, size - position);
+      const pending = read(position, length, signal);
+      position += length;
+      return pending;
+    };
+    let pending = next();
+    while (pending !== undefined) {
+      pending.catch(() => {});
+      const chunk = await pending;
+      pending = next();
+      yield chunk;
+    }
+  }
+
+  return {
+    size,
+    read,
+    stream,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await handle.close();
+    },
+  };
+}

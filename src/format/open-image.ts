@@ -1,0 +1,121 @@
+/**
+ * Finds the image inside an input and opens the reader for it. Seekable qcow2 gets the
+ * random-access reader; everything else (compressed, raw, ISO, qcow2 in a pipe) is read as a
+ * stream through the source tap, the decompressors and the sniffer.
+ */
+import { CdiError } from '../api/errors.ts';
+import type { ChecksumTee } from './checksum.ts';
+import type { ImageReader, RandomAccessInput } from './contracts.ts';
+import { peelLayers, type Peeled } from './decompress.ts';
+import type { ProgressMeter } from './progress.ts';
+import { rawStreamReader } from './raw.ts';
+import { sniff, sniffLength, type Compression } from './sniff.ts';
+import { SourceTap } from './source-tap.ts';
+
+export interface OpenContext {
+  readonly meter: ProgressMeter;
+  readonly checksum: ChecksumTee | undefined;
+  readonly scratchDir: string;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface OpenedImage {
+  readonly reader: ImageReader;
+  readonly compressions: Compression[];
+  /** The first bytes of the (decompressed) image. */
+  readonly head: Uint8Array;
+  /** Consumes what the reader left of the source and verifies the checksum; returns `algo:hex` when one was asked for. */
+  finishSource(): Promise<string | undefined>;
+  /** Releases the source (kills decompressor processes, stops reads). */
+  close(): Promise<void>;
+}
+
+type StreamInput = { kind: 'stream'; stream: AsyncIterable<Uint8Array>; size?: number };
+type RandomInput = { kind: 'random'; input: RandomAccessInput };
+
+const unsupported = new Set(['vmdk', 'vhd', 'vhdx', 'vdi']);
+
+export async function openImage(input: StreamInput | RandomInput, context: OpenContext): Promise<OpenedImage> {
+  if (input.kind === 'stream') return openStream(input.stream, input.size, context);
+  const random = input.input;
+  if (random.size === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
+  const head = await random.read(0, Math.min(random.size, sniffLength), context.signal);
+  if (sniff(head) !== 'qcow2') return openStream(random.stream(0, context.signal), random.size, context);
+  return openRandomQcow2(random, head, context);
+}
+
+async function openRandomQcow2(random: RandomAccessInput, head: Uint8Array, context: OpenContext): Promise<OpenedImage> {
+  const { meter, checksum } = context;
+  const stop = new AbortController();
+  const signal = context.signal ? AbortSignal.any([context.signal, stop.signal]) : stop.signal;
+  // A checksum covers every byte of the file, while the reader reads only allocated clusters:
+  // hash the file with a sequential read beside the conversion.
+  const hashing = checksum?.consume(random.stream(0, signal));
+  hashing?.catch(() => {});
+  const counted: RandomAccessInput = {
+    size: random.size,
+    async read(offset, length, readSignal) {
+      const data = await random.read(offset, length, readSignal);
+      meter.sourceBytes += data.byteLength;
+      return data;
+    },
+    async *stream(offset, streamSignal) {
+      for await (const chunk of random.stream(offset, streamSignal)) {
+        meter.sourceBytes += chunk.byteLength;
+        yield chunk;
+      }
+    },
+  };
+  try {
+    const { openQcow2Random } = await import('./qcow2/index.ts');
+    const reader = await openQcow2Random(counted, { signal: context.signal });
+    return {
+      reader,
+      compressions: [],
+      head,
+      async finishSource() {
+        await hashing;
+        return checksum?.verify();
+      },
+      async close() {
+        stop.abort();
+      },
+    };
+  } catch (err) {
+    stop.abort();
+    throw err;
+  }
+}
+
+async function openStream(source: AsyncIterable<Uint8Array>, size: number | undefined, context: OpenContext): Promise<OpenedImage> {
+  const tap = new SourceTap(source, context.meter, context.checksum);
+  try {
+    const peeled = await peelLayers(tap.stream, context.signal);
+    if (peeled.head.byteLength === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
+    const reader = await readerFor(peeled, peeled.compressions.length === 0 ? size : undefined, context);
+    return {
+      reader,
+      compressions: peeled.compressions,
+      head: peeled.head,
+      async finishSource() {
+        await tap.drain();
+        return context.checksum?.verify();
+      },
+      close: () => tap.close(),
+    };
+  } catch (err) {
+    await tap.close();
+    throw err;
+  }
+}
+
+async function readerFor(peeled: Peeled, size: number | undefined, context: OpenContext): Promise<ImageReader> {
+  if (peeled.format === 'qcow2') {
+    const { openQcow2Stream } = await import('./qcow2/index.ts');
+    return openQcow2Stream(peeled.stream, { scratchDir: context.scratchDir, signal: context.signal });
+  }
+  if (unsupported.has(peeled.format)) throw new CdiError('CDI_ERR_UNSUPPORTED_FORMAT', [peeled.format]);
+  // tar with contentType kubevirt is written as raw, as CDI does.
+  const format = peeled.format === 'iso' ? 'iso' : 'raw';
+  return rawStreamReader(peeled.stream, size === undefined ? { format } : { format, size });
+}

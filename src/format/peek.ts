@@ -1,0 +1,51 @@
+/**
+ * Looks at the first bytes of a stream without losing them: the returned stream yields the
+ * peeked chunks again, then the rest of the source.
+ */
+export interface Peeked {
+  /** At least `want` bytes, or every byte of the source when it is shorter. */
+  readonly head: Uint8Array;
+  readonly stream: AsyncIterable<Uint8Array>;
+}
+
+export async function peek(source: AsyncIterable<Uint8Array>, want: number): Promise<Peeked> {
+  const iterator = source[Symbol.asyncIterator]();
+  const chunks: Uint8Array[] = [];
+  let have = 0;
+  let ended = false;
+  try {
+    while (have < want) {
+      const next = await iterator.next();
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      if (next.value.byteLength === 0) continue;
+      chunks.push(next.value);
+      have += next.value.byteLength;
+    }
+  } catch (err) {
+    await iterator.return?.();
+    throw err;
+  }
+  const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, have);
+  return { head, stream: replay(chunks, iterator, ended) };
+}
+
+async function* replay(
+  chunks: Uint8Array[],
+  iterator: AsyncIterator<Uint8Array>,
+  ended: boolean,
+): AsyncGenerator<Uint8Array> {
+  let finished = ended;
+  try {
+    while (chunks.length > 0) yield chunks.shift()!;
+    while (!finished) {
+      const next = await iterator.next();
+      if (next.done) finished = true;
+      else if (next.value.byteLength > 0) yield next.value;
+    }
+  } finally {
+    if (!finished) await iterator.return?.();
+  }
+}
