@@ -1,0 +1,141 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import type { ObjectData } from './pod-env.ts';
+import { foreignImages, planPod, podReferences, portsToAllocate, type PlanInputs } from './pod-plan.ts';
+
+function importerPod(): V1Pod {
+  return {
+    metadata: { name: 'importer-dv1', namespace: 'ns1', uid: 'pod-uid-1' },
+    spec: {
+      restartPolicy: 'OnFailure',
+      containers: [
+        {
+          name: 'importer',
+          image: 'cdi-ts/importer:latest',
+          args: ['-v=1', '$(OWNER_UID)'],
+          terminationMessagePolicy: 'FallbackToLogsOnError',
+          ports: [{ name: 'metrics', containerPort: 8443 }],
+          env: [
+            { name: 'IMPORTER_SOURCE', value: 'http' },
+            { name: 'IMPORTER_ENDPOINT', value: 'http://127.0.0.1:1/disk.qcow2' },
+            { name: 'IMPORTER_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'creds', key: 'accessKeyId' } } },
+            { name: 'IMPORTER_CERT_DIR', value: '/certs' },
+            { name: 'OWNER_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+            { name: 'MY_NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+            { name: 'CFG', valueFrom: { configMapKeyRef: { name: 'cm', key: 'k' } } },
+          ],
+          volumeMounts: [
+            { name: 'cdi-data-vol', mountPath: '/data' },
+            { name: 'cdi-scratch-vol', mountPath: '/scratch' },
+            { name: 'cdi-cert-vol', mountPath: '/certs' },
+          ],
+        },
+      ],
+      volumes: [
+        { name: 'cdi-data-vol', persistentVolumeClaim: { claimName: 'dv1' } },
+        { name: 'cdi-scratch-vol', persistentVolumeClaim: { claimName: 'dv1-scratch' } },
+        { name: 'cdi-cert-vol', configMap: { name: 'certs-cm' } },
+      ],
+    },
+  };
+}
+
+function inputs(pod: V1Pod): PlanInputs {
+  return {
+    pod,
+    claims: new Map([
+      ['dv1', { path: '/d/volumes/ns1/c1', block: false, capacityBytes: 1 << 20 }],
+      ['dv1-scratch', { path: '/d/volumes/ns1/c2', block: false, capacityBytes: 2 << 20 }],
+      ['blk', { path: '/d/volumes/ns1/c3.img', block: true, capacityBytes: 4 << 20 }],
+    ]),
+    secrets: new Map([['creds', { accessKeyId: Buffer.from('admin') }]]),
+    configMaps: new Map<string, ObjectData>([
+      ['cm', { k: Buffer.from('v') }],
+      ['certs-cm', { 'ca.crt': Buffer.from('PEM') }],
+    ]),
+    hostPorts: new Map([[8443, 40001]]),
+    podVolumeDir: (v) => `/d/pods/ns1/importer-dv1/volumes/${v}`,
+    terminationLogPath: (c) => `/d/pods/ns1/importer-dv1/${c}.termination-log`,
+    projectRoot: '/repo',
+  };
+}
+
+describe('planPod', () => {
+  it('lists what the pod needs before it can start', () => {
+    const pod = importerPod();
+    expect(podReferences(pod)).toEqual({ claims: new Set(['dv1', 'dv1-scratch']), secrets: new Set(['creds']), configMaps: new Set(['certs-cm', 'cm']) });
+    expect(portsToAllocate(pod)).toEqual([8443]);
+    expect(foreignImages(pod)).toEqual([]);
+  });
+
+  it('maps the importer pod onto a child process with CDI env and local paths', () => {
+    const r = planPod(inputs(importerPod()));
+    if (!r.ok) throw new Error(r.message);
+    const [c] = r.plan.containers;
+    expect(c).toMatchObject({ name: 'importer', kind: 'importer', entry: '/repo/importer/main.ts', fileSizeLimit: 1 << 20, fallbackToLogsOnError: true });
+    expect(c?.args).toEqual(['-v=1', 'pod-uid-1']);
+    expect(c?.env).toMatchObject({
+      IMPORTER_SOURCE: 'http',
+      IMPORTER_ACCESS_KEY_ID: 'admin',
+      IMPORTER_CERT_DIR: '/d/pods/ns1/importer-dv1/volumes/cdi-cert-vol',
+      OWNER_UID: 'pod-uid-1',
+      MY_NS: 'ns1',
+      CFG: 'v',
+      CDI_TARGET_PATH: '/d/volumes/ns1/c1/disk.img',
+      CDI_SCRATCH_DIR: '/d/volumes/ns1/c2',
+      CDI_TERMINATION_LOG: '/d/pods/ns1/importer-dv1/importer.termination-log',
+      CDI_LISTEN_PORT: '40001',
+    });
+    expect(r.plan.files).toEqual([{ path: '/d/pods/ns1/importer-dv1/volumes/cdi-cert-vol/ca.crt', data: Buffer.from('PEM'), mode: 0o644 }]);
+  });
+
+  it('maps a block volumeDevice to the claim file and its capacity', () => {
+    const pod = importerPod();
+    const c = pod.spec!.containers[0]!;
+    c.volumeMounts = [];
+    c.volumeDevices = [{ name: 'cdi-data-vol', devicePath: '/dev/cdi-block-volume' }];
+    pod.spec!.volumes = [{ name: 'cdi-data-vol', persistentVolumeClaim: { claimName: 'blk' } }];
+    const r = planPod(inputs(pod));
+    if (!r.ok) throw new Error(r.message);
+    expect(r.plan.containers[0]).toMatchObject({ fileSizeLimit: 4 << 20, env: expect.objectContaining({ CDI_TARGET_PATH: '/d/volumes/ns1/c3.img' }) });
+  });
+
+  it('turns the upload server readiness probe into a local HTTPS probe on the mapped port', () => {
+    const pod = importerPod();
+    const c = pod.spec!.containers[0]!;
+    c.image = 'quay.io/x/cdi-ts/uploadserver:v2';
+    c.readinessProbe = { httpGet: { path: '/healthz', port: 8443, scheme: 'HTTPS' }, periodSeconds: 5 };
+    const r = planPod(inputs(pod));
+    if (!r.ok) throw new Error(r.message);
+    expect(r.plan.containers[0]).toMatchObject({ kind: 'uploadServer', entry: '/repo/uploadproxy/server/main.ts' });
+    expect(r.plan.containers[0]?.readiness).toEqual({
+      probe: { type: 'http', scheme: 'https', port: 40001, path: '/healthz', headers: {} },
+      timing: { initialDelayMs: 0, periodMs: 5000, timeoutMs: 1000, successThreshold: 1, failureThreshold: 3 },
+    });
+  });
+
+  it('says why a pod cannot start, in the kubelet words', () => {
+    const missingSecret = inputs(importerPod());
+    missingSecret.secrets = new Map();
+    expect(planPod(missingSecret)).toEqual({ ok: false, reason: 'CreateContainerConfigError', message: 'secret "creds" not found' });
+
+    const missingKey = inputs(importerPod());
+    missingKey.secrets = new Map([['creds', {}]]);
+    expect(planPod(missingKey)).toMatchObject({ ok: false, message: "couldn't find key accessKeyId in Secret ns1/creds" });
+
+    const foreign = importerPod();
+    foreign.spec!.containers[0]!.image = 'busybox:1.36';
+    expect(foreignImages(foreign)).toEqual(['busybox:1.36']);
+    expect(planPod(inputs(foreign))).toMatchObject({ ok: false, reason: 'ErrImageNeverPull' });
+
+    const unbound = inputs(importerPod());
+    unbound.claims = new Map();
+    expect(planPod(unbound)).toMatchObject({ ok: false, reason: 'Unschedulable' });
+  });
+
+  it('refuses configMap item paths that escape the volume directory', () => {
+    const pod = importerPod();
+    pod.spec!.volumes![2] = { name: 'cdi-cert-vol', configMap: { name: 'certs-cm', items: [{ key: 'ca.crt', path: '../../escape' }] } };
+    expect(planPod(inputs(pod))).toMatchObject({ ok: false, message: expect.stringContaining('escapes the volume') });
+  });
+});

@@ -1,0 +1,277 @@
+import path from 'node:path';
+import type { V1Container, V1Pod, V1Probe, V1Volume } from '@kubernetes/client-node';
+import { LocalEnv, PodPaths } from '../api/env.ts';
+import { WorkerImages, workerKindOfImage, type WorkerKind } from '../api/images.ts';
+import { expandVars, resolveEnv, type ObjectData } from './pod-env.ts';
+
+/**
+ * Pure mapping of a Pod onto local child processes: which entry script each container runs,
+ * its environment with valueFrom resolved and in-pod paths rewritten to the bound volumes, the
+ * files to materialise for secret and configMap volumes, and the probes. No I/O here; the
+ * caller fetches the objects named by `podReferences` and allocates ports first.
+ */
+export interface ClaimBinding {
+  path: string;
+  block: boolean;
+  capacityBytes: number;
+}
+
+export interface PlanInputs {
+  pod: V1Pod;
+  claims: ReadonlyMap<string, ClaimBinding>;
+  secrets: ReadonlyMap<string, ObjectData>;
+  configMaps: ReadonlyMap<string, ObjectData>;
+  /** containerPort → host port, for every port `portsToAllocate` returned. */
+  hostPorts: ReadonlyMap<number, number>;
+  podVolumeDir: (volume: string) => string;
+  terminationLogPath: (container: string) => string;
+  projectRoot: string;
+}
+
+export type ProbePlan =
+  | { type: 'http'; scheme: 'http' | 'https'; port: number; path: string; headers: Record<string, string> }
+  | { type: 'tcp'; port: number }
+  | { type: 'exec'; command: string[] };
+
+export interface ProbeTiming {
+  initialDelayMs: number;
+  periodMs: number;
+  timeoutMs: number;
+  successThreshold: number;
+  failureThreshold: number;
+}
+
+export interface ContainerPlan {
+  name: string;
+  kind: WorkerKind;
+  entry: string;
+  args: string[];
+  env: Record<string, string>;
+  /** RLIMIT_FSIZE for the process: the capacity of the volume it writes its image to. */
+  fileSizeLimit?: number;
+  terminationLogPath: string;
+  fallbackToLogsOnError: boolean;
+  readiness?: { probe: ProbePlan; timing: ProbeTiming };
+}
+
+export interface MaterialisedFile {
+  path: string;
+  data: Buffer;
+  mode: number;
+}
+
+export interface PodPlan {
+  containers: ContainerPlan[];
+  dirs: string[];
+  files: MaterialisedFile[];
+}
+
+export type PlanResult = { ok: true; plan: PodPlan } | { ok: false; reason: string; message: string };
+
+export interface PodReferences {
+  claims: Set<string>;
+  secrets: Set<string>;
+  configMaps: Set<string>;
+}
+
+/** The claims, secrets and configMaps a pod needs before it can start. */
+export function podReferences(pod: V1Pod): PodReferences {
+  const refs: PodReferences = { claims: new Set(), secrets: new Set(), configMaps: new Set() };
+  for (const v of pod.spec?.volumes ?? []) {
+    if (v.persistentVolumeClaim) refs.claims.add(v.persistentVolumeClaim.claimName);
+    if (v.secret?.secretName) refs.secrets.add(v.secret.secretName);
+    if (v.configMap?.name) refs.configMaps.add(v.configMap.name);
+  }
+  for (const c of pod.spec?.containers ?? []) {
+    for (const e of c.env ?? []) {
+      if (e.valueFrom?.secretKeyRef?.name) refs.secrets.add(e.valueFrom.secretKeyRef.name);
+      if (e.valueFrom?.configMapKeyRef?.name) refs.configMaps.add(e.valueFrom.configMapKeyRef.name);
+    }
+    for (const f of c.envFrom ?? []) {
+      if (f.secretRef?.name) refs.secrets.add(f.secretRef.name);
+      if (f.configMapRef?.name) refs.configMaps.add(f.configMapRef.name);
+    }
+  }
+  return refs;
+}
+
+/** Images of the pod's containers that are not the product's workers. */
+export function foreignImages(pod: V1Pod): string[] {
+  return (pod.spec?.containers ?? []).map((c) => c.image ?? '').filter((image) => workerKindOfImage(image) === undefined);
+}
+
+/** Container ports (declared, or probed) that need a host port. */
+export function portsToAllocate(pod: V1Pod): number[] {
+  const ports = new Set<number>();
+  for (const c of pod.spec?.containers ?? []) {
+    for (const p of c.ports ?? []) ports.add(p.containerPort);
+    const probePort = c.readinessProbe?.httpGet?.port ?? c.readinessProbe?.tcpSocket?.port;
+    if (typeof probePort === 'number') ports.add(probePort);
+  }
+  return [...ports].sort((a, b) => a - b);
+}
+
+export function planPod(inputs: PlanInputs): PlanResult {
+  try {
+    return { ok: true, plan: buildPlan(inputs) };
+  } catch (err) {
+    if (err instanceof PlanProblem) return { ok: false, reason: err.reason, message: err.message };
+    throw err;
+  }
+}
+
+class PlanProblem extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+interface VolumeSource {
+  hostPath: string;
+  claim?: ClaimBinding;
+}
+
+function buildPlan(inputs: PlanInputs): PodPlan {
+  const { pod } = inputs;
+  const plan: PodPlan = { containers: [], dirs: [], files: [] };
+  const volumes = new Map<string, VolumeSource>();
+  for (const v of pod.spec?.volumes ?? []) volumes.set(v.name, mapVolume(v, inputs, plan));
+  for (const c of pod.spec?.containers ?? []) plan.containers.push(planContainer(c, volumes, inputs));
+  return plan;
+}
+
+function mapVolume(v: V1Volume, inputs: PlanInputs, plan: PodPlan): VolumeSource {
+  if (v.persistentVolumeClaim) {
+    const claim = inputs.claims.get(v.persistentVolumeClaim.claimName);
+    if (!claim) throw new PlanProblem('Unschedulable', `persistentvolumeclaim "${v.persistentVolumeClaim.claimName}" is not bound`);
+    return { hostPath: claim.path, claim };
+  }
+  const dir = inputs.podVolumeDir(v.name);
+  plan.dirs.push(dir);
+  if (v.emptyDir) return { hostPath: dir };
+  const source = v.secret
+    ? { kind: 'secret', name: v.secret.secretName ?? '', data: inputs.secrets.get(v.secret.secretName ?? ''), items: v.secret.items, mode: v.secret.defaultMode, optional: v.secret.optional }
+    : v.configMap
+      ? { kind: 'configmap', name: v.configMap.name ?? '', data: inputs.configMaps.get(v.configMap.name ?? ''), items: v.configMap.items, mode: v.configMap.defaultMode, optional: v.configMap.optional }
+      : undefined;
+  if (!source) throw new PlanProblem('CreateContainerConfigError', `volume "${v.name}" is of a type the local node agent cannot provide`);
+  if (!source.data) {
+    if (source.optional) return { hostPath: dir };
+    throw new PlanProblem('CreateContainerConfigError', `${source.kind} "${source.name}" not found`);
+  }
+  const mode = source.mode ?? 0o644;
+  const entries = source.items ?? Object.keys(source.data).map((key) => ({ key, path: key, mode: undefined }));
+  for (const item of entries) {
+    const data = source.data[item.key];
+    if (data === undefined) throw new PlanProblem('CreateContainerConfigError', `couldn't find key ${item.key} in ${source.kind} ${inputs.pod.metadata?.namespace}/${source.name}`);
+    const file = path.join(dir, item.path);
+    if (!file.startsWith(dir + path.sep)) throw new PlanProblem('CreateContainerConfigError', `volume "${v.name}" item path ${item.path} escapes the volume`);
+    plan.files.push({ path: file, data, mode: item.mode ?? mode });
+  }
+  return { hostPath: dir };
+}
+
+function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource>, inputs: PlanInputs): ContainerPlan {
+  const kind = workerKindOfImage(c.image ?? '');
+  if (!kind) throw new PlanProblem('ErrImageNeverPull', `image ${c.image} cannot run locally`);
+  const mounts: Array<{ podPath: string; hostPath: string }> = [];
+  let target: string | undefined;
+  let fileSizeLimit: number | undefined;
+  for (const m of c.volumeMounts ?? []) {
+    const vol = volumes.get(m.name);
+    if (!vol) throw new PlanProblem('CreateContainerConfigError', `volume "${m.name}" is not defined in the pod`);
+    if (vol.claim?.block) throw new PlanProblem('CreateContainerConfigError', `volume "${m.name}" has volumeMode Block and must be used with volumeDevices`);
+    const hostPath = m.subPath ? path.join(vol.hostPath, m.subPath) : vol.hostPath;
+    mounts.push({ podPath: stripSlash(m.mountPath), hostPath });
+    if (stripSlash(m.mountPath) === PodPaths.dataDir && vol.claim) {
+      target = path.join(hostPath, path.basename(PodPaths.filesystemTarget));
+      fileSizeLimit = vol.claim.capacityBytes;
+    }
+  }
+  for (const d of c.volumeDevices ?? []) {
+    const vol = volumes.get(d.name);
+    if (!vol?.claim?.block) throw new PlanProblem('CreateContainerConfigError', `volume "${d.name}" is not a Block claim and cannot be a volumeDevice`);
+    mounts.push({ podPath: d.devicePath, hostPath: vol.hostPath });
+    if (d.devicePath === PodPaths.blockTarget || target === undefined) {
+      target = vol.hostPath;
+      fileSizeLimit = vol.claim.capacityBytes;
+    }
+  }
+  const terminationLog = inputs.terminationLogPath(c.name);
+  mounts.push({ podPath: c.terminationMessagePath ?? PodPaths.terminationLog, hostPath: terminationLog });
+  mounts.sort((a, b) => b.podPath.length - a.podPath.length);
+
+  const resolved = resolveEnv(c, inputs.pod, { secrets: inputs.secrets, configMaps: inputs.configMaps });
+  if (!resolved.ok) throw new PlanProblem('CreateContainerConfigError', resolved.message);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(resolved.env)) env[k] = remapPath(v, mounts);
+
+  if (target) env[LocalEnv.target] = target;
+  const scratch = mounts.find((m) => m.podPath === PodPaths.scratchDir);
+  if (scratch) env[LocalEnv.scratchDir] = scratch.hostPath;
+  env[LocalEnv.terminationLog] = terminationLog;
+  const firstPort = c.ports?.[0]?.containerPort;
+  if (firstPort !== undefined) env[LocalEnv.listenPort] = String(requirePort(inputs.hostPorts, firstPort));
+
+  const readiness = c.readinessProbe ? planProbe(c, c.readinessProbe, inputs.hostPorts, mounts) : undefined;
+  return {
+    name: c.name,
+    kind,
+    entry: path.join(inputs.projectRoot, WorkerImages[kind].entry),
+    args: (c.args ?? []).map((a) => expandVars(a, resolved.env)),
+    env,
+    ...(fileSizeLimit !== undefined ? { fileSizeLimit } : {}),
+    terminationLogPath: terminationLog,
+    fallbackToLogsOnError: c.terminationMessagePolicy === 'FallbackToLogsOnError',
+    ...(readiness ? { readiness } : {}),
+  };
+}
+
+function planProbe(c: V1Container, p: V1Probe, hostPorts: ReadonlyMap<number, number>, mounts: Array<{ podPath: string; hostPath: string }>) {
+  const timing: ProbeTiming = {
+    initialDelayMs: (p.initialDelaySeconds ?? 0) * 1000,
+    periodMs: (p.periodSeconds ?? 10) * 1000,
+    timeoutMs: (p.timeoutSeconds ?? 1) * 1000,
+    successThreshold: p.successThreshold ?? 1,
+    failureThreshold: p.failureThreshold ?? 3,
+  };
+  const portOf = (port: number | string): number => {
+    const containerPort = typeof port === 'number' ? port : c.ports?.find((cp) => cp.name === port)?.containerPort;
+    if (containerPort === undefined) throw new PlanProblem('CreateContainerConfigError', `probe port ${port} is not a port of container ${c.name}`);
+    return requirePort(hostPorts, containerPort);
+  };
+  let probe: ProbePlan;
+  if (p.httpGet) {
+    const headers: Record<string, string> = {};
+    for (const h of p.httpGet.httpHeaders ?? []) headers[h.name] = h.value;
+    probe = { type: 'http', scheme: p.httpGet.scheme === 'HTTPS' ? 'https' : 'http', port: portOf(p.httpGet.port as number | string), path: p.httpGet.path ?? '/', headers };
+  } else if (p.tcpSocket) {
+    probe = { type: 'tcp', port: portOf(p.tcpSocket.port as number | string) };
+  } else if (p.exec?.command?.length) {
+    probe = { type: 'exec', command: p.exec.command.map((a) => remapPath(a, mounts)) };
+  } else {
+    throw new PlanProblem('CreateContainerConfigError', `readiness probe of container ${c.name} has no handler the local node agent supports`);
+  }
+  return { probe, timing };
+}
+
+function requirePort(hostPorts: ReadonlyMap<number, number>, containerPort: number): number {
+  const port = hostPorts.get(containerPort);
+  if (port === undefined) throw new PlanProblem('CreateContainerConfigError', `no host port allocated for container port ${containerPort}`);
+  return port;
+}
+
+/** Rewrites an in-pod path (or a value that starts with one) to where that mount lives here. */
+export function remapPath(value: string, mounts: ReadonlyArray<{ podPath: string; hostPath: string }>): string {
+  for (const m of mounts) {
+    if (value === m.podPath) return m.hostPath;
+    if (value.startsWith(m.podPath + '/')) return m.hostPath + value.slice(m.podPath.length);
+  }
+  return value;
+}
+
+function stripSlash(p: string): string {
+  return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
+}
