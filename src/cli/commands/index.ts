@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as convert } from './convert.ts';
 
 /** Each subcommand lives in its own module and registers itself on the program. */
-export const commands: Array<(program: Command) => void> = [];
+export const commands: Array<(program: Command) => void> = [convert];
