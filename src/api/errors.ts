@@ -89,6 +89,11 @@ export const errorTable = {
   // local node agent and `cdi serve`
   CDI_ERR_UNSAFE_NAME: { message: 'name %s cannot be used as a path under the data dir', exit: 2, http: 422 },
   CDI_ERR_SERVE: { message: 'cdi serve: %s', exit: 1, http: 500 },
+  // cluster mode: token API (aggregated upload.cdi.kubevirt.io), client configuration
+  CDI_ERR_TOKEN_API_UNAUTHENTICATED: { message: 'request is not from a trusted front proxy: %s', exit: 3, http: 401 },
+  CDI_ERR_TOKEN_API_DENIED: { message: '%s', exit: 3, http: 401 },
+  CDI_ERR_TOKEN_API_REQUEST: { message: 'invalid UploadTokenRequest: %s', exit: 2, http: 400 },
+  CDI_ERR_KUBECONFIG: { message: 'cannot load Kubernetes client configuration: %s', exit: 1, http: 500 },
 } as const satisfies Record<string, { message: string; exit: number; http: number }>;
 
 export type ErrorCode = keyof typeof errorTable;
