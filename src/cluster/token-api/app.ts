@@ -1,0 +1,103 @@
+import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { CdiError, asCdiError } from '../../api/errors.ts';
+import type { Logger } from '../../api/logger.ts';
+import { signUploadToken } from '../../api/upload-token.ts';
+import type { UserInfo } from './authn.ts';
+import type { Authorizer } from './authz.ts';
+
+/**
+ * The aggregated API `upload.cdi.kubevirt.io/v1beta1` as cdi-apiserver serves it: discovery for
+ * the aggregator, and `POST …/namespaces/{ns}/uploadtokenrequests`, which authorises the caller
+ * with a SubjectAccessReview and answers the request object with `status.token` set. Like CDI it
+ * does not check that the PVC exists; the upload proxy does that when the token is used.
+ */
+
+export const UploadGroup = 'upload.cdi.kubevirt.io';
+export const UploadVersion = 'v1beta1';
+const groupVersion = `${UploadGroup}/${UploadVersion}`;
+
+export interface TokenApiOptions {
+  /** Who is calling; throws CDI_ERR_TOKEN_API_UNAUTHENTICATED when the request cannot be trusted. */
+  authenticate(request: FastifyRequest): UserInfo;
+  authorize: Authorizer;
+  /** The PEM of `cdi-api-signing-key`'s `id_rsa`, read when needed so a rotated key is picked up. */
+  signingKey(): Promise<string>;
+  logger: Logger;
+}
+
+interface UploadTokenRequestBody {
+  apiVersion?: unknown;
+  kind?: unknown;
+  metadata?: Record<string, unknown>;
+  spec?: { pvcName?: unknown };
+}
+
+function statusFor(err: CdiError) {
+  const reason = err.httpStatus === 401 ? 'Unauthorized' : err.httpStatus === 400 ? 'BadRequest' : 'InternalError';
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: err.message, reason, details: { causes: [{ reason: err.code }] }, code: err.httpStatus };
+}
+
+function parseRequest(body: unknown): UploadTokenRequestBody & { spec: { pvcName: string } } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new CdiError('CDI_ERR_TOKEN_API_REQUEST', ['body is not a JSON object']);
+  const request = body as UploadTokenRequestBody;
+  if (request.kind !== undefined && request.kind !== 'UploadTokenRequest') throw new CdiError('CDI_ERR_TOKEN_API_REQUEST', [`kind ${String(request.kind)}`]);
+  if (request.apiVersion !== undefined && request.apiVersion !== groupVersion) {
+    throw new CdiError('CDI_ERR_TOKEN_API_REQUEST', [`apiVersion ${String(request.apiVersion)}`]);
+  }
+  const pvcName = request.spec?.pvcName;
+  if (typeof pvcName !== 'string' || pvcName === '') throw new CdiError('CDI_ERR_TOKEN_API_REQUEST', ['spec.pvcName is required']);
+  return request as UploadTokenRequestBody & { spec: { pvcName: string } };
+}
+
+export function buildTokenApi(opts: TokenApiOptions, serverOptions: FastifyServerOptions & { https?: object } = {}): FastifyInstance {
+  const app = fastify({ ...serverOptions, logger: false }) as unknown as FastifyInstance;
+  const log = opts.logger.child({ component: 'token-api' });
+
+  app.setErrorHandler((err, _request, reply: FastifyReply) => {
+    const isBodyError = (err as { statusCode?: number }).statusCode === 400 || (err as { code?: string }).code?.startsWith('FST_ERR_CTP');
+    const cdiErr = isBodyError ? new CdiError('CDI_ERR_TOKEN_API_REQUEST', [err.message]) : asCdiError(err);
+    if (cdiErr.httpStatus >= 500) log.error({ err }, 'token request failed');
+    else log.info({ code: cdiErr.code, reason: cdiErr.message }, 'rejected token request');
+    void reply.code(cdiErr.httpStatus).send(statusFor(cdiErr));
+  });
+
+  app.get('/healthz', async () => 'OK');
+
+  app.get('/apis', async () => ({
+    kind: 'APIGroupList',
+    apiVersion: 'v1',
+    groups: [{ name: UploadGroup, versions: [{ groupVersion, version: UploadVersion }], preferredVersion: { groupVersion, version: UploadVersion } }],
+  }));
+  app.get(`/apis/${UploadGroup}`, async () => ({
+    kind: 'APIGroup',
+    apiVersion: 'v1',
+    name: UploadGroup,
+    versions: [{ groupVersion, version: UploadVersion }],
+    preferredVersion: { groupVersion, version: UploadVersion },
+  }));
+  app.get(`/apis/${groupVersion}`, async () => ({
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion,
+    resources: [{ name: 'uploadtokenrequests', singularName: 'uploadtokenrequest', namespaced: true, kind: 'UploadTokenRequest', verbs: ['create'] }],
+  }));
+
+  app.post<{ Params: { namespace: string } }>(`/apis/${groupVersion}/namespaces/:namespace/uploadtokenrequests`, async (request, reply) => {
+    const user = opts.authenticate(request);
+    const { namespace } = request.params;
+    const decision = await opts.authorize(user, { namespace, verb: 'create', group: UploadGroup, version: UploadVersion, resource: 'uploadtokenrequests' });
+    if (!decision.allowed) throw new CdiError('CDI_ERR_TOKEN_API_DENIED', [decision.reason]);
+    const tokenRequest = parseRequest(request.body);
+    const token = await signUploadToken(await opts.signingKey(), { name: tokenRequest.spec.pvcName, namespace });
+    log.info({ user: user.username, namespace, pvc: tokenRequest.spec.pvcName }, 'issued upload token');
+    return reply.code(200).send({
+      apiVersion: groupVersion,
+      kind: 'UploadTokenRequest',
+      metadata: { ...tokenRequest.metadata, namespace },
+      spec: tokenRequest.spec,
+      status: { token },
+    });
+  });
+
+  return app;
+}
