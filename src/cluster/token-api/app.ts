@@ -54,8 +54,9 @@ export function buildTokenApi(opts: TokenApiOptions, serverOptions: FastifyServe
   const log = opts.logger.child({ component: 'token-api' });
 
   app.setErrorHandler((err, _request, reply: FastifyReply) => {
-    const isBodyError = (err as { statusCode?: number }).statusCode === 400 || (err as { code?: string }).code?.startsWith('FST_ERR_CTP');
-    const cdiErr = isBodyError ? new CdiError('CDI_ERR_TOKEN_API_REQUEST', [err.message]) : asCdiError(err);
+    const fastifyError = err as { statusCode?: number; code?: string; message?: string };
+    const isBodyError = fastifyError.statusCode === 400 || fastifyError.code?.startsWith('FST_ERR_CTP');
+    const cdiErr = isBodyError ? new CdiError('CDI_ERR_TOKEN_API_REQUEST', [String(fastifyError.message)]) : asCdiError(err);
     if (cdiErr.httpStatus >= 500) log.error({ err }, 'token request failed');
     else log.info({ code: cdiErr.code, reason: cdiErr.message }, 'rejected token request');
     void reply.code(cdiErr.httpStatus).send(statusFor(cdiErr));
