@@ -1,0 +1,119 @@
+import { mkdir } from 'node:fs/promises';
+import { request as httpsRequest, createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Logger } from '../api/logger.ts';
+import { loadOrCreateCredentials } from './credentials.ts';
+import { GarbageCollector } from './gc.ts';
+import { renderKubeconfig, writeKubeconfig } from './kubeconfig.ts';
+import { ObjectService } from './objects.ts';
+import { createRouter } from './router.ts';
+import { seedDefaults } from './seed.ts';
+import { ObjectStore } from './store.ts';
+import { defaultValidator, type Validator } from './validate.ts';
+import { WatchHub } from './watch-hub.ts';
+
+/**
+ * The embedded Kubernetes-compatible API server. Everything lives under `dataDir`:
+ *   apiserver.db            the objects (SQLite, WAL)
+ *   pki/                    CA, serving cert, bearer token, upload-token signing key (0600)
+ *   kubeconfig              written (0600) once the API answers
+ *   pods/<ns>/<pod>/<container>.log   read by pods/log, written by the node agent
+ */
+export interface ApiServerHandle {
+  url: string;
+  caPem: string;
+  token: string;
+  kubeconfigPath: string;
+  uploadSigningKey: { privatePem: string; publicPem: string };
+  close(): Promise<void>;
+}
+
+export interface ApiServerOptions {
+  dataDir: string;
+  /** Bind address; 127.0.0.1 unless told otherwise. */
+  host?: string;
+  /** 0 or absent: an ephemeral port. */
+  port?: number;
+  logger: Logger;
+  /** How many recent changes watches can resume from before they get 410 Expired. */
+  watchWindow?: number;
+  bookmarkIntervalMs?: number;
+  validator?: Validator;
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Asks the running server for /api with the credentials the kubeconfig will carry. */
+function probe(url: string, caPem: string, token: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${url}/api`, { ca: caPem, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`API self-check answered ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerHandle> {
+  const log = opts.logger.child({ component: 'apiserver' });
+  const host = opts.host ?? '127.0.0.1';
+  await mkdir(opts.dataDir, { recursive: true });
+  const creds = await loadOrCreateCredentials(opts.dataDir, host);
+  const store = new ObjectStore(path.join(opts.dataDir, 'apiserver.db'));
+  const hub = new WatchHub(store.currentRv, opts.watchWindow ?? 10_000);
+  const service = new ObjectService(store, hub, opts.validator ?? defaultValidator);
+  seedDefaults(service);
+  const gc = new GarbageCollector(service, log);
+
+  let url = '';
+  let ready = false;
+  const server: Server = createServer(
+    { key: creds.keyPem, cert: creds.certPem, requestTimeout: 0 },
+    createRouter({
+      service,
+      token: creds.token,
+      dataDir: opts.dataDir,
+      serverAddress: () => url.replace(/^https:\/\//, ''),
+      uploadSigningKey: creds.uploadSigningKey.privatePem,
+      bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60_000,
+      logger: log,
+      isReady: () => ready,
+    }),
+  );
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  url = `https://${urlHost(host)}:${port}`;
+
+  const close = async (): Promise<void> => {
+    ready = false;
+    gc.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    store.close();
+  };
+
+  try {
+    await probe(url, creds.caPem, creds.token);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  ready = true;
+  const kubeconfigPath = path.join(opts.dataDir, 'kubeconfig');
+  await writeKubeconfig(kubeconfigPath, renderKubeconfig(url, creds.caPem, creds.token));
+  log.info({ url, kubeconfig: kubeconfigPath, resourceVersion: store.currentRv }, 'API server ready');
+  return { url, caPem: creds.caPem, token: creds.token, kubeconfigPath, uploadSigningKey: creds.uploadSigningKey, close };
+}

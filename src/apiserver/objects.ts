@@ -1,0 +1,222 @@
+import { findKind, resourceKey, type KindInfo, type KubeObject, type ObjectMeta } from './kinds.ts';
+import { checkTypeMeta, nowTimestamp, prepareCreate, prepareUpdate, unchanged } from './metadata.ts';
+import { applyPatch } from './patch.ts';
+import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { ApiError, alreadyExists, badRequest, conflict, notFound } from './status.ts';
+import type { ObjectStore } from './store.ts';
+import type { Validator } from './validate.ts';
+import type { EventType, WatchHub } from './watch-hub.ts';
+
+/**
+ * Kubernetes object semantics over the generic store: create/get/list/update/patch/delete with
+ * resourceVersion preconditions, the status subresource, generation, finalizers and
+ * deletionTimestamp. Every write commits, then publishes its watch event.
+ */
+export interface ListOptions {
+  labelSelector?: string | null;
+  fieldSelector?: string | null;
+  limit?: number;
+  continue?: string | null;
+}
+
+export type Propagation = 'Background' | 'Foreground' | 'Orphan';
+
+export interface DeleteOptions {
+  propagationPolicy?: Propagation;
+  preconditions?: { uid?: string; resourceVersion?: string };
+}
+
+export interface ListResult {
+  items: KubeObject[];
+  resourceVersion: string;
+  continue?: string;
+}
+
+export const ForegroundFinalizer = 'foregroundDeletion';
+export const OrphanFinalizer = 'orphan';
+const namespaces = findKind('', 'v1', 'namespaces')!;
+
+function decodeContinue(token: string): { namespace: string; name: string } {
+  try {
+    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { ns: string; n: string };
+    if (typeof parsed.ns !== 'string' || typeof parsed.n !== 'string') throw new Error('shape');
+    return { namespace: parsed.ns, name: parsed.n };
+  } catch {
+    throw badRequest('continue key is not valid: invalid token');
+  }
+}
+
+const encodeContinue = (namespace: string, name: string): string => Buffer.from(JSON.stringify({ ns: namespace, n: name })).toString('base64url');
+
+export class ObjectService {
+  readonly store: ObjectStore;
+  readonly hub: WatchHub;
+  private readonly validate: Validator;
+
+  constructor(store: ObjectStore, hub: WatchHub, validate: Validator) {
+    this.store = store;
+    this.hub = hub;
+    this.validate = validate;
+  }
+
+  private nsOf(info: KindInfo, namespace: string | undefined): string {
+    return info.namespaced ? (namespace ?? '') : '';
+  }
+
+  private readonly lookup = (info: KindInfo, namespace: string, name: string): KubeObject | undefined => this.find(info, namespace, name);
+
+  find(info: KindInfo, namespace: string | undefined, name: string): KubeObject | undefined {
+    const row = this.store.get(resourceKey(info), this.nsOf(info, namespace), name);
+    return row ? (JSON.parse(row.json) as KubeObject) : undefined;
+  }
+
+  get(info: KindInfo, namespace: string | undefined, name: string): KubeObject {
+    const obj = this.find(info, namespace, name);
+    if (!obj) throw notFound(info, name);
+    return obj;
+  }
+
+  list(info: KindInfo, namespace: string | undefined, opts: ListOptions = {}): ListResult {
+    const labels = parseLabelSelector(opts.labelSelector);
+    const fields = parseFieldSelector(opts.fieldSelector);
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
+    const rv = String(this.store.currentRv);
+    const items: KubeObject[] = [];
+    const range = {
+      resource: resourceKey(info),
+      ...(info.namespaced && namespace !== undefined ? { namespace } : {}),
+      ...(opts.continue ? { after: decodeContinue(opts.continue) } : {}),
+    };
+    let last: { namespace: string; name: string } | undefined;
+    let more = false;
+    for (const row of this.store.list(range)) {
+      if (items.length >= limit) {
+        more = true;
+        break;
+      }
+      const obj = JSON.parse(row.json) as KubeObject;
+      last = { namespace: row.namespace, name: row.name };
+      if (labels(obj) && fields(obj)) items.push(obj);
+    }
+    return { items, resourceVersion: rv, ...(more && last ? { continue: encodeContinue(last.namespace, last.name) } : {}) };
+  }
+
+  /** Commits one object change and publishes it; the object carries the new resourceVersion. */
+  private commit(info: KindInfo, type: EventType, obj: KubeObject): KubeObject {
+    const meta = obj.metadata as ObjectMeta;
+    const resource = resourceKey(info);
+    const namespace = this.nsOf(info, meta.namespace);
+    const name = meta.name!;
+    let json = '';
+    const rv = this.store.write((rv, ops) => {
+      meta.resourceVersion = String(rv);
+      json = JSON.stringify(obj);
+      const row = { resource, namespace, name, rv, json };
+      if (type === 'ADDED') ops.insert(row);
+      else if (type === 'MODIFIED') ops.replace(row);
+      else ops.remove(resource, namespace, name);
+      return rv;
+    });
+    this.hub.publish({ type, rv, resource, namespace, name, json, object: obj });
+    return obj;
+  }
+
+  private checkNamespace(info: KindInfo, namespace: string): void {
+    if (!info.namespaced) return;
+    const ns = this.find(namespaces, undefined, namespace);
+    if (!ns) throw notFound(namespaces, namespace);
+    if (ns.metadata?.deletionTimestamp) {
+      throw new ApiError(403, 'Forbidden', `${info.plural} is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`);
+    }
+  }
+
+  create(info: KindInfo, namespace: string | undefined, body: unknown): KubeObject {
+    const obj = prepareCreate(info, this.nsOf(info, namespace), checkTypeMeta(info, body));
+    const meta = obj.metadata as ObjectMeta;
+    this.checkNamespace(info, meta.namespace ?? '');
+    if (info.kind === 'Namespace') obj.status = { phase: 'Active' };
+    else if (info.subresources.includes('status')) delete obj.status;
+    const denied = this.validate(info, obj, undefined, this.lookup);
+    if (denied) throw denied;
+    if (this.store.get(resourceKey(info), meta.namespace ?? '', meta.name!)) throw alreadyExists(info, meta.name!);
+    return this.commit(info, 'ADDED', obj);
+  }
+
+  /** Writes `next` over `old`: removes the object when its last finalizer went while deleting. */
+  private replace(info: KindInfo, old: KubeObject, next: KubeObject): KubeObject {
+    if (unchanged(old, next)) return old;
+    const meta = next.metadata as ObjectMeta;
+    if (meta.deletionTimestamp && !meta.finalizers?.length && info.kind !== 'Namespace') return this.commit(info, 'DELETED', next);
+    return this.commit(info, 'MODIFIED', next);
+  }
+
+  update(info: KindInfo, namespace: string | undefined, name: string, body: unknown, subresource?: 'status'): KubeObject {
+    const incoming = checkTypeMeta(info, body);
+    const meta = incoming.metadata as ObjectMeta;
+    if (meta.name !== undefined && meta.name !== name) throw badRequest('the name of the object does not match the name on the URL');
+    const old = this.get(info, namespace, name);
+    if (meta.resourceVersion !== undefined && meta.resourceVersion !== '' && meta.resourceVersion !== old.metadata?.resourceVersion) {
+      throw conflict(info, name);
+    }
+    const next = prepareUpdate(info, old, incoming, subresource);
+    if (subresource !== 'status') {
+      const denied = this.validate(info, next, old, this.lookup);
+      if (denied) throw denied;
+    }
+    return this.replace(info, old, next);
+  }
+
+  patch(info: KindInfo, namespace: string | undefined, name: string, contentType: string, patch: unknown, subresource?: 'status'): KubeObject {
+    const old = this.get(info, namespace, name);
+    const patched = applyPatch(contentType, structuredClone(old), patch) as KubeObject;
+    if (patched === null || typeof patched !== 'object') throw badRequest('patch did not produce an object');
+    const wanted = patched.metadata?.resourceVersion;
+    if (wanted !== undefined && wanted !== old.metadata?.resourceVersion) throw conflict(info, name);
+    patched.metadata = { ...patched.metadata, resourceVersion: old.metadata?.resourceVersion };
+    return this.update(info, namespace, name, patched, subresource);
+  }
+
+  delete(info: KindInfo, namespace: string | undefined, name: string, opts: DeleteOptions = {}): KubeObject {
+    const old = this.get(info, namespace, name);
+    const meta = old.metadata as ObjectMeta;
+    const pre = opts.preconditions;
+    if ((pre?.uid && pre.uid !== meta.uid) || (pre?.resourceVersion && pre.resourceVersion !== meta.resourceVersion)) {
+      throw conflict(info, name);
+    }
+    if (info.kind === 'Namespace' && (name === 'default' || name.startsWith('kube-'))) {
+      throw new ApiError(403, 'Forbidden', `namespaces "${name}" is forbidden: this namespace may not be deleted`);
+    }
+    const policy = opts.propagationPolicy ?? 'Background';
+    const finalizers = [...(meta.finalizers ?? [])];
+    if (policy === 'Foreground' && !finalizers.includes(ForegroundFinalizer)) finalizers.push(ForegroundFinalizer);
+    if (policy === 'Orphan' && !finalizers.includes(OrphanFinalizer)) finalizers.push(OrphanFinalizer);
+    // Namespaces always terminate first: the garbage collector empties them, then removes them.
+    if (finalizers.length === 0 && info.kind !== 'Namespace') return this.commit(info, 'DELETED', old);
+    if (meta.deletionTimestamp && JSON.stringify(finalizers) === JSON.stringify(meta.finalizers ?? [])) return old;
+    const next: KubeObject = {
+      ...old,
+      metadata: { ...meta, deletionTimestamp: meta.deletionTimestamp ?? nowTimestamp(), deletionGracePeriodSeconds: 0, finalizers },
+    };
+    if (finalizers.length === 0) delete (next.metadata as ObjectMeta).finalizers;
+    if (info.kind === 'Namespace') next.status = { ...(old.status as object), phase: 'Terminating' };
+    return this.commit(info, 'MODIFIED', next);
+  }
+
+  /** Removes an object outright: the garbage collector's last step for emptied namespaces. */
+  remove(info: KindInfo, obj: KubeObject): KubeObject {
+    return this.commit(info, 'DELETED', obj);
+  }
+
+  deleteCollection(info: KindInfo, namespace: string | undefined, list: ListOptions, opts: DeleteOptions): KubeObject[] {
+    const { items } = this.list(info, namespace, { ...list, limit: 0, continue: null });
+    const deleted: KubeObject[] = [];
+    for (const item of items) {
+      try {
+        deleted.push(this.delete(info, item.metadata?.namespace, item.metadata!.name!, opts));
+      } catch (err) {
+        if (!(err instanceof ApiError && err.code === 404)) throw err;
+      }
+    }
+    return deleted;
+  }
+}

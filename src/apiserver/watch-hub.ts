@@ -1,0 +1,67 @@
+import type { KubeObject } from './kinds.ts';
+
+/**
+ * The window of recent changes that watches replay from. Like etcd's compaction, events older
+ * than the window are gone: a watch asking for them gets 410 Expired and must relist.
+ * Events keep the serialized object so the window costs its JSON size, not a parsed tree.
+ */
+export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface ChangeEvent {
+  type: EventType;
+  rv: number;
+  resource: string;
+  namespace: string;
+  name: string;
+  json: string;
+  /** Only on live delivery; replays parse `json`. */
+  object?: KubeObject;
+}
+
+export type Listener = (event: ChangeEvent) => void;
+
+export class WatchHub {
+  private events: ChangeEvent[] = [];
+  private readonly listeners = new Set<Listener>();
+  /** Every event with rv greater than this is still in the window. */
+  private compactedRv: number;
+  private readonly windowSize: number;
+
+  constructor(startRv: number, windowSize: number) {
+    this.compactedRv = startRv;
+    this.windowSize = windowSize;
+  }
+
+  publish(event: ChangeEvent): void {
+    this.events.push({ ...event, object: undefined });
+    if (this.events.length > this.windowSize * 2) {
+      const drop = this.events.length - this.windowSize;
+      this.compactedRv = this.events[drop - 1]!.rv;
+      this.events = this.events.slice(drop);
+    }
+    for (const l of this.listeners) l(event);
+  }
+
+  /** The oldest resourceVersion a watch may start from. */
+  get oldestRv(): number {
+    return this.compactedRv;
+  }
+
+  /** Events of one resource after `rv`, or undefined when `rv` is older than the window. */
+  since(rv: number, resource: string): ChangeEvent[] | undefined {
+    if (rv < this.compactedRv) return undefined;
+    let lo = 0;
+    let hi = this.events.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.events[mid]!.rv <= rv) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.events.slice(lo).filter((e) => e.resource === resource);
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

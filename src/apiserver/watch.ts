@@ -1,0 +1,93 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { apiVersionOf, resourceKey, type KindInfo, type KubeObject } from './kinds.ts';
+import type { ObjectService } from './objects.ts';
+import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { badRequest, gone } from './status.ts';
+import { toTable } from './table.ts';
+import type { ChangeEvent } from './watch-hub.ts';
+
+/**
+ * One watch stream: newline-delimited `{"type","object"}` events over a chunked response.
+ * No resourceVersion (or "0") starts with the current state as ADDED events; a resourceVersion
+ * replays the window after it, or answers an ERROR event with a 410 Expired Status when it has
+ * been compacted away (client-go and client-node then relist). Bookmarks when asked for.
+ */
+export interface WatchParams {
+  namespace: string | undefined;
+  resourceVersion: string | null;
+  labelSelector: string | null;
+  fieldSelector: string | null;
+  allowBookmarks: boolean;
+  timeoutSeconds: number | undefined;
+  table: boolean;
+  bookmarkIntervalMs: number;
+}
+
+/** A watcher this far behind is cut off; it resumes from its last resourceVersion. */
+const MaxBuffered = 16 * 1024 * 1024;
+
+export function serveWatch(service: ObjectService, info: KindInfo, req: IncomingMessage, res: ServerResponse, p: WatchParams): void {
+  const labels = parseLabelSelector(p.labelSelector);
+  const fields = parseFieldSelector(p.fieldSelector);
+  const resource = resourceKey(info);
+  let startRv: number | undefined;
+  if (p.resourceVersion && p.resourceVersion !== '0') {
+    startRv = Number(p.resourceVersion);
+    if (!Number.isSafeInteger(startRv) || startRv < 0) throw badRequest(`invalid resourceVersion: ${p.resourceVersion}`);
+  }
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache' });
+  res.flushHeaders();
+
+  const line = (type: string, json: string, obj: KubeObject | undefined): void => {
+    const body =
+      p.table && obj && type !== 'BOOKMARK'
+        ? JSON.stringify({ type, object: toTable(info, [obj], obj.metadata?.resourceVersion ?? '') })
+        : `{"type":"${type}","object":${json}}`;
+    res.write(`${body}\n`);
+    if (res.writableLength > MaxBuffered) stop();
+  };
+
+  const deliver = (e: ChangeEvent): void => {
+    if (e.resource !== resource) return;
+    if (info.namespaced && p.namespace !== undefined && e.namespace !== p.namespace) return;
+    const obj = e.object ?? (JSON.parse(e.json) as KubeObject);
+    if (!labels(obj) || !fields(obj)) return;
+    line(e.type, e.json, p.table ? obj : undefined);
+  };
+
+  const unsubscribe = service.hub.subscribe(deliver);
+  let bookmarkTimer: NodeJS.Timeout | undefined;
+  let timeoutTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  function stop(): void {
+    if (stopped) return;
+    stopped = true;
+    unsubscribe();
+    clearInterval(bookmarkTimer);
+    clearTimeout(timeoutTimer);
+    res.end();
+  }
+  req.on('close', stop);
+  res.on('error', stop);
+
+  if (startRv === undefined) {
+    for (const obj of service.list(info, p.namespace).items) {
+      if (labels(obj) && fields(obj)) line('ADDED', JSON.stringify(obj), p.table ? obj : undefined);
+    }
+  } else {
+    const replay = service.hub.since(startRv, resource);
+    if (!replay) {
+      const status = gone(`too old resource version: ${startRv} (${service.hub.oldestRv})`).toStatus();
+      line('ERROR', JSON.stringify(status), undefined);
+      stop();
+      return;
+    }
+    for (const e of replay) deliver(e);
+  }
+  if (p.allowBookmarks) {
+    const bookmark = () =>
+      line('BOOKMARK', JSON.stringify({ kind: info.kind, apiVersion: apiVersionOf(info), metadata: { resourceVersion: String(service.store.currentRv) } }), undefined);
+    bookmarkTimer = setInterval(bookmark, p.bookmarkIntervalMs);
+  }
+  if (p.timeoutSeconds !== undefined && p.timeoutSeconds > 0) timeoutTimer = setTimeout(stop, p.timeoutSeconds * 1000);
+}
