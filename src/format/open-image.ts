@@ -7,6 +7,7 @@ import { CdiError } from '../api/errors.ts';
 import type { ChecksumTee } from './checksum.ts';
 import type { ImageReader, RandomAccessInput } from './contracts.ts';
 import { peelLayers, type Peeled } from './decompress.ts';
+import { openQcow2Random, openQcow2Stream } from './qcow2/index.ts';
 import type { ProgressMeter } from './progress.ts';
 import { rawStreamReader } from './raw.ts';
 import { sniff, sniffLength, type Compression } from './sniff.ts';
@@ -67,7 +68,6 @@ async function openRandomQcow2(random: RandomAccessInput, head: Uint8Array, cont
     },
   };
   try {
-    const { openQcow2Random } = await import('./qcow2/index.ts');
     const reader = await openQcow2Random(counted, { signal: context.signal });
     return {
       reader,
@@ -111,7 +111,6 @@ async function openStream(source: AsyncIterable<Uint8Array>, size: number | unde
 
 async function readerFor(peeled: Peeled, size: number | undefined, context: OpenContext): Promise<ImageReader> {
   if (peeled.format === 'qcow2') {
-    const { openQcow2Stream } = await import('./qcow2/index.ts');
     return openQcow2Stream(peeled.stream, { scratchDir: context.scratchDir, signal: context.signal });
   }
   if (unsupported.has(peeled.format)) throw new CdiError('CDI_ERR_UNSUPPORTED_FORMAT', [peeled.format]);

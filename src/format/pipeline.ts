@@ -17,6 +17,7 @@ import { isoDeclaredSize } from './raw.ts';
 import { deviceSize, openBlockSink } from './sink-block.ts';
 import { openFileSink } from './sink-file.ts';
 import { SourceTap } from './source-tap.ts';
+import { zeroRuns } from './zero.ts';
 
 export type ConvertInput =
   | { kind: 'stream'; stream: AsyncIterable<Uint8Array>; size?: number }
@@ -56,6 +57,7 @@ export interface ConvertResult {
 }
 
 const MiB = 1 << 20;
+const zeroGranule = 64 << 10;
 
 export async function convert(input: ConvertInput, target: ConvertTarget, options: ConvertOptions): Promise<ConvertResult> {
   const checksum = options.checksum === undefined ? undefined : new ChecksumTee(parseChecksum(options.checksum));
@@ -107,11 +109,14 @@ async function convertImage(
         options.signal?.throwIfAborted();
         const extentLast = extentEnd(extent);
         if (extentLast > capacity) throw new CdiError('CDI_ERR_TOO_LARGE', [extentLast, capacity]);
-        if (extent.kind === 'data') {
-          await sink.write(extent.offset, extent.data);
-          meter.writtenBytes += extent.data.byteLength;
-        } else {
-          await sink.writeZeros(extent.offset, extent.length);
+        if (extent.kind === 'zero') await sink.writeZeros(extent.offset, extent.length);
+        else if (reader.format !== 'qcow2') await writeData(sink, meter, extent.offset, extent.data);
+        else {
+          // Allocated qcow2 clusters may hold zeros; like qemu-img, keep those as holes.
+          for (const run of zeroRuns(extent.data, zeroGranule)) {
+            if (run.zero) await sink.writeZeros(extent.offset + run.start, run.end - run.start);
+            else await writeData(sink, meter, extent.offset + run.start, extent.data.subarray(run.start, run.end));
+          }
         }
         if (extentLast > end) end = extentLast;
       }
@@ -139,6 +144,11 @@ async function convertImage(
   } finally {
     await opened.close();
   }
+}
+
+async function writeData(sink: ExtentSink, meter: ProgressMeter, offset: number, data: Uint8Array): Promise<void> {
+  await sink.write(offset, data);
+  meter.writtenBytes += data.byteLength;
 }
 
 async function convertArchive(
