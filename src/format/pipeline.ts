@@ -74,9 +74,11 @@ export async function convert(input: ConvertInput, target: ConvertTarget, option
     return result;
   } catch (err) {
     meter.stop('failed');
-    throw options.signal?.aborted && !(err instanceof CdiError && err.code !== 'CDI_ERR_INTERNAL')
-      ? new CdiError('CDI_ERR_ABORTED', [String(options.signal.reason ?? 'signal')], { cause: err })
-      : asCdiError(err);
+    // Once aborted, whatever broke (a killed decompressor, a closed stream) broke because of it.
+    if (options.signal?.aborted && !(err instanceof CdiError && err.code === 'CDI_ERR_ABORTED')) {
+      throw new CdiError('CDI_ERR_ABORTED', [String(options.signal.reason ?? 'signal')], { cause: err });
+    }
+    throw asCdiError(err);
   }
 }
 

@@ -29,7 +29,8 @@ export async function convertWith(
       await input.close();
     }
   }
-  if (feed === 'pipe') return convert({ kind: 'stream', stream: createReadStream(file) }, target, opts);
+  // Pipe mode announces the length, as an HTTP body or an upload does.
+  if (feed === 'pipe') return convert({ kind: 'stream', stream: createReadStream(file), size: (await stat(file)).size }, target, opts);
   const bytes = await readFile(file);
   return convert({ kind: 'stream', stream: chunked(bytes, feed) }, target, opts);
 }
