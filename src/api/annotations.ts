@@ -8,6 +8,7 @@ export const Ann = {
   importCertConfigMap: `${p}storage.import.certConfigMap`,
   contentType: `${p}storage.contentType`,
   importChecksum: `${p}storage.import.checksum`,
+  importExtraHeaders: `${p}storage.import.extraHeaders`,
   importInsecureSkipVerify: `${p}storage.import.insecureSkipVerify`,
   registryImageArchitecture: `${p}storage.import.registryImageArchitecture`,
   importPodName: `${p}storage.import.importPodName`,

@@ -1,0 +1,69 @@
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { DefaultWorkerRetryBudget } from '../api/cdiconfig.ts';
+import type { Logger } from '../api/logger.ts';
+import { UploadPki } from './certs.ts';
+import { DataVolumeController } from './datavolume-controller.ts';
+import { makeCaches, startAll, type Cache } from './informers.ts';
+import { Kube } from './kube.ts';
+import { workerImages, type WorkerImageMap } from './pods.ts';
+import { shouldManageVirtualMachines, VirtualMachineController } from './vm-controller.ts';
+
+export { createUploadTargetResolver, type UploadTarget, type UploadTargetResolver } from './upload-resolver.ts';
+
+export interface ControllerOptions {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  /** Container images of the workers; defaults `cdi-ts/{importer,uploadserver,cloner}:latest`. */
+  workerImages?: Partial<WorkerImageMap>;
+  /** Worker restarts before a DataVolume goes Failed; CDIConfig `spec.workerRetryBudget` overrides. */
+  retryBudget?: number;
+  /** How often running transfers' progress is scraped (CDI: 2 s). */
+  progressIntervalMs?: number;
+  /** Namespace of CDI's signer Secrets (the upload servers' CA); created when missing. */
+  namespace?: string;
+  /** Create DataVolumes from VMs' dataVolumeTemplates: 'auto' does so only where no KubeVirt is installed. */
+  virtualMachines?: boolean | 'auto';
+  /** Concurrent DataVolume reconciles. */
+  workers?: number;
+}
+
+export const DefaultCdiNamespace = 'cdi';
+
+/** Starts the DataVolume controller (and, in embedded mode, the VM template controller). */
+export async function startController(opts: ControllerOptions): Promise<{ stop(): Promise<void> }> {
+  const logger = opts.logger.child({ component: 'controller' });
+  const kube = new Kube(opts.kubeConfig);
+  const pki = new UploadPki(kube, opts.namespace ?? DefaultCdiNamespace, logger);
+  await pki.sync();
+  const caches = makeCaches(kube);
+  const dvController = new DataVolumeController({
+    kube,
+    caches,
+    pki,
+    logger,
+    images: workerImages(opts.workerImages),
+    retryBudget: opts.retryBudget ?? DefaultWorkerRetryBudget,
+    progressIntervalMs: opts.progressIntervalMs ?? 2000,
+    workers: opts.workers ?? 4,
+  });
+  const manageVms = opts.virtualMachines === 'auto' || opts.virtualMachines === undefined ? await shouldManageVirtualMachines(kube) : opts.virtualMachines;
+  const vmController = manageVms ? new VirtualMachineController(kube, caches, logger) : undefined;
+  const informers: Record<string, Cache<KubernetesObject>> = { ...(caches as unknown as Record<string, Cache<KubernetesObject>>) };
+  if (vmController) informers.virtualMachines = vmController.vms as unknown as Cache<KubernetesObject>;
+  // Handlers go on before the first list so no event is missed.
+  dvController.start();
+  vmController?.start();
+  const stopped = { value: false };
+  await startAll(informers, logger, stopped);
+  const rotation = setInterval(() => void pki.sync().catch((err) => logger.warn({ err: String(err) }, 'certificate sync failed')), 3_600_000);
+  rotation.unref();
+  logger.info({ virtualMachines: manageVms }, 'controller started');
+  return {
+    async stop() {
+      stopped.value = true;
+      clearInterval(rotation);
+      await Promise.all(Object.values(informers).map((i) => i.stop().catch(() => {})));
+      await Promise.all([dvController.stop(), vmController?.stop()]);
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+
+/** The few Kubernetes calls the controllers make, with the error checks they need. */
+export function statusOf(err: unknown): number | undefined {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+export const isNotFound = (err: unknown) => statusOf(err) === 404;
+export const isConflict = (err: unknown) => statusOf(err) === 409;
+
+export interface CustomRef {
+  group: string;
+  version: string;
+  plural: string;
+}
+
+export class Kube {
+  readonly core: CoreV1Api;
+  readonly custom: CustomObjectsApi;
+  readonly kubeConfig: KubeConfig;
+
+  constructor(kubeConfig: KubeConfig) {
+    this.kubeConfig = kubeConfig;
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  }
+
+  listCustom<T extends KubernetesObject>(ref: CustomRef): Promise<KubernetesListObject<T>> {
+    return this.custom.listClusterCustomObject(ref) as Promise<KubernetesListObject<T>>;
+  }
+
+  getCustom<T>(ref: CustomRef, namespace: string | undefined, name: string): Promise<T> {
+    return (namespace ? this.custom.getNamespacedCustomObject({ ...ref, namespace, name }) : this.custom.getClusterCustomObject({ ...ref, name })) as Promise<T>;
+  }
+
+  createCustom<T>(ref: CustomRef, namespace: string, body: object): Promise<T> {
+    return this.custom.createNamespacedCustomObject({ ...ref, namespace, body }) as Promise<T>;
+  }
+
+  replaceStatus<T>(ref: CustomRef, namespace: string | undefined, name: string, body: object): Promise<T> {
+    return (namespace
+      ? this.custom.replaceNamespacedCustomObjectStatus({ ...ref, namespace, name, body })
+      : this.custom.replaceClusterCustomObjectStatus({ ...ref, name, body })) as Promise<T>;
+  }
+
+  mergePatchPvc(namespace: string, name: string, body: object): Promise<unknown> {
+    return this.core.patchNamespacedPersistentVolumeClaim({ namespace, name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  }
+
+  /** Creates, treating AlreadyExists as done. */
+  async ensure(create: () => Promise<unknown>): Promise<void> {
+    try {
+      await create();
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+    }
+  }
+
+  /** Deletes, treating NotFound as done. */
+  async remove(del: () => Promise<unknown>): Promise<void> {
+    try {
+      await del();
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}

@@ -1,0 +1,345 @@
+import type { V1PersistentVolumeClaim, V1Pod, V1Service, V1StorageClass } from '@kubernetes/client-node';
+import { Ann } from '../api/annotations.ts';
+import { workerRetryBudgetOf, type CdiConfig } from '../api/cdiconfig.ts';
+import { Reason, rewriteSpaceError } from '../api/conditions.ts';
+import { sourceKindOf, type DataVolume, type DataVolumeStatus } from '../api/datavolume.ts';
+import type { DataSource } from '../api/datasource.ts';
+import { Phase, Progress, type DataVolumePhase } from '../api/phases.ts';
+import { parseQuantity } from '../api/quantity.ts';
+import type { StorageProfile } from '../api/storageprofile.ts';
+import { renderClaim } from './claim.ts';
+import { clonerPodName, cloneClientName, uploadSecretName, uploadServiceName } from './names.ts';
+import { clonerPod, importerPod, uploadServerPod, uploadService, type WorkerImageMap } from './pods.ts';
+import { boundCondition, mergeConditions, phaseEvent, readyCondition, type RunningFeed } from './status.ts';
+import { workerStatus, type WorkerStatus } from './worker-status.ts';
+
+/**
+ * The DataVolume reconciler's decisions, pure: from the DataVolume and what the caches hold, the
+ * objects to create or delete and the status to write. The runtime executes the actions.
+ */
+export type Action =
+  | { kind: 'createClaim'; claim: V1PersistentVolumeClaim }
+  | { kind: 'createPod'; pod: V1Pod }
+  | { kind: 'deletePod'; namespace: string; name: string }
+  | { kind: 'createService'; service: V1Service }
+  | { kind: 'serverCert'; namespace: string; secret: string; service: string; owner: V1PersistentVolumeClaim }
+  | { kind: 'clientCert'; namespace: string; secret: string; commonName: string }
+  | { kind: 'deleteSecret'; namespace: string; name: string }
+  | { kind: 'annotateClaim'; namespace: string; name: string; annotations: Record<string, string> }
+  | { kind: 'event'; type: 'Normal' | 'Warning'; reason: string; message: string };
+
+export interface Observed {
+  pvc?: V1PersistentVolumeClaim;
+  /** The importer or upload-server pod of the claim. */
+  pod?: V1Pod;
+  service?: V1Service;
+  secretExists: boolean;
+  storageClasses: readonly V1StorageClass[];
+  profiles: ReadonlyMap<string, StorageProfile>;
+  config?: CdiConfig;
+  /** Clone: the source claim (null when looked up and missing). */
+  sourcePvc?: V1PersistentVolumeClaim | null;
+  clonerPod?: V1Pod;
+  cloneSecretExists?: boolean;
+  /** sourceRef: the DataSource (null when missing). */
+  dataSource?: DataSource | null;
+  /** Where the clone source reaches the target's upload server (resolved from the pod's port). */
+  uploadUrl?: string;
+  progress?: { percent?: number; stage?: string };
+}
+
+export interface Options {
+  images: WorkerImageMap;
+  retryBudget: number;
+  now: string;
+}
+
+export interface Decision {
+  actions: Action[];
+  status: DataVolumeStatus;
+}
+
+const Unsupported = ['gcs', 'imageio', 'vddk', 'snapshot'] as const;
+
+type Flow = 'import' | 'upload' | 'clone';
+
+interface Step {
+  phase: DataVolumePhase;
+  running: RunningFeed;
+  restarts?: number;
+  progress?: string;
+  actions: Action[];
+}
+
+const notRunning = (reason = '', message = ''): RunningFeed => ({ status: 'False', reason, message });
+
+export function reconcileDataVolume(dv: DataVolume, o: Observed, opts: Options): Decision {
+  const prev = dv.status ?? {};
+  const claimName = dv.metadata?.name ?? '';
+  const step = decide(dv, o, opts);
+  const phase = step.phase;
+  const actions = [...step.actions];
+  const flow = flowOf(dv, o);
+  if (phase !== (prev.phase ?? '') && flow) {
+    const event = phaseEvent(flow, phase, claimName);
+    if (event) actions.push({ kind: 'event', ...event });
+  }
+  const progress =
+    phase === Phase.Succeeded ? Progress.done : (step.progress ?? (phase === (prev.phase ?? '') ? prev.progress : undefined) ?? Progress.unknown);
+  const status: DataVolumeStatus = {
+    ...prev,
+    phase,
+    progress,
+    restartCount: step.restarts ?? prev.restartCount ?? 0,
+    ...(o.pvc ? { claimName } : {}),
+    conditions: mergeConditions(
+      prev.conditions,
+      { Ready: readyCondition(phase, step.running), Bound: boundCondition(o.pvc), Running: step.running },
+      opts.now,
+    ),
+  };
+  return { actions, status };
+}
+
+function flowOf(dv: DataVolume, o: Observed): Flow | undefined {
+  const source = dv.spec?.source;
+  if (source?.upload) return 'upload';
+  if (source?.pvc || (dv.spec?.sourceRef && o.dataSource?.spec?.source?.pvc)) return 'clone';
+  if (source?.http || source?.s3 || source?.registry || source?.blank) return 'import';
+  return undefined;
+}
+
+function decide(dv: DataVolume, o: Observed, opts: Options): Step {
+  const prevPhase = (dv.status?.phase ?? '') as DataVolumePhase;
+  const prevRunning = dv.status?.conditions?.find((c) => c.type === 'Running');
+  const keepRunning: RunningFeed = prevRunning
+    ? { status: prevRunning.status, reason: prevRunning.reason ?? '', message: prevRunning.message ?? '' }
+    : notRunning();
+  const cleanup = cleanupActions(dv, o);
+  if (prevPhase === Phase.Failed) return { phase: Phase.Failed, running: keepRunning, actions: cleanup };
+  if (prevPhase === Phase.Succeeded) return { phase: Phase.Succeeded, running: keepRunning, actions: cleanup };
+
+  const kind = sourceKindOf(dv.spec ?? {});
+  const unsupported = Unsupported.find((k) => k === kind);
+  if (unsupported) {
+    return {
+      phase: Phase.Failed,
+      running: notRunning(
+        Reason.SourceNotSupported,
+        `source ${unsupported} is accepted for compatibility but this CDI implementation cannot import from it; use http, s3, registry, pvc, upload or blank`,
+      ),
+      actions: [],
+    };
+  }
+
+  let sourceRef: { namespace: string; name: string } | undefined = dv.spec?.source?.pvc;
+  if (dv.spec?.sourceRef) {
+    const ds = o.dataSource;
+    const ns = dv.spec.sourceRef.namespace || dv.metadata?.namespace || 'default';
+    if (!ds) return { phase: Phase.Pending, running: notRunning('CloneWithoutSource', `DataSource ${ns}/${dv.spec.sourceRef.name} not found`), actions: [] };
+    const pvc = ds.spec?.source?.pvc;
+    if (!pvc) {
+      return { phase: Phase.Failed, running: notRunning(Reason.SourceNotSupported, 'only DataSources that point at a PVC can be used here'), actions: [] };
+    }
+    sourceRef = { namespace: pvc.namespace || ns, name: pvc.name };
+  }
+
+  let sourceSize: number | undefined;
+  if (sourceRef) {
+    if (!o.sourcePvc) {
+      return { phase: Phase.Pending, running: notRunning('CloneWithoutSource', `The source pvc ${sourceRef.name} doesn't exist`), actions: [] };
+    }
+    sourceSize = parseQuantity(o.sourcePvc.spec?.resources?.requests?.storage);
+  }
+
+  if (!o.pvc) {
+    const rendered = renderClaim({ dv, storageClasses: o.storageClasses, profiles: o.profiles, config: o.config, ...(sourceSize !== undefined ? { sourceSize } : {}) });
+    if (!rendered.ok) return { phase: Phase.Pending, running: notRunning(rendered.reason, rendered.message), actions: [] };
+    return { phase: Phase.Pending, running: notRunning(), actions: [{ kind: 'createClaim', claim: rendered.claim }] };
+  }
+
+  const pvc = o.pvc;
+  const owner = pvc.metadata?.ownerReferences?.find((r) => r.controller);
+  const populated = pvc.metadata?.annotations?.[Ann.populatedFor] === dv.metadata?.name || pvc.metadata?.annotations?.[Ann.prePopulated] === dv.metadata?.name;
+  if (populated) return { phase: Phase.Succeeded, running: notRunning('Completed', ''), actions: [] };
+  if (owner?.uid !== dv.metadata?.uid) {
+    const adopt = dv.metadata?.annotations?.[Ann.allowClaimAdoption] === 'true';
+    if (adopt) return { phase: Phase.Succeeded, running: notRunning('Completed', ''), actions: [] };
+    return {
+      phase: Phase.Pending,
+      running: notRunning('ErrResourceExists', `Resource "${pvc.metadata?.name}" already exists and is not managed by DataVolume`),
+      actions: [],
+    };
+  }
+  if (pvc.status?.phase === 'Lost') {
+    return {
+      phase: Phase.Failed,
+      running: notRunning(),
+      actions: [{ kind: 'event', type: 'Warning', reason: 'ErrClaimLost', message: `PVC ${pvc.metadata?.name} lost` }],
+    };
+  }
+  const bound = pvc.status?.phase === 'Bound';
+  const immediate = pvc.metadata?.annotations?.[Ann.immediateBinding] !== undefined;
+  const wffc = o.storageClasses.find((c) => c.metadata?.name === pvc.spec?.storageClassName)?.volumeBindingMode === 'WaitForFirstConsumer';
+  if (!bound && wffc && !immediate && !pvc.metadata?.annotations?.[Ann.selectedNode]) {
+    return { phase: Phase.WaitForFirstConsumer, running: notRunning(), actions: [] };
+  }
+  // Immediate claims bind on their own; a WaitForFirstConsumer claim binds once the worker consumes it.
+  if (!bound && !(wffc && immediate)) return { phase: Phase.Pending, running: notRunning(), actions: [] };
+
+  if (dv.spec?.source?.upload) return uploadStep(pvc, o, opts, undefined);
+  if (sourceRef && o.sourcePvc) return cloneStep(dv, pvc, o.sourcePvc, o, opts);
+  return importStep(pvc, o, opts);
+}
+
+function budgetSpent(ws: WorkerStatus, opts: Options, o: Observed): boolean {
+  const budget = workerRetryBudgetOf(o.config, opts.retryBudget);
+  return ws.restarts >= budget && ws.lastError !== undefined && ws.phase !== 'Succeeded';
+}
+
+function failed(ws: WorkerStatus, pod: V1Pod, reason: string, message: string): Step {
+  return {
+    phase: Phase.Failed,
+    running: notRunning(reason, rewriteSpaceError(message)),
+    restarts: ws.restarts,
+    actions: [{ kind: 'deletePod', namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '' }],
+  };
+}
+
+function withStage(running: RunningFeed, o: Observed): RunningFeed {
+  const stage = o.progress?.stage;
+  return running.status === 'True' && stage ? { ...running, message: `Processing stage: ${stage}` } : running;
+}
+
+function progressOf(o: Observed): string | undefined {
+  const p = o.progress?.percent;
+  return p === undefined ? undefined : Progress.format(p);
+}
+
+function mirror(pvc: V1PersistentVolumeClaim, ws: WorkerStatus | undefined, extra: Record<string, string> = {}): Action[] {
+  const want: Record<string, string> = { ...extra };
+  if (ws) {
+    want[Ann.podPhase] = ws.phase;
+    want[Ann.podReady] = String(ws.ready);
+    want[Ann.podRestarts] = String(ws.restarts);
+  }
+  const have = pvc.metadata?.annotations ?? {};
+  const changed = Object.fromEntries(Object.entries(want).filter(([k, v]) => have[k] !== v));
+  return Object.keys(changed).length
+    ? [{ kind: 'annotateClaim', namespace: pvc.metadata?.namespace ?? '', name: pvc.metadata?.name ?? '', annotations: changed }]
+    : [];
+}
+
+function importStep(pvc: V1PersistentVolumeClaim, o: Observed, opts: Options): Step {
+  if (!o.pod) {
+    if (pvc.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') return { phase: Phase.Succeeded, running: notRunning('Completed', 'Import Complete'), actions: [] };
+    const pod = importerPod({ pvc, config: o.config, image: opts.images.importer });
+    return { phase: Phase.ImportScheduled, running: notRunning(), actions: [{ kind: 'createPod', pod }, ...mirror(pvc, undefined, { [Ann.importPodName]: pod.metadata?.name ?? '' })] };
+  }
+  const ws = workerStatus(o.pod);
+  const actions = mirror(pvc, ws);
+  if (ws.fatal) {
+    const step = failed(ws, o.pod, Reason.ChecksumError, ws.terminationMessage ?? 'checksum mismatch');
+    return { ...step, actions: [...step.actions, ...mirror(pvc, ws, { [Ann.fatalError]: 'true' })] };
+  }
+  if (ws.phase === 'Succeeded') {
+    return { phase: Phase.Succeeded, running: ws.running, restarts: ws.restarts, actions };
+  }
+  if (ws.phase === 'Failed' || budgetSpent(ws, opts, o)) {
+    return failed(ws, o.pod, Reason.RetryBudgetExhausted, ws.lastError ?? ws.terminationMessage ?? 'worker failed');
+  }
+  const phase = ws.phase === 'Running' ? Phase.ImportInProgress : Phase.ImportScheduled;
+  return { phase, running: withStage(ws.running, o), restarts: ws.restarts, actions, ...(phase === Phase.ImportInProgress ? { progress: progressOf(o) ?? Progress.unknown } : {}) };
+}
+
+function serverSide(pvc: V1PersistentVolumeClaim, o: Observed, opts: Options, clientName: string | undefined): Action[] {
+  const ns = pvc.metadata?.namespace ?? '';
+  const name = pvc.metadata?.name ?? '';
+  const actions: Action[] = [];
+  if (!o.secretExists) actions.push({ kind: 'serverCert', namespace: ns, secret: uploadSecretName(name), service: uploadServiceName(name), owner: pvc });
+  if (!clientName && !o.service) actions.push({ kind: 'createService', service: uploadService(pvc) });
+  if (!o.pod && o.secretExists) {
+    actions.push({ kind: 'createPod', pod: uploadServerPod({ pvc, config: o.config, image: opts.images.uploadServer, ...(clientName ? { clientName } : {}) }) });
+  }
+  return actions;
+}
+
+function uploadStep(pvc: V1PersistentVolumeClaim, o: Observed, opts: Options, clientName: string | undefined): Step {
+  const actions = serverSide(pvc, o, opts, clientName);
+  if (!o.pod) {
+    if (pvc.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') return { phase: Phase.Succeeded, running: notRunning('Completed', 'Upload Complete'), actions: [] };
+    return { phase: Phase.UploadScheduled, running: notRunning(), actions: [...actions, ...mirror(pvc, undefined, { [Ann.uploadTarget]: '' })] };
+  }
+  const ws = workerStatus(o.pod);
+  actions.push(...mirror(pvc, ws));
+  if (ws.phase === 'Succeeded') return { phase: Phase.Succeeded, running: ws.running, restarts: ws.restarts, actions };
+  if (ws.phase === 'Failed' || budgetSpent(ws, opts, o)) return failed(ws, o.pod, Reason.RetryBudgetExhausted, ws.lastError ?? 'upload server failed');
+  const phase = ws.phase === 'Running' && ws.ready ? Phase.UploadReady : Phase.UploadScheduled;
+  return { phase, running: ws.running, restarts: ws.restarts, actions };
+}
+
+function cloneStep(dv: DataVolume, pvc: V1PersistentVolumeClaim, source: V1PersistentVolumeClaim, o: Observed, opts: Options): Step {
+  const srcNs = source.metadata?.namespace ?? '';
+  const srcName = source.metadata?.name ?? '';
+  const clientName = cloneClientName(srcNs, srcName, pvc.metadata?.namespace ?? '', pvc.metadata?.name ?? '');
+  const actions = serverSide(pvc, o, opts, clientName);
+  const target = o.pod ? workerStatus(o.pod) : undefined;
+  if (!o.pod && pvc.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') {
+    return { phase: Phase.Succeeded, running: notRunning('Completed', 'Clone Complete'), actions: [] };
+  }
+  if (target) actions.push(...mirror(pvc, target));
+  if (target?.phase === 'Succeeded') return { phase: Phase.Succeeded, running: target.running, restarts: target.restarts, actions };
+  if (source.status?.phase !== 'Bound') {
+    return { phase: Phase.CloneScheduled, running: notRunning('Pending', `source PVC ${srcNs}/${srcName} is not bound`), actions };
+  }
+  if (target && o.pod && (target.phase === 'Failed' || budgetSpent(target, opts, o))) {
+    return failed(target, o.pod, Reason.RetryBudgetExhausted, target.lastError ?? 'clone target failed');
+  }
+  if (!target || !target.ready || !o.uploadUrl) return { phase: Phase.CloneScheduled, running: target?.running ?? notRunning(), actions };
+
+  const podName = clonerPodName(pvc.metadata?.uid ?? '');
+  if (!o.cloneSecretExists) actions.push({ kind: 'clientCert', namespace: srcNs, secret: podName, commonName: clientName });
+  if (!o.clonerPod) {
+    if (o.cloneSecretExists) {
+      const svc = uploadServiceName(pvc.metadata?.name ?? '');
+      actions.push({
+        kind: 'createPod',
+        pod: clonerPod({
+          source,
+          target: pvc,
+          name: podName,
+          secret: podName,
+          image: opts.images.cloner,
+          uploadUrl: o.uploadUrl,
+          serverName: `${svc}.${pvc.metadata?.namespace}.svc`,
+          ownerUid: dv.metadata?.uid ?? '',
+        }),
+      });
+    }
+    return { phase: Phase.CloneScheduled, running: notRunning(), actions };
+  }
+  const ws = workerStatus(o.clonerPod);
+  if (ws.phase === 'Failed' || budgetSpent(ws, opts, o)) {
+    const step = failed(ws, o.clonerPod, Reason.RetryBudgetExhausted, ws.lastError ?? 'clone source failed');
+    return { ...step, actions: [...step.actions, ...actions] };
+  }
+  const phase = ws.phase === 'Running' || ws.phase === 'Succeeded' ? Phase.CloneInProgress : Phase.CloneScheduled;
+  return { phase, running: withStage(ws.running, o), restarts: ws.restarts, actions, ...(phase === Phase.CloneInProgress ? { progress: progressOf(o) ?? Progress.unknown } : {}) };
+}
+
+/** After Succeeded or Failed: the worker pods and the clone secret go (unless retainAfterCompletion). */
+function cleanupActions(dv: DataVolume, o: Observed): Action[] {
+  if (o.pvc?.metadata?.annotations?.[Ann.retainAfterCompletion] === 'true') return [];
+  const actions: Action[] = [];
+  for (const pod of [o.pod, o.clonerPod]) {
+    if (pod && !pod.metadata?.deletionTimestamp) actions.push({ kind: 'deletePod', namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '' });
+  }
+  if (o.clonerPod || o.cloneSecretExists) {
+    const ns = o.sourcePvc?.metadata?.namespace ?? o.clonerPod?.metadata?.namespace;
+    if (ns && o.cloneSecretExists) actions.push({ kind: 'deleteSecret', namespace: ns, name: clonerPodName(o.pvc?.metadata?.uid ?? '') });
+  }
+  if (dv.status?.phase === Phase.Succeeded && o.pvc && o.pod) {
+    return [...actions, ...mirror(o.pvc, undefined, { [Ann.podPhase]: 'Succeeded' })];
+  }
+  return actions;
+}

@@ -1,0 +1,115 @@
+import { Ann, Label } from '../api/annotations.ts';
+import { ApiVersion, type DataVolume, type DataVolumeSpec } from '../api/datavolume.ts';
+import type { ObjectMeta } from '../api/core-schemas.ts';
+import { isSucceededOrPendingPopulation, Phase } from '../api/phases.ts';
+
+/**
+ * KubeVirt's VirtualMachine as far as DataVolumes go (kubevirt.io/v1), and virt-controller's
+ * `handleDataVolumes` decisions, pure: which DataVolumes to create from `dataVolumeTemplates`
+ * and what the VM's status says about its volumes.
+ */
+export interface DataVolumeTemplate {
+  metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: DataVolumeSpec;
+}
+
+export interface VirtualMachine {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  spec?: {
+    running?: boolean;
+    runStrategy?: string;
+    dataVolumeTemplates?: DataVolumeTemplate[];
+    template?: { spec?: { priorityClassName?: string; volumes?: Array<{ name: string; dataVolume?: { name: string } }> } };
+  };
+  status?: VirtualMachineStatus;
+}
+
+export interface VirtualMachineStatus {
+  printableStatus?: string;
+  ready?: boolean;
+  created?: boolean;
+  conditions?: Array<{ type: string; status: 'True' | 'False' | 'Unknown'; reason?: string; message?: string; lastTransitionTime?: string; lastProbeTime?: string | null }>;
+  [key: string]: unknown;
+}
+
+/** virt-controller's `CreateDataVolumeManifest`. */
+export function dataVolumeFromTemplate(vm: VirtualMachine, template: DataVolumeTemplate): DataVolume {
+  const spec: DataVolumeSpec = structuredClone(template.spec ?? {});
+  const priorityClass = vm.spec?.template?.spec?.priorityClassName;
+  if (!spec.priorityClassName && priorityClass) spec.priorityClassName = priorityClass;
+  return {
+    apiVersion: ApiVersion,
+    kind: 'DataVolume',
+    metadata: {
+      name: template.metadata?.name ?? '',
+      namespace: vm.metadata?.namespace ?? 'default',
+      labels: { ...(template.metadata?.labels ?? {}), [Label.kubevirtCreatedBy]: vm.metadata?.uid ?? '' },
+      annotations: { ...(template.metadata?.annotations ?? {}), [Ann.allowClaimAdoption]: 'true' },
+      ownerReferences: [
+        { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', name: vm.metadata?.name ?? '', uid: vm.metadata?.uid ?? '', controller: true, blockOwnerDeletion: true },
+      ],
+    },
+    spec,
+  };
+}
+
+export interface VmDecision {
+  create: DataVolume[];
+  status: VirtualMachineStatus;
+  events: Array<{ type: 'Normal' | 'Warning'; reason: string; message: string }>;
+}
+
+/** What to create, and the VM status: printableStatus and a DataVolumesReady condition. */
+export function reconcileVirtualMachine(vm: VirtualMachine, existing: ReadonlyMap<string, DataVolume>, now: string): VmDecision {
+  const create: DataVolume[] = [];
+  const events: VmDecision['events'] = [];
+  const eager = vm.metadata?.annotations?.['kubevirt.io/immediate-data-volume-creation'] !== 'false';
+  const notReady: string[] = [];
+  const failed: string[] = [];
+  for (const template of vm.spec?.dataVolumeTemplates ?? []) {
+    const name = template.metadata?.name ?? '';
+    const dv = existing.get(name);
+    if (!dv) {
+      if (eager) {
+        create.push(dataVolumeFromTemplate(vm, template));
+        events.push({ type: 'Normal', reason: 'SuccessfulDataVolumeCreate', message: `Created DataVolume ${name}` });
+      }
+      notReady.push(name);
+      continue;
+    }
+    const phase = dv.status?.phase;
+    if (phase === Phase.Failed) {
+      failed.push(name);
+      if (vm.status?.printableStatus !== 'DataVolumeError') {
+        events.push({ type: 'Warning', reason: 'FailedDataVolumeImport', message: `DataVolume ${name} failed to import disk image` });
+      }
+    } else if (!isSucceededOrPendingPopulation(phase) && phase !== Phase.WaitForFirstConsumer) {
+      notReady.push(name);
+    }
+  }
+  const ready = failed.length === 0 && notReady.length === 0;
+  const printableStatus = failed.length ? 'DataVolumeError' : notReady.length ? 'Provisioning' : 'Stopped';
+  const message = failed.length
+    ? `DataVolume ${failed.join(', ')} failed`
+    : notReady.length
+      ? `Waiting on DataVolumes to be ready: ${notReady.join(', ')}`
+      : 'All of the VMI\'s DVs are bound and not running';
+  const before = vm.status?.conditions?.find((c) => c.type === 'DataVolumesReady');
+  const status = ready ? 'True' : 'False';
+  const condition = {
+    type: 'DataVolumesReady',
+    status: status as 'True' | 'False',
+    reason: ready ? 'AllDVsReady' : 'NotAllDVsReady',
+    message,
+    lastProbeTime: null,
+    lastTransitionTime: before && before.status === status ? (before.lastTransitionTime ?? now) : now,
+  };
+  const others = (vm.status?.conditions ?? []).filter((c) => c.type !== 'DataVolumesReady');
+  return {
+    create,
+    events,
+    status: { ...(vm.status ?? {}), printableStatus, ready: false, created: false, conditions: [...others, condition] },
+  };
+}
