@@ -1,0 +1,139 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CoreV1Api, KubeConfig, StorageV1Api, makeInformer, type Informer, type KubernetesObject, type ObjectCache, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
+import type { Logger } from '../api/logger.ts';
+import { defaultBackoff, type BackoffPolicy } from './backoff.ts';
+import { removeClaimData, syncClaim } from './claim-sync.ts';
+import { killOrphan } from './container-process.ts';
+import { podsRoot } from './layout.ts';
+import { KeyedQueue } from './keyed-queue.ts';
+import { podReferences } from './pod-plan.ts';
+import { removePodDir } from './pod-runtime.ts';
+import { PodSync } from './pod-sync.ts';
+import { orphanVolumes } from './volumes.ts';
+
+export interface NodeAgentOptions {
+  kubeConfig: KubeConfig;
+  dataDir: string;
+  logger: Logger;
+  /** Crash-loop back-off (default 1 s doubling to 10 s); tests shorten it. */
+  backoff?: BackoffPolicy;
+  /** Readiness probes run at least this often (default 1000 ms). */
+  maxProbeIntervalMs?: number;
+  /** Longest wait for a pod's processes when the agent stops (default 10 s). */
+  shutdownGraceMs?: number;
+}
+
+export interface NodeAgent {
+  close(): Promise<void>;
+}
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * The local node agent: the kubelet and the volume provisioner of `cdi serve`, speaking only
+ * the Kubernetes API. Claims of the local storage class bind to files under the data dir; pods
+ * of the product's worker images run as child processes. On start it kills processes an
+ * earlier agent left behind, drops data of claims deleted meanwhile, and picks every pod and
+ * claim up again from the API (running pods whose process is gone restart per restartPolicy).
+ */
+export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
+  const logger = o.logger.child({ component: 'node-agent' });
+  const core = o.kubeConfig.makeApiClient(CoreV1Api);
+  const storage = o.kubeConfig.makeApiClient(StorageV1Api);
+  await fs.promises.mkdir(o.dataDir, { recursive: true });
+  await killOrphans(o.dataDir, logger);
+
+  const pods = makeInformer<V1Pod>(o.kubeConfig, '/api/v1/pods', () => core.listPodForAllNamespaces());
+  const claims = makeInformer<V1PersistentVolumeClaim>(o.kubeConfig, '/api/v1/persistentvolumeclaims', () => core.listPersistentVolumeClaimForAllNamespaces());
+  const claimDeletes = new Map<string, { namespace: string; uid: string }>();
+
+  const podSync = new PodSync({
+    core,
+    dataDir: o.dataDir,
+    projectRoot,
+    logger,
+    backoff: o.backoff ?? defaultBackoff,
+    maxProbeIntervalMs: o.maxProbeIntervalMs ?? 1000,
+    shutdownGraceMs: o.shutdownGraceMs ?? 10_000,
+    pod: (ns, name) => pods.get(name, ns),
+    claim: (ns, name) => claims.get(name, ns),
+    requeuePod: (key, afterMs) => (afterMs ? podQueue.enqueueAfter(key, afterMs) : podQueue.enqueue(key)),
+    claimWanted: (ns, name) => claimQueue.enqueue(`${ns}/${name}`),
+  });
+  const podQueue = new KeyedQueue((key) => podSync.sync(key), logger);
+  const claimQueue = new KeyedQueue(async (key) => {
+    const del = claimDeletes.get(key);
+    if (del) {
+      claimDeletes.delete(key);
+      await removeClaimData(o.dataDir, del.namespace, del.uid, logger);
+      return;
+    }
+    const [ns = '', name = ''] = key.split('/');
+    await syncClaim({ core, storage, dataDir: o.dataDir, logger, claim: (n, c) => claims.get(c, n), pods: (n) => pods.list(n) }, ns, name);
+  }, logger);
+
+  const keyOf = (obj: KubernetesObject) => `${obj.metadata?.namespace ?? 'default'}/${obj.metadata?.name ?? ''}`;
+  for (const verb of ['add', 'update', 'delete'] as const) pods.on(verb, (p) => podQueue.enqueue(keyOf(p)));
+  const claimChanged = (c: V1PersistentVolumeClaim) => {
+    claimQueue.enqueue(keyOf(c));
+    for (const p of pods.list(c.metadata?.namespace)) if (podReferences(p).claims.has(c.metadata?.name ?? '')) podQueue.enqueue(keyOf(p));
+  };
+  claims.on('add', claimChanged);
+  claims.on('update', claimChanged);
+  claims.on('delete', (c) => {
+    const uid = c.metadata?.uid;
+    if (uid) claimDeletes.set(`${c.metadata?.namespace ?? 'default'}/deleted:${uid}`, { namespace: c.metadata?.namespace ?? 'default', uid });
+    if (uid) claimQueue.enqueue(`${c.metadata?.namespace ?? 'default'}/deleted:${uid}`);
+    claimChanged(c);
+  });
+
+  let closed = false;
+  for (const [name, inf] of [['pods', pods], ['persistentvolumeclaims', claims]] as const) {
+    (inf as Informer<KubernetesObject>).on('error', (err: unknown) => {
+      if (closed) return;
+      logger.warn({ err, informer: name }, 'watch failed; restarting');
+      setTimeout(() => {
+        if (!closed) void (inf as Informer<KubernetesObject>).start().catch(() => {});
+      }, 1000);
+    });
+  }
+  await Promise.all([claims.start(), pods.start()]);
+  await sweep(o.dataDir, pods, claims, logger);
+  logger.info({ dataDir: o.dataDir }, 'node agent started');
+
+  return {
+    async close() {
+      closed = true;
+      await Promise.all([pods.stop(), claims.stop()]);
+      await Promise.all([podQueue.close(), claimQueue.close()]);
+      await podSync.close();
+      logger.info({}, 'node agent stopped');
+    },
+  };
+}
+
+async function killOrphans(dataDir: string, logger: Logger): Promise<void> {
+  const root = podsRoot(dataDir);
+  for (const ns of await fs.promises.readdir(root).catch(() => [] as string[])) {
+    for (const pod of await fs.promises.readdir(path.join(root, ns)).catch(() => [] as string[])) {
+      const dir = path.join(root, ns, pod);
+      for (const f of await fs.promises.readdir(dir).catch(() => [] as string[])) {
+        if (f.endsWith('.pid')) await killOrphan(path.join(dir, f), logger);
+      }
+    }
+  }
+}
+
+/** Data of claims and pods that were deleted while no agent was running. */
+async function sweep(dataDir: string, pods: ObjectCache<V1Pod>, claims: ObjectCache<V1PersistentVolumeClaim>, logger: Logger): Promise<void> {
+  const live = new Set(claims.list().map((c) => `${c.metadata?.namespace ?? 'default'}/${c.metadata?.uid}`));
+  for (const v of await orphanVolumes(dataDir, live)) await removeClaimData(dataDir, v.namespace, v.uid, logger);
+  const root = podsRoot(dataDir);
+  for (const ns of await fs.promises.readdir(root).catch(() => [] as string[])) {
+    for (const name of await fs.promises.readdir(path.join(root, ns)).catch(() => [] as string[])) {
+      if (!pods.get(name, ns)) await removePodDir(dataDir, ns, name);
+    }
+  }
+}

@@ -1,0 +1,191 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../api/logger.ts';
+import type { ContainerPlan } from './pod-plan.ts';
+import { nowRfc3339, type Terminated } from './pod-status.ts';
+import { findTool } from './tools.ts';
+
+/** Kubelet limits: the termination message file is read up to 4096 bytes, the log tail to 80 lines / 2048 bytes. */
+const maxTerminationMessage = 4096;
+const fallbackLogLines = 80;
+const fallbackLogBytes = 2048;
+
+export interface ContainerProcessOptions {
+  plan: ContainerPlan;
+  logPath: string;
+  previousLogPath: string;
+  pidPath: string;
+  workDir: string;
+  logger: Logger;
+}
+
+export interface RunningContainer {
+  pid: number;
+  startedAt: string;
+  exited: Promise<Terminated>;
+  /** SIGTERM, then SIGKILL once `graceMs` has passed; resolves when the process is gone. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/**
+ * Starts one container as a child process of this Node. The process runs under
+ * `setpriv --pdeathsig KILL` (it dies with the agent instead of lingering) and
+ * `prlimit --fsize=<capacity>`: RLIMIT_FSIZE is how a volume's capacity is enforced, a write
+ * past it fails with EFBIG as a full disk fails with ENOSPC. Output goes to the log file the API
+ * server's pod /log serves; the pid file lets a restarted agent find and kill an orphan.
+ */
+export async function startContainer(opts: ContainerProcessOptions): Promise<RunningContainer> {
+  const { plan } = opts;
+  await fs.promises.mkdir(path.dirname(opts.logPath), { recursive: true });
+  await fs.promises.mkdir(path.join(opts.workDir, 'tmp'), { recursive: true });
+  await fs.promises.rename(opts.logPath, opts.previousLogPath).catch(() => {});
+  await fs.promises.writeFile(plan.terminationLogPath, '');
+
+  const argv = [process.execPath, '--disable-warning=ExperimentalWarning', plan.entry, ...plan.args];
+  const prlimit = plan.fileSizeLimit !== undefined ? await findTool('prlimit') : undefined;
+  if (prlimit) argv.unshift(prlimit, `--fsize=${plan.fileSizeLimit}`, '--');
+  const setpriv = await findTool('setpriv');
+  if (setpriv) argv.unshift(setpriv, '--pdeathsig', 'KILL', '--');
+
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: opts.workDir,
+    TMPDIR: path.join(opts.workDir, 'tmp'),
+    ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
+    ...plan.env,
+  };
+  const log = fs.createWriteStream(opts.logPath, { flags: 'a' });
+  await new Promise<void>((resolve, reject) => log.once('open', () => resolve()).once('error', reject));
+  const [cmd = process.execPath, ...args] = argv;
+  const child = spawn(cmd, args, { env, cwd: opts.workDir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const startedAt = nowRfc3339();
+  const spawned = await new Promise<Error | undefined>((resolve) => {
+    child.once('spawn', () => resolve(undefined));
+    child.once('error', (err) => resolve(err));
+  });
+  if (spawned) {
+    log.end(`cannot start ${cmd}: ${spawned.message}\n`);
+    const message = `failed to start container process: ${spawned.message}`;
+    return { pid: 0, startedAt, exited: Promise.resolve({ exitCode: 128, reason: 'StartError', message, startedAt, finishedAt: startedAt }), stop: async () => {} };
+  }
+  const pid = child.pid ?? 0;
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  await writePidFile(opts.pidPath, pid);
+  opts.logger.info({ pid, entry: plan.entry, fsizeLimit: prlimit ? plan.fileSizeLimit : undefined }, 'container started');
+
+  const exited = waitExit(child).then(async ({ code, signal }) => {
+    await Promise.all([drain(child.stdout), drain(child.stderr)]);
+    await new Promise<void>((resolve) => log.end(resolve));
+    await fs.promises.rm(opts.pidPath, { force: true });
+    const signum = signal ? osConstants.signals[signal] : undefined;
+    const exitCode = code ?? 128 + (signum ?? 0);
+    const message = await terminationMessage(plan, opts.logPath, exitCode);
+    const t: Terminated = {
+      exitCode,
+      ...(signum !== undefined ? { signal: signum } : {}),
+      reason: exitCode === 0 ? 'Completed' : 'Error',
+      ...(message ? { message } : {}),
+      startedAt,
+      finishedAt: nowRfc3339(),
+    };
+    return t;
+  });
+
+  const stop = async (graceMs: number): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), Math.max(0, graceMs));
+    await exited.catch(() => {});
+    clearTimeout(timer);
+  };
+  return { pid, startedAt, exited, stop };
+}
+
+function waitExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+function drain(stream: NodeJS.ReadableStream | null): Promise<void> {
+  if (!stream || (stream as { readableEnded?: boolean }).readableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+  });
+}
+
+/** The termination message as the kubelet reads it (FallbackToLogsOnError: the log's tail). */
+export async function terminationMessage(plan: Pick<ContainerPlan, 'terminationLogPath' | 'fallbackToLogsOnError'>, logPath: string, exitCode: number): Promise<string> {
+  const fromFile = await readHead(plan.terminationLogPath, maxTerminationMessage);
+  if (fromFile.trim() !== '' || !plan.fallbackToLogsOnError || exitCode === 0) return fromFile;
+  const tail = await readTail(logPath, fallbackLogBytes);
+  return tail.split('\n').slice(-fallbackLogLines).join('\n');
+}
+
+async function readHead(file: string, max: number): Promise<string> {
+  const fh = await fs.promises.open(file, 'r').catch(() => undefined);
+  if (!fh) return '';
+  try {
+    const buf = Buffer.alloc(max);
+    const { bytesRead } = await fh.read(buf, 0, max, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readTail(file: string, max: number): Promise<string> {
+  const fh = await fs.promises.open(file, 'r').catch(() => undefined);
+  if (!fh) return '';
+  try {
+    const { size } = await fh.stat();
+    const len = Math.min(size, max);
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    return buf.toString('utf8').replace(/\n+$/, '');
+  } finally {
+    await fh.close();
+  }
+}
+
+interface PidRecord {
+  pid: number;
+  startTicks: string;
+}
+
+async function writePidFile(pidPath: string, pid: number): Promise<void> {
+  const rec: PidRecord = { pid, startTicks: (await processStartTicks(pid)) ?? '' };
+  await fs.promises.writeFile(pidPath, JSON.stringify(rec));
+}
+
+/** Field 22 of /proc/<pid>/stat: tells a live orphan apart from a reused pid. */
+async function processStartTicks(pid: number): Promise<string | undefined> {
+  const stat = await fs.promises.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (!stat) return undefined;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[19];
+}
+
+/** Kills the process a pid file names if it is still the same process; removes the file. */
+export async function killOrphan(pidPath: string, logger: Logger): Promise<boolean> {
+  const raw = await fs.promises.readFile(pidPath, 'utf8').catch(() => undefined);
+  if (raw === undefined) return false;
+  await fs.promises.rm(pidPath, { force: true });
+  let rec: PidRecord;
+  try {
+    rec = JSON.parse(raw) as PidRecord;
+  } catch {
+    return false;
+  }
+  const ticks = await processStartTicks(rec.pid);
+  if (ticks === undefined || ticks !== rec.startTicks) return false;
+  try {
+    process.kill(rec.pid, 'SIGKILL');
+    logger.warn({ pid: rec.pid, pidPath }, 'killed orphan container process of a previous agent');
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,196 @@
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import type { Logger } from '../api/logger.ts';
+import { resetsBackoff, restartDelayMs, shouldRestart, type BackoffPolicy, type RestartPolicy } from './backoff.ts';
+import { startContainer, type RunningContainer } from './container-process.ts';
+import { pidFilePath, podDir, podLogPath } from './layout.ts';
+import type { ContainerPlan, PodPlan } from './pod-plan.ts';
+import { nowRfc3339, type ContainerView, type PodView, type Terminated } from './pod-status.ts';
+import { runProbe } from './probe.ts';
+
+export interface PodRuntimeOptions {
+  dataDir: string;
+  backoff: BackoffPolicy;
+  /** Probes run at least this often, however long the pod's periodSeconds: local probes are cheap. */
+  maxProbeIntervalMs: number;
+  logger: Logger;
+  onChange: () => void;
+}
+
+/**
+ * The kubelet's job for one pod: runs each container's process, restarts it per restartPolicy
+ * with back-off, probes readiness, and keeps the view the pod status is computed from. A
+ * runtime seeded from a status written by an earlier agent continues the restart count; a
+ * container that was running then (its process is gone now) counts as terminated.
+ */
+export class PodRuntime {
+  readonly uid: string;
+  readonly namespace: string;
+  readonly name: string;
+  private readonly restartPolicy: RestartPolicy;
+  private readonly containers: ContainerView[];
+  private readonly running = new Map<string, RunningContainer>();
+  private readonly abort = new AbortController();
+  private readonly loops: Promise<void>[] = [];
+  private readonly startTime: string;
+  private readonly opts: PodRuntimeOptions;
+  private readonly plan: PodPlan;
+
+  constructor(pod: V1Pod, plan: PodPlan, opts: PodRuntimeOptions) {
+    this.uid = pod.metadata?.uid ?? '';
+    this.namespace = pod.metadata?.namespace ?? 'default';
+    this.name = pod.metadata?.name ?? '';
+    this.restartPolicy = (pod.spec?.restartPolicy as RestartPolicy | undefined) ?? 'Always';
+    this.opts = opts;
+    this.plan = plan;
+    const start = pod.status?.startTime;
+    this.startTime = start ? (start instanceof Date ? nowRfc3339(start) : String(start)) : nowRfc3339();
+    const previous = new Map((pod.status?.containerStatuses ?? []).map((s) => [s.name, s]));
+    this.containers = (pod.spec?.containers ?? []).map((c) => seedView(c.name, c.image ?? '', previous.get(c.name), this.restartPolicy));
+  }
+
+  view(): PodView {
+    return { restartPolicy: this.restartPolicy, startTime: this.startTime, containers: this.containers.map((c) => ({ ...c })) };
+  }
+
+  start(): void {
+    for (const cp of this.plan.containers) {
+      const cv = this.containers.find((c) => c.name === cp.name);
+      if (!cv || 'terminated' in cv.state) continue;
+      this.loops.push(this.runLoop(cp, cv).catch((err: unknown) => this.opts.logger.error({ err, container: cp.name }, 'container loop failed')));
+    }
+  }
+
+  /** Stops every process (SIGTERM, SIGKILL after the grace period) and waits for the loops. */
+  async stop(graceMs: number): Promise<void> {
+    this.abort.abort();
+    await Promise.all([...this.running.values()].map((r) => r.stop(graceMs)));
+    await Promise.all(this.loops);
+  }
+
+  private get stopped(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private async runLoop(cp: ContainerPlan, cv: ContainerView): Promise<void> {
+    const log = this.opts.logger.child({ pod: `${this.namespace}/${this.name}`, container: cp.name });
+    let failures = 0;
+    if ('waiting' in cv.state && cv.state.waiting.reason === 'CrashLoopBackOff') {
+      cv.restartCount += 1;
+    }
+    for (;;) {
+      if (this.stopped) return;
+      const dir = podDir(this.opts.dataDir, this.namespace, this.name);
+      const proc = await startContainer({
+        plan: cp,
+        logPath: podLogPath(this.opts.dataDir, this.namespace, this.name, cp.name),
+        previousLogPath: podLogPath(this.opts.dataDir, this.namespace, this.name, cp.name, true),
+        pidPath: pidFilePath(this.opts.dataDir, this.namespace, this.name, cp.name),
+        workDir: dir,
+        logger: log,
+      });
+      this.running.set(cp.name, proc);
+      if (this.stopped) {
+        await proc.stop(0);
+        return;
+      }
+      cv.state = { running: { startedAt: proc.startedAt } };
+      cv.ready = !cp.readiness;
+      this.opts.onChange();
+      const probing = cp.readiness ? this.probeLoop(cp, cv, proc) : Promise.resolve();
+      const term = await proc.exited;
+      this.running.delete(cp.name);
+      cv.ready = false;
+      await probing;
+      if (this.stopped) return;
+      log.info({ exitCode: term.exitCode, message: term.message }, 'container exited');
+      if (!shouldRestart(this.restartPolicy, term.exitCode)) {
+        cv.state = { terminated: term };
+        this.opts.onChange();
+        return;
+      }
+      const ranMs = Date.parse(term.finishedAt) - Date.parse(term.startedAt);
+      failures = resetsBackoff(ranMs, this.opts.backoff) ? 1 : failures + 1;
+      const delay = restartDelayMs(failures, this.opts.backoff);
+      cv.lastTerminated = term;
+      cv.state = {
+        waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${cp.name} pod=${this.name}_${this.namespace}(${this.uid})` },
+      };
+      this.opts.onChange();
+      try {
+        await sleep(delay, undefined, { signal: this.abort.signal });
+      } catch {
+        return;
+      }
+      cv.restartCount += 1;
+    }
+  }
+
+  private async probeLoop(cp: ContainerPlan, cv: ContainerView, proc: RunningContainer): Promise<void> {
+    const readiness = cp.readiness;
+    if (!readiness) return;
+    const { timing } = readiness;
+    let exited = false;
+    void proc.exited.then(() => (exited = true));
+    const wait = (ms: number) => sleep(ms, undefined, { signal: this.abort.signal }).then(
+      () => true,
+      () => false,
+    );
+    if (timing.initialDelayMs > 0 && !(await wait(timing.initialDelayMs))) return;
+    let ok = 0;
+    let bad = 0;
+    while (!exited && !this.stopped) {
+      const pass = await runProbe(readiness.probe, timing.timeoutMs, cp.env);
+      if (exited) return;
+      ok = pass ? ok + 1 : 0;
+      bad = pass ? 0 : bad + 1;
+      const ready = cv.ready ? bad < timing.failureThreshold : ok >= timing.successThreshold;
+      if (ready !== cv.ready) {
+        cv.ready = ready;
+        this.opts.onChange();
+      }
+      if (!(await wait(Math.min(timing.periodMs, this.opts.maxProbeIntervalMs)))) return;
+    }
+  }
+}
+
+function seedView(name: string, image: string, prev: V1ContainerStatus | undefined, policy: RestartPolicy): ContainerView {
+  const fresh: ContainerView = { name, image, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } }, ready: false };
+  if (!prev) return fresh;
+  const restartCount = prev.restartCount ?? 0;
+  const lastTerminated = prev.lastState?.terminated ? toTerminated(prev.lastState.terminated) : undefined;
+  const base = { name, image, restartCount, ready: false, ...(lastTerminated ? { lastTerminated } : {}) };
+  if (prev.state?.terminated) return { ...base, state: { terminated: toTerminated(prev.state.terminated) } };
+  if (prev.state?.running) {
+    const now = nowRfc3339();
+    const startedAt = prev.state.running.startedAt;
+    const gone: Terminated = {
+      exitCode: 137,
+      reason: 'ContainerStatusUnknown',
+      message: 'The container could not be located when the node agent restarted',
+      startedAt: startedAt ? (startedAt instanceof Date ? nowRfc3339(startedAt) : String(startedAt)) : now,
+      finishedAt: now,
+    };
+    if (!shouldRestart(policy, gone.exitCode)) return { ...base, state: { terminated: gone } };
+    return { ...base, lastTerminated: gone, state: { waiting: { reason: 'CrashLoopBackOff', message: 'restarting after the node agent restarted' } } };
+  }
+  return { ...base, state: { waiting: { reason: prev.state?.waiting?.reason ?? 'ContainerCreating' } } };
+}
+
+function toTerminated(t: NonNullable<NonNullable<V1ContainerStatus['state']>['terminated']>): Terminated {
+  const time = (d: unknown) => (d instanceof Date ? nowRfc3339(d) : d ? String(d) : nowRfc3339());
+  return {
+    exitCode: t.exitCode,
+    ...(t.signal !== undefined ? { signal: t.signal } : {}),
+    reason: t.reason ?? (t.exitCode === 0 ? 'Completed' : 'Error'),
+    ...(t.message ? { message: t.message } : {}),
+    startedAt: time(t.startedAt),
+    finishedAt: time(t.finishedAt),
+  };
+}
+
+/** Removes what the agent kept for a pod (logs, materialised volumes, pid files). */
+export async function removePodDir(dataDir: string, namespace: string, name: string): Promise<void> {
+  await fs.promises.rm(podDir(dataDir, namespace, name), { recursive: true, force: true });
+}

@@ -1,0 +1,256 @@
+import fs from 'node:fs';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
+import { WorkerImages } from '../api/images.ts';
+import { PortMapAnnotation } from '../api/local-ports.ts';
+import type { Logger } from '../api/logger.ts';
+import { parseQuantity } from '../api/quantity.ts';
+import type { BackoffPolicy, RestartPolicy } from './backoff.ts';
+import { isNotFound, isTerminal } from './claim-sync.ts';
+import { LocalVolumePathAnnotation, podVolumeDir, terminationLogPath } from './layout.ts';
+import type { ObjectData } from './pod-env.ts';
+import { foreignImages, planPod, podReferences, portsToAllocate, type ClaimBinding } from './pod-plan.ts';
+import { PodRuntime, removePodDir } from './pod-runtime.ts';
+import { computePodStatus, type ContainerView, type PodView } from './pod-status.ts';
+import { freePort } from './ports.ts';
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const configRetryMs = 2000;
+
+export interface PodSyncOptions {
+  core: CoreV1Api;
+  dataDir: string;
+  projectRoot: string;
+  logger: Logger;
+  backoff: BackoffPolicy;
+  maxProbeIntervalMs: number;
+  /** Upper bound on a pod's terminationGracePeriodSeconds when the agent itself shuts down. */
+  shutdownGraceMs: number;
+  pod: (namespace: string, name: string) => V1Pod | undefined;
+  claim: (namespace: string, name: string) => V1PersistentVolumeClaim | undefined;
+  /** Asks for a pod's sync to run again (later, when `afterMs` is given). */
+  requeuePod: (key: string, afterMs?: number) => void;
+  /** A pod consumes an unbound claim: WaitForFirstConsumer classes may bind now. */
+  claimWanted: (namespace: string, name: string) => void;
+}
+
+interface Entry {
+  runtime?: PodRuntime;
+  uid: string;
+  graceMs: number;
+  /** Why the pod has no runtime yet, as the view its status is computed from. */
+  pending?: PodView;
+}
+
+/** The kubelet's sync loop for the pods of this node, plus writing their status. */
+export class PodSync {
+  private readonly entries = new Map<string, Entry>();
+  private readonly writer: StatusWriter;
+  private readonly o: PodSyncOptions;
+
+  constructor(o: PodSyncOptions) {
+    this.o = o;
+    this.writer = new StatusWriter(o.core, o.logger, (key) => this.statusFor(key));
+  }
+
+  async sync(key: string): Promise<void> {
+    const [namespace = '', name = ''] = key.split('/');
+    const pod = this.o.pod(namespace, name);
+    let entry = this.entries.get(key);
+    const replaced = entry !== undefined && pod !== undefined && pod.metadata?.uid !== entry.uid;
+    if (entry && (!pod || replaced || pod.metadata?.deletionTimestamp)) {
+      this.entries.delete(key);
+      await entry.runtime?.stop(entry.graceMs);
+      entry = undefined;
+    }
+    if (!pod || replaced) await removePodDir(this.o.dataDir, namespace, name);
+    if (!pod) return;
+    if (pod.metadata?.deletionTimestamp) {
+      if (!pod.metadata.finalizers?.length) await this.o.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }).catch(ignoreNotFound);
+      return;
+    }
+    if (entry?.runtime || isTerminal(pod)) return;
+    const uid = pod.metadata?.uid ?? '';
+    const graceMs = (pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
+    const hold = (pending: PodView, retryMs?: number) => {
+      this.entries.set(key, { uid, graceMs, pending });
+      this.writer.publish(key);
+      if (retryMs !== undefined) this.o.requeuePod(key, retryMs);
+    };
+    const restartPolicy = (pod.spec?.restartPolicy as RestartPolicy | undefined) ?? 'Always';
+    const waitingAll = (reason: string, message?: string): ContainerView[] =>
+      (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '', restartCount: 0, ready: false, state: { waiting: { reason, ...(message ? { message } : {}) } } }));
+
+    const foreign = foreignImages(pod);
+    if (foreign.length) {
+      const known = Object.values(WorkerImages).map((w) => w.repository).join(', ');
+      const message = `image ${foreign.join(', ')} cannot run locally: the local node agent runs only the product's worker images (${known})`;
+      hold({ restartPolicy, unschedulable: { reason: 'Unschedulable', message }, containers: waitingAll('ErrImageNeverPull', message) });
+      return;
+    }
+    const refs = podReferences(pod);
+    const claims = new Map<string, ClaimBinding>();
+    for (const claimName of refs.claims) {
+      const claim = this.o.claim(namespace, claimName);
+      const binding = claim ? bindingOf(claim) : undefined;
+      if (!binding) {
+        if (claim) this.o.claimWanted(namespace, claimName);
+        const message = claim ? '0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.' : `persistentvolumeclaim "${claimName}" not found`;
+        hold({ restartPolicy, unschedulable: { reason: 'Unschedulable', message }, containers: waitingAll('ContainerCreating') });
+        return;
+      }
+      claims.set(claimName, binding);
+    }
+    const secrets = await this.readAll(namespace, refs.secrets, 'secret');
+    const configMaps = await this.readAll(namespace, refs.configMaps, 'configmap');
+    const hostPorts = await allocatePorts(pod);
+    const result = planPod({
+      pod,
+      claims,
+      secrets,
+      configMaps,
+      hostPorts,
+      podVolumeDir: (v) => podVolumeDir(this.o.dataDir, namespace, name, v),
+      terminationLogPath: (c) => terminationLogPath(this.o.dataDir, namespace, name, c),
+      projectRoot: this.o.projectRoot,
+    });
+    if (!result.ok) {
+      hold({ restartPolicy, containers: waitingAll(result.reason, result.message) }, configRetryMs);
+      return;
+    }
+    for (const dir of result.plan.dirs) await fs.promises.mkdir(dir, { recursive: true });
+    for (const f of result.plan.files) await fs.promises.writeFile(f.path, f.data, { mode: f.mode });
+    if (hostPorts.size) await this.writePortMap(pod, hostPorts);
+    const runtime = new PodRuntime(pod, result.plan, {
+      dataDir: this.o.dataDir,
+      backoff: this.o.backoff,
+      maxProbeIntervalMs: this.o.maxProbeIntervalMs,
+      logger: this.o.logger,
+      onChange: () => this.writer.publish(key),
+    });
+    this.entries.set(key, { uid, graceMs, runtime });
+    this.writer.publish(key);
+    runtime.start();
+  }
+
+  /** Stops every pod process (the agent is going away; pods are reconciled on the next start). */
+  async close(): Promise<void> {
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.all(all.map((e) => e.runtime?.stop(Math.min(e.graceMs, this.o.shutdownGraceMs))));
+    await this.writer.close();
+  }
+
+  private statusFor(key: string): { pod: V1Pod; view: PodView } | undefined {
+    const [namespace = '', name = ''] = key.split('/');
+    const entry = this.entries.get(key);
+    const pod = this.o.pod(namespace, name);
+    if (!entry || !pod || pod.metadata?.uid !== entry.uid) return undefined;
+    const view = entry.runtime ? entry.runtime.view() : entry.pending;
+    return view ? { pod, view } : undefined;
+  }
+
+  private async readAll(namespace: string, names: ReadonlySet<string>, kind: 'secret' | 'configmap'): Promise<Map<string, ObjectData>> {
+    const out = new Map<string, ObjectData>();
+    for (const name of names) {
+      try {
+        const obj = kind === 'secret' ? await this.o.core.readNamespacedSecret({ namespace, name }) : await this.o.core.readNamespacedConfigMap({ namespace, name });
+        out.set(name, objectData(obj as { data?: Record<string, string>; stringData?: Record<string, string>; binaryData?: Record<string, string> }, kind));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    return out;
+  }
+
+  private async writePortMap(pod: V1Pod, hostPorts: ReadonlyMap<number, number>): Promise<void> {
+    const value = JSON.stringify(Object.fromEntries(hostPorts));
+    if (pod.metadata?.annotations?.[PortMapAnnotation] === value) return;
+    await this.o.core.patchNamespacedPod(
+      { namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata?.name ?? '', body: { metadata: { annotations: { [PortMapAnnotation]: value } } } },
+      mergePatch,
+    );
+  }
+}
+
+/** The local binding of a claim this agent bound, or undefined while it is not bound by us. */
+export function bindingOf(claim: V1PersistentVolumeClaim): ClaimBinding | undefined {
+  const path = claim.metadata?.annotations?.[LocalVolumePathAnnotation];
+  if (claim.status?.phase !== 'Bound' || !path) return undefined;
+  const capacity = parseQuantity(claim.status.capacity?.storage as string | undefined) ?? parseQuantity(claim.spec?.resources?.requests?.storage as string | undefined);
+  return { path, block: claim.spec?.volumeMode === 'Block', capacityBytes: capacity ?? 0 };
+}
+
+/** Host ports for the pod's container ports, keeping the ones an earlier agent recorded. */
+async function allocatePorts(pod: V1Pod): Promise<Map<number, number>> {
+  let recorded: Record<string, number>;
+  try {
+    recorded = JSON.parse(pod.metadata?.annotations?.[PortMapAnnotation] ?? '{}') as Record<string, number>;
+  } catch {
+    recorded = {};
+  }
+  const out = new Map<number, number>();
+  for (const p of portsToAllocate(pod)) out.set(p, await freePort(recorded[String(p)]));
+  return out;
+}
+
+function objectData(obj: { data?: Record<string, string>; stringData?: Record<string, string>; binaryData?: Record<string, string> }, kind: 'secret' | 'configmap'): ObjectData {
+  const out: ObjectData = {};
+  for (const [k, v] of Object.entries(obj.data ?? {})) out[k] = kind === 'secret' ? Buffer.from(v, 'base64') : Buffer.from(v, 'utf8');
+  for (const [k, v] of Object.entries(obj.binaryData ?? {})) out[k] = Buffer.from(v, 'base64');
+  for (const [k, v] of Object.entries(obj.stringData ?? {})) out[k] = Buffer.from(v, 'utf8');
+  return out;
+}
+
+function ignoreNotFound(err: unknown): void {
+  if (!isNotFound(err)) throw err;
+}
+
+/**
+ * Writes pod status through /status, one write in flight per pod, always the latest view, and
+ * nothing when it did not change since the last write.
+ */
+class StatusWriter {
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly dirty = new Set<string>();
+  private readonly last = new Map<string, string>();
+  private readonly core: CoreV1Api;
+  private readonly logger: Logger;
+  private readonly source: (key: string) => { pod: V1Pod; view: PodView } | undefined;
+
+  constructor(core: CoreV1Api, logger: Logger, source: (key: string) => { pod: V1Pod; view: PodView } | undefined) {
+    this.core = core;
+    this.logger = logger;
+    this.source = source;
+  }
+
+  publish(key: string): void {
+    this.dirty.add(key);
+    if (!this.inFlight.has(key)) this.inFlight.set(key, this.drain(key));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.inFlight.values());
+  }
+
+  private async drain(key: string): Promise<void> {
+    try {
+      while (this.dirty.delete(key)) {
+        const s = this.source(key);
+        if (!s) continue;
+        const status = computePodStatus(s.view, s.pod.status);
+        const uid = s.pod.metadata?.uid ?? '';
+        const text = JSON.stringify(status);
+        if (this.last.get(uid) === text) continue;
+        const [namespace = '', name = ''] = key.split('/');
+        try {
+          await this.core.patchNamespacedPodStatus({ namespace, name, body: { status } }, mergePatch);
+          this.last.set(uid, text);
+        } catch (err) {
+          if (!isNotFound(err)) this.logger.warn({ err, pod: key }, 'pod status write failed');
+        }
+      }
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import { execFile } from 'node:child_process';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import type { ProbePlan } from './pod-plan.ts';
+
+/**
+ * One readiness probe attempt as the kubelet makes it: HTTP(S) GET where 200–399 passes (TLS not
+ * verified, as the kubelet does not verify), a TCP connect, or a command that exits 0.
+ */
+export function runProbe(probe: ProbePlan, timeoutMs: number, env: Readonly<Record<string, string>> = {}): Promise<boolean> {
+  switch (probe.type) {
+    case 'http':
+      return httpProbe(probe, timeoutMs);
+    case 'tcp':
+      return tcpProbe(probe.port, timeoutMs);
+    case 'exec':
+      return execProbe(probe.command, timeoutMs, env);
+  }
+}
+
+function httpProbe(probe: Extract<ProbePlan, { type: 'http' }>, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const mod = probe.scheme === 'https' ? https : http;
+    const req = mod.request(
+      {
+        host: '127.0.0.1',
+        port: probe.port,
+        path: probe.path,
+        method: 'GET',
+        headers: { 'user-agent': 'kube-probe/cdi-local', ...probe.headers },
+        timeout: timeoutMs,
+        rejectUnauthorized: false,
+        agent: false,
+      },
+      (res) => {
+        res.resume();
+        const code = res.statusCode ?? 0;
+        resolve(code >= 200 && code < 400);
+      },
+    );
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+function tcpProbe(port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port, timeout: timeoutMs });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('timeout', () => {
+      sock.destroy();
+      resolve(false);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+function execProbe(command: string[], timeoutMs: number, env: Readonly<Record<string, string>>): Promise<boolean> {
+  const [file, ...args] = command;
+  if (!file) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: timeoutMs, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } }, (err) => resolve(!err));
+  });
+}

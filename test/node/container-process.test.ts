@@ -1,0 +1,116 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/api/logger.ts';
+import { killOrphan, startContainer } from '../../src/node/container-process.ts';
+import type { ContainerPlan } from '../../src/node/pod-plan.ts';
+
+const fixture = path.join(import.meta.dirname, 'fixtures/behave.mjs');
+let dir: string;
+
+beforeAll(async () => {
+  dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'cdi-node-proc-'));
+});
+afterAll(async () => {
+  await fs.promises.rm(dir, { recursive: true, force: true });
+});
+
+function plan(name: string, behave: string, extra: Partial<ContainerPlan> = {}): ContainerPlan {
+  const termLog = path.join(dir, `${name}.termination-log`);
+  return {
+    name,
+    kind: 'importer',
+    entry: fixture,
+    args: [],
+    env: { BEHAVE: behave, CDI_TERMINATION_LOG: termLog, CDI_TARGET_PATH: path.join(dir, `${name}.img`) },
+    terminationLogPath: termLog,
+    fallbackToLogsOnError: true,
+    ...extra,
+  };
+}
+
+function start(p: ContainerPlan) {
+  return startContainer({
+    plan: p,
+    logPath: path.join(dir, `${p.name}.log`),
+    previousLogPath: path.join(dir, `${p.name}.previous.log`),
+    pidPath: path.join(dir, `${p.name}.pid`),
+    workDir: dir,
+    logger: silentLogger,
+  });
+}
+
+describe('container processes', () => {
+  it('enforces the volume capacity: a write past it fails with EFBIG and nothing grows beyond it', async () => {
+    const limit = 1 << 20;
+    const proc = await start(plan('full', 'write-past-limit', { fileSizeLimit: limit }));
+    const t = await proc.exited;
+    expect(t).toMatchObject({ exitCode: 1, reason: 'Error', message: `EFBIG after ${limit} bytes` });
+    expect((await fs.promises.stat(path.join(dir, 'full.img'))).size).toBe(limit);
+  });
+
+  it('reports exit 0 with the termination log as the message and logs to the log file', async () => {
+    const proc = await start(plan('ok', 'succeed-with-message'));
+    expect(fs.existsSync(path.join(dir, 'ok.pid'))).toBe(true);
+    const t = await proc.exited;
+    expect(t).toMatchObject({ exitCode: 0, reason: 'Completed', message: '{"message":"Import Complete"}' });
+    expect(await fs.promises.readFile(path.join(dir, 'ok.log'), 'utf8')).toBe('working\n');
+    expect(fs.existsSync(path.join(dir, 'ok.pid'))).toBe(false);
+  });
+
+  it('falls back to the tail of the log (80 lines at most) when the termination log is empty and the exit is not 0', async () => {
+    const t = await (await start(plan('fail', 'fail-with-log'))).exited;
+    expect(t.exitCode).toBe(2);
+    const lines = t.message?.split('\n') ?? [];
+    expect(lines).toHaveLength(80);
+    expect(lines.at(-1)).toBe('Unable to connect to http data source: boom');
+    expect(lines[0]).toBe('line 22');
+
+    const noFallback = await (await start(plan('fail2', 'fail-with-log', { fallbackToLogsOnError: false }))).exited;
+    expect(noFallback.message).toBeUndefined();
+  });
+
+  it('keeps the previous run log when a container restarts', async () => {
+    await (await start(plan('again', 'succeed-with-message'))).exited;
+    await fs.promises.appendFile(path.join(dir, 'again.log'), 'first run\n');
+    await (await start(plan('again', 'succeed-with-message'))).exited;
+    expect(await fs.promises.readFile(path.join(dir, 'again.previous.log'), 'utf8')).toBe('working\nfirst run\n');
+    expect(await fs.promises.readFile(path.join(dir, 'again.log'), 'utf8')).toBe('working\n');
+  });
+
+  it('stops with SIGTERM, then SIGKILL after the grace period', async () => {
+    const proc = await start(plan('stubborn', 'ignore-sigterm'));
+    await waitFor(async () => (await fs.promises.readFile(path.join(dir, 'stubborn.log'), 'utf8')).includes('ready'));
+    await proc.stop(300);
+    const t = await proc.exited;
+    expect(t).toMatchObject({ exitCode: 137, signal: 9 });
+    expect(await fs.promises.readFile(path.join(dir, 'stubborn.log'), 'utf8')).toContain('ignoring SIGTERM');
+  });
+
+  it('kills an orphan named by a pid file only while it is the same process', async () => {
+    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    await new Promise((r) => child.once('spawn', r));
+    const stat = await fs.promises.readFile(`/proc/${child.pid}/stat`, 'utf8');
+    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const pidPath = path.join(dir, 'orphan.pid');
+    const exited = new Promise((r) => child.once('exit', (_code, signal) => r(signal)));
+
+    await fs.promises.writeFile(pidPath, JSON.stringify({ pid: child.pid, startTicks: 'not-this-process' }));
+    expect(await killOrphan(pidPath, silentLogger)).toBe(false);
+    expect(fs.existsSync(pidPath)).toBe(false);
+
+    await fs.promises.writeFile(pidPath, JSON.stringify({ pid: child.pid, startTicks: ticks }));
+    expect(await killOrphan(pidPath, silentLogger)).toBe(true);
+    expect(await exited).toBe('SIGKILL');
+  });
+});
+
+async function waitFor(cond: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await cond().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('condition not reached');
+}
