@@ -122,9 +122,12 @@ class StreamReader implements ImageReader {
   private async passTo(host: number): Promise<void> {
     while (this.src.pos < host) {
       const at = this.src.pos;
-      const bytes = await this.src.take(host - at);
+      const want = host - at;
+      let bytes = await this.src.take(want);
       if (!bytes) return;
-      if (this.tablesAhead > 0) await this.store.keep(at, bytes);
+      if (this.tablesAhead === 0) continue;
+      if (bytes.byteLength < want && bytes.byteLength < SMALL_PIECE) bytes = await this.gather(bytes, Math.min(want, GATHER));
+      await this.store.keep(at, bytes);
     }
   }
 
