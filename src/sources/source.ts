@@ -7,6 +7,8 @@ export interface ImportSource {
   readonly meter: ByteMeter;
   /** A short description for logs (URL without credentials). */
   readonly description: string;
+  /** Labels the target PVC should carry (registry images' KUBEVIRT_IO_ env entries), known once opened. */
+  readonly labels?: Record<string, string>;
   /**
    * Called after the engine finished reading: drains and verifies what the engine did not need
    * (registry blob digests, a second disk file in a later layer). Throws when the import must fail.

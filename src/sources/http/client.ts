@@ -98,7 +98,8 @@ export class HttpClient {
   }
 
   /** Sends a request and follows redirects; the caller checks the status. */
-  async send(method: 'GET' | 'HEAD', url: URL | string, extra: Record<string, string> = {}, signal?: AbortSignal): Promise<HttpResponse> {
+  async send(method: 'GET' | 'HEAD', url: URL | string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<HttpResponse> {
+    let extra = headers;
     let current = new URL(url);
     const max = this.options.maxRedirects ?? httpDefaults.maxRedirects;
     for (let hops = 0; ; hops++) {
@@ -112,7 +113,12 @@ export class HttpClient {
       if (redirectCodes.has(res.statusCode) && typeof location === 'string') {
         discard(res.body);
         if (hops >= max) throw new CdiError('CDI_ERR_HTTP_REDIRECTS', [max]);
-        current = new URL(location, current);
+        const next = new URL(location, current);
+        // Credentials passed per request (registry tokens) never follow a redirect to another origin.
+        if (next.origin !== current.origin && extra.authorization !== undefined) {
+          extra = Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'authorization'));
+        }
+        current = next;
         this.logger.debug({ url: redact(current) }, 'following redirect');
         continue;
       }

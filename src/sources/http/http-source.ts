@@ -23,10 +23,17 @@ async function* meteredBody(res: HttpResponse, meter: ByteMeter, client: HttpCli
  * honours ranges and the engine gets a RandomAccessInput; a 200 is streamed as it is (servers
  * without ranges, HEAD forbidden or not). Anything else is CDI's "expected status code 200" error.
  */
+export interface HttpSourceHooks {
+  /** Signs every request (S3). */
+  signer?: RequestSigner;
+  /** Turns an unexpected status into an error (S3 reads its XML error body); default CDI's status text. */
+  statusError?: (res: HttpResponse) => Promise<Error>;
+}
+
 export async function openHttpSource(
-  endpoint: string, options: HttpOptions, signal?: AbortSignal, signer?: RequestSigner,
+  endpoint: string, options: HttpOptions, signal?: AbortSignal, hooks: HttpSourceHooks = {},
 ): Promise<ImportSource> {
-  const client = await HttpClient.create(options, signer);
+  const client = await HttpClient.create(options, hooks.signer);
   try {
     let res = await client.send('GET', endpoint, { range: 'bytes=0-' }, signal);
     if (res.statusCode === 416) {
@@ -35,7 +42,9 @@ export async function openHttpSource(
       res = await client.send('GET', endpoint, {}, signal);
     }
     const contentType = header(res, 'content-type');
-    if (contentType?.startsWith('text/')) client.logger.warn({ contentType }, 'unexpected content type for a disk image');
+    if ((res.statusCode === 200 || res.statusCode === 206) && contentType?.startsWith('text/')) {
+      client.logger.warn({ contentType }, 'unexpected content type for a disk image');
+    }
     const description = redact(res.url);
     const range = res.statusCode === 206 ? parseContentRange(header(res, 'content-range')) : undefined;
     if (range?.size !== undefined && range.first === 0) {
@@ -52,6 +61,7 @@ export async function openHttpSource(
       };
     }
     if (res.statusCode !== 200) {
+      if (hooks.statusError) throw await hooks.statusError(res);
       discard(res.body);
       throw statusError(res.statusCode);
     }

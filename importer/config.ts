@@ -1,0 +1,126 @@
+import { existsSync, statSync } from 'node:fs';
+import { ImporterEnv, LocalEnv, PodPaths } from '../src/api/env.ts';
+import { CdiError } from '../src/api/errors.ts';
+import { parseQuantity } from '../src/api/quantity.ts';
+
+export type SourceKind = 'http' | 's3' | 'registry' | 'none';
+export type TargetKind = 'file' | 'block' | 'directory';
+
+/** Everything one import needs, from CDI's env contract (the worker) or from flags (`cdi import`). */
+export interface ImportConfig {
+  source: SourceKind;
+  endpoint: string;
+  contentType: 'kubevirt' | 'archive';
+  /** The PVC request in bytes (IMPORTER_IMAGE_SIZE); undefined when unknown (CLI without --size). */
+  imageSize?: number;
+  accessKey?: string;
+  secretKey?: string;
+  certDir?: string;
+  proxyCertDir?: string;
+  insecureTls: boolean;
+  extraHeaders: Array<[string, string]>;
+  checksum?: string;
+  /** IMPORTER_REGISTRY_IMAGE_ARCHITECTURE; unset means amd64 for indexes and no check of single images. */
+  architecture?: string;
+  preallocation: boolean;
+  /** Fraction of a filesystem volume reserved for the filesystem (FILESYSTEM_OVERHEAD, e.g. 0.055). */
+  filesystemOverhead: number;
+  ownerUid: string;
+  target: { kind: TargetKind; path: string };
+  scratchDir?: string;
+  /** Not in CDI: shortens the 10-minute idle watchdog for tests. */
+  idleTimeoutMs?: number;
+}
+
+/** Worker-only settings: where the termination message goes and where metrics are served. */
+export interface WorkerSettings {
+  terminationLog: string;
+  listenPort: number;
+  listenHost: string;
+}
+
+/** Not in CDI: the idle watchdog in seconds (tests shorten it). */
+export const IdleTimeoutEnv = 'CDI_IMPORTER_IDLE_TIMEOUT_SECONDS';
+
+const sources: readonly string[] = ['http', 's3', 'registry', 'none'];
+
+function bool(value: string | undefined): boolean {
+  return value !== undefined && /^(true|1|yes)$/i.test(value.trim());
+}
+
+/** `Name: value` lines from IMPORTER_EXTRA_HEADER_<n>, in index order. */
+export function extraHeadersFrom(env: NodeJS.ProcessEnv): Array<[string, string]> {
+  return Object.entries(env)
+    .filter(([k, v]) => k.startsWith(ImporterEnv.extraHeaderPrefix) && v)
+    .sort(([a], [b]) => Number(a.slice(ImporterEnv.extraHeaderPrefix.length)) - Number(b.slice(ImporterEnv.extraHeaderPrefix.length)))
+    .map(([, v]) => {
+      const colon = v!.indexOf(':');
+      if (colon <= 0) throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`extra header "${v}" is not "Name: value"`]);
+      return [v!.slice(0, colon).trim(), v!.slice(colon + 1).trim()] as [string, string];
+    });
+}
+
+/** What kind of target a path is: an existing block device, a directory for archives, else a file. */
+export function targetKindOf(path: string, contentType: 'kubevirt' | 'archive'): TargetKind {
+  if (contentType === 'archive') return 'directory';
+  try {
+    return statSync(path).isBlockDevice() ? 'block' : 'file';
+  } catch {
+    return 'file';
+  }
+}
+
+function defaultTarget(contentType: 'kubevirt' | 'archive'): string {
+  if (contentType === 'archive') return PodPaths.dataDir;
+  return existsSync(PodPaths.blockTarget) ? PodPaths.blockTarget : PodPaths.filesystemTarget;
+}
+
+export function parseSize(text: string | undefined, what: string): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const bytes = parseQuantity(text);
+  if (bytes === undefined || bytes < 0) throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`${what} "${text}" is not a quantity`]);
+  return bytes;
+}
+
+/** Reads CDI's importer environment (plus the local-run overrides of LocalEnv). */
+export function configFromEnv(env: NodeJS.ProcessEnv): ImportConfig & WorkerSettings {
+  const source = (env[ImporterEnv.source] ?? '').trim();
+  if (!sources.includes(source)) throw new CdiError('CDI_ERR_UNKNOWN_SOURCE', [source]);
+  const contentType = (env[ImporterEnv.contentType] || 'kubevirt').trim();
+  if (contentType !== 'kubevirt' && contentType !== 'archive') {
+    throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`unknown content type ${contentType}`]);
+  }
+  const overhead = Number(env[ImporterEnv.filesystemOverhead] || '0');
+  if (!Number.isFinite(overhead) || overhead < 0 || overhead >= 1) {
+    throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`${ImporterEnv.filesystemOverhead} "${env[ImporterEnv.filesystemOverhead]}" is not a fraction`]);
+  }
+  const targetPath = env[LocalEnv.target] || defaultTarget(contentType);
+  const idle = Number(env[IdleTimeoutEnv] || '0');
+  const listenPort = Number(env[LocalEnv.listenPort] ?? 8443);
+  const optional = (name: string): string | undefined => env[name] || undefined;
+  const imageSize = parseSize(env[ImporterEnv.imageSize], ImporterEnv.imageSize);
+  return {
+    source: source as SourceKind,
+    endpoint: (env[ImporterEnv.endpoint] ?? '').trim(),
+    contentType,
+    ...(imageSize !== undefined ? { imageSize } : {}),
+    accessKey: optional(ImporterEnv.accessKeyId),
+    secretKey: optional(ImporterEnv.secretKey),
+    certDir: optional(ImporterEnv.certDir),
+    proxyCertDir: optional(ImporterEnv.proxyCertDir),
+    insecureTls: bool(env[ImporterEnv.insecureTls]),
+    extraHeaders: extraHeadersFrom(env),
+    checksum: optional(ImporterEnv.checksum),
+    architecture: optional(ImporterEnv.registryArchitecture),
+    preallocation: bool(env[ImporterEnv.preallocation]),
+    filesystemOverhead: overhead,
+    ownerUid: env[ImporterEnv.ownerUid] ?? '',
+    target: { kind: targetKindOf(targetPath, contentType), path: targetPath },
+    scratchDir: optional(LocalEnv.scratchDir) ?? (existsSync(PodPaths.scratchDir) ? PodPaths.scratchDir : undefined),
+    ...(idle > 0 ? { idleTimeoutMs: idle * 1000 } : {}),
+    terminationLog: env[LocalEnv.terminationLog] || PodPaths.terminationLog,
+    listenPort: Number.isInteger(listenPort) && listenPort >= 0 ? listenPort : 8443,
+    // In a pod the scraper comes from outside; a local run stays on loopback.
+    listenHost: env[LocalEnv.listenPort] !== undefined ? '127.0.0.1' : '0.0.0.0',
+  };
+}
