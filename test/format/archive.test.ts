@@ -13,7 +13,7 @@ import { convert, type ConvertOptions } from '../../src/format/index.ts';
 import { formatFixtures, patterned, type FormatFixtures } from '../support/fixtures-format.ts';
 import { allocatedBytes, codeOf, tempDir } from './helpers.ts';
 
-type Entry = tar.Header & { body?: Uint8Array };
+type Entry = Partial<tar.Header> & { name: string; body?: Uint8Array };
 
 let dir: string;
 let cleanup: () => Promise<void>;

@@ -25,8 +25,8 @@ function run(args: string[], stdinFile?: string): Promise<{ code: number | null;
     const child = spawn(cdi, args, { stdio: [stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     if (stdinFile && child.stdin) {
       child.stdin.on('error', () => {});
       createReadStream(stdinFile).pipe(child.stdin);
