@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../api/logger.ts';
 import { coreVersions, group, groupList, resourceList, versionInfo } from './discovery.ts';
-import { readJson, sendError, sendJson, successStatus } from './http.ts';
+import { readJson, sendError, sendJson, sendText, successStatus } from './http.ts';
 import { findKind, type KindInfo } from './kinds.ts';
 import type { DeleteOptions, ListOptions, ObjectService, Propagation } from './objects.ts';
 import { servePodLog } from './pod-log.ts';
@@ -163,8 +163,8 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
     const parts = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
     const q = url.searchParams;
     const path = url.pathname.replace(/\/+$/, '') || '/';
-    if (path === '/healthz' || path === '/livez') return sendJson(res, 200, 'ok');
-    if (path === '/readyz') return o.isReady() ? sendJson(res, 200, 'ok') : sendJson(res, 503, 'not ready');
+    if (path === '/healthz' || path === '/livez') return sendText(res, 200, 'ok');
+    if (path === '/readyz') return o.isReady() ? sendText(res, 200, 'ok') : sendText(res, 503, 'not ready');
     if (!authorized(req, o.token)) throw unauthorized();
     if (path === '/version') return sendJson(res, 200, versionInfo);
     if (path === '/openapi/v2') {

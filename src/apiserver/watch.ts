@@ -25,6 +25,11 @@ export interface WatchParams {
 
 /** A watcher this far behind is cut off; it resumes from its last resourceVersion. */
 const MaxBuffered = 16 * 1024 * 1024;
+/**
+ * An idle stream gets a bare newline this often: JSON stream decoders skip it, and it keeps
+ * client-node's 30 s inactivity timeout from tearing down quiet informers.
+ */
+const HeartbeatMs = 15_000;
 
 export function serveWatch(service: ObjectService, info: KindInfo, req: IncomingMessage, res: ServerResponse, p: WatchParams): void {
   const labels = parseLabelSelector(p.labelSelector);
@@ -58,12 +63,14 @@ export function serveWatch(service: ObjectService, info: KindInfo, req: Incoming
   const unsubscribe = service.hub.subscribe(deliver);
   let bookmarkTimer: NodeJS.Timeout | undefined;
   let timeoutTimer: NodeJS.Timeout | undefined;
+  const heartbeat = setInterval(() => res.write('\n'), HeartbeatMs);
   let stopped = false;
   function stop(): void {
     if (stopped) return;
     stopped = true;
     unsubscribe();
     clearInterval(bookmarkTimer);
+    clearInterval(heartbeat);
     clearTimeout(timeoutTimer);
     res.end();
   }

@@ -1,0 +1,68 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { silentLogger } from '../../src/api/logger.ts';
+import { startApiServer, type ApiServerHandle, type ApiServerOptions } from '../../src/apiserver/index.ts';
+
+/** An in-process API server on an ephemeral port in a fresh data dir, with client-node clients. */
+export interface Harness {
+  dataDir: string;
+  server: ApiServerHandle;
+  kc: KubeConfig;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(opts: Partial<ApiServerOptions> = {}): Promise<Harness> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'cdi-apiserver-')));
+  const server = await startApiServer({ logger: silentLogger, ...opts, dataDir });
+  const kc = new KubeConfig();
+  kc.loadFromFile(server.kubeconfigPath);
+  return {
+    dataDir,
+    server,
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
+    stop: async () => {
+      await server.close();
+      if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const dvGroup = { group: 'cdi.kubevirt.io', version: 'v1beta1', plural: 'datavolumes' } as const;
+
+export function dataVolume(name: string, labels: Record<string, string> = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'cdi.kubevirt.io/v1beta1',
+    kind: 'DataVolume',
+    metadata: { name, labels },
+    spec: { source: { blank: {} }, storage: { resources: { requests: { storage: '1Gi' } } } },
+  };
+}
+
+/** The HTTP status of a rejected client-node call (ApiException.code). */
+export async function statusOf(p: Promise<unknown>): Promise<{ code: number; body: Record<string, unknown> }> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as { code?: number; body?: unknown };
+    const body = typeof e.body === 'string' ? (JSON.parse(e.body) as Record<string, unknown>) : ((e.body ?? {}) as Record<string, unknown>);
+    return { code: e.code ?? -1, body };
+  }
+  throw new Error('expected the request to fail');
+}
+
+/** Polls until `check` returns a value (not undefined) or the deadline passes. */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, what: string, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
