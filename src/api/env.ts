@@ -49,3 +49,15 @@ export const PodPaths = {
   scratchDir: '/scratch',
   terminationLog: '/dev/termination-log',
 } as const;
+
+/** The clone source's contract (CDI's cdi-cloner names, plus SOURCE_PATH and UPLOAD_SERVER_NAME of ours). */
+export const ClonerEnv = {
+  sourcePath: 'SOURCE_PATH',
+  sourceVolumeMode: 'SOURCE_VOLUME_MODE',
+  uploadUrl: 'UPLOAD_URL',
+  serverName: 'UPLOAD_SERVER_NAME',
+  clientKey: 'CLIENT_KEY',
+  clientCert: 'CLIENT_CERT',
+  serverCaCert: 'SERVER_CA_CERT',
+  ownerUid: 'OWNER_UID',
+} as const;

@@ -1,7 +1,7 @@
 import type { V1Container, V1EnvVar, V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
 import { Ann, Label, UploadClientName } from '../api/annotations.ts';
 import { filesystemOverheadFor, type CdiConfig } from '../api/cdiconfig.ts';
-import { ImporterEnv, PodPaths, UploadServerEnv } from '../api/env.ts';
+import { ClonerEnv, ImporterEnv, PodPaths, UploadServerEnv } from '../api/env.ts';
 import { WorkerImages, type WorkerKind } from '../api/images.ts';
 import { importerPodName, uploadPodName, uploadSecretName, uploadServiceName } from './names.ts';
 
@@ -22,17 +22,6 @@ export function workerImages(overrides: Partial<WorkerImageMap> = {}): WorkerIma
 
 export const WorkerPort = 8443;
 export const CloneSourceMount = '/var/run/cdi/clone/source';
-/** Ours: where the cloner reads the source image (remapped by the local node agent like any in-pod path). */
-export const ClonerEnv = {
-  sourcePath: 'SOURCE_PATH',
-  uploadUrl: 'UPLOAD_URL',
-  serverName: 'UPLOAD_SERVER_NAME',
-  clientKey: 'CLIENT_KEY',
-  clientCert: 'CLIENT_CERT',
-  serverCaCert: 'SERVER_CA_CERT',
-  ownerUid: 'OWNER_UID',
-  sourceVolumeMode: 'SOURCE_VOLUME_MODE',
-} as const;
 
 const isBlock = (pvc: V1PersistentVolumeClaim) => pvc.spec?.volumeMode === 'Block';
 
