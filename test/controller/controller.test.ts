@@ -90,6 +90,37 @@ describe('controller against the embedded API server', () => {
     expect(await resolver.resolve('default', 'up1')).toEqual({ kind: 'finished' });
   });
 
+  it('clones across namespaces: target upload server, source pod with a client certificate, phases, cleanup', async () => {
+    await h.core.createNamespace({ body: { metadata: { name: 'golden' } } });
+    await h.core.createNamespacedPersistentVolumeClaim({
+      namespace: 'golden',
+      body: { metadata: { name: 'base' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '100Mi' } } } },
+    });
+    await bindClaim(h, 'base', 'golden');
+    await createDv(h, { metadata: { name: 'copy' }, spec: { source: { pvc: { namespace: 'golden', name: 'base' } }, storage: {} } });
+    const pvc = await eventually(async () => h.core.readNamespacedPersistentVolumeClaim({ name: 'copy', namespace: 'default' }), 'target claim');
+    expect(pvc.spec?.resources?.requests?.storage).toBe('100Mi');
+    await bindClaim(h, 'copy');
+    await waitPhase(h, 'copy', 'CloneScheduled');
+    const server = await eventually(async () => h.core.readNamespacedPod({ name: 'cdi-upload-copy', namespace: 'default' }), 'target upload server');
+    expect(server.spec?.containers[0]?.env?.find((e) => e.name === 'CLIENT_NAME')?.value).toBe('golden/base-default/copy');
+    await setPodStatus(h, 'cdi-upload-copy', 'Running', { state: { running: {} } }, { ready: true, portMap: { '8443': 41443 } });
+    const sourcePod = `${pvc.metadata?.uid}-source-pod`;
+    const cloner = await eventually(async () => h.core.readNamespacedPod({ name: sourcePod, namespace: 'golden' }), 'clone source pod');
+    const env = Object.fromEntries((cloner.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.secretKeyRef?.name]));
+    expect(env).toMatchObject({ UPLOAD_URL: 'https://127.0.0.1:41443/v1beta1/upload', SOURCE_PATH: '/var/run/cdi/clone/source/disk.img', CLIENT_CERT: sourcePod });
+    await h.core.readNamespacedSecret({ name: sourcePod, namespace: 'golden' });
+    await setPodStatus(h, sourcePod, 'Running', { state: { running: {} } }, { namespace: 'golden' });
+    await waitPhase(h, 'copy', 'CloneInProgress');
+    await setPodStatus(h, 'cdi-upload-copy', 'Succeeded', { state: { terminated: { exitCode: 0, reason: 'Completed', message: '{"message":"Clone Complete"}' } } });
+    await waitPhase(h, 'copy', 'Succeeded');
+    await eventually(async () => {
+      const pods = await h.core.listNamespacedPod({ namespace: 'golden' });
+      const secrets = await h.core.listNamespacedSecret({ namespace: 'golden' });
+      return pods.items.length === 0 && !secrets.items.some((x) => x.metadata?.name === sourcePod) ? true : undefined;
+    }, 'clone source pod and secret removed');
+  });
+
   it('refuses invalid manifests with CDI webhook messages', async () => {
     const err = await createDv(h, { metadata: { name: 'bad' }, spec: { source: {}, ...size } }).catch((e: unknown) => e);
     expect((err as { code?: number }).code).toBe(422);
