@@ -1,0 +1,60 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ApiregistrationV1Api } from '@kubernetes/client-node';
+import type { Logger } from '../../api/logger.ts';
+import { isNotFound } from '../kube-errors.ts';
+import { syncCertificates, type CertLifetimes, type CertStore, type SignerSpec } from './rotation.ts';
+import { ensureSigningKey } from './signing-key.ts';
+
+export const UploadApiServiceName = 'v1beta1.upload.cdi.kubevirt.io';
+export const ApiServerBundle = 'cdi-apiserver-signer-bundle';
+
+const MaxSleepMs = 10 * 60_000;
+const RetryMs = 10_000;
+
+export interface CertControllerOptions {
+  store: CertStore;
+  specs: readonly SignerSpec[];
+  /** Where the token API's trust bundle goes so the aggregator verifies its serving certificate. */
+  apiServices?: Pick<ApiregistrationV1Api, 'readAPIService' | 'replaceAPIService'>;
+  lifetimes?: CertLifetimes;
+  logger: Logger;
+  signal: AbortSignal;
+  now?: () => Date;
+}
+
+/** Points the aggregated APIService at the current signer bundle; absent APIService is not an error. */
+export async function publishApiServiceCaBundle(api: NonNullable<CertControllerOptions['apiServices']>, bundlePem: string, logger: Logger): Promise<void> {
+  let apiService;
+  try {
+    apiService = await api.readAPIService({ name: UploadApiServiceName });
+  } catch (err) {
+    if (isNotFound(err)) return logger.warn({ apiService: UploadApiServiceName }, 'APIService not installed; token API trust not published');
+    throw err;
+  }
+  const caBundle = Buffer.from(bundlePem).toString('base64');
+  if (apiService.spec?.caBundle === caBundle) return;
+  await api.replaceAPIService({ name: UploadApiServiceName, body: { ...apiService, spec: { ...apiService.spec!, caBundle } } });
+  logger.info({ apiService: UploadApiServiceName }, 'published token API CA bundle');
+}
+
+/**
+ * Runs while this controller leads: keeps the signing key, signers, bundles and leaves current,
+ * waking when the next certificate is due (at most every ten minutes, to repair deleted Secrets).
+ */
+export async function runCertController(opts: CertControllerOptions): Promise<void> {
+  const log = opts.logger.child({ component: 'cert-controller' });
+  const now = opts.now ?? (() => new Date());
+  while (!opts.signal.aborted) {
+    let wait = RetryMs;
+    try {
+      if (await ensureSigningKey(opts.store)) log.info({}, 'created upload token signing key');
+      const result = await syncCertificates({ store: opts.store, specs: opts.specs, now: now(), logger: log, ...(opts.lifetimes ? { lifetimes: opts.lifetimes } : {}) });
+      const bundle = result.bundles[ApiServerBundle];
+      if (opts.apiServices && bundle) await publishApiServiceCaBundle(opts.apiServices, bundle, log);
+      wait = Math.min(Math.max(result.nextRotation.getTime() - now().getTime(), 1000), MaxSleepMs);
+    } catch (err) {
+      log.error({ err }, 'certificate sync failed; retrying');
+    }
+    await sleep(wait, undefined, { signal: opts.signal }).catch(() => {});
+  }
+}
