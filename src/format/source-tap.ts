@@ -30,10 +30,14 @@ export class SourceTap {
     while (!this.#done) await this.#next();
   }
 
+  /**
+   * Releases the source. Not awaited to completion: a source stalled inside a read (a silent
+   * peer) would hold the generator, and failing must not wait for it.
+   */
   async close(): Promise<void> {
     if (this.#done) return;
     this.#done = true;
-    await this.#iterator.return?.();
+    this.#iterator.return?.()?.catch(() => {});
   }
 
   async #next(): Promise<IteratorResult<Uint8Array>> {

@@ -5,6 +5,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProgressEvent } from '../../src/format/index.ts';
 import { sha256File } from '../support/qemu.ts';
 import { compressions, formatFixtures, images, tinyImages, type FormatFixtures } from '../support/fixtures-format.ts';
 import { allocatedBytes, convertWith, tempDir, type Feed } from './helpers.ts';
@@ -82,6 +83,18 @@ describe('raw details', () => {
     const kept = path.join(dir, 'kept.img');
     await convertWith('pipe', fx.file('small.raw.gz'), { kind: 'file', path: kept }, { size: 2 ** 20 });
     expect((await stat(kept)).size).toBe((await stat(fx.file('small.raw'))).size);
+  });
+
+  it('reports progress: stages, source bytes against the total, bytes written', async () => {
+    const events: ProgressEvent[] = [];
+    const file = fx.file('small-zlib.qcow2.gz');
+    await convertWith('pipe', file, { kind: 'file', path: path.join(dir, 'progress.img') }, { onProgress: (e) => events.push(e) });
+    const last = events.at(-1)!;
+    expect(events.map((e) => e.stage)).toEqual(expect.arrayContaining(['convert', 'verify', 'finish', 'done']));
+    expect(last.stage).toBe('done');
+    expect(last.sourceBytes).toBe((await stat(file)).size);
+    expect(last.sourceTotal).toBe(last.sourceBytes);
+    expect(last.writtenBytes).toBeGreaterThan(0);
   });
 
   it('allocates the whole file with preallocation', async () => {

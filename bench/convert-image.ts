@@ -1,0 +1,114 @@
+/**
+ * The benchmark's inputs, built once and cached in .cache/bench: a 2 GiB raw image in 1 MiB
+ * chunks (about half data taken from system binaries so it compresses, a quarter written zeros,
+ * a quarter holes), and from it qcow2 (plain, zlib, zstd clusters), raw.gz, raw.xz and raw.zst.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const MiB = 1 << 20;
+const chunks = 2048;
+
+export const benchDir = path.resolve(import.meta.dirname, '../.cache/bench');
+
+export interface BenchInputs {
+  raw: string;
+  qcow2: string;
+  zlibQcow2: string;
+  zstdQcow2: string;
+  gz: string;
+  xz: string;
+  zst: string;
+}
+
+export async function benchInputs(log: (line: string) => void): Promise<BenchInputs> {
+  await mkdir(benchDir, { recursive: true });
+  const at = (name: string): string => path.join(benchDir, name);
+  const inputs: BenchInputs = {
+    raw: at('test.raw'),
+    qcow2: at('test.qcow2'),
+    zlibQcow2: at('test-zlib.qcow2'),
+    zstdQcow2: at('test-zstd.qcow2'),
+    gz: at('test.raw.gz'),
+    xz: at('test.raw.xz'),
+    zst: at('test.raw.zst'),
+  };
+  await make(inputs.raw, log, buildRaw);
+  await make(inputs.qcow2, log, (tmp) => run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', inputs.raw, tmp]));
+  await make(inputs.zlibQcow2, log, (tmp) => run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', '-c', inputs.raw, tmp]));
+  await make(inputs.zstdQcow2, log, (tmp) =>
+    run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', '-c', '-o', 'compression_type=zstd', inputs.raw, tmp]),
+  );
+  await make(inputs.gz, log, (tmp) => run('sh', ['-c', 'pigz -6 -c "$0" > "$1"', inputs.raw, tmp]));
+  // -T0 writes a multi-block file, so `xz -dc -T0` (reference and ours) can decode on every core.
+  await make(inputs.xz, log, (tmp) => run('sh', ['-c', 'xz -6 -T0 -c "$0" > "$1"', inputs.raw, tmp]));
+  await make(inputs.zst, log, (tmp) => run('sh', ['-c', 'zstd -3 -T0 -q -c "$0" > "$1"', inputs.raw, tmp]));
+  return inputs;
+}
+
+async function make(file: string, log: (line: string) => void, build: (tmp: string) => Promise<unknown>): Promise<void> {
+  if (existsSync(file)) return;
+  const started = Date.now();
+  log(`building ${path.basename(file)} ...`);
+  const tmp = `${file}.tmp`;
+  await build(tmp);
+  await rename(tmp, file);
+  log(`built ${path.basename(file)} (${(await stat(file)).size} bytes) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+async function buildRaw(tmp: string): Promise<void> {
+  const corpus = await binaryCorpus(256 * MiB);
+  const rng = mulberry32(42);
+  const handle = await open(tmp, 'w');
+  const zeros = Buffer.alloc(MiB);
+  try {
+    for (let i = 0; i < chunks; i++) {
+      const r = rng();
+      if (r < 0.5) {
+        const from = (i * MiB) % corpus.byteLength;
+        const chunk = Buffer.alloc(MiB, 1);
+        corpus.copy(chunk, 0, from, Math.min(from + MiB, corpus.byteLength));
+        await handle.write(chunk, 0, MiB, i * MiB);
+      } else if (r < 0.75) {
+        await handle.write(zeros, 0, MiB, i * MiB);
+      }
+    }
+    await handle.truncate(chunks * MiB);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Bytes of ELF binaries and libraries from this machine, concatenated in a stable order. */
+async function binaryCorpus(size: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let have = 0;
+  for (const dir of ['/usr/lib/x86_64-linux-gnu', '/usr/bin', '/usr/lib', '/usr/libexec']) {
+    const names = (await readdir(dir).catch(() => [])).sort();
+    for (const name of names) {
+      if (have >= size) break;
+      const file = path.join(dir, name);
+      const info = await stat(file).catch(() => undefined);
+      if (!info?.isFile() || info.size < 4096) continue;
+      const bytes = await readFile(file);
+      parts.push(bytes);
+      have += bytes.byteLength;
+    }
+  }
+  return Buffer.concat(parts).subarray(0, size);
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * `npm run bench:convert`: our converter against the reference tools on the same 2 GiB image,
+ * alternating who goes first, at least 3 rounds; prints the median ratio ours/reference and our
+ * peak RSS. The output file is removed and `sync` runs before every timed command (untimed).
+ *
+ * Our engine fsyncs the target before it reports success (CDI does; `qemu-img convert -t
+ * writeback`, CDI's command, does too), while `qemu-img convert -O raw` (cache=unsafe) and
+ * `pigz/xz/zstd -dc > file` do not. So each reference is timed twice in the same run: as named,
+ * and followed by `sync FILE` (durable, what we do). Both ratios are printed.
+ *
+ * Usage: node bench/convert.ts [--rounds N] [--only name,name]
+ */
+import { execFile, spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { benchDir, benchInputs } from './convert-image.ts';
+
+const run = promisify(execFile);
+const args = process.argv.slice(2);
+const rounds = Math.max(3, Number(args[args.indexOf('--rounds') + 1]) || 3);
+const only = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').split(',') : undefined;
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+const inputs = await benchInputs(log);
+const oursOut = path.join(benchDir, 'out-ours.raw');
+const refOut = path.join(benchDir, 'out-ref.raw');
+const runner = path.resolve(import.meta.dirname, 'convert-run.ts');
+
+interface Case {
+  name: string;
+  mode: 'file' | 'stream';
+  input: string;
+  reference: string;
+  floor: number;
+}
+
+const qemu = (input: string): string => `qemu-img convert -O raw "${input}" "${refOut}"`;
+const allCases: Case[] = [
+  { name: 'qcow2, file mode', mode: 'file', input: inputs.qcow2, reference: qemu(inputs.qcow2), floor: 1.25 },
+  { name: 'qcow2, pipe mode', mode: 'stream', input: inputs.qcow2, reference: qemu(inputs.qcow2), floor: 1.25 },
+  { name: 'zlib qcow2', mode: 'file', input: inputs.zlibQcow2, reference: qemu(inputs.zlibQcow2), floor: 1.0 },
+  { name: 'zstd qcow2', mode: 'file', input: inputs.zstdQcow2, reference: qemu(inputs.zstdQcow2), floor: 1.0 },
+  { name: 'raw.gz', mode: 'stream', input: inputs.gz, reference: `pigz -dc "${inputs.gz}" > "${refOut}"`, floor: 1.0 },
+  { name: 'raw.xz', mode: 'stream', input: inputs.xz, reference: `xz -dc -T0 "${inputs.xz}" > "${refOut}"`, floor: 1.7 },
+  { name: 'raw.zst', mode: 'stream', input: inputs.zst, reference: `zstd -dc "${inputs.zst}" > "${refOut}"`, floor: 1.5 },
+];
+const cases = allCases.filter((c) => only === undefined || only.some((o) => c.name.includes(o)));
+
+async function fresh(): Promise<void> {
+  await rm(oursOut, { force: true });
+  await rm(refOut, { force: true });
+  await run('sync');
+}
+
+async function timeOurs(c: Case): Promise<{ seconds: number; rssMiB: number }> {
+  const started = process.hrtime.bigint();
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', runner, c.mode, c.input, oursOut], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (code !== 0) throw new Error(`ours failed on ${c.name} (exit ${code})`);
+  const { maxRssKiB } = JSON.parse(stdout) as { maxRssKiB: number };
+  return { seconds, rssMiB: maxRssKiB / 1024 };
+}
+
+async function timeReference(c: Case): Promise<{ seconds: number; durable: number }> {
+  const started = process.hrtime.bigint();
+  await run('sh', ['-c', c.reference]);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await run('sync', [refOut]);
+  const durable = Number(process.hrtime.bigint() - started) / 1e9;
+  return { seconds, durable };
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+const rows: string[] = [];
+for (const c of cases) {
+  const ours: number[] = [];
+  const ref: number[] = [];
+  const refDurable: number[] = [];
+  let rss = 0;
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? ['ours', 'ref'] : ['ref', 'ours'];
+    for (const who of order) {
+      await fresh();
+      if (who === 'ours') {
+        const r = await timeOurs(c);
+        ours.push(r.seconds);
+        rss = Math.max(rss, r.rssMiB);
+      } else {
+        const r = await timeReference(c);
+        ref.push(r.seconds);
+        refDurable.push(r.durable);
+      }
+    }
+    if (round === 0) {
+      // Once per case: our output must equal the reference's, byte for byte.
+      await run('sh', ['-c', `${c.reference} && "${process.execPath}" "${runner}" ${c.mode} "${c.input}" "${oursOut}" >/dev/null && cmp "${oursOut}" "${refOut}"`]);
+    }
+    log(`${c.name} round ${round + 1}: ours ${ours.at(-1)!.toFixed(3)} s, reference ${ref.at(-1)!.toFixed(3)} s (+sync ${refDurable.at(-1)!.toFixed(3)} s)`);
+  }
+  const ratios = ours.map((o, i) => o / refDurable[i]!);
+  const plainRatios = ours.map((o, i) => o / ref[i]!);
+  const ratio = median(ratios);
+  rows.push(
+    `| ${c.name} | ${median(ours).toFixed(3)} | ${median(ref).toFixed(3)} | ${median(refDurable).toFixed(3)} | ` +
+      `**${ratio.toFixed(2)}** | ${median(plainRatios).toFixed(2)} | ≤ ${c.floor.toFixed(2)} ${ratio <= c.floor ? 'ok' : 'MISSED'} | ${rss.toFixed(0)} |`,
+  );
+}
+await fresh();
+
+process.stdout.write(
+  [
+    `rounds: ${rounds}; times are medians in seconds; reference+sync = reference followed by \`sync FILE\``,
+    '| case | ours s | reference s | reference+sync s | ratio ours/(ref+sync) | ratio ours/ref | floor | our peak RSS MiB |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n'),
+);
