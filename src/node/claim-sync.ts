@@ -42,10 +42,9 @@ export async function syncClaim(deps: ClaimSyncDeps, namespace: string, name: st
     'volume.kubernetes.io/storage-provisioner': LocalProvisioner,
   };
   if (sc?.volumeBindingMode === 'WaitForFirstConsumer') annotations['volume.kubernetes.io/selected-node'] = LocalNodeName;
-  await deps.core.patchNamespacedPersistentVolumeClaim(
-    { namespace, name, body: { metadata: { annotations }, spec: { volumeName } } },
-    mergePatch,
-  );
+  if (claim.spec?.volumeName !== volumeName || claim.metadata?.annotations?.[LocalVolumePathAnnotation] !== d.path) {
+    await deps.core.patchNamespacedPersistentVolumeClaim({ namespace, name, body: { metadata: { annotations }, spec: { volumeName } } }, mergePatch);
+  }
   await deps.core.patchNamespacedPersistentVolumeClaimStatus(
     { namespace, name, body: { status: { phase: 'Bound', accessModes: claim.spec?.accessModes ?? ['ReadWriteOnce'], capacity: { storage: d.request } } } },
     mergePatch,

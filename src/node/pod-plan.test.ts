@@ -89,6 +89,14 @@ describe('planPod', () => {
     expect(r.plan.files).toEqual([{ path: '/d/pods/ns1/importer-dv1/volumes/cdi-cert-vol/ca.crt', data: Buffer.from('PEM'), mode: 0o644 }]);
   });
 
+  it('points an archive import at the volume directory itself', () => {
+    const pod = importerPod();
+    pod.spec!.containers[0]!.env!.push({ name: 'IMPORTER_CONTENTTYPE', value: 'archive' });
+    const r = planPod(inputs(pod));
+    if (!r.ok) throw new Error(r.message);
+    expect(r.plan.containers[0]?.env.CDI_TARGET_PATH).toBe('/d/volumes/ns1/c1');
+  });
+
   it('maps a block volumeDevice to the claim file and its capacity', () => {
     const pod = importerPod();
     const c = pod.spec!.containers[0]!;

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { V1Container, V1Pod, V1Probe, V1Volume } from '@kubernetes/client-node';
-import { LocalEnv, PodPaths } from '../api/env.ts';
+import { ImporterEnv, LocalEnv, PodPaths, UploadServerEnv } from '../api/env.ts';
 import { WorkerImages, workerKindOfImage, type WorkerKind } from '../api/images.ts';
 import { expandVars, resolveEnv, type ObjectData } from './pod-env.ts';
 
@@ -186,7 +186,8 @@ function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource
     const hostPath = m.subPath ? path.join(vol.hostPath, m.subPath) : vol.hostPath;
     mounts.push({ podPath: stripSlash(m.mountPath), hostPath });
     if (stripSlash(m.mountPath) === PodPaths.dataDir && vol.claim) {
-      target = path.join(hostPath, path.basename(PodPaths.filesystemTarget));
+      // An archive is extracted into /data itself; an image is /data/disk.img.
+      target = isArchive(c) ? hostPath : path.join(hostPath, path.basename(PodPaths.filesystemTarget));
       fileSizeLimit = vol.claim.capacityBytes;
     }
   }
@@ -270,6 +271,10 @@ export function remapPath(value: string, mounts: ReadonlyArray<{ podPath: string
     if (value.startsWith(m.podPath + '/')) return m.hostPath + value.slice(m.podPath.length);
   }
   return value;
+}
+
+function isArchive(c: V1Container): boolean {
+  return (c.env ?? []).some((e) => (e.name === ImporterEnv.contentType || e.name === UploadServerEnv.contentType) && e.value === 'archive');
 }
 
 function stripSlash(p: string): string {

@@ -225,7 +225,8 @@ class StatusWriter {
 
   publish(key: string): void {
     this.dirty.add(key);
-    if (!this.inFlight.has(key)) this.inFlight.set(key, this.drain(key));
+    // drain starts on the next microtask, so its `finally` can never run before this set().
+    if (!this.inFlight.has(key)) this.inFlight.set(key, Promise.resolve().then(() => this.drain(key)));
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig, StorageV1Api } from '@kubernetes/client-node';
 import { silentLogger } from '../../src/api/logger.ts';
+import { createLogger } from '../../src/log.ts';
 import { startApiServer, type ApiServerHandle } from '../../src/apiserver/index.ts';
 import { startNodeAgent, type NodeAgent } from '../../src/node/agent.ts';
 
@@ -32,7 +33,7 @@ export async function startHarness(): Promise<Harness> {
     storage: kc.makeApiClient(StorageV1Api),
     agent: undefined,
     async startAgent() {
-      h.agent = await startNodeAgent({ kubeConfig: kc, dataDir, logger: silentLogger, backoff: { initialMs: 100, maxMs: 400 }, maxProbeIntervalMs: 100, shutdownGraceMs: 2000 });
+      h.agent = await startNodeAgent({ kubeConfig: kc, dataDir, logger: process.env.NODE_AGENT_DEBUG ? createLogger('agent-test', 'debug') : silentLogger, backoff: { initialMs: 100, maxMs: 400 }, maxProbeIntervalMs: 100, shutdownGraceMs: 2000 });
     },
     async stopAgent() {
       await h.agent?.close();
