@@ -7,7 +7,7 @@ import type { ImportSource } from '../source.ts';
 import type { Credentials } from './auth.ts';
 import { RegistryClient } from './client.ts';
 import { LayerView } from './disk-finder.ts';
-import { layerEntries, verifiedBlob } from './layers.ts';
+import { layerEntries } from './layers.ts';
 import { choosePlatform, labelsFromEnv, manifestKind, parseImageManifest, type Descriptor, type ImageConfig } from './manifest.ts';
 import { manifestRef, parseImageReference } from './reference.ts';
 
@@ -30,7 +30,7 @@ async function* diskBytes(client: RegistryClient, http: HttpClient, layers: Desc
   for (const layer of [...layers].reverse()) {
     view.startLayer();
     const res = await client.blob(layer.digest, signal);
-    for await (const entry of layerEntries(verifiedBlob(res, layer, meter, http, signal))) {
+    for await (const entry of layerEntries(res, layer, meter, http, signal)) {
       if (view.entry(entry.name, entry.type)) {
         yield* entry.body;
       } else {
