@@ -39,6 +39,8 @@ const InProgress = new Set<string>([Phase.ImportInProgress, Phase.CloneInProgres
 export class DataVolumeController {
   readonly queue = new WorkQueue({ baseDelayMs: 50, maxDelayMs: 30_000 });
   private readonly progress = new Map<string, { percent?: number; stage?: string }>();
+  /** Status this controller wrote that the informer may not have delivered yet, by uid. */
+  private readonly written = new Map<string, { resourceVersion: string; status: DataVolumeStatus }>();
   private progressTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
@@ -154,12 +156,30 @@ export class DataVolumeController {
 
   private async reconcile(k: string): Promise<void> {
     const { namespace, name } = splitKey(k);
-    const dv = this.o.caches.dataVolumes.get(name, namespace);
-    if (!dv || dv.metadata?.deletionTimestamp) return;
+    const cached = this.o.caches.dataVolumes.get(name, namespace);
+    if (!cached || cached.metadata?.deletionTimestamp) return;
+    const dv = this.withOwnWrites(cached);
     const decision = reconcileDataVolume(dv, this.observe(dv), { images: this.o.images, retryBudget: this.o.retryBudget, now: new Date().toISOString() });
     for (const action of decision.actions) await this.execute(dv, action);
     if (!isDeepStrictEqual(normalise(dv.status), normalise(decision.status))) await this.writeStatus(dv, decision.status);
     if (isFinalPhase(decision.status.phase)) this.progress.delete(dv.metadata?.uid ?? '');
+  }
+
+  /**
+   * A reconcile that runs before the watch delivers this controller's last status write must not
+   * decide from the older status (it would announce the same phase change twice).
+   */
+  private withOwnWrites(dv: DataVolume): DataVolume {
+    const uid = dv.metadata?.uid ?? '';
+    const mine = this.written.get(uid);
+    if (!mine) return dv;
+    const seen = dv.metadata?.resourceVersion ?? '';
+    const caughtUp = seen === mine.resourceVersion || (/^\d+$/.test(seen) && /^\d+$/.test(mine.resourceVersion) && BigInt(seen) > BigInt(mine.resourceVersion));
+    if (caughtUp) {
+      this.written.delete(uid);
+      return dv;
+    }
+    return { ...dv, status: mine.status };
   }
 
   private async writeStatus(dv: DataVolume, status: DataVolumeStatus): Promise<void> {
@@ -168,7 +188,9 @@ export class DataVolumeController {
     let current: DataVolume = dv;
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.o.kube.replaceStatus(dvRef, ns, name, { ...current, status });
+        const saved = await this.o.kube.replaceStatus<DataVolume>(dvRef, ns, name, { ...current, status });
+        const rv = saved.metadata?.resourceVersion;
+        if (rv) this.written.set(dv.metadata?.uid ?? '', { resourceVersion: rv, status });
         return;
       } catch (err) {
         if (isNotFound(err)) return;
@@ -242,6 +264,8 @@ export class DataVolumeController {
   private async cleanupClone(dv: DataVolume): Promise<void> {
     const uid = dv.metadata?.uid;
     if (!uid) return;
+    this.written.delete(uid);
+    this.progress.delete(uid);
     for (const pod of this.o.caches.pods.list()) {
       if (pod.metadata?.annotations?.[Ann.createdForDataVolume] !== uid) continue;
       const ns = pod.metadata.namespace ?? '';
