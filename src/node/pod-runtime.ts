@@ -4,8 +4,9 @@ import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../api/logger.ts';
 import { resetsBackoff, restartDelayMs, shouldRestart, type BackoffPolicy, type RestartPolicy } from './backoff.ts';
 import { startContainer, type RunningContainer } from './container-process.ts';
+import type { PodEventSink } from './events.ts';
 import { pidFilePath, podDir, podLogPath } from './layout.ts';
-import type { ContainerPlan, PodPlan } from './pod-plan.ts';
+import type { ContainerPlan, PodPlan, ProbePlan } from './pod-plan.ts';
 import { nowRfc3339, type ContainerView, type PodView, type Terminated } from './pod-status.ts';
 import { runProbe } from './probe.ts';
 
@@ -16,6 +17,7 @@ export interface PodRuntimeOptions {
   maxProbeIntervalMs: number;
   logger: Logger;
   onChange: () => void;
+  onEvent: PodEventSink;
 }
 
 /**
@@ -65,6 +67,7 @@ export class PodRuntime {
   /** Stops every process (SIGTERM, SIGKILL after the grace period) and waits for the loops. */
   async stop(graceMs: number): Promise<void> {
     this.abort.abort();
+    for (const name of this.running.keys()) this.opts.onEvent('Normal', 'Killing', `Stopping container ${name}`);
     await Promise.all([...this.running.values()].map((r) => r.stop(graceMs)));
     await Promise.all(this.loops);
   }
@@ -95,6 +98,13 @@ export class PodRuntime {
         await proc.stop(0);
         return;
       }
+      if (proc.pid === 0) {
+        this.opts.onEvent('Warning', 'Failed', `Error: failed to start container ${cp.name}`);
+      } else {
+        this.opts.onEvent('Normal', 'Pulled', `Container image "${cv.image}" already present on machine`);
+        this.opts.onEvent('Normal', 'Created', `Created container ${cp.name}`);
+        this.opts.onEvent('Normal', 'Started', `Started container ${cp.name}`);
+      }
       cv.state = { running: { startedAt: proc.startedAt } };
       cv.ready = !cp.readiness;
       this.opts.onChange();
@@ -118,6 +128,7 @@ export class PodRuntime {
         waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${cp.name} pod=${this.name}_${this.namespace}(${this.uid})` },
       };
       this.opts.onChange();
+      this.opts.onEvent('Warning', 'BackOff', `Back-off restarting failed container ${cp.name} in pod ${this.name}_${this.namespace}(${this.uid})`);
       try {
         await sleep(delay, undefined, { signal: this.abort.signal });
       } catch {
@@ -146,12 +157,24 @@ export class PodRuntime {
       ok = pass ? ok + 1 : 0;
       bad = pass ? 0 : bad + 1;
       const ready = cv.ready ? bad < timing.failureThreshold : ok >= timing.successThreshold;
+      if (!pass && bad === 1) this.opts.onEvent('Warning', 'Unhealthy', `Readiness probe failed: ${describeProbe(readiness.probe)}`);
       if (ready !== cv.ready) {
         cv.ready = ready;
         this.opts.onChange();
       }
       if (!(await wait(Math.min(timing.periodMs, this.opts.maxProbeIntervalMs)))) return;
     }
+  }
+}
+
+function describeProbe(p: ProbePlan): string {
+  switch (p.type) {
+    case 'http':
+      return `Get "${p.scheme}://127.0.0.1:${p.port}${p.path}" did not answer 200-399`;
+    case 'tcp':
+      return `dial tcp 127.0.0.1:${p.port}: connection refused`;
+    case 'exec':
+      return `command ${JSON.stringify(p.command)} failed`;
   }
 }
 

@@ -6,7 +6,8 @@ import type { Logger } from '../api/logger.ts';
 import { parseQuantity } from '../api/quantity.ts';
 import type { BackoffPolicy, RestartPolicy } from './backoff.ts';
 import { isNotFound, isTerminal } from './claim-sync.ts';
-import { LocalVolumePathAnnotation, podVolumeDir, terminationLogPath } from './layout.ts';
+import { podEventSink } from './events.ts';
+import { LocalNodeName, LocalVolumePathAnnotation, podVolumeDir, terminationLogPath } from './layout.ts';
 import type { ObjectData } from './pod-env.ts';
 import { foreignImages, planPod, podReferences, portsToAllocate, type ClaimBinding } from './pod-plan.ts';
 import { PodRuntime, removePodDir } from './pod-runtime.ts';
@@ -71,7 +72,13 @@ export class PodSync {
     if (entry?.runtime || isTerminal(pod)) return;
     const uid = pod.metadata?.uid ?? '';
     const graceMs = (pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
+    const events = podEventSink(this.o.core, pod, this.o.logger);
     const hold = (pending: PodView, retryMs?: number) => {
+      const said = entry?.pending ? JSON.stringify([entry.pending.unschedulable, entry.pending.containers[0]?.state]) : undefined;
+      if (said !== JSON.stringify([pending.unschedulable, pending.containers[0]?.state])) {
+        if (pending.unschedulable) events('Warning', 'FailedScheduling', pending.unschedulable.message);
+        else events('Warning', 'Failed', `Error: ${(pending.containers[0]?.state as { waiting?: { message?: string } }).waiting?.message ?? ''}`);
+      }
       this.entries.set(key, { uid, graceMs, pending });
       this.writer.publish(key);
       if (retryMs !== undefined) this.o.requeuePod(key, retryMs);
@@ -126,7 +133,9 @@ export class PodSync {
       maxProbeIntervalMs: this.o.maxProbeIntervalMs,
       logger: this.o.logger,
       onChange: () => this.writer.publish(key),
+      onEvent: events,
     });
+    events('Normal', 'Scheduled', `Successfully assigned ${namespace}/${name} to ${LocalNodeName}`);
     this.entries.set(key, { uid, graceMs, runtime });
     this.writer.publish(key);
     runtime.start();

@@ -121,6 +121,12 @@ describe('worker pods as child processes', () => {
     expect(createHash('sha256').update(written.subarray(0, image.length)).digest('hex')).toBe(createHash('sha256').update(image).digest('hex'));
     const log = await h.core.readNamespacedPodLog({ namespace: 'default', name: 'importer-flaky' });
     expect(log).toContain('import complete');
+    const events = await eventually(async () => {
+      const list = await h.core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=importer-flaky' });
+      return list.items.filter((e) => e.reason === 'Started').length === 3 ? list.items : undefined;
+    }, 'three Started events');
+    expect(events.filter((e) => e.reason === 'BackOff')).toHaveLength(2);
+    expect(events.find((e) => e.reason === 'Scheduled')?.message).toBe('Successfully assigned default/importer-flaky to cdi-local');
   });
 
   it('imports a blank image (IMPORTER_SOURCE=none) into a volume', async () => {
