@@ -288,7 +288,9 @@ function cloneStep(dv: DataVolume, pvc: V1PersistentVolumeClaim, source: V1Persi
     return { phase: Phase.Succeeded, running: notRunning('Completed', 'Clone Complete'), actions: [] };
   }
   if (target) actions.push(...mirror(pvc, target));
-  if (target?.phase === 'Succeeded') return { phase: Phase.Succeeded, running: target.running, restarts: target.restarts, actions };
+  if (target?.phase === 'Succeeded') {
+    return { phase: Phase.Succeeded, running: { ...target.running, message: 'Clone Complete' }, restarts: target.restarts, actions };
+  }
   if (source.status?.phase !== 'Bound') {
     return { phase: Phase.CloneScheduled, running: notRunning('Pending', `source PVC ${srcNs}/${srcName} is not bound`), actions };
   }

@@ -1,0 +1,188 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatFixtures, type FormatFixtures } from '../support/fixtures-format.ts';
+import { kubectl, kubectlWithInput } from '../support/kubectl.ts';
+import { startNginx, type Nginx } from '../support/nginx.ts';
+import { digestPrefix, dvYaml, getDv, startServe, until, virtualSize, volumeImage, waitPhase, type Serve } from './support.ts';
+
+/**
+ * End to end through `cdi serve` (API server, node agent, controller, real worker processes),
+ * kubectl and nginx: what a user sees from `kubectl apply` to `Succeeded`, every success checked
+ * by digest against qemu-img's conversion of the source.
+ */
+let serve: Serve;
+let nginx: Nginx;
+let fx: FormatFixtures;
+
+const cond = (dv: { status?: { conditions?: Array<{ type: string; reason?: string; message?: string }> } }, type: string) =>
+  dv.status?.conditions?.find((c) => c.type === type);
+
+async function apply(yaml: string): Promise<void> {
+  const r = await kubectlWithInput(serve.kubeconfig, yaml, 'apply', '-f', '-');
+  if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);
+}
+
+async function setRetryBudget(n: number): Promise<void> {
+  const r = await kubectl(serve.kubeconfig, 'patch', 'cdiconfig', 'config', '--type', 'merge', '-p', JSON.stringify({ spec: { workerRetryBudget: n } }));
+  if (r.code !== 0) throw new Error(`kubectl patch failed: ${r.stderr}`);
+}
+
+async function expectImage(dv: string, fixture: string): Promise<void> {
+  const image = await volumeImage(serve, dv);
+  const size = await virtualSize(fx.file(fixture.replace(/\.(gz|xz|zst)$/, '')));
+  const got = await digestPrefix(image, size);
+  expect(got.sha256, `${dv} bytes vs qemu-img convert of ${fixture}`).toBe(fx.reference[fixture.replace(/\.(gz|xz|zst)$/, '')]);
+  expect(got.restZero).toBe(true);
+  expect(got.size).toBeGreaterThanOrEqual(size);
+}
+
+beforeAll(async () => {
+  fx = await formatFixtures();
+  [serve, nginx] = await Promise.all([startServe(), startNginx({ root: fx.dir, limitRate: '1m' })]);
+  await setRetryBudget(1);
+});
+
+afterAll(async () => {
+  await Promise.all([serve?.stop(), nginx?.stop()]);
+});
+
+describe('DataVolumes through cdi serve and kubectl', () => {
+  it('imports qcow2, raw.xz and iso over HTTP, byte-identical to qemu-img convert', async () => {
+    const imports = { 'imp-qcow2': 'small.qcow2', 'imp-rawxz': 'small.raw.xz', 'imp-iso': 'small.iso' };
+    await apply(Object.entries(imports).map(([name, file]) => dvYaml(name, `http:\n  url: ${nginx.plain}/${file}`)).join('---\n'));
+    const watch = await kubectl(serve.kubeconfig, 'get', 'dv');
+    expect(watch.stdout).toMatch(/NAME\s+PHASE\s+PROGRESS\s+RESTARTS\s+AGE/);
+    for (const [name, file] of Object.entries(imports)) {
+      const dv = await waitPhase(serve, name, 'Succeeded');
+      expect(dv.status?.progress).toBe('100.0%');
+      expect(cond(dv, 'Ready')?.reason ?? '').toBe('');
+      expect(cond(dv, 'Running')).toMatchObject({ status: 'False', reason: 'Completed' });
+      await expectImage(name, file);
+    }
+    const events = await kubectl(serve.kubeconfig, 'get', 'events', '--field-selector', 'involvedObject.name=imp-qcow2');
+    expect(events.stdout).toContain('Successfully imported into PVC imp-qcow2');
+  });
+
+  it('creates a blank volume of the requested size', async () => {
+    await apply(dvYaml('blank', 'blank: {}', '32Mi'));
+    await waitPhase(serve, 'blank', 'Succeeded');
+    const got = await digestPrefix(await volumeImage(serve, 'blank'), 0);
+    expect(got.size).toBe(32 * 1024 * 1024);
+    expect(got.restZero).toBe(true);
+  });
+
+  it('clones a finished volume (host-assisted, through the target upload server)', async () => {
+    await apply(`apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: imp-clone
+spec:
+  source:
+    pvc: {namespace: default, name: imp-qcow2}
+  storage: {}
+`);
+    await waitPhase(serve, 'imp-clone', 'Succeeded');
+    await expectImage('imp-clone', 'small.qcow2');
+  });
+
+  it('creates a VM\'s two dataVolumeTemplates, reports them ready, and deleting the VM removes everything it owned', async () => {
+    await apply(`apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata:
+  name: vm1
+spec:
+  running: false
+  dataVolumeTemplates:
+  - metadata: {name: vm1-root}
+    spec:
+      source: {http: {url: "${nginx.plain}/small.qcow2"}}
+      storage: {resources: {requests: {storage: 64Mi}}}
+  - metadata: {name: vm1-data}
+    spec:
+      source: {blank: {}}
+      storage: {resources: {requests: {storage: 16Mi}}}
+  template:
+    spec:
+      domain: {devices: {disks: [{name: root, disk: {bus: virtio}}, {name: data, disk: {bus: virtio}}]}}
+      volumes:
+      - {name: root, dataVolume: {name: vm1-root}}
+      - {name: data, dataVolume: {name: vm1-data}}
+`);
+    const vmRef = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' };
+    await until(async () => {
+      const vm = (await serve.custom.getNamespacedCustomObject({ ...vmRef, namespace: 'default', name: 'vm1' })) as {
+        status?: { conditions?: Array<{ type: string; status: string }> };
+      };
+      return vm.status?.conditions?.find((c) => c.type === 'DataVolumesReady' && c.status === 'True');
+    }, 'VM volumes ready');
+    const root = await getDv(serve, 'vm1-root');
+    expect(root.status?.phase).toBe('Succeeded');
+    expect(root.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'VirtualMachine', name: 'vm1', controller: true });
+    await expectImage('vm1-root', 'small.qcow2');
+    const rootImage = await volumeImage(serve, 'vm1-root');
+
+    const del = await kubectl(serve.kubeconfig, 'delete', 'vm', 'vm1');
+    expect(del.code, del.stderr).toBe(0);
+    await until(async () => {
+      const dvs = await kubectl(serve.kubeconfig, 'get', 'dv', '-o', 'name');
+      const pvcs = await kubectl(serve.kubeconfig, 'get', 'pvc', '-o', 'name');
+      return /vm1-/.test(dvs.stdout + pvcs.stdout) || existsSync(rootImage) ? undefined : true;
+    }, 'VM DataVolumes, claims and data deleted');
+  });
+
+  it('bad URL: stays ImportInProgress with restarts and CDI\'s Running message, then Failed when the retry budget is spent', async () => {
+    await apply(dvYaml('badurl', `http:\n  url: ${nginx.plain}/no-such-image.qcow2`));
+    const failed = await waitPhase(serve, 'badurl', 'Failed');
+    expect(failed.status?.restartCount).toBeGreaterThanOrEqual(1);
+    expect(cond(failed, 'Running')?.message).toContain('404');
+    expect(cond(failed, 'Running')?.reason).toBe('RetryBudgetExhausted');
+  });
+
+  it('too-small volume: "DataVolume too small to contain image"', async () => {
+    await apply(dvYaml('toosmall', `http:\n  url: ${nginx.plain}/small.raw`, '1Mi'));
+    const dv = await until(async () => {
+      const d = await getDv(serve, 'toosmall');
+      return cond(d, 'Running')?.message === 'DataVolume too small to contain image' ? d : undefined;
+    }, 'too-small message');
+    expect(['ImportInProgress', 'Failed']).toContain(dv.status?.phase);
+  });
+
+  it('checksum mismatch: Failed with ChecksumError', async () => {
+    const right = createHash('sha256').update(await readFile(fx.file('small.qcow2'))).digest('hex');
+    await apply(dvYaml('sum-ok', `http:\n  url: ${nginx.plain}/small.qcow2\n  checksum: "sha256:${right}"`));
+    await apply(dvYaml('sum-bad', `http:\n  url: ${nginx.plain}/small.qcow2\n  checksum: "sha256:${'0'.repeat(64)}"`));
+    await waitPhase(serve, 'sum-ok', 'Succeeded');
+    const bad = await waitPhase(serve, 'sum-bad', 'Failed');
+    expect(cond(bad, 'Running')?.reason).toBe('ChecksumError');
+  });
+
+  it('refuses invalid manifests with CDI\'s webhook messages', async () => {
+    const cases: Array<[string, string]> = [
+      [dvYaml('inv1', 'http:\n  url: ftp://example.com/x.img'), `Invalid source URL scheme: ftp://example.com/x.img`],
+      [dvYaml('inv2', 'blank: {}\nupload: {}'), 'Multiple Data volume sources'],
+      [dvYaml('inv3', 'blank: {}', '0'), "Storage size can't be equal or less than zero"],
+      [`apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\nmetadata: {name: inv4}\nspec:\n  source: {blank: {}}\n`, 'Missing Data volume PVC'],
+    ];
+    for (const [yaml, message] of cases) {
+      const r = await kubectlWithInput(serve.kubeconfig, yaml, 'create', '-f', '-');
+      expect(r.code).not.toBe(0);
+      // kubectl 1.20 prints a 422 with causes as "The datavolumes "x" is invalid: <field>: <message>".
+      expect(r.stderr).toContain(message);
+    }
+  });
+
+  it('kill -9 of cdi serve in the middle of an import, restart, and the import completes with the right bytes', async () => {
+    await setRetryBudget(10);
+    await apply(dvYaml('survivor', `http:\n  url: ${nginx.limited}/small.raw`));
+    await waitPhase(serve, 'survivor', 'ImportInProgress');
+    await new Promise((r) => setTimeout(r, 1500));
+    await serve.kill9();
+    await serve.restart();
+    await waitPhase(serve, 'survivor', 'Succeeded', 90_000);
+    await expectImage('survivor', 'small.raw');
+    expect(path.basename(await volumeImage(serve, 'survivor'))).toBe('disk.img');
+  });
+});
