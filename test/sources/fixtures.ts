@@ -22,7 +22,7 @@ function pattern(seed: string, length: number): Buffer {
 export interface SourceFixtures {
   dir: string;
   /** File names inside `dir`. */
-  files: { raw: string; qcow2: string; qcow2Compressed: string; rawGz: string; qcow2Gz: string; rawXz: string; rawZst: string; large: string; text: string };
+  files: { raw: string; qcow2: string; qcow2Compressed: string; rawGz: string; qcow2Gz: string; rawXz: string; rawZst: string; large: string; text: string; tar: string };
   /** qemu-img convert -O raw of each image: its sha256 and size. */
   reference: { digest: string; size: number };
   large: { digest: string; size: number };
@@ -53,7 +53,7 @@ export async function sourceFixtures(): Promise<SourceFixtures> {
   const dir = await cacheDir('sources');
   const files = {
     raw: 'disk.raw', qcow2: 'disk.qcow2', qcow2Compressed: 'disk-c.qcow2', rawGz: 'disk.raw.gz', qcow2Gz: 'disk.qcow2.gz',
-    rawXz: 'disk.raw.xz', rawZst: 'disk.raw.zst', large: 'large.qcow2', text: 'notes.txt',
+    rawXz: 'disk.raw.xz', rawZst: 'disk.raw.zst', large: 'large.qcow2', text: 'notes.txt', tar: 'archive.tar',
   };
   const p = (f: string): string => path.join(dir, f);
   if (!(await exists(p('done')))) {
@@ -64,6 +64,7 @@ export async function sourceFixtures(): Promise<SourceFixtures> {
     await makeRaw(p('large.raw'), 64 * MiB, [[0, 20 * MiB], [24 * MiB, 16 * MiB], [50 * MiB, 8 * MiB]], 'large');
     await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', p('large.raw'), p(files.large));
     await writeFile(p(files.text), 'this is not a disk image\n'.repeat(100));
+    await run('tar', ['-cf', files.tar, files.text, files.rawGz], { cwd: dir });
     await writeFile(p('done'), '');
   }
   return {

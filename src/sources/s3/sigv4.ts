@@ -30,7 +30,7 @@ export function signV4(method: string, url: URL, headers: Record<string, string>
   headers.host = url.host;
   headers['x-amz-date'] = amzDate;
   headers['x-amz-content-sha256'] = emptyPayload;
-  const signed = ['host', 'x-amz-content-sha256', 'x-amz-date'];
+  const signed = ['host', ...(headers.range !== undefined ? ['range'] : []), 'x-amz-content-sha256', 'x-amz-date'];
   const canonicalRequest = [
     method,
     url.pathname.split('/').map(encodeSegment).join('/'),

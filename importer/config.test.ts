@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { configFromEnv } from './config.ts';
+import { usableSpace } from './size.ts';
+import { failureMessage, successMessage, terminationLimit } from './termination.ts';
+
+describe('importer env contract', () => {
+  it("reads CDI's variables", () => {
+    const c = configFromEnv({
+      IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: ' https://h/x.qcow2 ', IMPORTER_IMAGE_SIZE: '10Gi', FILESYSTEM_OVERHEAD: '0.055',
+      INSECURE_TLS: 'true', PREALLOCATION: 'false', IMPORTER_EXTRA_HEADER_1: 'B: two', IMPORTER_EXTRA_HEADER_0: 'A: one: colon',
+      IMPORTER_CHECKSUM: 'sha256:ab', OWNER_UID: 'u', CDI_TARGET_PATH: '/tmp/t/disk.img', CDI_LISTEN_PORT: '0', CDI_TERMINATION_LOG: '/tmp/t/log',
+    });
+    expect(c).toMatchObject({
+      source: 'http', endpoint: 'https://h/x.qcow2', imageSize: 10 * 2 ** 30, filesystemOverhead: 0.055, insecureTls: true, preallocation: false,
+      extraHeaders: [['A', 'one: colon'], ['B', 'two']], checksum: 'sha256:ab', ownerUid: 'u', contentType: 'kubevirt',
+      target: { kind: 'file', path: '/tmp/t/disk.img' }, terminationLog: '/tmp/t/log', listenPort: 0, listenHost: '127.0.0.1',
+    });
+    expect(c.architecture).toBeUndefined();
+  });
+
+  it("uses CDI's pod paths without overrides", () => {
+    const c = configFromEnv({ IMPORTER_SOURCE: 'none', IMPORTER_CONTENTTYPE: 'archive' });
+    expect(c.target).toEqual({ kind: 'directory', path: '/data' });
+    expect(c.terminationLog).toBe('/dev/termination-log');
+    expect(c.listenPort).toBe(8443);
+  });
+
+  it('refuses unknown sources and bad values with coded errors', () => {
+    expect(() => configFromEnv({ IMPORTER_SOURCE: 'gcs' })).toThrow('Unknown data source: gcs');
+    expect(() => configFromEnv({ IMPORTER_SOURCE: 'http', FILESYSTEM_OVERHEAD: '1.5' })).toThrow(/is not a fraction/);
+    expect(() => configFromEnv({ IMPORTER_SOURCE: 'http', IMPORTER_IMAGE_SIZE: 'lots' })).toThrow(/is not a quantity/);
+    expect(() => configFromEnv({ IMPORTER_SOURCE: 'http', IMPORTER_EXTRA_HEADER_0: 'nocolon' })).toThrow(/Name: value/);
+  });
+});
+
+describe("CDI's size and message rules", () => {
+  it('applies the filesystem overhead and rounds down to whole MiB', () => {
+    expect(usableSpace(16 * 2 ** 20, 0.055)).toBe(15 * 2 ** 20);
+    expect(usableSpace(10 * 2 ** 30, 0)).toBe(10 * 2 ** 30);
+    expect(usableSpace(2 ** 20 - 1, 0)).toBe(0);
+  });
+
+  it('keeps termination messages within 4096 bytes', () => {
+    const long = 'é'.repeat(5000);
+    const failed = failureMessage(`Unable to process data: ${long}`, { stage: 'Info', bytesDone: () => 7 });
+    expect(Buffer.byteLength(failed)).toBeLessThanOrEqual(terminationLimit);
+    expect(failed.endsWith(' (stage: Info, 7 bytes done)')).toBe(true);
+    const ok = successMessage({ message: long, labels: { a: 'b' }, stage: 'Complete' });
+    expect(Buffer.byteLength(ok)).toBeLessThanOrEqual(terminationLimit);
+    expect(JSON.parse(ok)).toMatchObject({ stage: 'Complete' });
+  });
+});
