@@ -1,0 +1,96 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { CdiError, asCdiError } from '../../src/api/errors.ts';
+import type { Logger } from '../../src/api/logger.ts';
+import { verifyUploadToken } from '../../src/api/upload-token.ts';
+import { HealthzPath, proxyRoutes, uploadPath, type UploadPathKind, type UploadVersion } from '../paths.ts';
+import { clientGone } from '../server/app.ts';
+import { applyCors } from './cors.ts';
+import { forwardUpload, uploadServerAgent } from './forward.ts';
+import { waitForUploadTarget, type UploadTargetResolver } from './resolver.ts';
+
+export interface UploadProxyOptions {
+  /** The cdi-apiserver's token signing key, public half (APISERVER_PUBLIC_KEY). */
+  publicKeyPem: string;
+  /** Client certificate (CN client.upload-server.cdi.kubevirt.io) and the CA of the upload servers. */
+  clientTls: { cert: string; key: string; ca: string };
+  resolver: UploadTargetResolver;
+  logger: Logger;
+  /** The proxy's own serving certificate; without it the app speaks plain HTTP (inject() tests). */
+  tls?: { cert: string; key: string };
+  /** How long to wait for the upload server to become ready (CDI: 10 s, polled every second). */
+  readyTimeoutMs?: number;
+  readyPollMs?: number;
+}
+
+// CDI's pattern (pkg/uploadproxy), case-insensitive.
+const bearerPattern = /^Bearer\s+([A-Za-z0-9\-._~+/]+)$/i;
+
+export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
+  const app = (
+    opts.tls ? Fastify({ logger: false, https: { cert: opts.tls.cert, key: opts.tls.key } }) : Fastify({ logger: false })
+  ) as unknown as FastifyInstance;
+  const agent = uploadServerAgent(opts.clientTls);
+  const logger = opts.logger;
+  app.addHook('onClose', async () => agent.close());
+
+  // Bodies are never parsed here: they stream through to the upload server.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (applyCors(request, reply)) return reply;
+    return undefined;
+  });
+
+  app.get(HealthzPath, async () => 'OK');
+
+  const handle = async (request: FastifyRequest, reply: FastifyReply, version: UploadVersion, kind: UploadPathKind): Promise<void> => {
+    const match = bearerPattern.exec(request.headers.authorization ?? '');
+    if (!match) throw new CdiError('CDI_ERR_TOKEN_MISSING');
+    const claims = await verifyUploadToken(opts.publicKeyPem, match[1]!);
+    const target = await waitForUploadTarget(opts.resolver, claims.namespace, claims.name, {
+      timeoutMs: opts.readyTimeoutMs ?? 10_000,
+      pollMs: opts.readyPollMs ?? 1_000,
+    });
+    // Archive volumes are always written by the server's archive handler (CDI rewrites every path).
+    const path = uploadPath(version, target.contentType === 'archive' ? 'archive' : kind);
+    const upstream = new URL(target.url);
+    logger.info({ namespace: claims.namespace, name: claims.name, method: request.method, path }, 'forwarding upload');
+    await forwardUpload(agent, request, reply, { origin: upstream.origin, path });
+  };
+
+  for (const route of proxyRoutes) {
+    app.route({
+      method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+      url: route.path,
+      handler: async (request, reply) => {
+        try {
+          await handle(request, reply, route.version, route.kind);
+          return reply;
+        } catch (err) {
+          const cdiErr = asCdiError(err);
+          logger.warn({ code: cdiErr.code, err: cdiErr.message, status: cdiErr.httpStatus }, 'upload request refused');
+          if (reply.sent || clientGone(reply)) return reply;
+          if (!request.raw.complete) reply.header('connection', 'close');
+          return reply.code(cdiErr.httpStatus).type('text/plain; charset=utf-8').send(cdiErr.message);
+        }
+      },
+    });
+  }
+  return app;
+}
+
+export interface StartUploadProxyOptions extends UploadProxyOptions {
+  host: string;
+  port: number;
+  tls: { cert: string; key: string };
+}
+
+export async function startUploadProxy(opts: StartUploadProxyOptions): Promise<{ url: string; close(): Promise<void> }> {
+  const app = buildUploadProxy(opts);
+  await app.listen({ host: opts.host, port: opts.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  return { url: `https://${host}:${port}`, close: () => app.close() };
+}

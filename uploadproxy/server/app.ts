@@ -1,0 +1,170 @@
+import type { TLSSocket } from 'node:tls';
+import fastifyMultipart from '@fastify/multipart';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { CdiError, asCdiError } from '../../src/api/errors.ts';
+import type { Logger } from '../../src/api/logger.ts';
+import { parseChecksum, type ConvertResult } from '../../src/format/index.ts';
+import { HealthzPath, UploadHeaders, uploadRoutes, type UploadPathKind } from '../paths.ts';
+import { UploadSession, type RunEngine, type UploadContentType } from './session.ts';
+import { parseUploadRange } from './range.ts';
+
+/** CDI's client certificate CN for uploads (the proxy's client cert). */
+export const UploadClientName = 'client.upload-server.cdi.kubevirt.io';
+
+export interface UploadServerOptions {
+  /** The content type of the volume (CONTENT_TYPE): what the plain upload paths carry. */
+  contentType: UploadContentType;
+  runEngine: RunEngine;
+  logger: Logger;
+  /** Server key and cert, and the CA that signs accepted client certificates (mTLS from the proxy). */
+  tls?: { key: string; cert: string; clientCa: string };
+  /** Required CN of the client certificate (CLIENT_NAME). */
+  clientName?: string;
+  /** How long an interrupted upload waits for its continuation. */
+  resumeWindowMs?: number;
+  /** Called after the success answer went out; the entry point then writes the termination message. */
+  onComplete?: (result: ConvertResult) => void;
+}
+
+/** Multipart limits are explicit: the default `fileSize` is fastify's 1 MiB body limit. */
+const multipartLimits = {
+  fileSize: Number.MAX_SAFE_INTEGER,
+  files: 16,
+  fields: 64,
+  fieldSize: 1024 * 1024,
+  parts: 128,
+  headerPairs: 256,
+};
+
+export function buildUploadServer(opts: UploadServerOptions): { app: FastifyInstance; session: UploadSession } {
+  const logger = opts.logger;
+  const session = new UploadSession({ runEngine: opts.runEngine, resumeWindowMs: opts.resumeWindowMs ?? 10 * 60_000, logger });
+  const app = (
+    opts.tls
+      ? Fastify({
+          logger: false,
+          https: { key: opts.tls.key, cert: opts.tls.cert, ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: false },
+        })
+      : Fastify({ logger: false })
+  ) as unknown as FastifyInstance;
+
+  app.removeAllContentTypeParsers();
+  void app.register(fastifyMultipart, { limits: multipartLimits });
+  // Every other body stays unread here: the handler streams request.raw into the engine.
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+
+  app.get(HealthzPath, async () => 'OK');
+
+  const checkClient = (request: FastifyRequest): void => {
+    if (!opts.tls) return;
+    const socket = request.raw.socket as TLSSocket;
+    const cn = socket.authorized ? socket.getPeerCertificate()?.subject?.CN : undefined;
+    if (!cn) throw new CdiError('CDI_ERR_UPLOAD_CLIENT', [String(socket.authorizationError ?? 'no verified client certificate')]);
+    if (opts.clientName && cn !== opts.clientName) throw new CdiError('CDI_ERR_UPLOAD_CLIENT', [`CN ${String(cn)}`]);
+  };
+
+  for (const route of uploadRoutes) {
+    app.route({
+      method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      url: route.path,
+      handler: async (request, reply) => {
+        try {
+          checkClient(request);
+          if (request.method === 'HEAD') return statusAnswer(reply, session);
+          if (request.method !== 'POST') return reply.code(404).send();
+          const result = await receive(request, route.kind, opts.contentType, session);
+          reply.raw.once('finish', () => opts.onComplete?.(result));
+          return reply.code(200).send();
+        } catch (err) {
+          return failureAnswer(request, reply, session, err, logger);
+        }
+      },
+    });
+  }
+  return { app, session };
+}
+
+/** HEAD: CDI answers 200 on the async paths (virtctl's probe); every path also reports resume state. */
+function statusAnswer(reply: FastifyReply, session: UploadSession): FastifyReply {
+  statusHeaders(reply, session);
+  return reply.code(200).send();
+}
+
+function statusHeaders(reply: FastifyReply, session: UploadSession): void {
+  reply.header(UploadHeaders.offset, String(session.offset)).header(UploadHeaders.state, session.phase);
+  if (session.total !== undefined) reply.header(UploadHeaders.length, String(session.total));
+}
+
+async function receive(
+  request: FastifyRequest,
+  kind: UploadPathKind,
+  volumeContentType: UploadContentType,
+  session: UploadSession,
+): Promise<ConvertResult> {
+  const headers = request.headers;
+  const checksumHeader = headers[UploadHeaders.checksum];
+  const checksum = typeof checksumHeader === 'string' && checksumHeader !== '' ? checksumHeader : undefined;
+  if (checksum) parseChecksum(checksum);
+  const contentType: UploadContentType = kind === 'archive' ? 'archive' : volumeContentType;
+
+  if (kind === 'form' || kind === 'form-async') {
+    if (!request.isMultipart()) throw new CdiError('CDI_ERR_UPLOAD_FORM', ['request is not multipart/form-data']);
+    const parts = request.parts({ limits: multipartLimits });
+    for (let next = await parts.next(); !next.done; next = await parts.next()) {
+      const part = next.value;
+      if (part.type !== 'file' || part.fieldname !== 'file') {
+        if (part.type === 'file') await drain(part.file);
+        continue;
+      }
+      const result = await session.upload({
+        body: part.file,
+        contentType,
+        contentLength: undefined,
+        offset: undefined,
+        total: undefined,
+        checksum,
+        resumable: false,
+      });
+      // Drain the rest of the form so the connection ends cleanly.
+      for (let rest = await parts.next(); !rest.done; rest = await parts.next()) {
+        if (rest.value.type === 'file') await drain(rest.value.file);
+      }
+      return result;
+    }
+    throw new CdiError('CDI_ERR_UPLOAD_FORM', ['no form part named "file"']);
+  }
+
+  const range = parseUploadRange(headers);
+  return session.upload({
+    body: request.raw,
+    contentType,
+    contentLength: range.contentLength,
+    offset: range.offset,
+    total: range.total,
+    checksum,
+    resumable: true,
+  });
+}
+
+/** The request stream is destroyed once read; only the socket tells whether the client is still there. */
+export function clientGone(reply: FastifyReply): boolean {
+  return reply.raw.destroyed || reply.raw.socket?.destroyed !== false;
+}
+
+async function drain(stream: AsyncIterable<unknown>): Promise<void> {
+  for await (const _chunk of stream);
+}
+
+function failureAnswer(request: FastifyRequest, reply: FastifyReply, session: UploadSession, err: unknown, logger: Logger): FastifyReply {
+  const cdiErr = asCdiError(err);
+  if (cdiErr.code === 'CDI_ERR_ABORTED' || clientGone(reply)) {
+    logger.warn({ err: cdiErr.message, code: cdiErr.code }, 'upload request ended early');
+    request.raw.socket?.destroy();
+    return reply;
+  }
+  logger.warn({ err: cdiErr.message, code: cdiErr.code, status: cdiErr.httpStatus }, 'upload request failed');
+  if (cdiErr.code === 'CDI_ERR_UPLOAD_RESUME') statusHeaders(reply, session);
+  // The body may be unread: close the connection instead of draining gigabytes.
+  if (!request.raw.readableEnded) reply.header('connection', 'close');
+  return reply.code(cdiErr.httpStatus).type('text/plain; charset=utf-8').send(cdiErr.message);
+}

@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { CdiError } from '../../src/api/errors.ts';
+import { LocalEnv, PodPaths, UploadServerEnv } from '../../src/api/env.ts';
+import { parseQuantity } from './capacity.ts';
+import type { UploadContentType } from './session.ts';
+
+export interface UploadServerConfig {
+  target: string;
+  contentType: UploadContentType;
+  imageSize: number | undefined;
+  filesystemOverhead: number;
+  preallocation: boolean;
+  tls: { key: string; cert: string; clientCa: string } | undefined;
+  clientName: string | undefined;
+  deadline: Date | undefined;
+  host: string;
+  port: number;
+  terminationLog: string;
+  scratchDir: string;
+  resumeWindowMs: number;
+}
+
+/** Not a CDI variable: how long an interrupted upload waits for its continuation (docs/upload-resume.md). */
+export const ResumeWindowEnv = 'UPLOAD_RESUME_WINDOW_SECONDS';
+
+/** CDI hands TLS material over as PEM text; a path to a PEM file is accepted too. */
+function pem(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  return value.includes('-----BEGIN') ? value : readFileSync(value, 'utf8');
+}
+
+/** The upload server's env contract (cdi-upstream §5.4) plus the local node agent's overrides. */
+export function readUploadServerConfig(env: NodeJS.ProcessEnv): UploadServerConfig {
+  const contentType = env[UploadServerEnv.contentType] || 'kubevirt';
+  if (contentType !== 'kubevirt' && contentType !== 'archive') {
+    throw new CdiError('CDI_ERR_USAGE', [`${UploadServerEnv.contentType} must be kubevirt or archive, not ${contentType}`]);
+  }
+  const overhead = Number(env[UploadServerEnv.filesystemOverhead] || '0');
+  if (!(overhead >= 0 && overhead < 1)) {
+    throw new CdiError('CDI_ERR_USAGE', [`${UploadServerEnv.filesystemOverhead} must be in [0, 1), not ${env[UploadServerEnv.filesystemOverhead]}`]);
+  }
+  const key = pem(env[UploadServerEnv.tlsKey]);
+  const cert = pem(env[UploadServerEnv.tlsCert]);
+  const clientCa = pem(env[UploadServerEnv.clientCert]);
+  if ((key || cert || clientCa) && !(key && cert && clientCa)) {
+    throw new CdiError('CDI_ERR_USAGE', [`TLS needs all of ${UploadServerEnv.tlsKey}, ${UploadServerEnv.tlsCert} and ${UploadServerEnv.clientCert}`]);
+  }
+  const deadlineText = env[UploadServerEnv.deadline];
+  const deadline = deadlineText ? new Date(deadlineText) : undefined;
+  if (deadline && Number.isNaN(deadline.getTime())) throw new CdiError('CDI_ERR_USAGE', [`invalid ${UploadServerEnv.deadline} ${deadlineText}`]);
+  const localPort = env[LocalEnv.listenPort];
+  const imageSize = env[UploadServerEnv.imageSize];
+  return {
+    target: env[LocalEnv.target] || env[UploadServerEnv.destination] || PodPaths.filesystemTarget,
+    contentType,
+    imageSize: imageSize ? parseQuantity(imageSize) : undefined,
+    filesystemOverhead: overhead,
+    preallocation: env[UploadServerEnv.preallocation] === 'true',
+    tls: key && cert && clientCa ? { key, cert, clientCa } : undefined,
+    clientName: env[UploadServerEnv.clientName] || undefined,
+    deadline,
+    // A local run (the node agent sets the port) stays on loopback; a pod listens on all addresses.
+    host: localPort ? '127.0.0.1' : '0.0.0.0',
+    port: localPort ? Number(localPort) : 8443,
+    terminationLog: env[LocalEnv.terminationLog] || PodPaths.terminationLog,
+    scratchDir: env[LocalEnv.scratchDir] || os.tmpdir(),
+    resumeWindowMs: Number(env[ResumeWindowEnv] || '600') * 1000,
+  };
+}

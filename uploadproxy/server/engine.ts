@@ -1,0 +1,51 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../../src/api/logger.ts';
+import { convert, type ConvertTarget } from '../../src/format/index.ts';
+import { availableSpace, usableSpace } from './capacity.ts';
+import type { RunEngine } from './session.ts';
+
+export interface VolumeOptions {
+  /** DESTINATION: the disk image file, the block device, or (archive content) the volume directory. */
+  target: string;
+  /** UPLOAD_IMAGE_SIZE in bytes. */
+  imageSize: number | undefined;
+  filesystemOverhead: number;
+  preallocation: boolean;
+  scratchDir: string | undefined;
+  logger: Logger;
+}
+
+/** Runs the format engine into the volume, with CDI's capacity rules for filesystem volumes. */
+export function volumeEngine(volume: VolumeOptions): RunEngine {
+  return async ({ stream, size, contentType, checksum, signal }) => {
+    const info = await stat(volume.target).catch(() => undefined);
+    let target: ConvertTarget;
+    let capacity: number | undefined;
+    if (info?.isBlockDevice()) {
+      // Archive content on a block volume is refused by the engine (it needs a directory).
+      target = { kind: 'block', path: volume.target };
+    } else {
+      const isDirectory = info?.isDirectory() === true;
+      const dir = isDirectory ? volume.target : path.dirname(volume.target);
+      target = contentType === 'archive' ? { kind: 'directory', path: dir } : { kind: 'file', path: volume.target };
+      capacity = usableSpace(await availableSpace(target.path, target.kind === 'directory', volume.imageSize), volume.filesystemOverhead);
+    }
+    volume.logger.info({ target, capacity, size }, 'writing upload into the volume');
+    return convert(
+      { kind: 'stream', stream, ...(size === undefined ? {} : { size }) },
+      target,
+      {
+        contentType,
+        // CDI grows the image to the usable size of the volume it was asked for.
+        ...(capacity === undefined ? {} : { capacity }),
+        ...(capacity === undefined || volume.imageSize === undefined ? {} : { size: capacity }),
+        ...(checksum === undefined ? {} : { checksum }),
+        preallocation: volume.preallocation,
+        ...(volume.scratchDir === undefined ? {} : { scratchDir: volume.scratchDir }),
+        signal,
+        logger: volume.logger,
+      },
+    );
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * cdi-uploadserver: one per upload volume. Receives the image over mTLS from the upload proxy,
+ * writes it into the volume through the format engine, then writes CDI's termination message
+ * and exits 0 (the pod succeeds, the DataVolume follows).
+ */
+import { CdiError, asCdiError } from '../../src/api/errors.ts';
+import { createLogger } from '../../src/log.ts';
+import { buildUploadServer } from './app.ts';
+import { readUploadServerConfig } from './config.ts';
+import { volumeEngine } from './engine.ts';
+import { writeTerminationMessage } from './termination.ts';
+
+const logger = createLogger('cdi-uploadserver');
+
+async function main(): Promise<void> {
+  const config = readUploadServerConfig(process.env);
+  const { app, session } = buildUploadServer({
+    contentType: config.contentType,
+    ...(config.tls ? { tls: config.tls } : {}),
+    ...(config.clientName ? { clientName: config.clientName } : {}),
+    resumeWindowMs: config.resumeWindowMs,
+    logger,
+    runEngine: volumeEngine({
+      target: config.target,
+      imageSize: config.imageSize,
+      filesystemOverhead: config.filesystemOverhead,
+      preallocation: config.preallocation,
+      scratchDir: config.scratchDir,
+      logger,
+    }),
+    onComplete: (result) => {
+      logger.info({ ...result }, 'Upload Complete');
+      void finish({ message: 'Upload Complete', preallocationApplied: result.preallocationApplied });
+    },
+  });
+
+  const finish = async (message: { message: string; preallocationApplied?: boolean; deadlinePassed?: boolean }): Promise<void> => {
+    try {
+      await writeTerminationMessage(config.terminationLog, message);
+      await app.close();
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err: String(err) }, 'could not finish cleanly');
+      process.exit(1);
+    }
+  };
+
+  if (config.deadline) {
+    // CDI: at the deadline an idle server that has not finished exits so the pod is recreated with fresh certs.
+    const deadline = config.deadline;
+    const check = (): void => {
+      if (session.phase === 'idle' || session.phase === 'interrupted') {
+        logger.warn({ deadline }, 'Deadline Passed');
+        void session.close().then(() => finish({ deadlinePassed: true, message: 'Deadline Passed' }));
+      } else if (session.phase !== 'done') {
+        setTimeout(check, 5_000).unref();
+      }
+    };
+    setTimeout(check, Math.min(2 ** 31 - 1, Math.max(0, deadline.getTime() - Date.now()))).unref();
+  }
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, 'shutting down');
+      void Promise.all([session.close(), app.close()]).finally(() => process.exit(1));
+    });
+  }
+
+  await app.listen({ host: config.host, port: config.port });
+  logger.info({ host: config.host, port: config.port, target: config.target, contentType: config.contentType }, 'upload server listening');
+}
+
+main().catch((err: unknown) => {
+  const cdiErr = asCdiError(err);
+  logger.error({ code: cdiErr.code, err: cdiErr.message }, 'upload server failed');
+  process.exit(cdiErr instanceof CdiError ? cdiErr.exitCode : 1);
+});
