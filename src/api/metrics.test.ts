@@ -10,10 +10,11 @@ describe('parseWorkerMetrics', () => {
     'kubevirt_cdi_import_progress_total{ownerUID="uid-1"} 45.5',
     'kubevirt_cdi_import_stage{ownerUID="uid-1",stage="transfer"} 0',
     'kubevirt_cdi_import_stage{ownerUID="uid-1",stage="convert"} 1',
+    'kubevirt_cdi_import_bytes_processed{ownerUID="uid-1"} 3145728',
   ].join('\n');
 
   it('picks the owner progress and current stage', () => {
-    expect(parseWorkerMetrics(text, 'uid-1')).toEqual({ percent: 45.5, stage: 'convert' });
+    expect(parseWorkerMetrics(text, 'uid-1')).toEqual({ percent: 45.5, stage: 'convert', bytes: 3145728 });
     expect(parseWorkerMetrics('', 'uid-1')).toEqual({});
   });
 

@@ -4,12 +4,15 @@ export const WorkerMetrics = {
   cloneProgress: 'kubevirt_cdi_clone_progress_total',
   /** Ours (CDI #4021): 1 for the stage the worker is in, label `stage`. */
   stage: 'kubevirt_cdi_import_stage',
+  /** Ours (CDI #1502): source bytes received so far. */
+  bytesProcessed: 'kubevirt_cdi_import_bytes_processed',
 } as const;
 
 export interface ScrapedProgress {
   /** Percent 0..100 when the worker exposes it for this owner. */
   percent?: number;
   stage?: string;
+  bytes?: number;
 }
 
 const line = /^([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}\s+([-+0-9.eE]+|NaN)/;
@@ -32,6 +35,9 @@ export function parseWorkerMetrics(text: string, ownerUid: string): ScrapedProgr
     if (name === WorkerMetrics.importProgress || name === WorkerMetrics.cloneProgress) {
       const n = Number(value);
       if (Number.isFinite(n)) result.percent = Math.max(result.percent ?? 0, n);
+    } else if (name === WorkerMetrics.bytesProcessed) {
+      const n = Number(value);
+      if (Number.isFinite(n)) result.bytes = n;
     } else if (l.stage !== undefined && Number(value) === 1) {
       result.stage = l.stage;
     }

@@ -38,7 +38,7 @@ const InProgress = new Set<string>([Phase.ImportInProgress, Phase.CloneInProgres
 
 export class DataVolumeController {
   readonly queue = new WorkQueue({ baseDelayMs: 50, maxDelayMs: 30_000 });
-  private readonly progress = new Map<string, { percent?: number; stage?: string }>();
+  private readonly progress = new Map<string, { percent?: number; stage?: string; bytes?: number }>();
   /** Status this controller wrote that the informer may not have delivered yet, by uid. */
   private readonly written = new Map<string, { resourceVersion: string; status: DataVolumeStatus }>();
   private progressTimer: NodeJS.Timeout | undefined;

@@ -45,7 +45,7 @@ export interface Observed {
   dataSource?: DataSource | null;
   /** Where the clone source reaches the target's upload server (resolved from the pod's port). */
   uploadUrl?: string;
-  progress?: { percent?: number; stage?: string };
+  progress?: { percent?: number; stage?: string; bytes?: number };
 }
 
 export interface Options {
@@ -208,7 +208,10 @@ function failed(ws: WorkerStatus, pod: V1Pod, reason: string, message: string): 
 
 function withStage(running: RunningFeed, o: Observed): RunningFeed {
   const stage = o.progress?.stage;
-  return running.status === 'True' && stage ? { ...running, message: `Processing stage: ${stage}` } : running;
+  if (running.status !== 'True' || !stage) return running;
+  const bytes = o.progress?.bytes;
+  const read = bytes === undefined ? '' : `, ${(bytes / 2 ** 20).toFixed(1)} MiB of source read`;
+  return { ...running, message: `Processing stage: ${stage}${read}` };
 }
 
 function progressOf(o: Observed): string | undefined {

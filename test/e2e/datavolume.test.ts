@@ -178,7 +178,12 @@ spec:
     await setRetryBudget(10);
     await apply(dvYaml('survivor', `http:\n  url: ${nginx.limited}/small.raw`));
     await waitPhase(serve, 'survivor', 'ImportInProgress');
-    await new Promise((r) => setTimeout(r, 1500));
+    const progressing = await until(async () => {
+      const d = await getDv(serve, 'survivor');
+      return /^\d{1,2}\.\d{2}%$/.test(d.status?.progress ?? '') ? d : undefined;
+    }, 'progress NN.NN% scraped from the importer');
+    expect(cond(progressing, 'Running')).toMatchObject({ status: 'True', reason: 'Pod is running' });
+    expect(cond(progressing, 'Running')?.message).toMatch(/^Processing stage: \w+/);
     await serve.kill9();
     await serve.restart();
     await waitPhase(serve, 'survivor', 'Succeeded', 90_000);
