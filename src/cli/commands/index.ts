@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as convert } from './convert.ts';
+import { register as importCommand } from './import.ts';
 import { register as serve } from './serve.ts';
 
 /** Each subcommand lives in its own module and registers itself on the program. */
-export const commands: Array<(program: Command) => void> = [convert, serve];
+export const commands: Array<(program: Command) => void> = [convert, importCommand, serve];
