@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/api/logger.ts';
 import { issueCertificate, type IssuedCert } from '../../src/cluster/pki/certificate.ts';
 import { watchTlsDirectory, type CertWatcher } from '../../src/cluster/pki/reload.ts';
+import { atomicWrite } from './support/atomic-writer.ts';
 
 const run = promisify(execFile);
 const hour = 3_600_000;
@@ -18,16 +19,6 @@ const now = new Date();
 const ca = issueCertificate({ commonName: 'cdi-test-signer@1', usage: 'ca', notBefore: now, notAfter: new Date(now.getTime() + 48 * hour) });
 const serving = (cn: string): IssuedCert =>
   issueCertificate({ commonName: cn, usage: 'server', hostnames: ['localhost', '127.0.0.1'], notBefore: now, notAfter: new Date(now.getTime() + 24 * hour) }, ca);
-
-/** Writes files the way the kubelet's atomic writer does: a timestamped dir, `..data` swapped by rename. */
-async function atomicWrite(dir: string, files: Record<string, string>, generation: number): Promise<void> {
-  const payload = `..2026_11_30_00_00_0${generation}.${process.pid}`;
-  await mkdir(join(dir, payload));
-  for (const [name, text] of Object.entries(files)) await writeFile(join(dir, payload, name), text);
-  await symlink(payload, join(dir, '..data_tmp'));
-  await rename(join(dir, '..data_tmp'), join(dir, '..data'));
-  for (const name of Object.keys(files)) await symlink(join('..data', name), join(dir, name)).catch(() => {});
-}
 
 function peerCert(port: number): Promise<X509Certificate> {
   return new Promise((resolve, reject) => {

@@ -1,0 +1,129 @@
+import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { Agent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/api/logger.ts';
+import { generateSigningKey } from '../../src/api/upload-token.ts';
+import { startApiServer, type ApiServerHandle } from '../../src/apiserver/index.ts';
+import { issueCertificate } from '../../src/cluster/pki/certificate.ts';
+import { atomicWrite } from './support/atomic-writer.ts';
+
+/**
+ * src/cluster/token-api/main.ts as a process: kubeconfig from the embedded API server, serving
+ * certificate from a kubelet-style Secret directory (reloaded when `..data` is swapped), the
+ * front-proxy CA from a file. The embedded server has no authorization.k8s.io, so an
+ * authenticated request ends in the SubjectAccessReview failing (500); the authorised path is
+ * covered in token-api.test.ts with a stub authorizer.
+ */
+
+const repo = join(import.meta.dirname, '..', '..');
+const hour = 3_600_000;
+const now = new Date();
+const life = { notBefore: now, notAfter: new Date(now.getTime() + hour) };
+const signer = issueCertificate({ commonName: 'cdi-apiserver-signer@1', usage: 'ca', ...life });
+const serving = (cn: string) => issueCertificate({ commonName: cn, usage: 'server', hostnames: ['127.0.0.1'], ...life }, signer);
+const frontProxyCa = issueCertificate({ commonName: 'front-proxy-ca', usage: 'ca', ...life });
+const aggregator = issueCertificate({ commonName: 'front-proxy-client', usage: 'client', ...life }, frontProxyCa);
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+
+const servedSubject = (port: number) =>
+  new Promise<string>((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: signer.certPem }, () => {
+      const cert: X509Certificate | undefined = socket.getPeerX509Certificate();
+      socket.end();
+      resolve(cert?.subject ?? '');
+    });
+    socket.on('error', reject);
+  });
+
+describe('token API process', () => {
+  let dir: string;
+  let api: ApiServerHandle;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cdi-token-api-'));
+    api = await startApiServer({ dataDir: join(dir, 'api'), logger: silentLogger });
+  });
+  afterAll(async () => {
+    await api?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves over TLS, authenticates the front proxy, reloads its certificate and stops on SIGTERM', async () => {
+    const tlsDir = join(dir, 'tls');
+    const keyDir = join(dir, 'signing-key');
+    await mkdir(tlsDir);
+    await mkdir(keyDir);
+    const first = serving('first');
+    await atomicWrite(tlsDir, { 'tls.crt': first.certPem, 'tls.key': first.keyPem }, 1);
+    await writeFile(join(keyDir, 'id_rsa'), (await generateSigningKey()).privatePem);
+    await writeFile(join(dir, 'front-proxy-ca.crt'), frontProxyCa.certPem);
+    const port = await freePort();
+    const child = spawn(process.execPath, [
+      join(repo, 'src/cluster/token-api/main.ts'),
+      '--kubeconfig', api.kubeconfigPath,
+      '--address', '127.0.0.1',
+      '--port', String(port),
+      '--tls-dir', tlsDir,
+      '--signing-key-dir', keyDir,
+      '--requestheader-client-ca-file', join(dir, 'front-proxy-ca.crt'),
+    ]);
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d));
+    child.stderr.on('data', (d: Buffer) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const healthcheck = () => new Promise<number | null>((resolve) => spawn(process.execPath, [join(repo, 'src/cluster/healthcheck.ts'), `https://127.0.0.1:${port}/healthz`]).on('exit', resolve));
+      let healthy = false;
+      for (let i = 0; i < 100 && !healthy; i++) {
+        healthy = (await healthcheck()) === 0;
+        if (!healthy) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(healthy, output).toBe(true);
+
+      const post = async (cert?: { certPem: string; keyPem: string }) => {
+        const dispatcher = new Agent({ connect: { ca: signer.certPem, ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}) } });
+        try {
+          const res = await request(`https://127.0.0.1:${port}/apis/upload.cdi.kubevirt.io/v1beta1/namespaces/default/uploadtokenrequests`, {
+            method: 'POST',
+            dispatcher,
+            headers: { 'content-type': 'application/json', 'x-remote-user': 'alice' },
+            body: JSON.stringify({ spec: { pvcName: 'disk' } }),
+          });
+          return { status: res.statusCode, body: (await res.body.json()) as { details?: { causes?: Array<{ reason: string }> } } };
+        } finally {
+          await dispatcher.close();
+        }
+      };
+      const anonymous = await post();
+      expect(anonymous.status).toBe(401);
+      const proxied = await post(aggregator);
+      expect(proxied.status, 'authenticated, then the SubjectAccessReview has no endpoint here').toBe(500);
+
+      expect(await servedSubject(port)).toBe('CN=first');
+      const second = serving('second');
+      await atomicWrite(tlsDir, { 'tls.crt': second.certPem, 'tls.key': second.keyPem }, 2);
+      let subject = '';
+      for (let i = 0; i < 100 && subject !== 'CN=second'; i++) {
+        subject = await servedSubject(port);
+        if (subject !== 'CN=second') await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(subject).toBe('CN=second');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+});
