@@ -31,6 +31,8 @@ export interface DataVolumeControllerOptions {
   retryBudget: number;
   progressIntervalMs: number;
   workers: number;
+  /** Importer and clone-source pods allowed to exist at once (upload servers wait for users and do not count). */
+  maxRunningWorkers: number;
 }
 
 const dvRef = cdi('datavolumes');
@@ -40,6 +42,8 @@ export class DataVolumeController {
   readonly queue = new WorkQueue({ baseDelayMs: 50, maxDelayMs: 30_000 });
   private readonly progress = new Map<string, { percent?: number; stage?: string; bytes?: number }>();
   /** Status this controller wrote that the informer may not have delivered yet, by uid. */
+  /** Worker pods created but not yet seen in the cache, so parallel reconciles do not overshoot the limit. */
+  private readonly startedWorkers = new Map<string, number>();
   private readonly written = new Map<string, { resourceVersion: string; status: DataVolumeStatus }>();
   private progressTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -78,6 +82,10 @@ export class DataVolumeController {
     return owners;
   }
 
+  get maxRunningWorkers(): number {
+    return this.o.maxRunningWorkers;
+  }
+
   start(): void {
     const { caches } = this.o;
     const add = (keys: string[]) => keys.forEach((k) => this.queue.add(k));
@@ -92,7 +100,13 @@ export class DataVolumeController {
       }
     }
     caches.claims.on('delete', (pvc) => add(this.keysForClaim(pvc)));
-    caches.pods.on('delete', (pod) => add(this.keysForPod(pod)));
+    caches.pods.on('delete', (pod) => {
+      add(this.keysForPod(pod));
+      this.workerFinished(pod);
+    });
+    caches.pods.on('update', (pod) => {
+      if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') this.workerFinished(pod);
+    });
     caches.secrets.on('delete', (s) => add(this.keysForPod(s)));
     caches.dataVolumes.on('delete', (dv) => void this.cleanupClone(dv));
     this.running = runWorkers(this.queue, this.o.workers, (k) => this.handle(k));
@@ -151,7 +165,33 @@ export class DataVolumeController {
       ...(dataSource !== undefined ? { dataSource } : {}),
       ...(addr ? { uploadUrl: `https://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/v1beta1/upload` } : {}),
       ...(this.progress.has(dv.metadata?.uid ?? '') ? { progress: this.progress.get(dv.metadata?.uid ?? '')! } : {}),
+      ...(this.workerSlotFree() ? {} : { noWorkerSlot: `waiting for a free worker: ${this.o.maxRunningWorkers} importer or clone pods are running` }),
     };
+  }
+
+  /** A worker slot may have freed: DataVolumes waiting for one get another look. */
+  private workerFinished(pod: V1Pod): void {
+    if (!Number.isFinite(this.o.maxRunningWorkers)) return;
+    const component = pod.metadata?.labels?.['cdi.kubevirt.io'];
+    if (component === 'importer' || component === 'cdi-clone-source') this.enqueueAll();
+  }
+
+  /** Counts live importer and clone-source pods (cached, plus just created) against the limit. */
+  private workerSlotFree(): boolean {
+    if (!Number.isFinite(this.o.maxRunningWorkers)) return true;
+    const live = new Set<string>();
+    for (const pod of this.o.caches.pods.list()) {
+      const component = pod.metadata?.labels?.['cdi.kubevirt.io'];
+      if (component !== 'importer' && component !== 'cdi-clone-source') continue;
+      if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
+      live.add(key(pod.metadata?.namespace, pod.metadata?.name));
+    }
+    const now = Date.now();
+    for (const [k, at] of this.startedWorkers) {
+      if (live.has(k) || now - at > 10_000) this.startedWorkers.delete(k);
+      else live.add(k);
+    }
+    return live.size < this.o.maxRunningWorkers;
   }
 
   private async reconcile(k: string): Promise<void> {
@@ -211,6 +251,7 @@ export class DataVolumeController {
         return kube.ensure(() => core.createNamespacedPersistentVolumeClaim({ namespace: a.claim.metadata?.namespace ?? '', body: a.claim }));
       case 'createPod':
         log.info({ pod: a.pod.metadata?.name, namespace: a.pod.metadata?.namespace }, 'creating worker pod');
+        if (a.pod.metadata?.labels?.['cdi.kubevirt.io'] !== 'cdi-upload-server') this.startedWorkers.set(key(a.pod.metadata?.namespace, a.pod.metadata?.name), Date.now());
         return kube.ensure(() => core.createNamespacedPod({ namespace: a.pod.metadata?.namespace ?? '', body: a.pod }));
       case 'deletePod':
         log.info({ pod: a.name, namespace: a.namespace }, 'deleting worker pod');

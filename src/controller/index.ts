@@ -1,4 +1,5 @@
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { cpus } from 'node:os';
+import { VersionApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { DefaultWorkerRetryBudget } from '../api/cdiconfig.ts';
 import type { Logger } from '../api/logger.ts';
 import { UploadPki } from './certs.ts';
@@ -25,9 +26,21 @@ export interface ControllerOptions {
   virtualMachines?: boolean | 'auto';
   /** Concurrent DataVolume reconciles. */
   workers?: number;
+  /**
+   * Importer and clone-source pods allowed at once. 'auto' (default): 4 per CPU against the
+   * embedded API server, where every pod is a local process; unlimited against a real cluster,
+   * whose scheduler places pods by their resource requests.
+   */
+  maxRunningWorkers?: number | 'auto';
 }
 
 export const DefaultCdiNamespace = 'cdi';
+
+async function workerLimit(kube: Kube, wanted: number | 'auto'): Promise<number> {
+  if (wanted !== 'auto') return wanted;
+  const version = await kube.kubeConfig.makeApiClient(VersionApi).getCode().catch(() => undefined);
+  return version?.gitVersion?.endsWith('-cdi') ? 4 * cpus().length : Infinity;
+}
 
 /** Starts the DataVolume controller (and, in embedded mode, the VM template controller). */
 export async function startController(opts: ControllerOptions): Promise<{ stop(): Promise<void> }> {
@@ -45,6 +58,7 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
     retryBudget: opts.retryBudget ?? DefaultWorkerRetryBudget,
     progressIntervalMs: opts.progressIntervalMs ?? 2000,
     workers: opts.workers ?? 4,
+    maxRunningWorkers: await workerLimit(kube, opts.maxRunningWorkers ?? 'auto'),
   });
   const manageVms = opts.virtualMachines === 'auto' || opts.virtualMachines === undefined ? await shouldManageVirtualMachines(kube) : opts.virtualMachines;
   const vmController = manageVms ? new VirtualMachineController(kube, caches, logger) : undefined;
@@ -57,7 +71,7 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
   await startAll(informers, logger, stopped);
   const rotation = setInterval(() => void pki.sync().catch((err) => logger.warn({ err: String(err) }, 'certificate sync failed')), 3_600_000);
   rotation.unref();
-  logger.info({ virtualMachines: manageVms }, 'controller started');
+  logger.info({ virtualMachines: manageVms, maxRunningWorkers: dvController.maxRunningWorkers }, 'controller started');
   return {
     async stop() {
       stopped.value = true;

@@ -178,6 +178,14 @@ describe('reconcileDataVolume: import', () => {
     if (want.phase === 'Failed') expect(kinds(r.actions)).toContain('deletePod');
   });
 
+  it('waits for a worker slot when the limit is reached', () => {
+    const d = dv(http());
+    const r = reconcileDataVolume(d, observed({ pvc: claimFor(d), noWorkerSlot: 'waiting for a free worker' }), opts);
+    expect(r.status.phase).toBe('ImportScheduled');
+    expect(kinds(r.actions)).not.toContain('createPod');
+    expect(cond(r, 'Running')).toMatchObject({ status: 'False', reason: 'Pending', message: 'waiting for a free worker' });
+  });
+
   it('counts restarts against CDIConfig spec.workerRetryBudget', () => {
     const d = dv(http(), { phase: 'ImportInProgress' });
     const p = pod('importer-disk', 'Running', crashed('boom', 3));

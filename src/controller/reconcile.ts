@@ -46,6 +46,8 @@ export interface Observed {
   /** Where the clone source reaches the target's upload server (resolved from the pod's port). */
   uploadUrl?: string;
   progress?: { percent?: number; stage?: string; bytes?: number };
+  /** Set when the worker limit is reached: no new importer or clone source may start; the reason shown. */
+  noWorkerSlot?: string;
 }
 
 export interface Options {
@@ -236,6 +238,7 @@ function mirror(pvc: V1PersistentVolumeClaim, ws: WorkerStatus | undefined, extr
 function importStep(pvc: V1PersistentVolumeClaim, o: Observed, opts: Options): Step {
   if (!o.pod) {
     if (pvc.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') return { phase: Phase.Succeeded, running: notRunning('Completed', 'Import Complete'), actions: [] };
+    if (o.noWorkerSlot) return { phase: Phase.ImportScheduled, running: notRunning('Pending', o.noWorkerSlot), actions: [] };
     const pod = importerPod({ pvc, config: o.config, image: opts.images.importer });
     return { phase: Phase.ImportScheduled, running: notRunning(), actions: [{ kind: 'createPod', pod }, ...mirror(pvc, undefined, { [Ann.importPodName]: pod.metadata?.name ?? '' })] };
   }
@@ -305,6 +308,7 @@ function cloneStep(dv: DataVolume, pvc: V1PersistentVolumeClaim, source: V1Persi
   const podName = clonerPodName(pvc.metadata?.uid ?? '');
   if (!o.cloneSecretExists) actions.push({ kind: 'clientCert', namespace: srcNs, secret: podName, commonName: clientName });
   if (!o.clonerPod) {
+    if (o.noWorkerSlot) return { phase: Phase.CloneScheduled, running: notRunning('Pending', o.noWorkerSlot), actions };
     if (o.cloneSecretExists) {
       const svc = uploadServiceName(pvc.metadata?.name ?? '');
       actions.push({
