@@ -12,7 +12,7 @@ import { abortError } from './abort.ts';
 import { decodeL1, decodeL2, RUN_COMPRESSED, RUN_DATA, RUN_ZERO, RunList } from './tables.ts';
 
 /** Largest single read of uncompressed data, and of compressed ranges (which inflate to several times more). */
-const MAX_DATA_READ = 4 * 1024 * 1024;
+const MAX_DATA_READ = 2 * 1024 * 1024;
 const MAX_COMPRESSED_READ = 1024 * 1024;
 /** Unneeded host bytes a read may span to join two runs (cheaper than a second request). */
 const MAX_GAP = 64 * 1024;
@@ -102,21 +102,26 @@ class RandomReader implements ImageReader {
           yield zero;
           continue;
         }
-        const host = runs.host[r]!;
-        const hostLength = runs.hostLength[r]!;
-        const hostEnd = host + hostLength;
         const limit = kind === RUN_DATA ? MAX_DATA_READ : MAX_COMPRESSED_READ;
-        const fits = job !== undefined && job.kind === kind && host >= job.start && host <= job.end + MAX_GAP
-          && Math.max(job.end, hostEnd) - job.start <= limit;
-        if (!fits) {
-          if (job) yield job;
-          job = newJob(kind, host);
+        // a data run merged over many clusters is cut into reads of at most `limit`
+        const pieceLength = kind === RUN_DATA ? limit : length;
+        for (let done = 0; done < length; done += pieceLength) {
+          const guestPiece = Math.min(pieceLength, length - done);
+          const host = runs.host[r]! + (kind === RUN_DATA ? done : 0);
+          const hostLength = kind === RUN_DATA ? guestPiece : runs.hostLength[r]!;
+          const hostEnd = host + hostLength;
+          const fits = job !== undefined && job.kind === kind && host >= job.start && host <= job.end + MAX_GAP
+            && Math.max(job.end, hostEnd) - job.start <= limit;
+          if (!fits) {
+            if (job) yield job;
+            job = newJob(kind, host);
+          }
+          job!.end = Math.max(job!.end, hostEnd);
+          job!.guest.push(guest + done);
+          job!.host.push(host);
+          job!.length.push(guestPiece);
+          job!.hostLength.push(hostLength);
         }
-        job!.end = Math.max(job!.end, hostEnd);
-        job!.guest.push(guest);
-        job!.host.push(host);
-        job!.length.push(length);
-        job!.hostLength.push(hostLength);
       }
     }
     if (job) yield job;
@@ -129,16 +134,16 @@ class RandomReader implements ImageReader {
   }
 
   private async inflate(job: Job, bytes: Uint8Array): Promise<Extent[]> {
-    const cs = this.header.clusterSize;
     const n = job.guest.length;
-    const starts = new Float64Array(n);
-    const lengths = new Float64Array(n);
+    const starts: number[] = new Array(n);
+    const lengths: number[] = new Array(n);
     for (let i = 0; i < n; i++) {
       starts[i] = job.host[i]! - job.start;
       lengths[i] = job.hostLength[i]!;
     }
-    const result = await runInflateBatch({ codec: this.header.compression, clusterSize: cs, input: bytes, starts, lengths });
+    const result = await runInflateBatch({ codec: this.header.compression, clusterSize: this.header.clusterSize, input: bytes, starts, lengths });
     if (!result.ok) throw new CdiError('CDI_ERR_BAD_COMPRESSED_CLUSTER', [job.guest[result.index]!, result.message]);
+    const cs = this.header.clusterSize;
     const out: Extent[] = [];
     let i = 0;
     while (i < n) {

@@ -1,7 +1,10 @@
 /**
  * Scratch store of the one-pass reader: host byte ranges that went by before the table mapping
- * them was read. Non-zero bytes go to a file in the scratch directory (bounded by a limit);
- * all-zero ranges are only remembered. Ranges arrive in increasing host order, so lookups are a
+ * them was read. The most recent bytes stay in a small memory window; older ones go to a file in
+ * the scratch directory (bounded by a limit); all-zero ranges are only remembered. The window
+ * exists because `qemu-img convert -c` packs the first compressed clusters of a new L2 region
+ * into the unused tail of the previous data cluster, just before the new L2 table: with it such
+ * images need no scratch file. Ranges arrive in increasing host order, so file lookups are a
  * binary search over coalesced intervals.
  */
 import { randomUUID } from 'node:crypto';
@@ -26,13 +29,17 @@ export class SpillStore {
   private readonly lengths: number[] = [];
   /** Offset in the scratch file, or -1 for a range known to be zeros. */
   private readonly at: number[] = [];
+  private readonly windowBytes: number;
+  private window: { host: number; bytes: Uint8Array }[] = [];
+  private windowUsed = 0;
   private file: FileHandle | undefined;
   private filePath: string | undefined;
   private written = 0;
 
-  constructor(dir: string, limit: number) {
+  constructor(dir: string, limit: number, windowBytes: number) {
     this.dir = dir;
     this.limit = limit;
+    this.windowBytes = windowBytes;
   }
 
   /** Bytes written to the scratch file. */
@@ -45,6 +52,16 @@ export class SpillStore {
       this.add(host, bytes.byteLength, -1);
       return;
     }
+    this.window.push({ host, bytes: bytes.slice() });
+    this.windowUsed += bytes.byteLength;
+    while (this.windowUsed > this.windowBytes) {
+      const oldest = this.window.shift()!;
+      this.windowUsed -= oldest.bytes.byteLength;
+      await this.toFile(oldest.host, oldest.bytes);
+    }
+  }
+
+  private async toFile(host: number, bytes: Uint8Array): Promise<void> {
     if (this.written + bytes.byteLength > this.limit) throw new CdiError('CDI_ERR_SCRATCH_LIMIT', [this.limit]);
     if (!this.file) {
       this.filePath = path.join(this.dir, `qcow2-spill-${randomUUID()}`);
@@ -72,6 +89,13 @@ export class SpillStore {
 
   /** Copies kept bytes at host offset `host` into `out` at `o`, at most `max`; 0 when `host` was not kept. */
   async copy(host: number, out: Uint8Array, o: number, max: number): Promise<number> {
+    for (const w of this.window) {
+      if (host >= w.host && host < w.host + w.bytes.byteLength) {
+        const n = Math.min(max, w.host + w.bytes.byteLength - host);
+        out.set(w.bytes.subarray(host - w.host, host - w.host + n), o);
+        return n;
+      }
+    }
     let lo = 0;
     let hi = this.starts.length - 1;
     while (lo <= hi) {
@@ -94,6 +118,7 @@ export class SpillStore {
   }
 
   async close(): Promise<void> {
+    this.window = [];
     const file = this.file;
     this.file = undefined;
     await file?.close();

@@ -26,6 +26,8 @@ const PASSED_PIECE = 4 * 1024 * 1024;
 /** Compressed input gathered before a batch goes to the inflate pool. */
 const BATCH_INPUT = 1024 * 1024;
 const BATCHES_IN_FLIGHT = 3;
+/** Smallest memory window of recent unmapped bytes kept before they go to the scratch file. */
+const LOOKBACK_MIN = 256 * 1024;
 /** Stream chunks smaller than this are joined (up to GATHER bytes) before becoming an extent. */
 const SMALL_PIECE = 64 * 1024;
 const GATHER = 1024 * 1024;
@@ -70,7 +72,7 @@ class StreamReader implements ImageReader {
     this.src = src;
     this.cluster0 = cluster0;
     this.signal = opts.signal;
-    this.store = new SpillStore(opts.scratchDir, opts.spillLimit ?? Number.POSITIVE_INFINITY);
+    this.store = new SpillStore(opts.scratchDir, opts.spillLimit ?? Number.POSITIVE_INFINITY, Math.max(2 * h.clusterSize, LOOKBACK_MIN));
     if (h.l1Entries > 0) this.heap.push(HostQueue.of(ITEM_L1, [h.l1Offset], [0], h.l1Entries * 8));
     else this.tablesAhead = 0;
     if (h.refcountTableBytes > 0 && h.refcountTableOffset >= h.clusterSize) {
@@ -240,15 +242,15 @@ class StreamReader implements ImageReader {
     const b = this.batch;
     if (!b) return;
     this.batch = undefined;
-    const cs = this.h.clusterSize;
     const p = runInflateBatch({
       codec: this.h.compression,
-      clusterSize: cs,
+      clusterSize: this.h.clusterSize,
       input: b.input.subarray(0, b.used),
-      starts: Float64Array.from(b.starts),
-      lengths: Float64Array.from(b.lengths),
+      starts: b.starts,
+      lengths: b.lengths,
     }).then((result) => {
       if (!result.ok) throw new CdiError('CDI_ERR_BAD_COMPRESSED_CLUSTER', [b.guest[result.index]!, result.message]);
+      const cs = this.h.clusterSize;
       return b.guest.map((g, i): Extent => ({ kind: 'data', offset: g, data: result.output.subarray(i * cs, i * cs + b.guestLength[i]!) }));
     });
     p.catch(() => undefined);
