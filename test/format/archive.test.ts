@@ -93,6 +93,13 @@ describe('extraction', () => {
     expect(await codeOf(extract(await readFile(fx.file('tiny.qcow2')), target))).toBe('CDI_ERR_ARCHIVE_INVALID');
   });
 
+  it('refuses a truncated archive and removes what it extracted', async () => {
+    const { target } = await newCase();
+    const bytes = await pack(good);
+    expect(await codeOf(extract(bytes.subarray(0, 2 * MiB), target))).toBe('CDI_ERR_TRUNCATED');
+    expect(await lstat(target).catch(() => undefined)).toBeUndefined();
+  });
+
   it('refuses an archive larger than the capacity and removes what it extracted', async () => {
     const { target } = await newCase();
     expect(await codeOf(extract(await pack(good), target, { capacity: 2 * MiB }))).toBe('CDI_ERR_TOO_LARGE');
