@@ -1,0 +1,150 @@
+/**
+ * The transfer half of `image-upload`: what virtctl does once it holds a token and the upload
+ * proxy's URL (probe async with HEAD, POST the file with Content-Length, refresh a token the proxy
+ * refuses, retry), plus resuming an interrupted upload from the offset the server holds and the
+ * upload checksum header (docs/upload-resume.md).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { Agent, request } from 'undici';
+import { CdiError, isCdiError } from '../../api/errors.ts';
+
+export interface TransferOptions {
+  /** Upload proxy base URL (`https://host:port`), or a full upload path. */
+  proxyUrl: string;
+  file: string;
+  /** Issues a token; called once up front and again when the proxy answers 401 later on. */
+  getToken: () => Promise<string>;
+  retries: number;
+  insecure: boolean;
+  /** Extra CA certificates (PEM) to trust for the proxy, besides the system store. */
+  ca?: string;
+  /** Continue an interrupted upload from the server's offset instead of starting over. */
+  resume: boolean;
+  /** `algo:hex` of the file, sent as x-cdi-checksum. */
+  checksum?: string;
+  /** First retry delay; doubles per attempt up to 30 s. */
+  backoffMs?: number;
+  onStart?: (url: string, total: number, offset: number) => void;
+  onProgress?: (sent: number, total: number) => void;
+  log?: (line: string) => void;
+}
+
+const UploadPath = '/v1beta1/upload';
+const AsyncPath = '/v1beta1/upload-async';
+const MaxTokenRefreshes = 3;
+
+function withPath(base: string, path: string): string {
+  if (/\/v1(beta1|alpha1)\/upload/.test(base)) return base;
+  return `${base.replace(/\/+$/, '')}${path}`;
+}
+
+async function bodyText(body: { text(): Promise<string> }): Promise<string> {
+  return (await body.text().catch(() => '')).trim();
+}
+
+/** Uploads the file; resolves once the proxy answered 200 (sync: processed; async: received). */
+export async function transferImage(opts: TransferOptions): Promise<{ url: string; async: boolean }> {
+  const total = (await stat(opts.file)).size;
+  const agent = new Agent({
+    connect: { rejectUnauthorized: !opts.insecure, ...(opts.ca ? { ca: opts.ca } : {}) },
+    headersTimeout: 24 * 3600_000,
+    bodyTimeout: 24 * 3600_000,
+  });
+  let token: string;
+  try {
+    token = await opts.getToken();
+  } catch (err) {
+    await agent.close();
+    throw new CdiError('CDI_ERR_UPLOAD_TOKEN_REQUEST', [err instanceof Error ? err.message : String(err)], { cause: err });
+  }
+  let refreshes = 0;
+  let lastError: unknown;
+  try {
+    for (let attempt = 1; attempt <= opts.retries; attempt++) {
+      if (attempt > 1) {
+        const delay = Math.min(30_000, (opts.backoffMs ?? 1000) * 2 ** (attempt - 2)) * (0.5 + Math.random() / 2);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+      try {
+        const auth = { authorization: `Bearer ${token}` };
+        const probe = await request(withPath(opts.proxyUrl, AsyncPath), { method: 'HEAD', headers: auth, dispatcher: agent }).catch(() => undefined);
+        await probe?.body.dump();
+        const async = probe?.statusCode === 200;
+        const url = withPath(opts.proxyUrl, async ? AsyncPath : UploadPath);
+        const offset = opts.resume ? await heldOffset(agent, url, auth, total) : 0;
+        if (offset > 0) opts.log?.(`Resuming upload at byte ${offset} of ${total}`);
+        opts.onStart?.(url, total, offset);
+        let sent = offset;
+        const counter = new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            sent += chunk.byteLength;
+            opts.onProgress?.(sent, total);
+            done(null, chunk);
+          },
+        });
+        const body = createReadStream(opts.file, { start: offset, highWaterMark: 1 << 20 }).pipe(counter);
+        const res = await request(url, {
+          method: 'POST',
+          dispatcher: agent,
+          headers: {
+            ...auth,
+            'content-type': 'application/octet-stream',
+            'content-length': String(total - offset),
+            ...(offset > 0 ? { 'upload-offset': String(offset) } : {}),
+            ...(opts.checksum ? { 'x-cdi-checksum': opts.checksum } : {}),
+          },
+          body,
+        });
+        const text = await bodyText(res.body);
+        if (res.statusCode === 200) return { url, async };
+        if (res.statusCode === 401) {
+          if (attempt === 1 && refreshes === 0) throw new CdiError('CDI_ERR_UPLOAD_AUTH', [text || 'the upload proxy refused the token']);
+          if (refreshes >= MaxTokenRefreshes) throw new CdiError('CDI_ERR_UPLOAD_AUTH', [text || 'the upload proxy refused a fresh token']);
+          refreshes++;
+          opts.log?.('Upload token was refused, requesting a new one');
+          token = await opts.getToken();
+          lastError = new CdiError('CDI_ERR_UPLOAD_HTTP', [401, text]);
+          continue;
+        }
+        const err = new CdiError('CDI_ERR_UPLOAD_HTTP', [res.statusCode, text]);
+        // A refused image (too large, bad checksum, already done) does not get better by retrying.
+        if (res.statusCode === 400 || res.statusCode === 409 || res.statusCode === 404) throw err;
+        lastError = err;
+      } catch (err) {
+        if (isCdiError(err, 'CDI_ERR_UPLOAD_AUTH') || (isCdiError(err, 'CDI_ERR_UPLOAD_HTTP') && !retryable(err))) throw err;
+        lastError = err;
+      }
+      opts.log?.(`Upload attempt ${attempt} failed: ${lastError instanceof Error ? lastError.message : String(lastError)}`);
+    }
+    throw new CdiError('CDI_ERR_UPLOAD_RETRIES', [opts.retries, lastError instanceof Error ? lastError.message : String(lastError)], { cause: lastError });
+  } finally {
+    await agent.close();
+  }
+}
+
+function retryable(err: CdiError): boolean {
+  return !/^unexpected return value (400|404|409),/.test(err.message);
+}
+
+/** Asks the upload server how much of an interrupted upload it holds (0 when nothing to continue). */
+async function heldOffset(agent: Agent, url: string, headers: Record<string, string>, total: number): Promise<number> {
+  const res = await request(url, { method: 'HEAD', headers, dispatcher: agent });
+  await res.body.dump();
+  if (res.statusCode !== 200 || res.headers['upload-state'] !== 'interrupted') return 0;
+  const offset = Number(res.headers['upload-offset']);
+  const length = res.headers['upload-length'];
+  if (length !== undefined && Number(length) !== total) return 0;
+  return Number.isSafeInteger(offset) && offset > 0 && offset < total ? offset : 0;
+}
+
+/** `--checksum sha256` (no digest): hash the file first so the server can verify what it got. */
+export async function resolveChecksum(spec: string | undefined, file: string): Promise<string | undefined> {
+  if (!spec || spec.includes(':')) return spec;
+  if (!['md5', 'sha1', 'sha256', 'sha512'].includes(spec)) throw new CdiError('CDI_ERR_CHECKSUM_FORMAT', [spec]);
+  const hash = createHash(spec);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return `${spec}:${hash.digest('hex')}`;
+}
