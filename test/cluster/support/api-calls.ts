@@ -151,15 +151,56 @@ function analyse(program: ts.Program, checker: ts.TypeChecker, methods: Map<stri
   };
   const fromClientNode = (decl: ts.Node | undefined) => !!decl && decl.getSourceFile().fileName.includes('@kubernetes/client-node');
 
-  // every call expression in the component, for finding the callers of wrapper functions
-  const calls: ts.CallExpression[] = [];
+  // The calls that can run: from each module's top-level code and the entry, follow references
+  // to functions, methods, classes and constants declared in the component's files, so that
+  // importing one function from a large module does not count the module's other calls.
+  const fileSet = new Set(files);
+  const inComponent = (n: ts.Node) => fileSet.has(n.getSourceFile().fileName);
+  const callSet = new Set<ts.CallExpression>();
+  const visited = new Set<ts.Node>();
+  const queue: ts.Node[] = [];
+  const enqueue = (n: ts.Node | undefined) => {
+    if (n && !visited.has(n)) {
+      visited.add(n);
+      queue.push(n);
+    }
+  };
+  const enqueueDeclaration = (decl: ts.Declaration) => {
+    if (!inComponent(decl)) return;
+    if (ts.isFunctionDeclaration(decl) || ts.isMethodDeclaration(decl) || ts.isConstructorDeclaration(decl) || ts.isGetAccessorDeclaration(decl) || ts.isSetAccessorDeclaration(decl)) enqueue(decl);
+    else if (ts.isVariableDeclaration(decl) || ts.isPropertyDeclaration(decl) || ts.isPropertyAssignment(decl)) enqueue(decl.initializer);
+    else if (ts.isClassDeclaration(decl) || ts.isClassExpression(decl)) {
+      for (const member of decl.members) {
+        if (ts.isConstructorDeclaration(member)) enqueue(member);
+        else if (ts.isPropertyDeclaration(member)) enqueue(member.initializer);
+      }
+    }
+  };
+  const walk = (node: ts.Node): void => {
+    if (ts.isTypeNode(node) || ts.isInterfaceDeclaration(node) || ts.isTypeAliasDeclaration(node)) return;
+    if (ts.isCallExpression(node)) callSet.add(node);
+    if (ts.isIdentifier(node) || ts.isPrivateIdentifier(node)) {
+      let symbol = checker.getSymbolAtLocation(node);
+      if (symbol && symbol.flags & ts.SymbolFlags.Alias) symbol = checker.getAliasedSymbol(symbol);
+      for (const decl of symbol?.declarations ?? []) enqueueDeclaration(decl);
+    }
+    ts.forEachChild(node, walk);
+  };
   for (const sf of ours) {
-    const walk = (node: ts.Node): void => {
-      if (ts.isCallExpression(node)) calls.push(node);
-      ts.forEachChild(node, walk);
-    };
-    walk(sf);
+    for (const statement of sf.statements) {
+      if (ts.isFunctionDeclaration(statement) || ts.isClassDeclaration(statement) || ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)) continue;
+      if (ts.isVariableStatement(statement)) {
+        for (const d of statement.declarationList.declarations) {
+          if (d.initializer && !ts.isArrowFunction(d.initializer) && !ts.isFunctionExpression(d.initializer)) enqueue(d.initializer);
+        }
+        continue;
+      }
+      enqueue(statement);
+    }
   }
+  while (queue.length > 0) walk(queue.pop()!);
+  const calls = [...callSet];
+
   const callersOf = (fn: ts.SignatureDeclaration) => calls.filter((c) => checker.getResolvedSignature(c)?.getDeclaration() === fn);
 
   type Env = Map<ts.Node, Val[]>;

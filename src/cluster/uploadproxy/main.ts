@@ -1,0 +1,53 @@
+import { Command, Option } from 'commander';
+import { CdiError, asCdiError } from '../../api/errors.ts';
+import { createUploadTargetResolver } from '../../controller/index.ts';
+import { createLogger } from '../../log.ts';
+import { selectKubeConfig } from '../kubeconfig.ts';
+import { onShutdown } from '../shutdown.ts';
+import { startClusterUploadProxy } from './server.ts';
+
+/** cdi-uploadproxy for cluster mode: CDI's mount points, certificates reloaded without a restart. */
+interface Flags {
+  kubeconfig?: string;
+  address: string;
+  port: number;
+  tlsDir: string;
+  clientCertDir: string;
+  serverCaDir: string;
+  publicKey?: string;
+}
+
+const program = new Command('cdi-uploadproxy')
+  .description('Verifies upload tokens and forwards uploads over mutual TLS to the volume\'s upload server')
+  .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster service account, then $KUBECONFIG, then ~/.kube/config)')
+  .option('--address <ip>', 'listen address', '0.0.0.0')
+  .option('--port <port>', 'HTTPS port', (v) => Number.parseInt(v, 10), 8443)
+  .option('--tls-dir <dir>', 'serving certificate (tls.crt, tls.key)', '/var/run/certs/cdi-uploadproxy-server-cert')
+  .option('--client-cert-dir <dir>', 'client certificate for the upload servers (tls.crt, tls.key)', '/var/run/certs/cdi-uploadserver-client-cert')
+  .option('--server-ca-dir <dir>', 'CA bundle of the upload servers (ca-bundle.crt)', '/var/run/ca-bundle/cdi-uploadserver-signer-bundle')
+  .addOption(new Option('--public-key <pem>', 'token verification key (PEM)').env('APISERVER_PUBLIC_KEY'))
+  .action(async (flags: Flags) => {
+    const logger = createLogger('cdi-uploadproxy');
+    if (!flags.publicKey) throw new CdiError('CDI_ERR_USAGE', ['APISERVER_PUBLIC_KEY is not set']);
+    const { kubeConfig, source } = selectKubeConfig({ kubeconfig: flags.kubeconfig });
+    const proxy = await startClusterUploadProxy({
+      host: flags.address,
+      port: flags.port,
+      servingDir: flags.tlsDir,
+      clientDir: flags.clientCertDir,
+      serverCaDir: flags.serverCaDir,
+      publicKeyPem: flags.publicKey,
+      resolver: createUploadTargetResolver(kubeConfig),
+      logger,
+    });
+    logger.info({ url: proxy.url, kubeconfig: source }, 'upload proxy listening');
+    onShutdown(logger, () => proxy.close());
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const cdiErr = asCdiError(err);
+  process.stderr.write(`cdi-uploadproxy: ${cdiErr.code}: ${cdiErr.message}\n`);
+  process.exit(cdiErr.exitCode);
+}

@@ -1,0 +1,93 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../../api/logger.ts';
+import { buildUploadProxy } from '../../../uploadproxy/proxy/app.ts';
+import type { UploadTargetResolver } from '../../../uploadproxy/proxy/resolver.ts';
+import { readTlsMaterial, tlsFingerprint, watchMountedFiles, watchTlsDirectory, type CertWatcher, type TlsMaterial } from '../pki/reload.ts';
+
+/**
+ * The upload proxy app (uploadproxy/proxy/app.ts) behind an HTTPS server this module owns, so
+ * that every certificate it uses rotates without a restart: the serving certificate through
+ * setSecureContext, and the client certificate and upload-server CA bundle (which the upload
+ * app bakes into its undici Agent) by building a fresh app and routing new requests to it while
+ * the previous one finishes its in-flight uploads and then closes its Agent.
+ */
+
+export interface ClusterUploadProxyOptions {
+  host: string;
+  port: number;
+  /** Mounted Secret cdi-uploadproxy-server-cert (tls.crt, tls.key). */
+  servingDir: string;
+  /** Mounted Secret cdi-uploadserver-client-cert (tls.crt, tls.key). */
+  clientDir: string;
+  /** Mounted ConfigMap cdi-uploadserver-signer-bundle (ca-bundle.crt). */
+  serverCaDir: string;
+  publicKeyPem: string;
+  resolver: UploadTargetResolver;
+  logger: Logger;
+  debounceMs?: number;
+}
+
+export interface ClusterUploadProxy {
+  url: string;
+  port: number;
+  server: Server;
+  close(): Promise<void>;
+}
+
+async function readClientTls(opts: ClusterUploadProxyOptions): Promise<Required<TlsMaterial>> {
+  const [client, ca] = await Promise.all([readTlsMaterial({ dir: opts.clientDir }), readFile(join(opts.serverCaDir, 'ca-bundle.crt'), 'utf8')]);
+  return { cert: client.cert, key: client.key, ca };
+}
+
+export async function startClusterUploadProxy(opts: ClusterUploadProxyOptions): Promise<ClusterUploadProxy> {
+  const log = opts.logger.child({ component: 'uploadproxy' });
+  const build = async (clientTls: Required<TlsMaterial>): Promise<FastifyInstance> => {
+    const app = buildUploadProxy({ publicKeyPem: opts.publicKeyPem, clientTls, resolver: opts.resolver, logger: opts.logger });
+    await app.ready();
+    return app;
+  };
+  let current = await build(await readClientTls(opts));
+  const serving = await readTlsMaterial({ dir: opts.servingDir });
+  // fastify's own server defaults: no request timeout (uploads run for hours), 72 s keep-alive
+  const server = createServer({ cert: serving.cert, key: serving.key, requestTimeout: 0, keepAliveTimeout: 72_000 }, (req, res) => current.routing(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const debounce = opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {};
+  const watchers: CertWatcher[] = [
+    watchTlsDirectory(server, { dir: opts.servingDir, logger: log, ...debounce }),
+    watchMountedFiles<Required<TlsMaterial>>({
+      dirs: [opts.clientDir, opts.serverCaDir],
+      read: () => readClientTls(opts),
+      check: (m) => void createSecureContext(m),
+      fingerprint: tlsFingerprint,
+      apply: async (m) => {
+        const previous = current;
+        current = await build(m);
+        log.info({}, 'upload client certificate or server CA changed; new uploads use the new material');
+        // Agent.close() lets the uploads already forwarded through it finish
+        void previous.close().catch((err: unknown) => log.warn({ err }, 'closing the previous upload client failed'));
+      },
+      logger: log,
+      ...debounce,
+    }),
+  ];
+  const { port } = server.address() as AddressInfo;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  return {
+    url: `https://${host}:${port}`,
+    port,
+    server,
+    async close() {
+      for (const watcher of watchers) watcher.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await current.close();
+    },
+  };
+}

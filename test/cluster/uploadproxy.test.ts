@@ -1,0 +1,137 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type TLSSocket } from 'node:tls';
+import { Agent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/api/logger.ts';
+import { generateSigningKey, signUploadToken } from '../../src/api/upload-token.ts';
+import { issueCertificate, type IssuedCert } from '../../src/cluster/pki/certificate.ts';
+import { UploadClientCommonName } from '../../src/cluster/pki/rotation.ts';
+import { startClusterUploadProxy, type ClusterUploadProxy } from '../../src/cluster/uploadproxy/server.ts';
+import { atomicWrite } from './support/atomic-writer.ts';
+
+/**
+ * The cluster-mode upload proxy over real TLS, in front of a stand-in upload server that
+ * demands the proxy's client certificate (as the upload server does: CN
+ * client.upload-server.cdi.kubevirt.io from the client signer). All three mounted materials
+ * rotate the way the controller rotates them, and uploads keep working without a restart.
+ */
+
+const hour = 3_600_000;
+const now = new Date();
+const life = { notBefore: now, notAfter: new Date(now.getTime() + hour) };
+const ca = (cn: string) => issueCertificate({ commonName: cn, usage: 'ca', ...life });
+const proxySigner = ca('cdi-uploadproxy-signer@1');
+const clientSigner = ca('cdi-uploadserver-client-signer@1');
+const serverSigner1 = ca('cdi-uploadserver-signer@1');
+const serverSigner2 = ca('cdi-uploadserver-signer@2');
+const proxyCert = (cn: string) => issueCertificate({ commonName: cn, usage: 'server', hostnames: ['127.0.0.1'], ...life }, proxySigner);
+const clientCert = () => issueCertificate({ commonName: UploadClientCommonName, usage: 'client', ...life }, clientSigner);
+const uploadServerCert = (signer: IssuedCert) => issueCertificate({ commonName: 'cdi-upload-disk.default.svc', usage: 'server', hostnames: ['127.0.0.1'], ...life }, signer);
+
+describe('cluster upload proxy', () => {
+  let dir: string;
+  let upstream: Server;
+  let proxy: ClusterUploadProxy;
+  let privatePem: string;
+  const seenClients: string[] = [];
+  let client1: IssuedCert;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cdi-uploadproxy-'));
+    for (const d of ['serving', 'client', 'ca']) await mkdir(join(dir, d));
+    const first = proxyCert('proxy-1');
+    client1 = clientCert();
+    await atomicWrite(join(dir, 'serving'), { 'tls.crt': first.certPem, 'tls.key': first.keyPem }, 1);
+    await atomicWrite(join(dir, 'client'), { 'tls.crt': client1.certPem, 'tls.key': client1.keyPem }, 1);
+    await atomicWrite(join(dir, 'ca'), { 'ca-bundle.crt': serverSigner1.certPem }, 1);
+
+    const upstreamCert = uploadServerCert(serverSigner1);
+    upstream = createServer({ cert: upstreamCert.certPem, key: upstreamCert.keyPem, ca: clientSigner.certPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      const peer = (req.socket as TLSSocket).getPeerX509Certificate();
+      seenClients.push(peer?.serialNumber ?? '');
+      req.resume();
+      req.on('end', () => res.end(`received by ${peer?.subject}`));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const upstreamUrl = `https://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+
+    const key = await generateSigningKey();
+    privatePem = key.privatePem;
+    proxy = await startClusterUploadProxy({
+      host: '127.0.0.1',
+      port: 0,
+      servingDir: join(dir, 'serving'),
+      clientDir: join(dir, 'client'),
+      serverCaDir: join(dir, 'ca'),
+      publicKeyPem: key.publicPem,
+      resolver: { resolve: async () => ({ kind: 'ready', url: upstreamUrl, contentType: 'kubevirt' }) },
+      logger: silentLogger,
+      debounceMs: 20,
+    });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await new Promise((resolve) => upstream?.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function upload(): Promise<{ status: number; body: string }> {
+    const dispatcher = new Agent({ connect: { ca: proxySigner.certPem } });
+    try {
+      const token = await signUploadToken(privatePem, { name: 'disk', namespace: 'default' });
+      const res = await request(`${proxy.url}/v1beta1/upload`, { method: 'POST', dispatcher, headers: { authorization: `Bearer ${token}` }, body: 'disk bytes' });
+      return { status: res.statusCode, body: await res.body.text() };
+    } finally {
+      await dispatcher.close();
+    }
+  }
+
+  const servedSubject = () =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port: proxy.port, ca: proxySigner.certPem }, () => {
+        const cert: X509Certificate | undefined = socket.getPeerX509Certificate();
+        socket.end();
+        resolve(cert?.subject ?? '');
+      });
+      socket.on('error', reject);
+    });
+
+  async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      if (await check()) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  }
+
+  it('forwards an upload with its client certificate over mutual TLS', async () => {
+    const res = await upload();
+    expect(res).toEqual({ status: 200, body: `received by CN=${UploadClientCommonName}` });
+    expect(seenClients.at(-1)).toBe(new X509Certificate(client1.certPem).serialNumber);
+    expect((await request(`${proxy.url}/healthz`, { dispatcher: new Agent({ connect: { ca: proxySigner.certPem } }) })).statusCode).toBe(200);
+  });
+
+  it('serves a rotated serving certificate to new connections', async () => {
+    const second = proxyCert('proxy-2');
+    await atomicWrite(join(dir, 'serving'), { 'tls.crt': second.certPem, 'tls.key': second.keyPem }, 2);
+    await eventually('the new serving certificate', async () => (await servedSubject()) === 'CN=proxy-2');
+  });
+
+  it('uses a rotated client certificate and a new upload-server signer without a restart', async () => {
+    const client2 = clientCert();
+    await atomicWrite(join(dir, 'client'), { 'tls.crt': client2.certPem, 'tls.key': client2.keyPem }, 2);
+    await atomicWrite(join(dir, 'ca'), { 'ca-bundle.crt': serverSigner2.certPem + serverSigner1.certPem }, 2);
+    const serial2 = new X509Certificate(client2.certPem).serialNumber;
+    await eventually('uploads to use the new client certificate', async () => (await upload()).status === 200 && seenClients.at(-1) === serial2);
+
+    // upload servers created after the signer rotation have certificates from the new signer
+    const rotated = uploadServerCert(serverSigner2);
+    upstream.setSecureContext({ cert: rotated.certPem, key: rotated.keyPem, ca: clientSigner.certPem });
+    expect(await upload()).toEqual({ status: 200, body: `received by CN=${UploadClientCommonName}` });
+  });
+});
