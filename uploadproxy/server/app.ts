@@ -8,8 +8,7 @@ import { HealthzPath, UploadHeaders, uploadRoutes, type UploadPathKind } from '.
 import { UploadSession, type RunEngine, type UploadContentType } from './session.ts';
 import { parseUploadRange } from './range.ts';
 
-/** CDI's client certificate CN for uploads (the proxy's client cert). */
-export const UploadClientName = 'client.upload-server.cdi.kubevirt.io';
+export { UploadClientName } from '../../src/api/annotations.ts';
 
 export interface UploadServerOptions {
   /** The content type of the volume (CONTENT_TYPE): what the plain upload paths carry. */

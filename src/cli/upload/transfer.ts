@@ -35,6 +35,8 @@ export interface TransferOptions {
 const UploadPath = '/v1beta1/upload';
 const AsyncPath = '/v1beta1/upload-async';
 const MaxTokenRefreshes = 3;
+/** Answers that retrying cannot change. */
+const finalErrors = new WeakSet<Error>();
 
 function withPath(base: string, path: string): string {
   if (/\/v1(beta1|alpha1)\/upload/.test(base)) return base;
@@ -62,12 +64,15 @@ export async function transferImage(opts: TransferOptions): Promise<{ url: strin
   }
   let refreshes = 0;
   let lastError: unknown;
+  // A refreshed token is tried at once: the server was fine, the token had expired.
+  let freshToken = false;
   try {
     for (let attempt = 1; attempt <= opts.retries; attempt++) {
-      if (attempt > 1) {
+      if (attempt > 1 && !freshToken) {
         const delay = Math.min(30_000, (opts.backoffMs ?? 1000) * 2 ** (attempt - 2)) * (0.5 + Math.random() / 2);
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
+      freshToken = false;
       try {
         const auth = { authorization: `Bearer ${token}` };
         const probe = await request(withPath(opts.proxyUrl, AsyncPath), { method: 'HEAD', headers: auth, dispatcher: agent }).catch(() => undefined);
@@ -106,15 +111,18 @@ export async function transferImage(opts: TransferOptions): Promise<{ url: strin
           refreshes++;
           opts.log?.('Upload token was refused, requesting a new one');
           token = await opts.getToken();
+          freshToken = true;
           lastError = new CdiError('CDI_ERR_UPLOAD_HTTP', [401, text]);
           continue;
         }
         const err = new CdiError('CDI_ERR_UPLOAD_HTTP', [res.statusCode, text]);
-        // A refused image (too large, bad checksum, already done) does not get better by retrying.
-        if (res.statusCode === 400 || res.statusCode === 409 || res.statusCode === 404) throw err;
+        // Only a busy, unready or unreachable upload server gets better by trying again; a refused
+        // image (too large, bad checksum, not an image) or a finished volume does not.
+        if (res.statusCode < 502) finalErrors.add(err);
+        if (finalErrors.has(err)) throw err;
         lastError = err;
       } catch (err) {
-        if (isCdiError(err, 'CDI_ERR_UPLOAD_AUTH') || (isCdiError(err, 'CDI_ERR_UPLOAD_HTTP') && !retryable(err))) throw err;
+        if (isCdiError(err, 'CDI_ERR_UPLOAD_AUTH') || (err instanceof Error && finalErrors.has(err))) throw err;
         lastError = err;
       }
       opts.log?.(`Upload attempt ${attempt} failed: ${lastError instanceof Error ? lastError.message : String(lastError)}`);
@@ -123,10 +131,6 @@ export async function transferImage(opts: TransferOptions): Promise<{ url: strin
   } finally {
     await agent.close();
   }
-}
-
-function retryable(err: CdiError): boolean {
-  return !/^unexpected return value (400|404|409),/.test(err.message);
 }
 
 /** Asks the upload server how much of an interrupted upload it holds (0 when nothing to continue). */
