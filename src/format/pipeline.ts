@@ -6,7 +6,6 @@
 import os from 'node:os';
 import { CdiError, asCdiError } from '../api/errors.ts';
 import { silentLogger, type Logger } from '../api/logger.ts';
-import { TarExtractor } from './archive.ts';
 import { ChecksumTee, parseChecksum } from './checksum.ts';
 import type { ExtentSink, ProgressEvent, RandomAccessInput } from './contracts.ts';
 import { peelLayers } from './decompress.ts';
@@ -164,6 +163,8 @@ async function convertArchive(
   if (target.kind !== 'directory') throw new CdiError('CDI_ERR_USAGE', ['archive content needs a directory target']);
   const source = input.kind === 'random' ? input.input.stream(0, options.signal) : input.stream;
   const tap = new SourceTap(source, meter, checksum);
+  // tar-stream and its stream stack load only when an archive is asked for (startup time of `cdi convert`).
+  const { TarExtractor } = await import('./archive.ts');
   const extractor = new TarExtractor(target.path);
   try {
     const peeled = await peelLayers(tap.stream, options.signal);
