@@ -1,8 +1,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueCertificate } from '../../src/cluster/pki/certificate.ts';
@@ -96,7 +97,7 @@ describe('container image file tree (docker/Dockerfile, no engine)', () => {
     expect(rootfsRuns).toMatch(/--uid 107 --gid 107/);
     // compilers never enter: the only install is tini, xz-utils and CA certificates
     expect(rootfsRuns).not.toMatch(/\b(gcc|g\+\+|make|build-essential|python3)\b/);
-    expect(targets.sort()).toEqual(['controller', 'importer', 'token-api', 'uploadproxy', 'uploadserver']);
+    expect(targets.sort()).toEqual(['cloner', 'controller', 'importer', 'token-api', 'uploadproxy', 'uploadserver']);
     for (const target of targets) {
       const config = stageConfig(dockerfile, target);
       expect(config.user).toBe('107:107');
@@ -204,6 +205,41 @@ describe('container image file tree (docker/Dockerfile, no engine)', () => {
     }
     // node itself handled the signal (an exit code, not death by signal); an interrupted upload exits 1 by design
     expect((await server.exited).code).not.toBeNull();
+  });
+
+  it('cloner streams a source volume from the tree to an upload server over mutual TLS', async () => {
+    const now = new Date();
+    const life = { notBefore: now, notAfter: new Date(now.getTime() + 3_600_000) };
+    const serverCa = issueCertificate({ commonName: 'cdi-uploadserver-signer@1', usage: 'ca', ...life });
+    const clientCa = issueCertificate({ commonName: 'cdi-uploadserver-client-signer@1', usage: 'ca', ...life });
+    const serving = issueCertificate({ commonName: 'cdi-upload-target.default.svc', usage: 'server', hostnames: ['127.0.0.1'], ...life }, serverCa);
+    const client = issueCertificate({ commonName: 'default/source-default/target', usage: 'client', ...life }, clientCa);
+    const received: Buffer[] = [];
+    const server = createHttpsServer({ cert: serving.certPem, key: serving.keyPem, ca: clientCa.certPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      req.on('data', (c: Buffer) => received.push(c));
+      req.on('end', () => res.end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const volume = volumeDir();
+      const source = Buffer.concat([randomBytes(300_000), Buffer.alloc(200_000)]);
+      writeFileSync(join(volume, 'disk.img'), source);
+      const config = stageConfig(dockerfile, 'cloner');
+      const run = await start(tree, [config.entrypoint.at(-1)!, ...config.cmd], {
+        SOURCE_PATH: join(volume, 'disk.img'),
+        UPLOAD_URL: `https://127.0.0.1:${(server.address() as AddressInfo).port}/v1beta1/upload`,
+        CLIENT_KEY: client.keyPem,
+        CLIENT_CERT: client.certPem,
+        SERVER_CA_CERT: serverCa.certPem,
+        CDI_TERMINATION_LOG: join(volume, 'termination-log'),
+        CDI_LISTEN_PORT: String(await freePort()),
+      }).exited;
+      expect(run.code, run.stderr + run.stdout).toBe(0);
+      expect(Buffer.concat(received).equals(source)).toBe(true);
+      expect(readFileSync(join(volume, 'termination-log'), 'utf8')).toContain('Clone Complete');
+    } finally {
+      server.close();
+    }
   });
 
   it('the health check script runs from the tree and reports an unreachable server', async () => {

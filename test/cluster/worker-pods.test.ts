@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { V1Container, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { WorkerImages, workerKindOfImage } from '../../src/api/images.ts';
+import { clonerPod, importerPod, uploadServerPod, workerImages } from '../../src/controller/pods.ts';
+import { parseDockerfile, stageConfig } from './support/dockerfile.ts';
+import { validateModel } from './support/k8s-schema.ts';
+
+/**
+ * The worker pods the controller creates, checked against what cluster mode ships: the images
+ * the controller Deployment configures are Dockerfile targets that run the same entry script
+ * the embedded node agent runs, and the pods are valid V1Pods with CDI's restricted shape.
+ */
+
+const repo = join(import.meta.dirname, '..', '..');
+const dockerfile = parseDockerfile(readFileSync(join(repo, 'docker', 'Dockerfile'), 'utf8'));
+const controllerDeployment = parseAllDocuments(readFileSync(join(repo, 'docker', 'deploy', 'controller.yaml'), 'utf8'))
+  .map((d) => d.toJS() as { kind: string; spec?: { template: { spec: { containers: V1Container[] } } } })
+  .find((o) => o.kind === 'Deployment')!;
+const env = Object.fromEntries((controllerDeployment.spec!.template.spec.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+const images = workerImages({ importer: env.IMPORTER_IMAGE, uploadServer: env.UPLOADSERVER_IMAGE, cloner: env.CLONER_IMAGE });
+const targetOf = { importer: 'importer', uploadServer: 'uploadserver', cloner: 'cloner' } as const;
+
+const pvc: V1PersistentVolumeClaim = {
+  metadata: {
+    name: 'disk',
+    namespace: 'default',
+    uid: '6f1c0d4e-0000-4000-8000-000000000001',
+    annotations: { 'cdi.kubevirt.io/storage.import.endpoint': 'https://example.com/disk.qcow2', 'cdi.kubevirt.io/storage.import.source': 'http' },
+  },
+  spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+};
+const config = { spec: { podResourceRequirements: { limits: { cpu: '750m', memory: '600M' }, requests: { cpu: '100m', memory: '60M' } } } };
+
+describe('worker images and pods of cluster mode', () => {
+  it.each(Object.entries(images))('%s image is a Dockerfile target running the entry the node agent runs', (kind, image) => {
+    expect(workerKindOfImage(image)).toBe(kind);
+    const config = stageConfig(dockerfile, targetOf[kind as keyof typeof targetOf]);
+    expect(config.cmd).toEqual([WorkerImages[kind as keyof typeof WorkerImages].entry]);
+  });
+
+  function expectRestricted(pod: V1Pod, resources: unknown): void {
+    const errors: string[] = [];
+    validateModel(pod, 'V1Pod', 'Pod', errors);
+    expect(errors).toEqual([]);
+    expect(pod.spec?.restartPolicy).toBe('OnFailure');
+    expect(pod.spec?.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 107, seccompProfile: { type: 'RuntimeDefault' } });
+    for (const container of pod.spec?.containers ?? []) {
+      expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+      if (resources) expect(container.resources).toEqual(resources);
+      // the image's CMD is the entry: a pod must not replace it with another script
+      expect(container.command).toBeUndefined();
+    }
+  }
+
+  it('the importer pod is a valid restricted V1Pod with OnFailure and CDIConfig resources', () => {
+    expectRestricted(importerPod({ pvc, config: config as never, image: images.importer }), config.spec.podResourceRequirements);
+  });
+
+  // Known gaps in src/controller/pods.ts (not this area's code), reported on issue 7: the
+  // upload server and cloner pods carry no pod securityContext (no runAsNonRoot/seccomp), so a
+  // namespace enforcing the restricted Pod Security Standard rejects them. `it.fails` keeps the
+  // gap visible; it turns red once the builders are fixed, and then becomes `it`.
+  it.fails('KNOWN GAP: the upload server pod is restricted', () => {
+    expectRestricted(uploadServerPod({ pvc, config: config as never, image: images.uploadServer, clientName: 'client.upload-server.cdi.kubevirt.io' }), config.spec.podResourceRequirements);
+  });
+
+  it.fails('KNOWN GAP: the cloner pod is restricted', () => {
+    const target = { ...pvc, metadata: { ...pvc.metadata, name: 'copy', uid: '6f1c0d4e-0000-4000-8000-000000000002' } };
+    expectRestricted(
+      clonerPod({ source: pvc, target, name: 'copy-source-pod', secret: 'copy-clone-client', image: images.cloner, uploadUrl: 'https://cdi-upload-copy.default.svc:8443/v1beta1/upload', serverName: 'cdi-upload-copy.default.svc', ownerUid: 'uid' }),
+      undefined,
+    );
+  });
+});
