@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -50,14 +50,48 @@ export async function benchInputs(log: (line: string) => void): Promise<BenchInp
   return inputs;
 }
 
+/**
+ * Builds one input unless it exists. Other benchmarks share these inputs and may run at the
+ * same time: a lock file (created exclusively, holding our pid) makes one process build while
+ * the others wait, and the build goes to a private file renamed into place.
+ */
 async function make(file: string, log: (line: string) => void, build: (tmp: string) => Promise<unknown>): Promise<void> {
-  if (existsSync(file)) return;
-  const started = Date.now();
-  log(`building ${path.basename(file)} ...`);
-  const tmp = `${file}.tmp`;
-  await build(tmp);
-  await rename(tmp, file);
-  log(`built ${path.basename(file)} (${(await stat(file)).size} bytes) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const lock = `${file}.lock`;
+  while (!existsSync(file)) {
+    const handle = await open(lock, 'wx').catch(() => undefined);
+    if (handle === undefined) {
+      if (!(await holderAlive(lock))) await rm(lock, { force: true });
+      else await new Promise((resolve) => setTimeout(resolve, 2000));
+      continue;
+    }
+    try {
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      const started = Date.now();
+      log(`building ${path.basename(file)} ...`);
+      const tmp = `${file}.tmp-${process.pid}`;
+      await build(tmp);
+      await rename(tmp, file);
+      log(`built ${path.basename(file)} (${(await stat(file)).size} bytes) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    } finally {
+      await rm(lock, { force: true });
+    }
+  }
+}
+
+async function holderAlive(lock: string): Promise<boolean> {
+  const pid = Number(await readFile(lock, 'utf8').catch(() => ''));
+  if (!Number.isInteger(pid) || pid <= 0) {
+    // Just created and not written yet, or left empty by a crash long ago.
+    const info = await stat(lock).catch(() => undefined);
+    return info !== undefined && Date.now() - info.mtimeMs < 10_000;
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function buildRaw(tmp: string): Promise<void> {
