@@ -1,6 +1,6 @@
 import { ApiregistrationV1Api, CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { Command, Option } from 'commander';
-import { Gauge } from 'prom-client';
+import { Gauge, collectDefaultMetrics } from 'prom-client';
 import { asCdiError } from '../../api/errors.ts';
 import { startController } from '../../controller/index.ts';
 import { createLogger } from '../../log.ts';
@@ -51,6 +51,7 @@ const program = new Command('cdi-controller')
   .action(async (flags: Flags) => {
     const logger = createLogger('cdi-controller');
     const { kubeConfig, source } = selectKubeConfig({ kubeconfig: flags.kubeconfig });
+    collectDefaultMetrics();
     const isLeader = new Gauge({ name: 'leader_election_master_status', help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master.', labelNames: ['name'] });
     isLeader.set({ name: CdiLeaderLockName }, 0);
     let shuttingDown = false;
