@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -76,6 +77,45 @@ describe('cdi serve', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error('claim never bound');
+  });
+
+  it('runs the upload proxy with a certificate of the data dir CA and publishes it in the CDIConfig', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(path.join(dataDir, 'kubeconfig'));
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const config = (await custom.getClusterCustomObject({ group: 'cdi.kubevirt.io', version: 'v1beta1', plural: 'cdiconfigs', name: 'config' })) as {
+      status?: { uploadProxyURL?: string; uploadProxyCA?: string };
+    };
+    const url = config.status?.uploadProxyURL ?? '';
+    expect(stderr).toContain(`upload proxy: ${url}`);
+    expect(config.status?.uploadProxyCA).toBe(fs.readFileSync(path.join(dataDir, 'pki/ca.crt'), 'utf8'));
+    const body = await new Promise<string>((resolve, reject) => {
+      https.get(`${url}/healthz`, { ca: config.status?.uploadProxyCA }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve(`${res.statusCode} ${text}`));
+      }).on('error', reject);
+    });
+    expect(body).toBe('200 OK');
+  });
+
+  it('runs an upload DataVolume\'s server pod as a child process until UploadReady', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(path.join(dataDir, 'kubeconfig'));
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const dv = { group: 'cdi.kubevirt.io', version: 'v1beta1', namespace: 'default', plural: 'datavolumes' };
+    await custom.createNamespacedCustomObject({
+      ...dv,
+      body: { apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'DataVolume', metadata: { name: 'up' }, spec: { source: { upload: {} }, storage: { resources: { requests: { storage: '8Mi' } } } } },
+    });
+    let phase: string | undefined;
+    for (let i = 0; i < 600 && phase !== 'UploadReady'; i++) {
+      const obj = (await custom.getNamespacedCustomObject({ ...dv, name: 'up' })) as { status?: { phase?: string } };
+      phase = obj.status?.phase;
+      if (phase !== 'UploadReady') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(phase).toBe('UploadReady');
+    expect(processesUnder(dataDir).length).toBeGreaterThan(0);
   });
 
   it('refuses a second cdi serve on the same data dir', async () => {

@@ -47,7 +47,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
   process.stderr.write(
     `\ncdi serve is ready.\n` +
       `  API server:   ${serve.apiUrl}\n` +
-      `  upload proxy: ${serve.uploadProxyUrl ?? 'not available yet'}\n` +
+      `  upload proxy: ${serve.uploadProxyUrl}\n` +
       `  kubeconfig:   ${serve.kubeconfigPath}\n\n` +
       `Use it with:\n  export KUBECONFIG=${serve.kubeconfigPath}\n  kubectl get datavolumes\n\n`,
   );

@@ -1,9 +1,11 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from '../../api/logger.ts';
 import { startApiServer } from '../../apiserver/index.ts';
-import { startController } from '../../controller/index.ts';
+import { DefaultCdiNamespace, createUploadTargetResolver, startController } from '../../controller/index.ts';
 import { startNodeAgent } from '../../node/agent.ts';
+import { startUploadProxy } from '../../../uploadproxy/proxy/app.ts';
 import { lockDataDir } from './data-dir.ts';
+import { uploadClientTls, uploadProxyServingCert } from './upload-proxy-tls.ts';
 
 export interface ServeOptions {
   dataDir: string;
@@ -16,15 +18,15 @@ export interface ServeOptions {
 export interface ServeHandle {
   apiUrl: string;
   kubeconfigPath: string;
-  /** Not yet: the upload proxy joins once uploadproxy/proxy is in the tree. */
-  uploadProxyUrl: string | undefined;
+  uploadProxyUrl: string;
   /** Stops everything in reverse start order; pods' processes end with the node agent. */
   close(): Promise<void>;
 }
 
 /**
  * The embedded control plane in one process tree: API server, node agent (worker pods become
- * child processes) and the DataVolume/VM controller.
+ * child processes), DataVolume/VM controller and the upload proxy, whose URL is published in the
+ * `config` CDIConfig's status as CDI's operator does.
  */
 export async function startServe(o: ServeOptions): Promise<ServeHandle> {
   const unlock = await lockDataDir(o.dataDir);
@@ -45,9 +47,37 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     const controller = await startController({ kubeConfig, logger: o.logger });
     closers.push(() => controller.stop());
 
-    return { apiUrl: api.url, kubeconfigPath: api.kubeconfigPath, uploadProxyUrl: undefined, close };
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    const serving = await uploadProxyServingCert(o.dataDir, proxyHostnames(o.host));
+    const proxy = await startUploadProxy({
+      host: o.host,
+      port: o.uploadProxyPort,
+      tls: { cert: serving.cert, key: serving.key },
+      clientTls: await uploadClientTls(core, DefaultCdiNamespace),
+      publicKeyPem: api.uploadSigningKey.publicPem,
+      resolver: createUploadTargetResolver(kubeConfig),
+      logger: o.logger.child({ component: 'uploadproxy' }),
+    });
+    closers.push(() => proxy.close());
+    await publishUploadProxy(kubeConfig, proxy.url, serving.caPem);
+    return { apiUrl: api.url, kubeconfigPath: api.kubeconfigPath, uploadProxyUrl: proxy.url, close };
   } catch (err) {
     await close();
     throw err;
   }
+}
+
+function proxyHostnames(host: string): string[] {
+  const names = new Set(['localhost', '127.0.0.1']);
+  if (host && host !== '0.0.0.0' && host !== '::') names.add(host);
+  return [...names];
+}
+
+/** CDI's operator writes where the upload proxy is into the CDIConfig status; clients read it there. */
+async function publishUploadProxy(kubeConfig: KubeConfig, url: string, caPem: string): Promise<void> {
+  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  await custom.patchClusterCustomObjectStatus(
+    { group: 'cdi.kubevirt.io', version: 'v1beta1', plural: 'cdiconfigs', name: 'config', body: { status: { uploadProxyURL: url, uploadProxyCA: caPem } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
 }
