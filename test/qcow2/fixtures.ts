@@ -98,6 +98,15 @@ export const fixtures: readonly Fixture[] = [
     build: (f, w) => fromRaw(f, w, 512 * KiB, 2 * KiB, 7, ['-c', '-o', 'cluster_size=512']),
   },
   {
+    // 2 MiB per L2 table: the first compressed clusters of each region land before its L2 table
+    name: 'zlib-4k-regions', convertLayout: true,
+    build: (f, w) => fromRaw(f, w, 10 * MiB, 32 * KiB, 19, ['-c', '-o', 'cluster_size=4096']),
+  },
+  {
+    name: 'zstd-16k-regions', convertLayout: true,
+    build: (f, w) => fromRaw(f, w, 40 * MiB, 256 * KiB, 20, ['-c', '-o', 'cluster_size=16384,compression_type=zstd']),
+  },
+  {
     name: 'zlib-4k-v2', convertLayout: true,
     build: (f, w) => fromRaw(f, w, 2 * MiB, 8 * KiB, 8, ['-c', '-o', 'compat=0.10,cluster_size=4096']),
   },

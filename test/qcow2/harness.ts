@@ -14,7 +14,7 @@ export function bufferInput(bytes: Uint8Array): RandomAccessInput {
     size: bytes.byteLength,
     async read(offset, length) {
       if (offset < 0 || offset + length > bytes.byteLength) throw new CdiError('CDI_ERR_TRUNCATED', [`read past end at ${offset}`]);
-      return bytes.slice(offset, offset + length);
+      return new Uint8Array(bytes.subarray(offset, offset + length));
     },
     async *stream(offset) {
       yield bytes.subarray(offset);
@@ -65,7 +65,7 @@ export async function* chunked(bytes: Uint8Array, chunking: Chunking, seed = 1):
   for (let at = 0; at < bytes.byteLength;) {
     const n = chunking === 'random' ? 1 + Math.floor(rnd() ** 3 * 300_000) : chunking;
     // copies, so a reader keeping a view of an earlier chunk is caught if it assumed reuse
-    yield bytes.slice(at, at + n);
+    yield new Uint8Array(bytes.subarray(at, at + n));
     at += n;
   }
 }

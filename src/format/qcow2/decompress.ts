@@ -44,13 +44,14 @@ export function inflateCluster(codec: Codec, input: Uint8Array, clusterSize: num
       while (produced < clusterSize) {
         const end = frameEnd(input, at);
         if (end < 0) throw new Error('zstd frame is incomplete or invalid');
-        const part = zlib.zstdDecompressSync(input.subarray(at, end), { maxOutputLength: clusterSize - produced });
+        const part = zlib.zstdDecompressSync(input.subarray(at, end), { maxOutputLength: clusterSize - produced, chunkSize: Math.max(64, clusterSize - produced) });
         out.set(part, outAt + produced);
         produced += part.byteLength;
         at = end;
       }
     } else {
-      const part = zlib.inflateRawSync(input, { maxOutputLength: clusterSize, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      // one output chunk of a whole cluster: no 16 KiB pieces to join
+      const part = zlib.inflateRawSync(input, { maxOutputLength: clusterSize, chunkSize: clusterSize, finishFlush: zlib.constants.Z_SYNC_FLUSH });
       out.set(part, outAt);
       produced = part.byteLength;
     }

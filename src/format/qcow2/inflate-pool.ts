@@ -1,9 +1,10 @@
 /**
- * Inflates batches of compressed clusters that share one input buffer. Batches worth it go to
- * worker threads (one per core, at most two) so inflating runs beside the main thread's I/O;
- * small ones run inline. The workers run the codec's source as plain JavaScript (`eval`), so
- * they do not load the TypeScript loader: each costs a few MiB instead of tens. They are shared
- * by every reader in the process and do not keep it alive while idle.
+ * Inflates batches of compressed clusters that share one input buffer. A batch worth it goes to
+ * a worker thread when it is free, else runs on the main thread, so two cores inflate while the
+ * main thread also keeps I/O moving; small batches run inline. The worker runs the codec's
+ * source as plain JavaScript (`eval`), so it does not load the TypeScript loader: it costs a
+ * few MiB instead of tens. It is shared by every reader in the process and does not keep it
+ * alive while idle. (Two workers cost ~50 MiB more peak RSS for no gain on two cores.)
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -11,7 +12,10 @@ import { CdiError } from '../../api/errors.ts';
 import { inflateCluster, zstdFrameEnd, type Codec } from './decompress.ts';
 
 const INLINE_BELOW = 64 * 1024;
-const WORKERS = Math.max(1, Math.min(2, os.availableParallelism()));
+/** Output bytes a worker produces between garbage collections. */
+const GC_EVERY = 16 * 1024 * 1024;
+/** One worker beside the main thread: two cores inflate, and only one extra isolate is paid for. */
+const USE_WORKER = os.availableParallelism() > 1;
 
 export interface InflateBatch {
   readonly codec: Codec;
@@ -20,6 +24,8 @@ export interface InflateBatch {
   /** Start and length of each compressed range inside `input`. */
   readonly starts: readonly number[];
   readonly lengths: readonly number[];
+  /** The caller gives up `input`: its buffer may be moved to a worker instead of copied. */
+  readonly ownsInput?: boolean;
 }
 
 /** On success one buffer of `count * clusterSize` bytes, cluster i at `i * clusterSize`. */
@@ -27,9 +33,8 @@ export type BatchResult =
   | { readonly ok: true; readonly output: Uint8Array }
   | { readonly ok: false; readonly index: number; readonly message: string };
 
-function inflateBatch(batch: InflateBatch, inflate: typeof inflateCluster, frameEnd: typeof zstdFrameEnd): BatchResult {
+function inflateBatch(batch: InflateBatch, output: Uint8Array, inflate: typeof inflateCluster, frameEnd: typeof zstdFrameEnd): BatchResult {
   const cs = batch.clusterSize;
-  const output = new Uint8Array(batch.starts.length * cs);
   for (let i = 0; i < batch.starts.length; i++) {
     const start = batch.starts[i]!;
     try {
@@ -47,10 +52,18 @@ const inflateCluster = ${inflateCluster.toString()};
 const zstdFrameEnd = ${zstdFrameEnd.toString()};
 const inflateBatch = ${inflateBatch.toString()};
 const { parentPort } = process.getBuiltinModule('node:worker_threads');
-parentPort.on('message', ({ id, batch }) => {
-  const result = inflateBatch(batch, inflateCluster, zstdFrameEnd);
-  if (result.ok) parentPort.postMessage({ id, result }, [result.output.buffer]);
-  else parentPort.postMessage({ id, result });
+if (typeof globalThis.gc !== 'function') process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');
+const collectGarbage = globalThis.gc ?? process.getBuiltinModule('node:vm').runInNewContext('gc');
+let sinceGc = 0;
+parentPort.on('message', ({ id, batch, output }) => {
+  const result = inflateBatch(batch, new Uint8Array(output), inflateCluster, zstdFrameEnd);
+  // inflateRawSync allocates every cluster; V8 would let tens of MiB of them pile up per worker
+  sinceGc += batch.starts.length * batch.clusterSize;
+  if (sinceGc > ${GC_EVERY}) {
+    sinceGc = 0;
+    collectGarbage();
+  }
+  parentPort.postMessage({ id, result }, [output]);
 });
 `;
 
@@ -65,51 +78,56 @@ interface Pending {
   slot: Slot;
 }
 
-let slots: Slot[] = [];
+let slot: Slot | undefined;
 let nextId = 1;
 const pending = new Map<number, Pending>();
 
-function retire(slot: Slot, err: Error): void {
-  slots = slots.filter((s) => s !== slot);
+function retire(dead: Slot, err: Error): void {
+  if (slot === dead) slot = undefined;
   for (const [id, p] of pending) {
-    if (p.slot !== slot) continue;
+    if (p.slot !== dead) continue;
     pending.delete(id);
     p.reject(new CdiError('CDI_ERR_INTERNAL', [`inflate worker failed: ${err.message}`], { cause: err }));
   }
 }
 
 function startWorker(): Slot {
-  const worker = new Worker(workerSource, { eval: true });
-  const slot: Slot = { worker, busy: 0 };
+  const worker = new Worker(workerSource, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+  const self: Slot = { worker, busy: 0 };
   worker.on('message', (msg: { id: number; result: BatchResult }) => {
     const p = pending.get(msg.id);
     if (!p) return;
     pending.delete(msg.id);
-    if (--slot.busy === 0) worker.unref();
+    if (--self.busy === 0) worker.unref();
     const r = msg.result;
     p.resolve(r.ok ? { ok: true, output: new Uint8Array(r.output.buffer, r.output.byteOffset, r.output.byteLength) } : r);
   });
-  worker.on('error', (err) => retire(slot, err));
-  worker.on('exit', (code) => retire(slot, new Error(`exited with code ${code}`)));
+  worker.on('error', (err) => retire(self, err));
+  worker.on('exit', (code) => retire(self, new Error(`exited with code ${code}`)));
   worker.unref();
-  return slot;
+  return self;
 }
 
-function pickSlot(): Slot {
-  if (slots.length < WORKERS) slots.push(startWorker());
-  return slots.reduce((a, b) => (b.busy < a.busy ? b : a));
-}
-
-/** Inflates a batch, on a worker when it is big enough to be worth the hop. */
+/** Inflates a batch: on the worker when it is free and the batch is worth the hop, else here. */
 export function runInflateBatch(batch: InflateBatch): Promise<BatchResult> {
-  if (batch.input.byteLength < INLINE_BELOW) return Promise.resolve(inflateBatch(batch, inflateCluster, zstdFrameEnd));
-  const slot = pickSlot();
+  // allocated here and lent to the worker, which fills it and moves it back
+  const output = new Uint8Array(batch.starts.length * batch.clusterSize);
+  if (batch.input.byteLength < INLINE_BELOW) return Promise.resolve(inflateBatch(batch, output, inflateCluster, zstdFrameEnd));
+  // while the worker is busy the main thread takes its turn
+  if (!USE_WORKER || (slot !== undefined && slot.busy > 0)) return Promise.resolve(inflateBatch(batch, output, inflateCluster, zstdFrameEnd));
+  slot ??= startWorker();
   const id = nextId++;
-  const whole = batch.input.byteOffset === 0 && batch.input.byteLength === batch.input.buffer.byteLength;
-  const input = whole ? batch.input : batch.input.slice();
+  // the input's buffer is moved to the worker: never move one the caller may share (a Buffer
+  // pool slab, or a view into a bigger chunk); copy instead
+  const own = batch.input.byteOffset === 0 && batch.input.byteLength === batch.input.buffer.byteLength && batch.input.byteLength >= INLINE_BELOW;
+  const input = own && batch.ownsInput ? batch.input : new Uint8Array(batch.input);
+  const target = slot;
   return new Promise<BatchResult>((resolve, reject) => {
-    pending.set(id, { resolve, reject, slot });
-    if (slot.busy++ === 0) slot.worker.ref();
-    slot.worker.postMessage({ id, batch: { ...batch, input } }, [input.buffer as ArrayBuffer]);
+    pending.set(id, { resolve, reject, slot: target });
+    if (target.busy++ === 0) target.worker.ref();
+    target.worker.postMessage(
+      { id, batch: { codec: batch.codec, clusterSize: batch.clusterSize, input, starts: batch.starts, lengths: batch.lengths }, output: output.buffer },
+      [input.buffer as ArrayBuffer, output.buffer],
+    );
   });
 }

@@ -52,7 +52,8 @@ export class SpillStore {
       this.add(host, bytes.byteLength, -1);
       return;
     }
-    this.window.push({ host, bytes: bytes.slice() });
+    // a real copy: `bytes` may be a view into a big stream chunk (Buffer#slice would not copy)
+    this.window.push({ host, bytes: new Uint8Array(bytes) });
     this.windowUsed += bytes.byteLength;
     while (this.windowUsed > this.windowBytes) {
       const oldest = this.window.shift()!;

@@ -248,6 +248,7 @@ class StreamReader implements ImageReader {
       input: b.input.subarray(0, b.used),
       starts: b.starts,
       lengths: b.lengths,
+      ownsInput: true,
     }).then((result) => {
       if (!result.ok) throw new CdiError('CDI_ERR_BAD_COMPRESSED_CLUSTER', [b.guest[result.index]!, result.message]);
       const cs = this.h.clusterSize;
