@@ -1,8 +1,11 @@
+import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { SigningKeySecret } from '../../src/cluster/pki/signing-key.ts';
+import { kubectlPath } from '../support/kubectl.ts';
 import { cdiCertSpecs } from '../../src/cluster/pki/rotation.ts';
 import { deriveApiCalls, type ApiRequirement } from './support/api-calls.ts';
 import { parseDockerfile, stageConfig } from './support/dockerfile.ts';
@@ -54,6 +57,16 @@ describe('deploy manifests (docker/deploy)', () => {
       );
     }
     expect(readdirSync(join(deployDir, 'crds')).sort()).toEqual(readdirSync(join(repo, 'crds')).filter((f) => f.endsWith('.yaml')).sort());
+  });
+
+  it('kustomize (kubectl 1.20 kustomize) builds the same objects with the image tags applied', async () => {
+    const { stdout } = await promisify(execFile)(await kubectlPath(), ['kustomize', deployDir], { maxBuffer: 64 << 20 });
+    const built = parseAllDocuments(stdout).map((d) => d.toJS() as K8sObject);
+    const key = (o: K8sObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    expect(built.map(key).sort()).toEqual(objects.map(key).sort());
+    const images = built.flatMap((o) => ((o.spec as { template?: { spec: { containers: Array<{ image: string }> } } })?.template?.spec.containers ?? []).map((c) => c.image));
+    expect(images.length).toBeGreaterThan(0);
+    for (const image of images) expect(image).toMatch(/^cdi-ts\/[a-z-]+:v0\.1\.0$/);
   });
 
   it.each(objects.map((o) => [`${o.file}: ${o.kind}/${o.metadata?.name}`, o] as const))('%s matches its OpenAPI shape', (_label, object) => {
