@@ -71,6 +71,7 @@ class RandomReader implements ImageReader {
   private async *jobs(): AsyncGenerator<Job> {
     const h = this.header;
     const size = this.input.size;
+    if (h.l1Entries === 0) return;
     const l1 = decodeL1(await this.input.read(h.l1Offset, h.l1Entries * 8, this.signal), h, size);
     const regions: number[] = [];
     for (let i = 0; i < l1.length; i++) if (l1[i] !== 0) regions.push(i);
