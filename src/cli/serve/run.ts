@@ -3,9 +3,9 @@ import type { Logger } from '../../api/logger.ts';
 import { startApiServer } from '../../apiserver/index.ts';
 import { DefaultCdiNamespace, createUploadTargetResolver, startController } from '../../controller/index.ts';
 import { startNodeAgent } from '../../node/agent.ts';
-import { startUploadProxy } from '../../../uploadproxy/proxy/app.ts';
 import { lockDataDir } from './data-dir.ts';
-import { uploadClientTls, uploadProxyServingCert } from './upload-proxy-tls.ts';
+import { runUploadProxy } from './upload-proxy-runner.ts';
+import { uploadProxyServingCert } from './upload-proxy-tls.ts';
 
 export interface ServeOptions {
   dataDir: string;
@@ -49,11 +49,12 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
 
     const core = kubeConfig.makeApiClient(CoreV1Api);
     const serving = await uploadProxyServingCert(o.dataDir, proxyHostnames(o.host));
-    const proxy = await startUploadProxy({
+    const proxy = await runUploadProxy({
       host: o.host,
       port: o.uploadProxyPort,
       tls: { cert: serving.cert, key: serving.key },
-      clientTls: await uploadClientTls(core, DefaultCdiNamespace),
+      core,
+      cdiNamespace: DefaultCdiNamespace,
       publicKeyPem: api.uploadSigningKey.publicPem,
       resolver: createUploadTargetResolver(kubeConfig),
       logger: o.logger.child({ component: 'uploadproxy' }),
