@@ -181,6 +181,16 @@ export const fixtures: readonly Fixture[] = [
     },
   },
   {
+    name: 'bitmaps', convertLayout: false,
+    async build(f) {
+      await create(f, 4 * MiB, 'cluster_size=65536');
+      await qemuImg('bitmap', '--add', f, 'b0');
+      await qemuIo(f, 'qcow2', 'write -q -P 0x05 0 1M', 'write -q -P 0x06 2M 64k');
+      await qemuImg('bitmap', '--add', '-g', '65536', f, 'b1');
+      await qemuIo(f, 'qcow2', 'write -q -P 0x07 3M 128k');
+    },
+  },
+  {
     name: 'lazy-refcounts-dirty', convertLayout: false,
     async build(f) {
       await create(f, 2 * MiB, 'cluster_size=65536,lazy_refcounts=on');
