@@ -117,7 +117,7 @@ export class ObjectService {
       else ops.remove(resource, namespace, name);
       return rv;
     });
-    this.hub.publish({ type, rv, resource, namespace, name, json, object: obj });
+    this.store.onCommit(() => this.hub.publish({ type, rv, resource, namespace, name, json, object: obj }));
     return obj;
   }
 

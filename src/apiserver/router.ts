@@ -82,6 +82,11 @@ function deleteOptions(q: URLSearchParams, body: unknown): DeleteOptions {
 
 export function createRouter(o: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { service } = o;
+  /** Replies once every write so far is durable: nothing uncommitted is ever acknowledged. */
+  const reply = async (res: ServerResponse, status: number, body: unknown): Promise<void> => {
+    await service.store.settled();
+    sendJson(res, status, body);
+  };
 
   async function serveResource(t: Target, req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> {
     const { info, namespace, name, subresource } = t;
@@ -89,7 +94,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
     if (subresource !== undefined && !(info.subresources as string[]).includes(subresource)) throw pathNotFound(req.url ?? '');
     if (info.createOnly) {
       if (method !== 'POST' || name !== undefined || namespace === undefined) throw methodNotAllowed(`the server does not allow this method on the requested resource`);
-      return sendJson(res, 201, await createUploadToken(info, namespace, await readJson(req), o.uploadSigningKey));
+      return reply(res, 201, await createUploadToken(info, namespace, await readJson(req), o.uploadSigningKey));
     }
     const table = wantsTable(req.headers.accept);
     const status = subresource === 'status' ? 'status' : undefined;
@@ -107,6 +112,8 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
       switch (method) {
         case 'GET': {
           if (q.get('watch') === 'true' || q.get('watch') === '1') {
+            // Start from committed state only: the batch in flight reaches the watch as events.
+            await service.store.settled();
             return serveWatch(service, info, req, res, {
               namespace,
               resourceVersion: q.get('resourceVersion'),
@@ -119,8 +126,8 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
             });
           }
           const list = service.list(info, namespace, listOptions(q));
-          if (table) return sendJson(res, 200, toTable(info, list.items, list.resourceVersion, list.continue));
-          return sendJson(res, 200, {
+          if (table) return reply(res, 200, toTable(info, list.items, list.resourceVersion, list.continue));
+          return reply(res, 200, {
             kind: `${info.kind}List`,
             apiVersion: info.group ? `${info.group}/${info.version}` : info.version,
             metadata: { resourceVersion: list.resourceVersion, ...(list.continue ? { continue: list.continue } : {}) },
@@ -128,11 +135,11 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
           });
         }
         case 'POST':
-          return sendJson(res, 201, service.create(info, namespace, await readJson(req)));
+          return reply(res, 201, service.create(info, namespace, await readJson(req)));
         case 'DELETE': {
           const body = await readJson(req);
           const items = service.deleteCollection(info, namespace, listOptions(q), deleteOptions(q, body));
-          return sendJson(res, 200, { kind: `${info.kind}List`, apiVersion: info.group ? `${info.group}/${info.version}` : info.version, metadata: {}, items });
+          return reply(res, 200, { kind: `${info.kind}List`, apiVersion: info.group ? `${info.group}/${info.version}` : info.version, metadata: {}, items });
         }
         default:
           throw methodNotAllowed(`method ${method} is not allowed on a collection`);
@@ -141,17 +148,17 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
     switch (method) {
       case 'GET': {
         const obj = service.get(info, namespace, name);
-        return sendJson(res, 200, table ? toTable(info, [obj], obj.metadata?.resourceVersion ?? '') : obj);
+        return reply(res, 200, table ? toTable(info, [obj], obj.metadata?.resourceVersion ?? '') : obj);
       }
       case 'PUT':
-        return sendJson(res, 200, service.update(info, namespace, name, await readJson(req), status));
+        return reply(res, 200, service.update(info, namespace, name, await readJson(req), status));
       case 'PATCH':
-        return sendJson(res, 200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), status));
+        return reply(res, 200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), status));
       case 'DELETE': {
         if (status) throw methodNotAllowed('DELETE is not allowed on the status subresource');
         const obj = service.delete(info, namespace, name, deleteOptions(q, await readJson(req)));
         const remains = service.find(info, namespace, name)?.metadata?.uid === obj.metadata?.uid;
-        return sendJson(res, 200, remains ? obj : successStatus({ name, ...(info.group ? { group: info.group } : {}), kind: info.plural, uid: obj.metadata?.uid }));
+        return reply(res, 200, remains ? obj : successStatus({ name, ...(info.group ? { group: info.group } : {}), kind: info.plural, uid: obj.metadata?.uid }));
       }
       default:
         throw methodNotAllowed(`method ${method} is not allowed`);

@@ -1,9 +1,20 @@
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, openSync } from 'node:fs';
+import path from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { promisify } from 'node:util';
+
+const fdatasyncAsync = promisify(fdatasync);
 
 /**
  * The generic object store: one table of (resource, namespace, name, rv, json) in SQLite, and one
- * global resourceVersion counter advanced by every write. Each write is its own transaction,
- * committed (WAL, synchronous=FULL) before the caller replies; see docs/adr for why.
+ * global resourceVersion counter advanced by every write.
+ *
+ * Durability is group commit with the fsync off the event loop: writes made in one turn of the
+ * event loop share a transaction (each write a savepoint, so a failing write rolls back alone);
+ * the COMMIT appends to the WAL (synchronous=NORMAL), then an fdatasync of the WAL file runs on
+ * libuv's thread pool while the next batch forms. Callers reply only after `settled()` and watch
+ * events are released by `onCommit`, both after that fdatasync: nothing is acknowledged or
+ * observed before it is on disk. See docs/adr/0002-apiserver-storage-sqlite.md.
  */
 export interface StoredObject {
   resource: string;
@@ -26,13 +37,21 @@ export class ObjectStore {
     'get' | 'insert' | 'update' | 'remove' | 'bump' | 'readRv' | 'listAll' | 'listAllAfter' | 'listNs' | 'listNsAfter' | 'everything',
     StatementSync
   >;
+  /** The last resourceVersion handed out (durable, committed or in the open batch). */
   private rv: number;
+  /** The last resourceVersion committed to the WAL, and the last one known to be on disk. */
+  private committed: number;
+  private durable: number;
+  private batch: { callbacks: Array<() => void>; waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> } | undefined;
+  /** Durability of the most recently committed batch; batches become durable in order. */
+  private lastSync: Promise<void> = Promise.resolve();
+  private readonly walFd: number;
 
-  constructor(path: string) {
-    this.db = new DatabaseSync(path);
+  constructor(file: string) {
+    this.db = new DatabaseSync(file);
     this.db.exec(`
       PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = FULL;
+      PRAGMA synchronous = NORMAL;
       PRAGMA busy_timeout = 5000;
       CREATE TABLE IF NOT EXISTS objects (
         resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
@@ -59,9 +78,17 @@ export class ObjectStore {
       everything: this.db.prepare(`SELECT ${cols} FROM objects`),
     };
     this.rv = Number((this.stmts.readRv.get() as { value: number }).value);
+    this.committed = this.rv;
+    this.durable = this.rv;
+    // The WAL exists from the first write above and keeps its inode while the database is open.
+    this.walFd = openSync(`${file}-wal`, 'r');
+    fdatasyncSync(this.walFd);
+    const dir = openSync(path.dirname(file), 'r');
+    fsyncSync(dir);
+    closeSync(dir);
   }
 
-  /** The resourceVersion of the last committed write. */
+  /** The resourceVersion of the last write (durable once `settled()` resolves). */
   get currentRv(): number {
     return this.rv;
   }
@@ -89,22 +116,72 @@ export class ObjectStore {
   }
 
   /**
-   * Runs one write in a transaction: `write` receives the next resourceVersion and performs
-   * insert/replace/remove through the given ops. Returns only after COMMIT.
+   * Runs one write: `fn` receives the next resourceVersion and performs insert/replace/remove
+   * through the given ops. The write joins the open batch, committed on the next turn.
    */
   write<T>(fn: (rv: number, ops: WriteOps) => T): T {
+    if (!this.batch) {
+      this.db.exec('BEGIN IMMEDIATE');
+      this.batch = { callbacks: [], waiters: [] };
+      setImmediate(() => this.flush());
+    }
     const next = this.rv + 1;
-    this.db.exec('BEGIN IMMEDIATE');
+    this.db.exec('SAVEPOINT write');
     try {
       const result = fn(next, this.ops);
-      this.stmts.bump.run(next);
-      this.db.exec('COMMIT');
+      this.db.exec('RELEASE write');
       this.rv = next;
       return result;
     } catch (err) {
-      this.db.exec('ROLLBACK');
+      this.db.exec('ROLLBACK TO write');
+      this.db.exec('RELEASE write');
       throw err;
     }
+  }
+
+  /** Runs `cb` once the writes made so far are on disk (now, when none is pending). */
+  onCommit(cb: () => void): void {
+    if (this.batch) this.batch.callbacks.push(cb);
+    else if (this.durable === this.rv) cb();
+    else void this.lastSync.then(cb, () => {});
+  }
+
+  /** Resolves when every write made so far is on disk; rejects if their commit failed. */
+  settled(): Promise<void> {
+    const batch = this.batch;
+    if (batch) return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    return this.lastSync;
+  }
+
+  private flush(): void {
+    const batch = this.batch;
+    if (!batch) return;
+    this.batch = undefined;
+    const rv = this.rv;
+    try {
+      this.stmts.bump.run(rv);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      this.rv = this.committed;
+      for (const w of batch.waiters) w.reject(err);
+      return;
+    }
+    this.committed = rv;
+    // One fdatasync covers every batch committed before it starts, so queued batches ride along.
+    const sync = async (): Promise<void> => {
+      if (this.durable >= rv) return;
+      const covered = this.committed;
+      await fdatasyncAsync(this.walFd);
+      this.durable = Math.max(this.durable, covered);
+    };
+    this.lastSync = this.lastSync.catch(() => {}).then(sync).then(() => {
+      for (const cb of batch.callbacks) cb();
+      for (const w of batch.waiters) w.resolve();
+    });
+    this.lastSync.catch((err: unknown) => {
+      for (const w of batch.waiters) w.reject(err);
+    });
   }
 
   private readonly ops: WriteOps = {
@@ -113,8 +190,13 @@ export class ObjectStore {
     remove: (resource, namespace, name) => void this.stmts.remove.run(resource, namespace, name),
   };
 
+  /** Commits and syncs what is pending, then closes; acknowledged writes are already durable. */
   close(): void {
-    if (this.db.isOpen) this.db.close();
+    if (!this.db.isOpen) return;
+    this.flush();
+    fdatasyncSync(this.walFd);
+    closeSync(this.walFd);
+    this.db.close();
   }
 }
 
