@@ -60,6 +60,7 @@ export class PodSync {
     const replaced = entry !== undefined && pod !== undefined && pod.metadata?.uid !== entry.uid;
     if (entry && (!pod || replaced || pod.metadata?.deletionTimestamp)) {
       this.entries.delete(key);
+      this.writer.forget(entry.uid);
       await entry.runtime?.stop(entry.graceMs);
       entry = undefined;
     }
@@ -222,6 +223,7 @@ class StatusWriter {
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly dirty = new Set<string>();
   private readonly last = new Map<string, string>();
+  private closed = false;
   private readonly core: CoreV1Api;
   private readonly logger: Logger;
   private readonly source: (key: string) => { pod: V1Pod; view: PodView } | undefined;
@@ -233,12 +235,18 @@ class StatusWriter {
   }
 
   publish(key: string): void {
+    if (this.closed) return;
     this.dirty.add(key);
     // drain starts on the next microtask, so its `finally` can never run before this set().
     if (!this.inFlight.has(key)) this.inFlight.set(key, Promise.resolve().then(() => this.drain(key)));
   }
 
+  forget(uid: string): void {
+    this.last.delete(uid);
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.inFlight.values());
   }
 
@@ -256,7 +264,9 @@ class StatusWriter {
           await this.core.patchNamespacedPodStatus({ namespace, name, body: { status } }, mergePatch);
           this.last.set(uid, text);
         } catch (err) {
-          if (!isNotFound(err)) this.logger.warn({ err, pod: key }, 'pod status write failed');
+          if (isNotFound(err)) continue;
+          this.logger.warn({ err, pod: key }, 'pod status write failed; retrying');
+          if (!this.closed) setTimeout(() => this.publish(key), 1000).unref();
         }
       }
     } finally {
