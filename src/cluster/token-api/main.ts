@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { AuthorizationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { Command } from 'commander';
 import { asCdiError } from '../../api/errors.ts';
@@ -39,7 +39,7 @@ const program = new Command('cdi-token-api')
       { https: { cert: tls.cert, key: tls.key, ca: requestHeader.clientCaPem, requestCert: true, rejectUnauthorized: false } },
     );
     await app.listen({ host: opts.address, port: opts.port });
-    const watcher = watchTlsDirectory(app.server as unknown as import('node:tls').Server, {
+    const watcher = watchTlsDirectory(app.server as unknown as TlsServer, {
       dir: opts.tlsDir,
       logger,
       contextOptions: { ca: requestHeader.clientCaPem },
