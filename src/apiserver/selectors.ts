@@ -76,10 +76,3 @@ export function parseFieldSelector(selector: string | undefined | null): Matcher
   });
   return (obj) => reqs.every((r) => (fieldString(readPath(obj, r.path)) === r.value) !== r.negate);
 }
-
-/** The exact object a `metadata.name=` field selector pins, so kubectl's wait can be cheap. */
-export function fieldSelectorName(selector: string | undefined | null): string | undefined {
-  if (!selector) return undefined;
-  const m = /(?:^|,)\s*metadata\.name\s*==?\s*([^,\s]+)/.exec(selector);
-  return m?.[1];
-}

@@ -14,7 +14,7 @@ const fdatasyncAsync = promisify(fdatasync);
  * the COMMIT appends to the WAL (synchronous=NORMAL), then an fdatasync of the WAL file runs on
  * libuv's thread pool while the next batch forms. Callers reply only after `settled()` and watch
  * events are released by `onCommit`, both after that fdatasync: nothing is acknowledged or
- * observed before it is on disk. See docs/adr/0002-apiserver-storage-sqlite.md.
+ * observed before it is on disk. See docs/adr/0012-apiserver-storage-sqlite.md.
  */
 export interface StoredObject {
   resource: string;
