@@ -26,7 +26,7 @@ describe('patches', () => {
 
   it('strategic merge patch: lists merge by their key, directives are honoured', () => {
     const pod = { spec: { containers: [{ name: 'a', image: 'x', env: [{ name: 'A', value: '1' }] }, { name: 'b', image: 'y' }] }, metadata: { finalizers: ['f1', 'f2'] } };
-    const patched = strategicMergePatch(pod, {
+    const patched = applyPatch('application/strategic-merge-patch+json', pod, {
       spec: { '$setElementOrder/containers': [{ name: 'a' }], containers: [{ name: 'a', env: [{ name: 'B', value: '2' }] }, { name: 'b', $patch: 'delete' }] },
       metadata: { '$deleteFromPrimitiveList/finalizers': ['f1'] },
     });
