@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -194,6 +194,45 @@ export async function buildOciLayout(dir: string, tag: string, specs: ImageSpec[
     await writeFile(path.join(dir, 'index.json'), JSON.stringify({
       schemaVersion: 2,
       manifests: [{ ...top, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+    }));
+    return dir;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A one-layer containerDisk layout for a large disk file, without holding it in memory:
+ * tar + pigz + sha256sum on disk (benchmarks).
+ */
+export async function buildOciLayoutFromFile(dir: string, tag: string, disk: string, entry: string): Promise<string> {
+  await rm(dir, { recursive: true, force: true });
+  const blobs = path.join(dir, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const work = await mkdtemp(path.join(os.tmpdir(), 'cdi-oci-'));
+  try {
+    await mkdir(path.join(work, 'rootfs', path.dirname(entry)), { recursive: true });
+    await run('ln', [disk, path.join(work, 'rootfs', entry)]).catch(() => run('cp', [disk, path.join(work, 'rootfs', entry)]));
+    const tarFile = path.join(work, 'layer.tar');
+    await run('tar', ['--owner=107', '--group=107', '--numeric-owner', '-C', path.join(work, 'rootfs'), '-cf', tarFile, entry.split('/')[0]!]);
+    await run('sh', ['-c', `pigz -n -c ${tarFile} > ${tarFile}.gz`]);
+    const sha = async (f: string): Promise<string> => (await run('sha256sum', [f])).stdout.split(' ')[0]!;
+    const diffId = await sha(tarFile);
+    const layerHex = await sha(`${tarFile}.gz`);
+    const { size } = await stat(`${tarFile}.gz`);
+    await run('mv', [`${tarFile}.gz`, path.join(blobs, layerHex)]);
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${diffId}`] } }));
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...(await addBlob(dir, config)) },
+      layers: [{ mediaType: layerMediaType.gzip, digest: `sha256:${layerHex}`, size }],
+    }));
+    const top = await addBlob(dir, manifest);
+    await writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    await writeFile(path.join(dir, 'index.json'), JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...top, annotations: { 'org.opencontainers.image.ref.name': tag } }],
     }));
     return dir;
   } finally {

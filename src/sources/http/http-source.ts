@@ -52,12 +52,16 @@ export async function openHttpSource(
       const meter = new ByteMeter(range.size);
       const resource = { url: res.url, size: range.size, validator: rangeValidator(res.headers) };
       client.logger.info({ url: description, size: range.size, validator: resource.validator }, 'server honours Range');
+      const input = new HttpRangeInput(client, resource, meter);
       return {
-        input: { kind: 'random', input: new HttpRangeInput(client, resource, meter) },
+        input: { kind: 'random', input },
         meter,
         description,
         complete: async () => {},
-        close: () => client.close(),
+        close: async () => {
+          input.close();
+          await client.close();
+        },
       };
     }
     if (res.statusCode !== 200) {

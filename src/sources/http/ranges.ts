@@ -101,6 +101,7 @@ export class HttpRangeInput implements RandomAccessInput {
   private readonly client: HttpClient;
   private readonly resource: RangeResource;
   private readonly meter: ByteMeter;
+  private readonly closed = new AbortController();
 
   constructor(client: HttpClient, resource: RangeResource, meter: ByteMeter) {
     this.client = client;
@@ -114,8 +115,22 @@ export class HttpRangeInput implements RandomAccessInput {
       throw new CdiError('CDI_ERR_TRUNCATED', [`read of ${length} bytes at ${offset} past the end (${this.size})`]);
     }
     if (length === 0) return new Uint8Array(0);
-    const parts = await collect(fetchRange(this.client, this.resource, offset, offset + length, this.meter, signal));
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return this.fetch(offset, length, signal);
+  }
+
+  private async fetch(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const out = Buffer.allocUnsafe(length);
+    let at = 0;
+    for await (const chunk of fetchRange(this.client, this.resource, offset, offset + length, this.meter, signal ?? this.closed.signal)) {
+      out.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    return out;
+  }
+
+  /** Stops requests still in flight. */
+  close(): void {
+    this.closed.abort(new CdiError('CDI_ERR_ABORTED', ['input closed']));
   }
 
   stream(offset: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {

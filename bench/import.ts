@@ -1,0 +1,166 @@
+/**
+ * `npm run bench:import`: a 2 GiB qcow2 (half data) served by nginx and by docker-registry.
+ * Ours (the importer worker as a child process) against CDI's ways of doing the same:
+ *   http:     curl to scratch + `qemu-img convert -O raw`     (want ratio ≤ 0.6)
+ *             nbdkit curl plugin feeding `qemu-img convert`     (want ≤ 0.8)
+ *             `curl -o /dev/null` of the same file              (want ≤ 1.5)
+ *   registry: `skopeo copy` to a dir + untar + qemu-img convert (want ≤ 0.7)
+ * and the worker's peak RSS (want ≤ 150 MiB). Medians of 3 runs; outputs removed and synced
+ * between runs (not timed). Like CDI's importer (and ours), the references end with an fsync
+ * of the raw disk they wrote.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { access, mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { startNginx } from '../test/support/nginx.ts';
+import { buildOciLayoutFromFile, startRegistry } from '../test/support/registry.ts';
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '..');
+const dir = path.join(root, '.cache', 'bench', 'import');
+const out = path.join(dir, 'out');
+const MiB = 1 << 20;
+const runs = Number(process.env.BENCH_RUNS ?? 3);
+
+const exists = (f: string): Promise<boolean> => access(f).then(() => true, () => false);
+const sh = async (cmd: string): Promise<string> => (await run('sh', ['-c', cmd], { maxBuffer: 1 << 26 })).stdout;
+
+/** machine-facts §4's image: 2 GiB in 1 MiB chunks, ~50% random data, ~25% written zeros, ~25% holes. */
+async function makeImage(): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  if (await exists(path.join(dir, 'test.qcow2'))) return;
+  console.log('making the 2 GiB test image…');
+  const fh = await open(path.join(dir, 'test.raw'), 'w');
+  let seed = 42;
+  const next = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const data = Buffer.alloc(MiB);
+  const zeros = Buffer.alloc(MiB);
+  for (let i = 0; i < 2048; i++) {
+    const r = next();
+    if (r < 0.5) await fh.write(randomFillSync(data), 0, MiB, i * MiB);
+    else if (r < 0.75) await fh.write(zeros, 0, MiB, i * MiB);
+  }
+  await fh.truncate(2048 * MiB);
+  await fh.close();
+  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', path.join(dir, 'test.raw'), path.join(dir, 'test.qcow2')]);
+  await rm(path.join(dir, 'test.raw'));
+}
+
+async function ensureNbdkit(): Promise<boolean> {
+  if (await sh('command -v nbdkit || true')) return true;
+  console.log('installing nbdkit (apt-get)…');
+  const sudo = process.getuid?.() === 0 ? '' : 'sudo ';
+  await sh(`${sudo}apt-get install -y --no-install-recommends nbdkit >/dev/null 2>&1 || (${sudo}apt-get update >/dev/null && ${sudo}apt-get install -y --no-install-recommends nbdkit >/dev/null)`).catch(() => '');
+  return Boolean(await sh('command -v nbdkit || true'));
+}
+
+async function clean(): Promise<void> {
+  await rm(out, { recursive: true, force: true });
+  await mkdir(out, { recursive: true });
+  await sh('sync');
+}
+
+/** Wall seconds of one run of `fn`, after a clean output directory. */
+async function timed(fn: () => Promise<void>): Promise<number> {
+  await clean();
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function measure(name: string, fn: () => Promise<void>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) times.push(await timed(fn));
+  const m = median(times);
+  console.log(`${name.padEnd(44)} ${m.toFixed(2)} s   (runs: ${times.map((t) => t.toFixed(2)).join(', ')})`);
+  return m;
+}
+
+/** CDI's importer fsyncs the target before it reports success, as ours does: the references pay for it too. */
+async function durable(): Promise<void> {
+  await run('sync', ['-d', path.join(out, 'disk.img')]);
+}
+
+let peakRssKiB = 0;
+
+/** The importer worker as a child process, under GNU time for its peak RSS. */
+async function worker(env: Record<string, string>): Promise<void> {
+  const target = path.join(out, 'disk.img');
+  const child = spawn('/usr/bin/time', ['-f', '%M', process.execPath, path.join(root, 'importer/main.ts')], {
+    env: { PATH: process.env.PATH ?? '', CDI_TARGET_PATH: target, CDI_TERMINATION_LOG: path.join(out, 'termination'), CDI_LISTEN_PORT: '0', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (t: string) => { stderr += t; });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`worker failed (${code}): ${stderr}`);
+  peakRssKiB = Math.max(peakRssKiB, Number(stderr.trim().split('\n').pop()));
+}
+
+async function main(): Promise<void> {
+  await makeImage();
+  const layout = path.join(dir, 'oci');
+  if (!(await exists(path.join(layout, 'index.json')))) {
+    console.log('building the containerDisk layout (pigz)…');
+    await buildOciLayoutFromFile(layout, 'v1', path.join(dir, 'test.qcow2'), 'disk/disk.qcow2');
+  }
+  const nbdkit = await ensureNbdkit();
+  const nginx = await startNginx({ root: dir });
+  const registry = await startRegistry();
+  try {
+    await registry.push(layout, 'v1', 'bench');
+    const url = `${nginx.plain}/test.qcow2`;
+    const results: Array<[string, number, number]> = [];
+    const ours = await measure('ours: importer http → file', () => worker({ IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: url }));
+    const cdiWay = await measure('curl → scratch + qemu-img convert -O raw', async () => {
+      await run('curl', ['-sf', '-o', path.join(out, 'scratch.qcow2'), url]);
+      await run('qemu-img', ['convert', '-O', 'raw', path.join(out, 'scratch.qcow2'), path.join(out, 'disk.img')]);
+      await durable();
+    });
+    results.push(['http vs curl + qemu-img convert', ours / cdiWay, 0.6]);
+    if (nbdkit) {
+      const viaNbd = await measure('nbdkit curl → qemu-img convert -O raw', async () => {
+        await run('nbdkit', ['-U', '-', 'curl', `url=${url}`, '--run', `qemu-img convert -O raw "$uri" ${path.join(out, 'disk.img')}`]);
+        await durable();
+      });
+      results.push(['http vs nbdkit curl + qemu-img convert', ours / viaNbd, 0.8]);
+    } else {
+      console.log('nbdkit is not available: that comparison is skipped');
+    }
+    const curlNull = await measure('curl -o /dev/null', async () => { await run('curl', ['-sf', '-o', '/dev/null', url]); });
+    results.push(['http vs curl -o /dev/null', ours / curlNull, 1.5]);
+    const oursRegistry = await measure('ours: importer registry → file', () => worker({
+      IMPORTER_SOURCE: 'registry', IMPORTER_ENDPOINT: `docker://${registry.host}/bench:v1`, INSECURE_TLS: 'true',
+    }));
+    const skopeoWay = await measure('skopeo copy dir: + untar + qemu-img convert', async () => {
+      const copy = path.join(out, 'image');
+      await run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${registry.host}/bench:v1`, `dir:${copy}`]);
+      const files = await readdir(copy);
+      const manifest = JSON.parse(await sh(`cat ${path.join(copy, 'manifest.json')}`)) as { layers: Array<{ digest: string }> };
+      const layer = manifest.layers[0]!.digest.replace('sha256:', '');
+      if (!files.includes(layer)) throw new Error('layer blob missing from skopeo dir');
+      await mkdir(path.join(out, 'rootfs'));
+      await run('tar', ['-xf', path.join(copy, layer), '-C', path.join(out, 'rootfs')]);
+      await run('qemu-img', ['convert', '-O', 'raw', path.join(out, 'rootfs', 'disk', 'disk.qcow2'), path.join(out, 'disk.img')]);
+      await durable();
+    });
+    results.push(['registry vs skopeo + untar + qemu-img convert', oursRegistry / skopeoWay, 0.7]);
+    console.log('\nratios (ours / reference; lower is better):');
+    for (const [name, ratio, want] of results) {
+      console.log(`  ${name.padEnd(48)} ${ratio.toFixed(2)}  (want ≤ ${want}) ${ratio <= want ? 'ok' : 'MISSED'}`);
+    }
+    const rssMiB = peakRssKiB / 1024;
+    console.log(`  ${'worker peak RSS'.padEnd(48)} ${rssMiB.toFixed(0)} MiB  (want ≤ 150) ${rssMiB <= 150 ? 'ok' : 'MISSED'}`);
+    await writeFile(path.join(dir, 'last-results.json'), JSON.stringify({ results, peakRssMiB: rssMiB }, null, 2));
+  } finally {
+    await registry.stop();
+    await nginx.stop();
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
+await main();
