@@ -127,7 +127,7 @@ export class PodSync {
     }
     for (const dir of result.plan.dirs) await fs.promises.mkdir(dir, { recursive: true });
     for (const f of result.plan.files) await fs.promises.writeFile(f.path, f.data, { mode: f.mode });
-    if (hostPorts.size) await this.writePortMap(pod, hostPorts);
+    await this.assign(pod, hostPorts);
     const runtime = new PodRuntime(pod, result.plan, {
       dataDir: this.o.dataDir,
       backoff: this.o.backoff,
@@ -172,13 +172,24 @@ export class PodSync {
     return out;
   }
 
-  private async writePortMap(pod: V1Pod, hostPorts: ReadonlyMap<number, number>): Promise<void> {
-    const value = JSON.stringify(Object.fromEntries(hostPorts));
-    if (pod.metadata?.annotations?.[PortMapAnnotation] === value) return;
-    await this.o.core.patchNamespacedPod(
-      { namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata?.name ?? '', body: { metadata: { annotations: { [PortMapAnnotation]: value } } } },
-      mergePatch,
-    );
+  /**
+   * What the scheduler and the kubelet record on a pod here: the node it runs on and the host
+   * ports of its container ports. spec.nodeName is best effort (a server that keeps spec
+   * immutable refuses it); the port map is required, resolvers depend on it.
+   */
+  private async assign(pod: V1Pod, hostPorts: ReadonlyMap<number, number>): Promise<void> {
+    const value = hostPorts.size ? JSON.stringify(Object.fromEntries(hostPorts)) : undefined;
+    const needPorts = value !== undefined && pod.metadata?.annotations?.[PortMapAnnotation] !== value;
+    const needNode = !pod.spec?.nodeName;
+    if (!needPorts && !needNode) return;
+    const target = { namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata?.name ?? '' };
+    const metadata = needPorts ? { annotations: { [PortMapAnnotation]: value } } : undefined;
+    try {
+      await this.o.core.patchNamespacedPod({ ...target, body: { ...(metadata ? { metadata } : {}), ...(needNode ? { spec: { nodeName: LocalNodeName } } : {}) } }, mergePatch);
+    } catch (err) {
+      if (!needNode || (err as { code?: number }).code !== 422) throw err;
+      if (metadata) await this.o.core.patchNamespacedPod({ ...target, body: { metadata } }, mergePatch);
+    }
   }
 }
 

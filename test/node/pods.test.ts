@@ -114,6 +114,7 @@ describe('worker pods as child processes', () => {
     expect(cs?.lastState?.terminated).toMatchObject({ exitCode: 1, reason: 'Error' });
     expect(cs?.lastState?.terminated?.message).toContain('expected status code 200, got 500');
     expect(done.status?.podIP).toBe('127.0.0.1');
+    expect(done.spec?.nodeName).toBe('cdi-local');
     expect(JSON.parse(done.metadata?.annotations?.[PortMapAnnotation] ?? '{}')).toHaveProperty('8443');
     expect(done.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'PodCompleted' });
 
