@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../api/logger.ts';
 import { loadOrCreateCredentials } from './credentials.ts';
+import { startEventExpiry } from './event-ttl.ts';
 import { GarbageCollector } from './gc.ts';
 import { renderKubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { ObjectService } from './objects.ts';
@@ -39,6 +40,8 @@ export interface ApiServerOptions {
   /** How many recent changes watches can resume from before they get 410 Expired. */
   watchWindow?: number;
   bookmarkIntervalMs?: number;
+  /** Events older than this are deleted (kube-apiserver's --event-ttl); default one hour. */
+  eventTtlSeconds?: number;
   validator?: Validator;
 }
 
@@ -70,6 +73,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   const service = new ObjectService(store, hub, opts.validator ?? defaultValidator);
   seedDefaults(service);
   const gc = new GarbageCollector(service, log);
+  const stopEventExpiry = startEventExpiry(service, opts.eventTtlSeconds ?? 3600, log);
 
   let url = '';
   let ready = false;
@@ -99,6 +103,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
 
   const close = async (): Promise<void> => {
     ready = false;
+    stopEventExpiry();
     gc.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -35,6 +35,11 @@ export interface ListResult {
 export const ForegroundFinalizer = 'foregroundDeletion';
 export const OrphanFinalizer = 'orphan';
 const namespaces = findKind('', 'v1', 'namespaces')!;
+const InitialStatus: Record<string, Record<string, string>> = {
+  Namespace: { phase: 'Active' },
+  PersistentVolumeClaim: { phase: 'Pending' },
+  Pod: { phase: 'Pending' },
+};
 
 function decodeContinue(token: string): { namespace: string; name: string } {
   try {
@@ -134,7 +139,9 @@ export class ObjectService {
     const obj = prepareCreate(info, this.nsOf(info, namespace), checkTypeMeta(info, body));
     const meta = obj.metadata as ObjectMeta;
     this.checkNamespace(info, meta.namespace ?? '');
-    if (info.kind === 'Namespace') obj.status = { phase: 'Active' };
+    // Status is the server's and the controllers': a create starts from kube-apiserver's defaults.
+    const initialStatus = InitialStatus[info.kind];
+    if (initialStatus) obj.status = { ...initialStatus };
     else if (info.subresources.includes('status')) delete obj.status;
     const denied = this.validate(info, obj, undefined, this.lookup);
     if (denied) throw denied;

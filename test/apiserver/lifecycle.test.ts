@@ -45,6 +45,13 @@ describe('apiserver lifecycle: finalizers, cascading deletion, bad requests', ()
     await h?.stop();
   });
 
+  it('defaults the status of new claims and pods to Pending', async () => {
+    const pvc = await h.core.createNamespacedPersistentVolumeClaim({ namespace: 'gc', body: { metadata: { name: 'fresh' }, spec: {}, status: { phase: 'Bound' } } });
+    expect(pvc.status?.phase).toBe('Pending');
+    const pod = await h.core.createNamespacedPod({ namespace: 'gc', body: { metadata: { name: 'fresh' }, spec: { containers: [] } } });
+    expect(pod.status?.phase).toBe('Pending');
+  });
+
   it('keeps an object with finalizers until the last one is removed', async () => {
     await h.core.createNamespacedConfigMap({ namespace: 'gc', body: { metadata: { name: 'fin', finalizers: ['example.com/a', 'example.com/b'] } } });
     await h.core.deleteNamespacedConfigMap({ namespace: 'gc', name: 'fin' });
@@ -135,6 +142,27 @@ describe('apiserver lifecycle: finalizers, cascading deletion, bad requests', ()
     expect(wrongKind.status).toBe(400);
     const patchMissing = await raw(h, 'PATCH', '/api/v1/namespaces/default/configmaps/x', { a: 1 });
     expect(patchMissing.status).toBe(404);
+  });
+
+  it('expires events after the event TTL', async () => {
+    const short = await startHarness({ eventTtlSeconds: 1 });
+    try {
+      const ev = await short.core.createNamespacedEvent({
+        namespace: 'default',
+        body: { metadata: { name: 'dv.1' }, involvedObject: { kind: 'DataVolume', name: 'dv' }, reason: 'ImportScheduled', message: 'Import into dv scheduled', type: 'Normal' },
+      });
+      expect(ev.metadata?.name).toBe('dv.1');
+      await eventually(async () => ((await exists(short.core.readNamespacedEvent({ namespace: 'default', name: 'dv.1' }))) ? undefined : true), 'event expiry', 10_000);
+    } finally {
+      await short.stop();
+    }
+  });
+
+  it('deletes collections by selector', async () => {
+    for (const n of ['k1', 'k2', 'k3']) await h.core.createNamespacedConfigMap({ namespace: 'gc', body: { metadata: { name: n, labels: { sweep: n === 'k3' ? 'no' : 'yes' } } } });
+    await h.core.deleteCollectionNamespacedConfigMap({ namespace: 'gc', labelSelector: 'sweep=yes' });
+    const left = await h.core.listNamespacedConfigMap({ namespace: 'gc', labelSelector: 'sweep' });
+    expect(left.items.map((i) => i.metadata?.name)).toEqual(['k3']);
   });
 
   it('restarts on the same data dir with the same credentials and objects', async () => {
