@@ -181,3 +181,49 @@ describe('http source against a misbehaving server', () => {
     expect(isCdiError(err, 'CDI_ERR_HTTP_IDLE')).toBe(true);
   });
 });
+
+describe('http source through a proxy (http_proxy / no_proxy)', () => {
+  it('tunnels through the proxy, and bypasses it for no_proxy hosts', async () => {
+    const { default: http } = await import('node:http');
+    const net = await import('node:net');
+    const seen: string[] = [];
+    const tunnels = new Set<import('node:net').Socket>();
+    const proxy = http.createServer((req, res) => {
+      // Absolute-form forwarding for clients that do not tunnel plain HTTP.
+      seen.push(`GET ${req.url}`);
+      const upstream = http.request(req.url!, { method: req.method, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    proxy.on('connect', (req, socket, head) => {
+      seen.push(`CONNECT ${req.url}`);
+      const [host, port] = (req.url ?? '').split(':');
+      const upstream = net.connect(Number(port), host, () => {
+        tunnels.add(upstream);
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+      });
+      upstream.on('error', () => socket.destroy());
+      socket.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    try {
+      const via = await openHttpSource(`${nginx.plain}/${fx.files.raw}`, { proxy: { httpProxy: proxyUrl } });
+      expect((await drain(via)).digest).toBe(await sha(path.join(fx.dir, fx.files.raw)));
+      expect(seen.length).toBeGreaterThan(0);
+      seen.length = 0;
+      const direct = await openHttpSource(`${nginx.plain}/${fx.files.raw}`, { proxy: { httpProxy: proxyUrl, noProxy: '127.0.0.1' } });
+      expect((await drain(direct)).digest).toBe(await sha(path.join(fx.dir, fx.files.raw)));
+      expect(seen).toEqual([]);
+    } finally {
+      for (const t of tunnels) t.destroy();
+      proxy.closeAllConnections();
+      proxy.close();
+    }
+  });
+});

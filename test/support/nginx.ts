@@ -75,7 +75,8 @@ ${servers.join('\n')}
     user,
     password,
     async stop() {
-      if (child.pid !== undefined && child.exitCode === null) child.kill('SIGQUIT');
+      // SIGTERM is nginx's fast shutdown: it does not wait for idle keep-alive connections.
+      if (child.pid !== undefined && child.exitCode === null) child.kill('SIGTERM');
       await exited;
       await rm(dir, { recursive: true, force: true });
     },
