@@ -26,16 +26,26 @@ export class WatchHub {
   /** Every event with rv greater than this is still in the window. */
   private compactedRv: number;
   private readonly windowSize: number;
+  private readonly windowBytes: number;
+  private bytes = 0;
 
-  constructor(startRv: number, windowSize: number) {
+  /** Keeps at least `windowSize` events unless they exceed `windowBytes` of JSON. */
+  constructor(startRv: number, windowSize: number, windowBytes = 16 * 1024 * 1024) {
     this.compactedRv = startRv;
     this.windowSize = windowSize;
+    this.windowBytes = windowBytes;
   }
 
   publish(event: ChangeEvent): void {
     this.events.push({ ...event, object: undefined });
-    if (this.events.length > this.windowSize * 2) {
-      const drop = this.events.length - this.windowSize;
+    this.bytes += event.json.length;
+    // Compact in steps (at twice the window) so publishing stays amortized O(1).
+    if (this.events.length > this.windowSize * 2 || this.bytes > this.windowBytes * 2) {
+      let drop = 0;
+      while (drop < this.events.length - 1 && (this.events.length - drop > this.windowSize || this.bytes > this.windowBytes)) {
+        this.bytes -= this.events[drop]!.json.length;
+        drop++;
+      }
       this.compactedRv = this.events[drop - 1]!.rv;
       this.events = this.events.slice(drop);
     }
