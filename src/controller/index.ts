@@ -57,7 +57,7 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
     images: workerImages(opts.workerImages),
     retryBudget: opts.retryBudget ?? DefaultWorkerRetryBudget,
     progressIntervalMs: opts.progressIntervalMs ?? 2000,
-    workers: opts.workers ?? 4,
+    workers: opts.workers ?? 16,
     maxRunningWorkers: await workerLimit(kube, opts.maxRunningWorkers ?? 'auto'),
   });
   const manageVms = opts.virtualMachines === 'auto' || opts.virtualMachines === undefined ? await shouldManageVirtualMachines(kube) : opts.virtualMachines;

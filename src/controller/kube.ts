@@ -1,9 +1,9 @@
 import {
   CoreV1Api,
   CustomObjectsApi,
+  KubeConfig,
   PatchStrategy,
   setHeaderOptions,
-  type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
 } from '@kubernetes/client-node';
@@ -22,15 +22,30 @@ export interface CustomRef {
   plural: string;
 }
 
+/**
+ * A copy of the kubeconfig whose requests share one connection pool. client-node 2 builds a new
+ * undici Agent, and so a new TLS session, for every request; at a few hundred DataVolumes that
+ * handshaking dominated the controller's CPU time.
+ */
+export function pooledKubeConfig(source: KubeConfig): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromString(source.exportConfig());
+  const internals = kc as unknown as { createDispatcher: (cluster: unknown, options: unknown) => unknown };
+  const create = internals.createDispatcher.bind(kc);
+  let shared: unknown;
+  internals.createDispatcher = (cluster, options) => (shared ??= create(cluster, options));
+  return kc;
+}
+
 export class Kube {
   readonly core: CoreV1Api;
   readonly custom: CustomObjectsApi;
   readonly kubeConfig: KubeConfig;
 
   constructor(kubeConfig: KubeConfig) {
-    this.kubeConfig = kubeConfig;
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.kubeConfig = pooledKubeConfig(kubeConfig);
+    this.core = this.kubeConfig.makeApiClient(CoreV1Api);
+    this.custom = this.kubeConfig.makeApiClient(CustomObjectsApi);
   }
 
   listCustom<T extends KubernetesObject>(ref: CustomRef): Promise<KubernetesListObject<T>> {

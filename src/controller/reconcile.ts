@@ -81,6 +81,11 @@ export function reconcileDataVolume(dv: DataVolume, o: Observed, opts: Options):
   const step = decide(dv, o, opts);
   const phase = step.phase;
   const actions = [...step.actions];
+  // Leaving the worker for a later pass costs a reconcile per DataVolume; finish it now.
+  if (phase === Phase.Succeeded && prev.phase !== Phase.Succeeded) {
+    const done = cleanupActions(dv, o).filter((a) => !actions.some((b) => b.kind === a.kind && JSON.stringify(b) === JSON.stringify(a)));
+    actions.push(...done);
+  }
   const flow = flowOf(dv, o);
   if (phase !== (prev.phase ?? '') && flow) {
     const event = phaseEvent(flow, phase, claimName);
@@ -240,10 +245,10 @@ function importStep(pvc: V1PersistentVolumeClaim, o: Observed, opts: Options): S
     if (pvc.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') return { phase: Phase.Succeeded, running: notRunning('Completed', 'Import Complete'), actions: [] };
     if (o.noWorkerSlot) return { phase: Phase.ImportScheduled, running: notRunning('Pending', o.noWorkerSlot), actions: [] };
     const pod = importerPod({ pvc, config: o.config, image: opts.images.importer });
-    return { phase: Phase.ImportScheduled, running: notRunning(), actions: [{ kind: 'createPod', pod }, ...mirror(pvc, undefined, { [Ann.importPodName]: pod.metadata?.name ?? '' })] };
+    return { phase: Phase.ImportScheduled, running: notRunning(), actions: [{ kind: 'createPod', pod }] };
   }
   const ws = workerStatus(o.pod);
-  const actions = mirror(pvc, ws);
+  const actions = mirror(pvc, ws, { [Ann.importPodName]: o.pod.metadata?.name ?? '' });
   if (ws.fatal) {
     const step = failed(ws, o.pod, Reason.ChecksumError, ws.terminationMessage ?? 'checksum mismatch');
     return { ...step, actions: [...step.actions, ...mirror(pvc, ws, { [Ann.fatalError]: 'true' })] };
