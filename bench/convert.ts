@@ -14,7 +14,7 @@ import { execFile, spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { benchDir, benchInputs } from './convert-image.ts';
+import { benchDir, benchInput, type BenchInputName } from './convert-image.ts';
 
 const run = promisify(execFile);
 const args = process.argv.slice(2);
@@ -22,7 +22,6 @@ const rounds = Math.max(3, Number(args[args.indexOf('--rounds') + 1]) || 3);
 const only = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').split(',') : undefined;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
-const inputs = await benchInputs(log);
 const oursOut = path.join(benchDir, 'out-ours.raw');
 const refOut = path.join(benchDir, 'out-ref.raw');
 const runner = path.resolve(import.meta.dirname, 'convert-run.ts');
@@ -30,20 +29,21 @@ const runner = path.resolve(import.meta.dirname, 'convert-run.ts');
 interface Case {
   name: string;
   mode: 'file' | 'stream';
-  input: string;
+  input: BenchInputName;
+  /** The reference command; $IN and $OUT are substituted. */
   reference: string;
   floor: number;
 }
 
-const qemu = (input: string): string => `qemu-img convert -O raw "${input}" "${refOut}"`;
+const qemu = 'qemu-img convert -O raw "$IN" "$OUT"';
 const allCases: Case[] = [
-  { name: 'qcow2, file mode', mode: 'file', input: inputs.qcow2, reference: qemu(inputs.qcow2), floor: 1.25 },
-  { name: 'qcow2, pipe mode', mode: 'stream', input: inputs.qcow2, reference: qemu(inputs.qcow2), floor: 1.25 },
-  { name: 'zlib qcow2', mode: 'file', input: inputs.zlibQcow2, reference: qemu(inputs.zlibQcow2), floor: 1.0 },
-  { name: 'zstd qcow2', mode: 'file', input: inputs.zstdQcow2, reference: qemu(inputs.zstdQcow2), floor: 1.0 },
-  { name: 'raw.gz', mode: 'stream', input: inputs.gz, reference: `pigz -dc "${inputs.gz}" > "${refOut}"`, floor: 1.0 },
-  { name: 'raw.xz', mode: 'stream', input: inputs.xz, reference: `xz -dc -T0 "${inputs.xz}" > "${refOut}"`, floor: 1.7 },
-  { name: 'raw.zst', mode: 'stream', input: inputs.zst, reference: `zstd -dc "${inputs.zst}" > "${refOut}"`, floor: 1.5 },
+  { name: 'qcow2 file mode', mode: 'file', input: 'qcow2', reference: qemu, floor: 1.25 },
+  { name: 'qcow2 pipe mode', mode: 'stream', input: 'qcow2', reference: qemu, floor: 1.25 },
+  { name: 'zlib qcow2', mode: 'file', input: 'zlibQcow2', reference: qemu, floor: 1.0 },
+  { name: 'zstd qcow2', mode: 'file', input: 'zstdQcow2', reference: qemu, floor: 1.0 },
+  { name: 'raw.gz', mode: 'stream', input: 'gz', reference: 'pigz -dc "$IN" > "$OUT"', floor: 1.0 },
+  { name: 'raw.xz', mode: 'stream', input: 'xz', reference: 'xz -dc -T0 "$IN" > "$OUT"', floor: 1.7 },
+  { name: 'raw.zst', mode: 'stream', input: 'zst', reference: 'zstd -dc "$IN" > "$OUT"', floor: 1.5 },
 ];
 const cases = allCases.filter((c) => only === undefined || only.some((o) => c.name.includes(o)));
 
@@ -53,9 +53,9 @@ async function fresh(): Promise<void> {
   await run('sync');
 }
 
-async function timeOurs(c: Case): Promise<{ seconds: number; engine: number; rssMiB: number }> {
+async function timeOurs(c: Case, input: string): Promise<{ seconds: number; engine: number; rssMiB: number }> {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', runner, c.mode, c.input, oursOut], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', runner, c.mode, input, oursOut], { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -65,9 +65,9 @@ async function timeOurs(c: Case): Promise<{ seconds: number; engine: number; rss
   return { seconds, engine: engineSeconds, rssMiB: maxRssKiB / 1024 };
 }
 
-async function timeReference(c: Case): Promise<{ seconds: number; durable: number }> {
+async function timeReference(command: string): Promise<{ seconds: number; durable: number }> {
   const started = process.hrtime.bigint();
-  await run('sh', ['-c', c.reference]);
+  await run('sh', ['-c', command]);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await run('sync', [refOut]);
   const durable = Number(process.hrtime.bigint() - started) / 1e9;
@@ -82,6 +82,8 @@ const median = (values: number[]): number => {
 
 const rows: string[] = [];
 for (const c of cases) {
+  const input = await benchInput(c.input, log);
+  const reference = c.reference.replaceAll('$IN', input).replaceAll('$OUT', refOut);
   const ours: number[] = [];
   const engine: number[] = [];
   const ref: number[] = [];
@@ -92,19 +94,19 @@ for (const c of cases) {
     for (const who of order) {
       await fresh();
       if (who === 'ours') {
-        const r = await timeOurs(c);
+        const r = await timeOurs(c, input);
         ours.push(r.seconds);
         engine.push(r.engine);
         rss = Math.max(rss, r.rssMiB);
       } else {
-        const r = await timeReference(c);
+        const r = await timeReference(reference);
         ref.push(r.seconds);
         refDurable.push(r.durable);
       }
     }
     if (round === 0) {
       // Once per case: our output must equal the reference's, byte for byte.
-      await run('sh', ['-c', `${c.reference} && "${process.execPath}" "${runner}" ${c.mode} "${c.input}" "${oursOut}" >/dev/null && cmp "${oursOut}" "${refOut}"`]);
+      await run('sh', ['-c', `${reference} && "${process.execPath}" "${runner}" ${c.mode} "${input}" "${oursOut}" >/dev/null && cmp "${oursOut}" "${refOut}"`]);
     }
     log(`${c.name} round ${round + 1}: ours ${ours.at(-1)!.toFixed(3)} s, reference ${ref.at(-1)!.toFixed(3)} s (+sync ${refDurable.at(-1)!.toFixed(3)} s)`);
   }
