@@ -145,6 +145,12 @@ describe('registry source (docker-registry 2.8 filled by skopeo)', () => {
     }
   });
 
+  it('refuses an image larger than the target and tears the layer stream down', async () => {
+    const r = await importImage(`docker://${open.host}/qcow2-gz:v1`, { imageSize: 4 << 20 });
+    expect(r.failure?.error.code).toBe('CDI_ERR_TOO_LARGE');
+    expect(r.files).toEqual([]);
+  });
+
   it('fails on a missing tag and a missing repository', async () => {
     const r = await importImage(`docker://${open.host}/qcow2-gz:nope`);
     expect(r.failure?.error.code).toBe('CDI_ERR_REGISTRY');

@@ -126,7 +126,8 @@ export class HttpClient {
     }
   }
 
+  /** Ends every connection, aborting requests still in flight (a paused body must not keep us waiting). */
   async close(): Promise<void> {
-    await this.dispatcher.close().catch(() => {});
+    await this.dispatcher.destroy().catch(() => {});
   }
 }

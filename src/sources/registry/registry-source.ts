@@ -42,7 +42,7 @@ async function* diskBytes(client: RegistryClient, http: HttpClient, layers: Desc
 }
 
 /** Keeps scanning after an early stop of the consumer, so complete() can still verify what is left. */
-function resumable(source: AsyncGenerator<Uint8Array>): { stream: AsyncIterable<Uint8Array>; finish(): Promise<void> } {
+function resumable(source: AsyncGenerator<Uint8Array>): { stream: AsyncIterable<Uint8Array>; finish(): Promise<void>; stop(): void } {
   let finished = false;
   const stream = {
     [Symbol.asyncIterator]: () => ({
@@ -58,6 +58,11 @@ function resumable(source: AsyncGenerator<Uint8Array>): { stream: AsyncIterable<
     stream,
     async finish() {
       while (!finished) if ((await source.next()).done) finished = true;
+    },
+    /** Tears the layer pipeline down when the import ends early. */
+    stop() {
+      if (!finished) source.return(undefined).catch(() => {});
+      finished = true;
     },
   };
 }
@@ -96,7 +101,10 @@ export async function openRegistrySource(url: string, options: RegistryOptions, 
       description: url,
       labels: labelsFromEnv(config.config?.Env),
       complete: () => disk.finish(),
-      close: () => http.close(),
+      close: async () => {
+        await http.close();
+        disk.stop();
+      },
     };
   } catch (err) {
     await http.close();
