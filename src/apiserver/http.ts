@@ -4,7 +4,13 @@ import { ApiError, badRequest } from './status.ts';
 /** Request bodies and JSON replies, with Kubernetes' 3 MiB request limit. */
 const MaxBody = 3 * 1024 * 1024;
 
+/** Only JSON bodies: protobuf and CBOR get 415, on which client-go falls back to JSON. */
 export async function readJson(req: IncomingMessage): Promise<unknown> {
+  const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim();
+  if (!/^application\/([a-z-]+\+)?json$/.test(type) && type !== '*/*') {
+    req.resume();
+    throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json`);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
