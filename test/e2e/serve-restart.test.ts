@@ -73,7 +73,7 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 60_000): Promise<T> {
+async function until<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 150_000): Promise<T> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     const v = await Promise.resolve(fn()).catch(() => undefined);
@@ -92,17 +92,21 @@ it('survives kill -9 of cdi serve mid-import: the worker dies with it, the next 
   const pid = await until(() => importerPid(), 'importer running');
   serve!.kill('SIGKILL');
   await new Promise((r) => serve!.once('exit', r));
-  await until(() => !alive(pid) || undefined, 'importer gone with its parent (pdeathsig)', 10_000);
+  await until(() => !alive(pid) || undefined, 'importer gone with its parent (pdeathsig)', 30_000);
 
   slow = false;
   const second = await startServe();
   const done = await until(async () => {
     const obj = (await second.custom.getNamespacedCustomObject({ ...dv, name: 'restart-dv' })) as { status?: { phase?: string } };
     return obj.status?.phase === 'Succeeded' ? obj : undefined;
-  }, 'DataVolume Succeeded after restart');
+  }, 'DataVolume Succeeded after restart').catch(async (err: Error) => {
+    const obj = await second.custom.getNamespacedCustomObject({ ...dv, name: 'restart-dv' }).catch(() => undefined);
+    const pods = await second.core.listNamespacedPod({ namespace: 'default' }).catch(() => undefined);
+    throw new Error(`${err.message}\nDataVolume: ${JSON.stringify(obj)}\npods: ${JSON.stringify(pods?.items.map((p) => [p.metadata?.name, p.status]))}`);
+  });
   expect(done.status?.phase).toBe('Succeeded');
   const pvc = await second.core.readNamespacedPersistentVolumeClaim({ namespace: 'default', name: 'restart-dv' });
   const disk = fs.readFileSync(path.join(pvc.metadata?.annotations?.['local.cdi.kubevirt.io/path'] ?? '', 'disk.img'));
   const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
   expect(digest(disk.subarray(0, image.length))).toBe(digest(image));
-});
+}, 400_000);

@@ -39,7 +39,7 @@ beforeAll(async () => {
   dataDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'cdi-serve-e2e-'));
   serve = startServe(dataDir);
   serve.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 150_000;
   while (!stderr.includes('cdi serve is ready')) {
     if (serve.exitCode !== null || Date.now() > deadline) throw new Error(`cdi serve did not become ready:\n${stderr}`);
     await new Promise((r) => setTimeout(r, 100));
