@@ -107,7 +107,7 @@ export class ObjectService {
   }
 
   /** Commits one object change and publishes it; the object carries the new resourceVersion. */
-  private commit(info: KindInfo, type: EventType, obj: KubeObject): KubeObject {
+  private commit(info: KindInfo, type: EventType, obj: KubeObject, previous?: KubeObject): KubeObject {
     const meta = obj.metadata as ObjectMeta;
     const resource = resourceKey(info);
     const namespace = this.nsOf(info, meta.namespace);
@@ -122,7 +122,8 @@ export class ObjectService {
       else ops.remove(resource, namespace, name);
       return rv;
     });
-    this.store.onCommit(() => this.hub.publish({ type, rv, resource, namespace, name, json, object: obj }));
+    const prevJson = type === 'MODIFIED' && previous ? JSON.stringify(previous) : undefined;
+    this.store.onCommit(() => this.hub.publish({ type, rv, resource, namespace, name, json, object: obj, ...(prevJson ? { prevJson, previous } : {}) }));
     return obj;
   }
 
@@ -154,7 +155,7 @@ export class ObjectService {
     if (unchanged(old, next)) return old;
     const meta = next.metadata as ObjectMeta;
     if (meta.deletionTimestamp && !meta.finalizers?.length && info.kind !== 'Namespace') return this.commit(info, 'DELETED', next);
-    return this.commit(info, 'MODIFIED', next);
+    return this.commit(info, 'MODIFIED', next, old);
   }
 
   update(info: KindInfo, namespace: string | undefined, name: string, body: unknown, subresource?: 'status'): KubeObject {
@@ -206,7 +207,7 @@ export class ObjectService {
     };
     if (finalizers.length === 0) delete (next.metadata as ObjectMeta).finalizers;
     if (info.kind === 'Namespace') next.status = { ...(old.status as object), phase: 'Terminating' };
-    return this.commit(info, 'MODIFIED', next);
+    return this.commit(info, 'MODIFIED', next, old);
   }
 
   /** Removes an object outright: the garbage collector's last step for emptied namespaces. */

@@ -16,6 +16,9 @@ export interface ChangeEvent {
   json: string;
   /** Only on live delivery; replays parse `json`. */
   object?: KubeObject;
+  /** MODIFIED only: the state before, so selector watches see objects enter and leave. */
+  prevJson?: string;
+  previous?: KubeObject;
 }
 
 export type Listener = (event: ChangeEvent) => void;
@@ -30,20 +33,20 @@ export class WatchHub {
   private bytes = 0;
 
   /** Keeps at least `windowSize` events unless they exceed `windowBytes` of JSON. */
-  constructor(startRv: number, windowSize: number, windowBytes = 16 * 1024 * 1024) {
+  constructor(startRv: number, windowSize: number, windowBytes = 8 * 1024 * 1024) {
     this.compactedRv = startRv;
     this.windowSize = windowSize;
     this.windowBytes = windowBytes;
   }
 
   publish(event: ChangeEvent): void {
-    this.events.push({ ...event, object: undefined });
-    this.bytes += event.json.length;
+    this.events.push({ ...event, object: undefined, previous: undefined });
+    this.bytes += event.json.length + (event.prevJson?.length ?? 0);
     // Compact in steps (at twice the window) so publishing stays amortized O(1).
     if (this.events.length > this.windowSize * 2 || this.bytes > this.windowBytes * 2) {
       let drop = 0;
       while (drop < this.events.length - 1 && (this.events.length - drop > this.windowSize || this.bytes > this.windowBytes)) {
-        this.bytes -= this.events[drop]!.json.length;
+        this.bytes -= this.events[drop]!.json.length + (this.events[drop]!.prevJson?.length ?? 0);
         drop++;
       }
       this.compactedRv = this.events[drop - 1]!.rv;

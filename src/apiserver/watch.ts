@@ -56,8 +56,17 @@ export function serveWatch(service: ObjectService, info: KindInfo, req: Incoming
     if (e.resource !== resource) return;
     if (info.namespaced && p.namespace !== undefined && e.namespace !== p.namespace) return;
     const obj = e.object ?? (JSON.parse(e.json) as KubeObject);
-    if (!labels(obj) || !fields(obj)) return;
-    line(e.type, e.json, p.table ? obj : undefined);
+    const matches = (o: KubeObject) => labels(o) && fields(o);
+    let type: string = e.type;
+    if (e.type === 'MODIFIED' && e.prevJson !== undefined) {
+      // As kube-apiserver does for selector watches: entering the selection is ADDED, leaving it DELETED.
+      const before = matches(e.previous ?? (JSON.parse(e.prevJson) as KubeObject));
+      const after = matches(obj);
+      if (!before && !after) return;
+      if (!before) type = 'ADDED';
+      else if (!after) type = 'DELETED';
+    } else if (!matches(obj)) return;
+    line(type, e.json, p.table ? obj : undefined);
   };
 
   const unsubscribe = service.hub.subscribe(deliver);

@@ -79,4 +79,15 @@ describe('apiserver watch', () => {
     const bookmark = w.events.find((e) => e.type === 'BOOKMARK')!;
     expect(Number(bookmark.object.metadata?.resourceVersion)).toBeGreaterThanOrEqual(Number(rv));
   });
+
+  it('reports objects entering a selector as ADDED and leaving it as DELETED', async () => {
+    const cm = await h.core.createNamespacedConfigMap({ namespace: 'w', body: { metadata: { name: 'mover', labels: { stage: 'a' } } } });
+    const w = await collect(h, '/api/v1/namespaces/w/configmaps', { resourceVersion: cm.metadata!.resourceVersion!, labelSelector: 'stage=b' });
+    const moved = await h.core.replaceNamespacedConfigMap({ namespace: 'w', name: 'mover', body: { ...cm, metadata: { ...cm.metadata, labels: { stage: 'b' } } } });
+    const touched = await h.core.replaceNamespacedConfigMap({ namespace: 'w', name: 'mover', body: { ...moved, data: { x: '1' } } });
+    await h.core.replaceNamespacedConfigMap({ namespace: 'w', name: 'mover', body: { ...touched, metadata: { ...touched.metadata, labels: { stage: 'c' } } } });
+    await eventually(() => (w.events.length >= 3 ? true : undefined), 'three selector events');
+    w.stop();
+    expect(w.events.map((e) => e.type)).toEqual(['ADDED', 'MODIFIED', 'DELETED']);
+  });
 });
