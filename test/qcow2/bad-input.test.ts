@@ -101,7 +101,7 @@ describe('qcow2 refusals', () => {
   });
 
   it('refuses LUKS and AES encryption', async () => {
-    const luks = await qemuMade('luks.qcow2', '--object', 'secret,id=s0,data=pw', '-o', 'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10', '1M');
+    const luks = await qemuMade('luks.qcow2', '--object', 'secret,id=s0,data=pw', '-o', 'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=100', '1M');
     await expectRefused(luks, 'CDI_ERR_QCOW2_ENCRYPTED');
     await expect(openQcow2Random(bufferInput(luks), {})).rejects.toThrow(/luks/);
     const aes = await fixtureBytes('small-64k');
@@ -225,6 +225,20 @@ describe('qcow2 refusals', () => {
     const host = Number(short.readBigUInt64BE(at) & ((1n << 58n) - 1n));
     deflateRawSync(Buffer.alloc(1000, 0x5a)).copy(short, host);
     await expectRefused(short, 'CDI_ERR_BAD_COMPRESSED_CLUSTER');
+  });
+
+  it('refuses a corrupt compressed cluster inside a big batch (inflated off the main thread)', async () => {
+    const bytes = await fixtureBytes('zstd-16k-regions');
+    const { table } = firstL2(bytes);
+    let corrupted = 0;
+    for (let at = table + 8 * 40; at < table + clusterSize(bytes) && corrupted < 1; at += 8) {
+      const e = bytes.readBigUInt64BE(at);
+      if ((e & (1n << 62n)) === 0n) continue;
+      const host = Number(e & ((1n << 56n) - 1n));
+      bytes.fill(0x33, host, host + 32);
+      corrupted++;
+    }
+    await expectRefused(bytes, 'CDI_ERR_BAD_COMPRESSED_CLUSTER');
   });
 
   it('refuses a header that lies about its length or overruns its extensions', async () => {
