@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../api/logger.ts';
 import { LocalNodeName } from './layout.ts';
 import { nowRfc3339 } from './pod-status.ts';
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export type EventType = 'Normal' | 'Warning';
 export type PodEventSink = (type: EventType, reason: string, message: string) => void;
@@ -15,12 +17,24 @@ export type PodEventSink = (type: EventType, reason: string, message: string) =>
 export function podEventSink(core: CoreV1Api, pod: V1Pod, logger: Logger): PodEventSink {
   const namespace = pod.metadata?.namespace ?? 'default';
   const name = pod.metadata?.name ?? '';
+  const seen = new Map<string, { name: string; count: number }>();
   return (type, reason, message) => {
     const now = nowRfc3339();
+    const same = seen.get(`${type}/${reason}/${message}`);
+    if (same) {
+      // The kubelet's recorder folds a repeated event into one with a count ("x3 over 12s").
+      same.count += 1;
+      core
+        .patchNamespacedEvent({ namespace, name: same.name, body: { count: same.count, lastTimestamp: now } }, mergePatch)
+        .catch((err: unknown) => logger.debug({ err: String(err), reason }, 'event not updated'));
+      return;
+    }
+    const eventName = `${name}.${Date.now().toString(16)}${randomBytes(2).toString('hex')}`;
+    seen.set(`${type}/${reason}/${message}`, { name: eventName, count: 1 });
     const body = {
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { name: `${name}.${Date.now().toString(16)}${randomBytes(2).toString('hex')}`, namespace },
+      metadata: { name: eventName, namespace },
       involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace, name, uid: pod.metadata?.uid, resourceVersion: pod.metadata?.resourceVersion },
       type,
       reason,
