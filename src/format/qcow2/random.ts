@@ -13,7 +13,7 @@ import { decodeL1, decodeL2, RUN_COMPRESSED, RUN_DATA, RUN_ZERO, RunList } from 
 
 /** Largest single read of uncompressed data, and of compressed ranges (which inflate to several times more). */
 const MAX_DATA_READ = 2 * 1024 * 1024;
-const MAX_COMPRESSED_READ = 512 * 1024;
+const MAX_COMPRESSED_READ = 1024 * 1024;
 /** Unneeded host bytes a read may span to join two runs (cheaper than a second request). */
 const MAX_GAP = 64 * 1024;
 const READS_IN_FLIGHT = 4;
