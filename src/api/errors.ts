@@ -88,6 +88,7 @@ export const errorTable = {
   CDI_ERR_INTERNAL: { message: 'internal error: %s', exit: 1, http: 500 },
   // local node agent and `cdi serve`
   CDI_ERR_UNSAFE_NAME: { message: 'name %s cannot be used as a path under the data dir', exit: 2, http: 422 },
+  CDI_ERR_DATA_DIR_IN_USE: { message: 'data dir %s is in use by another API server (its database is locked)', exit: 1, http: 500 },
   CDI_ERR_SERVE: { message: 'cdi serve: %s', exit: 1, http: 500 },
   // cluster mode: token API (aggregated upload.cdi.kubevirt.io), client configuration
   CDI_ERR_TOKEN_API_UNAUTHENTICATED: { message: 'request is not from a trusted front proxy: %s', exit: 3, http: 401 },

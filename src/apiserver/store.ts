@@ -2,6 +2,7 @@ import { closeSync, fdatasync, fdatasyncSync, fsyncSync, openSync } from 'node:f
 import path from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { promisify } from 'node:util';
+import { CdiError } from '../api/errors.ts';
 
 const fdatasyncAsync = promisify(fdatasync);
 
@@ -49,10 +50,22 @@ export class ObjectStore {
 
   constructor(file: string) {
     this.db = new DatabaseSync(file);
-    this.db.exec(`
+    try {
+      // One server per data dir: the first write takes an exclusive lock held until close.
+      this.db.exec(`
+      PRAGMA locking_mode = EXCLUSIVE;
+      PRAGMA busy_timeout = 1000;
       PRAGMA journal_mode = WAL;
       PRAGMA synchronous = NORMAL;
-      PRAGMA busy_timeout = 5000;
+      BEGIN IMMEDIATE;
+      COMMIT;`);
+    } catch (err) {
+      this.db.close();
+      const code = (err as { errcode?: number }).errcode;
+      if (code === 5 || code === 6) throw new CdiError('CDI_ERR_DATA_DIR_IN_USE', [path.dirname(file)], { cause: err });
+      throw err;
+    }
+    this.db.exec(`
       CREATE TABLE IF NOT EXISTS objects (
         resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
         rv INTEGER NOT NULL, json TEXT NOT NULL,

@@ -165,6 +165,10 @@ describe('apiserver lifecycle: finalizers, cascading deletion, bad requests', ()
     expect(left.items.map((i) => i.metadata?.name)).toEqual(['k3']);
   });
 
+  it('refuses a second server on a data dir in use', async () => {
+    await expect(startHarness({ dataDir: h.dataDir })).rejects.toMatchObject({ code: 'CDI_ERR_DATA_DIR_IN_USE' });
+  });
+
   it('restarts on the same data dir with the same credentials and objects', async () => {
     await h.core.createNamespacedConfigMap({ namespace: 'gc', body: { metadata: { name: 'persisted' }, data: { k: 'v' } } });
     const { url, token, caPem } = h.server;
