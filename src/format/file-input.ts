@@ -14,6 +14,8 @@ export async function openFileInput(path: string): Promise<RandomAccessInput & {
 
   async function read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     signal?.throwIfAborted();
+    // Checked before allocating: a hostile header must not make us reserve memory for bytes that do not exist.
+    if (offset + length > size) throw new CdiError('CDI_ERR_TRUNCATED', [`${path} ends at ${size}, wanted ${offset + length}`]);
     const buffer = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
