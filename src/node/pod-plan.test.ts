@@ -141,6 +141,12 @@ describe('planPod', () => {
     expect(planPod(unbound)).toMatchObject({ ok: false, reason: 'Unschedulable' });
   });
 
+  it('says plainly that init containers do not run here', () => {
+    const pod = importerPod();
+    pod.spec!.initContainers = [{ name: 'init', image: 'cdi-ts/importer:latest' }];
+    expect(planPod(inputs(pod))).toEqual({ ok: false, reason: 'CreateContainerConfigError', message: 'init containers are not supported by the local node agent' });
+  });
+
   it('refuses configMap item paths that escape the volume directory', () => {
     const pod = importerPod();
     pod.spec!.volumes![2] = { name: 'cdi-cert-vol', configMap: { name: 'certs-cm', items: [{ key: 'ca.crt', path: '../../escape' }] } };

@@ -135,6 +135,7 @@ interface VolumeSource {
 
 function buildPlan(inputs: PlanInputs): PodPlan {
   const { pod } = inputs;
+  if (pod.spec?.initContainers?.length) throw new PlanProblem('CreateContainerConfigError', 'init containers are not supported by the local node agent');
   const plan: PodPlan = { containers: [], dirs: [], files: [] };
   const volumes = new Map<string, VolumeSource>();
   for (const v of pod.spec?.volumes ?? []) volumes.set(v.name, mapVolume(v, inputs, plan));
