@@ -12,6 +12,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { access, mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startNginx } from '../test/support/nginx.ts';
@@ -72,17 +73,36 @@ async function timed(fn: () => Promise<void>): Promise<number> {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function measure(name: string, fn: () => Promise<void>): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) times.push(await timed(fn));
-  const m = median(times);
-  console.log(`${name.padEnd(44)} ${m.toFixed(2)} s   (runs: ${times.map((t) => t.toFixed(2)).join(', ')})`);
+/** CPU seconds (user + sys) of the commands of the current run; the machine is shared, so wall time alone misleads. */
+let runCpu = 0;
+
+/** Runs a command under GNU time, adding its CPU seconds to the run; returns its peak RSS in KiB. */
+async function timedCommand(command: string, args: string[]): Promise<number> {
+  const { stderr } = await run('/usr/bin/time', ['-f', 'TIME %U %S %M', command, ...args], { maxBuffer: 1 << 26 });
+  const m = /TIME ([\d.]+) ([\d.]+) (\d+)\s*$/.exec(stderr);
+  if (!m) throw new Error(`no timing from ${command}: ${stderr}`);
+  runCpu += Number(m[1]) + Number(m[2]);
+  return Number(m[3]);
+}
+
+interface Measured { wall: number; cpu: number }
+
+async function measure(name: string, fn: () => Promise<void>): Promise<Measured> {
+  const walls: number[] = [];
+  const cpus: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    runCpu = 0;
+    walls.push(await timed(fn));
+    cpus.push(runCpu);
+  }
+  const m = { wall: median(walls), cpu: median(cpus) };
+  console.log(`${name.padEnd(44)} ${m.wall.toFixed(2)} s wall, ${m.cpu.toFixed(2)} s cpu   (wall runs: ${walls.map((t) => t.toFixed(2)).join(', ')})`);
   return m;
 }
 
 /** CDI's importer fsyncs the target before it reports success, as ours does: the references pay for it too. */
 async function durable(): Promise<void> {
-  await run('sync', ['-d', path.join(out, 'disk.img')]);
+  await timedCommand('sync', ['-d', path.join(out, 'disk.img')]);
 }
 
 let peakRssKiB = 0;
@@ -90,7 +110,7 @@ let peakRssKiB = 0;
 /** The importer worker as a child process, under GNU time for its peak RSS. */
 async function worker(env: Record<string, string>): Promise<void> {
   const target = path.join(out, 'disk.img');
-  const child = spawn('/usr/bin/time', ['-f', '%M', process.execPath, path.join(root, 'importer/main.ts')], {
+  const child = spawn('/usr/bin/time', ['-f', 'TIME %U %S %M', process.execPath, path.join(root, 'importer/main.ts')], {
     env: { PATH: process.env.PATH ?? '', CDI_TARGET_PATH: target, CDI_TERMINATION_LOG: path.join(out, 'termination'), CDI_LISTEN_PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -98,7 +118,10 @@ async function worker(env: Record<string, string>): Promise<void> {
   child.stderr.setEncoding('utf8').on('data', (t: string) => { stderr += t; });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`worker failed (${code}): ${stderr}`);
-  peakRssKiB = Math.max(peakRssKiB, Number(stderr.trim().split('\n').pop()));
+  const m = /TIME ([\d.]+) ([\d.]+) (\d+)\s*$/.exec(stderr);
+  if (!m) throw new Error(`no timing from the worker: ${stderr}`);
+  runCpu += Number(m[1]) + Number(m[2]);
+  peakRssKiB = Math.max(peakRssKiB, Number(m[3]));
 }
 
 async function main(): Promise<void> {
@@ -109,49 +132,51 @@ async function main(): Promise<void> {
     await buildOciLayoutFromFile(layout, 'v1', path.join(dir, 'test.qcow2'), 'disk/disk.qcow2');
   }
   const nbdkit = await ensureNbdkit();
+  const loadBefore = os.loadavg()[0]!.toFixed(1);
   const nginx = await startNginx({ root: dir });
   const registry = await startRegistry();
   try {
     await registry.push(layout, 'v1', 'bench');
     const url = `${nginx.plain}/test.qcow2`;
-    const results: Array<[string, number, number]> = [];
+    const results: Array<{ name: string; wall: number; cpu: number; want: number }> = [];
+    const ratio = (name: string, ours: Measured, ref: Measured, want: number): void => { results.push({ name, wall: ours.wall / ref.wall, cpu: ours.cpu / ref.cpu, want }); };
     const ours = await measure('ours: importer http → file', () => worker({ IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: url }));
     const cdiWay = await measure('curl → scratch + qemu-img convert -O raw', async () => {
-      await run('curl', ['-sf', '-o', path.join(out, 'scratch.qcow2'), url]);
-      await run('qemu-img', ['convert', '-O', 'raw', path.join(out, 'scratch.qcow2'), path.join(out, 'disk.img')]);
+      await timedCommand('curl', ['-sf', '-o', path.join(out, 'scratch.qcow2'), url]);
+      await timedCommand('qemu-img', ['convert', '-O', 'raw', path.join(out, 'scratch.qcow2'), path.join(out, 'disk.img')]);
       await durable();
     });
-    results.push(['http vs curl + qemu-img convert', ours / cdiWay, 0.6]);
+    ratio('http vs curl + qemu-img convert', ours, cdiWay, 0.6);
     if (nbdkit) {
       const viaNbd = await measure('nbdkit curl → qemu-img convert -O raw', async () => {
-        await run('nbdkit', ['-U', '-', 'curl', `url=${url}`, '--run', `qemu-img convert -O raw "$uri" ${path.join(out, 'disk.img')}`]);
+        await timedCommand('nbdkit', ['-U', '-', 'curl', `url=${url}`, '--run', `qemu-img convert -O raw "$uri" ${path.join(out, 'disk.img')}`]);
         await durable();
       });
-      results.push(['http vs nbdkit curl + qemu-img convert', ours / viaNbd, 0.8]);
+      ratio('http vs nbdkit curl + qemu-img convert', ours, viaNbd, 0.8);
     } else {
       console.log('nbdkit is not available: that comparison is skipped');
     }
-    const curlNull = await measure('curl -o /dev/null', async () => { await run('curl', ['-sf', '-o', '/dev/null', url]); });
-    results.push(['http vs curl -o /dev/null', ours / curlNull, 1.5]);
+    const curlNull = await measure('curl -o /dev/null', async () => { await timedCommand('curl', ['-sf', '-o', '/dev/null', url]); });
+    ratio('http vs curl -o /dev/null', ours, curlNull, 1.5);
     const oursRegistry = await measure('ours: importer registry → file', () => worker({
       IMPORTER_SOURCE: 'registry', IMPORTER_ENDPOINT: `docker://${registry.host}/bench:v1`, INSECURE_TLS: 'true',
     }));
     const skopeoWay = await measure('skopeo copy dir: + untar + qemu-img convert', async () => {
       const copy = path.join(out, 'image');
-      await run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${registry.host}/bench:v1`, `dir:${copy}`]);
+      await timedCommand('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${registry.host}/bench:v1`, `dir:${copy}`]);
       const files = await readdir(copy);
       const manifest = JSON.parse(await sh(`cat ${path.join(copy, 'manifest.json')}`)) as { layers: Array<{ digest: string }> };
       const layer = manifest.layers[0]!.digest.replace('sha256:', '');
       if (!files.includes(layer)) throw new Error('layer blob missing from skopeo dir');
       await mkdir(path.join(out, 'rootfs'));
-      await run('tar', ['-xf', path.join(copy, layer), '-C', path.join(out, 'rootfs')]);
-      await run('qemu-img', ['convert', '-O', 'raw', path.join(out, 'rootfs', 'disk', 'disk.qcow2'), path.join(out, 'disk.img')]);
+      await timedCommand('tar', ['-xf', path.join(copy, layer), '-C', path.join(out, 'rootfs')]);
+      await timedCommand('qemu-img', ['convert', '-O', 'raw', path.join(out, 'rootfs', 'disk', 'disk.qcow2'), path.join(out, 'disk.img')]);
       await durable();
     });
-    results.push(['registry vs skopeo + untar + qemu-img convert', oursRegistry / skopeoWay, 0.7]);
-    console.log('\nratios (ours / reference; lower is better):');
-    for (const [name, ratio, want] of results) {
-      console.log(`  ${name.padEnd(48)} ${ratio.toFixed(2)}  (want ≤ ${want}) ${ratio <= want ? 'ok' : 'MISSED'}`);
+    ratio('registry vs skopeo + untar + qemu-img convert', oursRegistry, skopeoWay, 0.7);
+    console.log(`\nratios (ours / reference; lower is better), load average ${loadBefore} before, ${os.loadavg()[0]!.toFixed(1)} after:`);
+    for (const r of results) {
+      console.log(`  ${r.name.padEnd(48)} wall ${r.wall.toFixed(2)} (want ≤ ${r.want}) ${r.wall <= r.want ? 'ok' : 'MISSED'}   cpu ${r.cpu.toFixed(2)}`);
     }
     const rssMiB = peakRssKiB / 1024;
     console.log(`  ${'worker peak RSS'.padEnd(48)} ${rssMiB.toFixed(0)} MiB  (want ≤ 150) ${rssMiB <= 150 ? 'ok' : 'MISSED'}`);

@@ -9,9 +9,9 @@ type Gc = (options?: { type?: 'minor' | 'major'; execution?: 'sync' | 'async' })
  * by tens of MiB, so peak RSS would follow GC timing rather than what is live (bounded by the
  * engine's write queue and our read-ahead). Buffers that waited in the write queue are old by
  * then, so a full collection runs when they pile up past the limit: a few milliseconds per
- * ~48 MiB imported.
+ * ~64 MiB imported.
  */
-export function boundBufferMemory(limitBytes = 48 << 20, everyMs = 100): () => void {
+export function boundBufferMemory(limitBytes = 64 << 20, everyMs = 250): () => void {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as Gc | undefined;
   if (typeof gc !== 'function') return () => {};
