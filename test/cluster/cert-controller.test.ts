@@ -80,4 +80,21 @@ describe('certificate controller against the embedded API server', () => {
     expect(replaced).toHaveLength(1);
     expect(new X509Certificate((await secret('cdi-apiserver-signer'))['tls.crt']!).fingerprint256).toBe(signer.fingerprint256);
   });
+
+  it('never overwrites a concurrent writer: a stale create or replace fails with 409 and the next read sees the winner', async () => {
+    const a = kubernetesCertStore(core, 'cdi');
+    const b = kubernetesCertStore(core, 'cdi');
+    expect(await a.readSecret('race')).toBeUndefined();
+    expect(await b.readSecret('race')).toBeUndefined();
+    await b.writeSecret('race', 'Opaque', { who: 'b' });
+    await expect(a.writeSecret('race', 'Opaque', { who: 'a' })).rejects.toMatchObject({ code: 409 });
+    expect(await a.readSecret('race')).toEqual({ who: 'b' });
+
+    // both read the same version; the second replace is stale
+    expect(await b.readSecret('race')).toEqual({ who: 'b' });
+    await a.writeSecret('race', 'Opaque', { who: 'a' });
+    await expect(b.writeSecret('race', 'Opaque', { who: 'b2' })).rejects.toMatchObject({ code: 409 });
+    expect(await b.readConfigMap('missing')).toBeUndefined();
+    expect(await a.readSecret('race')).toEqual({ who: 'a' });
+  });
 });

@@ -62,28 +62,34 @@ const program = new Command('cdi-controller')
     let stopController: (() => Promise<void>) | undefined;
     const lead = (signal: AbortSignal) => {
       isLeader.set({ name: CdiLeaderLockName }, 1);
+      const workerImages = {
+        ...(flags.importerImage ? { importer: flags.importerImage } : {}),
+        ...(flags.uploadserverImage ? { uploadServer: flags.uploadserverImage } : {}),
+        ...(flags.clonerImage ? { cloner: flags.clonerImage } : {}),
+      };
+      // The DataVolume controller issues upload-pod certificates from the signers, so it starts
+      // once the certificate controller has made its first pass over them.
+      const startReconciling = () =>
+        startController({ kubeConfig, logger, namespace: flags.namespace, workerImages, virtualMachines: 'auto' }).then(
+          (controller) => {
+            stopController = () => controller.stop();
+            if (signal.aborted) void controller.stop();
+          },
+          (err: unknown) => {
+            logger.error({ err }, 'controller failed to start');
+            process.exit(1);
+          },
+        );
       void runCertController({
         store: kubernetesCertStore(kubeConfig.makeApiClient(CoreV1Api), flags.namespace),
         specs: cdiCertSpecs(flags.namespace),
         apiServices: kubeConfig.makeApiClient(ApiregistrationV1Api),
         logger,
         signal,
+        onFirstPass: () => {
+          if (!signal.aborted) void startReconciling();
+        },
       });
-      const workerImages = {
-        ...(flags.importerImage ? { importer: flags.importerImage } : {}),
-        ...(flags.uploadserverImage ? { uploadServer: flags.uploadserverImage } : {}),
-        ...(flags.clonerImage ? { cloner: flags.clonerImage } : {}),
-      };
-      startController({ kubeConfig, logger, namespace: flags.namespace, workerImages, virtualMachines: 'auto' }).then(
-        (controller) => {
-          stopController = () => controller.stop();
-          if (signal.aborted) void controller.stop();
-        },
-        (err: unknown) => {
-          logger.error({ err }, 'controller failed to start');
-          process.exit(1);
-        },
-      );
     };
 
     const elector = flags.leaderElect

@@ -20,6 +20,8 @@ export interface CertControllerOptions {
   logger: Logger;
   signal: AbortSignal;
   now?: () => Date;
+  /** Called once after the first pass, whether it succeeded or not. */
+  onFirstPass?: () => void;
 }
 
 /** Points the aggregated APIService at the current signer bundle; absent APIService is not an error. */
@@ -44,6 +46,7 @@ export async function publishApiServiceCaBundle(api: NonNullable<CertControllerO
 export async function runCertController(opts: CertControllerOptions): Promise<void> {
   const log = opts.logger.child({ component: 'cert-controller' });
   const now = opts.now ?? (() => new Date());
+  let first = true;
   while (!opts.signal.aborted) {
     let wait = RetryMs;
     try {
@@ -54,6 +57,10 @@ export async function runCertController(opts: CertControllerOptions): Promise<vo
       wait = Math.min(Math.max(result.nextRotation.getTime() - now().getTime(), 1000), MaxSleepMs);
     } catch (err) {
       log.error({ err }, 'certificate sync failed; retrying');
+    }
+    if (first) {
+      first = false;
+      opts.onFirstPass?.();
     }
     await sleep(wait, undefined, { signal: opts.signal }).catch(() => {});
   }
