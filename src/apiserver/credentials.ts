@@ -1,6 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { generateSigningKey } from '../api/upload-token.ts';
 import { issueCertificate } from '../cluster/pki/certificate.ts';
@@ -43,25 +44,52 @@ async function readAll(dir: string): Promise<Credentials | undefined> {
   }
 }
 
+/** Names the serving certificate covers: loopback, the bind address, or every address for 0.0.0.0/::. */
 export function serverHostnames(host: string): string[] {
   const names = new Set(['localhost', '127.0.0.1', '::1']);
-  if (host && host !== '0.0.0.0' && host !== '::') names.add(host);
+  if (host === '0.0.0.0' || host === '::') {
+    names.add(hostname());
+    for (const addrs of Object.values(networkInterfaces())) for (const a of addrs ?? []) names.add(a.address.split('%')[0]!);
+  } else if (host) names.add(host);
   return [...names].filter((n) => isIP(n) || /^[a-z0-9.-]+$/i.test(n));
+}
+
+function covers(certPem: string, names: string[]): boolean {
+  const cert = new X509Certificate(certPem);
+  return names.every((n) => (isIP(n) ? cert.checkIP(n) : cert.checkHost(n)) !== undefined);
+}
+
+function issueServer(ca: { certPem: string; keyPem: string }, host: string) {
+  const now = Date.now();
+  return issueCertificate(
+    { commonName: 'cdi-apiserver', usage: 'server', notBefore: new Date(now - 3600_000), notAfter: new Date(now + TenYears), hostnames: serverHostnames(host) },
+    ca,
+  );
+}
+
+/** A bind address the stored serving certificate does not name gets a new one from the same CA. */
+async function reissueIfNeeded(dir: string, creds: Credentials, host: string): Promise<Credentials> {
+  if (covers(creds.certPem, serverHostnames(host))) return creds;
+  const caKeyPem = await readFile(path.join(dir, files.caKey), 'utf8');
+  const server = issueServer({ certPem: creds.caPem, keyPem: caKeyPem }, host);
+  for (const [f, text] of [
+    [files.key, server.keyPem],
+    [files.cert, server.certPem],
+  ] as const) {
+    await writeFile(path.join(dir, `${f}.tmp`), text, { mode: 0o600 });
+    await rename(path.join(dir, `${f}.tmp`), path.join(dir, f));
+  }
+  return { ...creds, certPem: server.certPem, keyPem: server.keyPem };
 }
 
 /** Loads the credentials of a data dir, creating them all (atomically, as one set) when absent. */
 export async function loadOrCreateCredentials(dataDir: string, host: string): Promise<Credentials> {
   const dir = path.join(dataDir, 'pki');
   const existing = await readAll(dir);
-  if (existing) return existing;
+  if (existing) return reissueIfNeeded(dir, existing, host);
   const now = Date.now();
-  const notBefore = new Date(now - 3600_000);
-  const notAfter = new Date(now + TenYears);
-  const ca = issueCertificate({ commonName: 'cdi-apiserver-ca', usage: 'ca', notBefore, notAfter });
-  const server = issueCertificate(
-    { commonName: 'cdi-apiserver', usage: 'server', notBefore, notAfter, hostnames: serverHostnames(host) },
-    { certPem: ca.certPem, keyPem: ca.keyPem },
-  );
+  const ca = issueCertificate({ commonName: 'cdi-apiserver-ca', usage: 'ca', notBefore: new Date(now - 3600_000), notAfter: new Date(now + TenYears) });
+  const server = issueServer(ca, host);
   const uploadSigningKey = await generateSigningKey();
   const token = randomBytes(32).toString('base64url');
   const tmp = `${dir}.tmp-${process.pid}`;
