@@ -99,7 +99,9 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
       }, 1000);
     });
   }
-  await Promise.all([claims.start(), pods.start()]);
+  // Claims first: a pod synced before its claim is known would be reported unschedulable.
+  await claims.start();
+  await pods.start();
   await sweep(o.dataDir, pods, claims, logger);
   logger.info({ dataDir: o.dataDir }, 'node agent started');
 
