@@ -2,6 +2,7 @@ import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, CoreV1Ap
 import type { Logger } from '../../api/logger.ts';
 import { startApiServer } from '../../apiserver/index.ts';
 import { DefaultCdiNamespace, createUploadTargetResolver, startController } from '../../controller/index.ts';
+import { pooledKubeConfig } from '../../controller/kube.ts';
 import { startNodeAgent } from '../../node/agent.ts';
 import { lockDataDir } from './data-dir.ts';
 import { runUploadProxy } from './upload-proxy-runner.ts';
@@ -42,7 +43,8 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(api.kubeconfigPath);
 
-    const agent = await startNodeAgent({ kubeConfig, dataDir: o.dataDir, logger: o.logger });
+    // One TLS connection pool for all the agent's requests (client-node makes a new one per request).
+    const agent = await startNodeAgent({ kubeConfig: pooledKubeConfig(kubeConfig), dataDir: o.dataDir, logger: o.logger });
     closers.push(() => agent.close());
     const controller = await startController({ kubeConfig, logger: o.logger });
     closers.push(() => controller.stop());
