@@ -21,7 +21,14 @@ export interface ListOptions {
 
 export type Propagation = 'Background' | 'Foreground' | 'Orphan';
 
+/** `dryRun`: admit and compute the result as if written, write nothing (kubectl --dry-run=server). */
+export interface WriteOptions {
+  subresource?: 'status';
+  dryRun?: boolean;
+}
+
 export interface DeleteOptions {
+  dryRun?: boolean;
   propagationPolicy?: Propagation;
   preconditions?: { uid?: string; resourceVersion?: string };
 }
@@ -107,8 +114,9 @@ export class ObjectService {
   }
 
   /** Commits one object change and publishes it; the object carries the new resourceVersion. */
-  private commit(info: KindInfo, type: EventType, obj: KubeObject, previous?: KubeObject): KubeObject {
+  private commit(info: KindInfo, type: EventType, obj: KubeObject, previous: KubeObject | undefined, dryRun = false): KubeObject {
     const meta = obj.metadata as ObjectMeta;
+    if (dryRun) return obj;
     const resource = resourceKey(info);
     const namespace = this.nsOf(info, meta.namespace);
     const name = meta.name!;
@@ -136,7 +144,7 @@ export class ObjectService {
     }
   }
 
-  create(info: KindInfo, namespace: string | undefined, body: unknown): KubeObject {
+  create(info: KindInfo, namespace: string | undefined, body: unknown, opts: WriteOptions = {}): KubeObject {
     const obj = prepareCreate(info, this.nsOf(info, namespace), checkTypeMeta(info, body));
     const meta = obj.metadata as ObjectMeta;
     this.checkNamespace(info, meta.namespace ?? '');
@@ -147,18 +155,19 @@ export class ObjectService {
     const denied = this.validate(info, obj, undefined, this.lookup);
     if (denied) throw denied;
     if (this.store.get(resourceKey(info), meta.namespace ?? '', meta.name!)) throw alreadyExists(info, meta.name!);
-    return this.commit(info, 'ADDED', obj);
+    return this.commit(info, 'ADDED', obj, undefined, opts.dryRun);
   }
 
   /** Writes `next` over `old`: removes the object when its last finalizer went while deleting. */
-  private replace(info: KindInfo, old: KubeObject, next: KubeObject): KubeObject {
+  private replace(info: KindInfo, old: KubeObject, next: KubeObject, dryRun = false): KubeObject {
     if (unchanged(old, next)) return old;
     const meta = next.metadata as ObjectMeta;
-    if (meta.deletionTimestamp && !meta.finalizers?.length && info.kind !== 'Namespace') return this.commit(info, 'DELETED', next);
-    return this.commit(info, 'MODIFIED', next, old);
+    if (meta.deletionTimestamp && !meta.finalizers?.length && info.kind !== 'Namespace') return this.commit(info, 'DELETED', next, undefined, dryRun);
+    return this.commit(info, 'MODIFIED', next, old, dryRun);
   }
 
-  update(info: KindInfo, namespace: string | undefined, name: string, body: unknown, subresource?: 'status'): KubeObject {
+  update(info: KindInfo, namespace: string | undefined, name: string, body: unknown, opts: WriteOptions = {}): KubeObject {
+    const { subresource } = opts;
     const incoming = checkTypeMeta(info, body);
     const meta = incoming.metadata as ObjectMeta;
     if (meta.name !== undefined && meta.name !== name) throw badRequest('the name of the object does not match the name on the URL');
@@ -171,17 +180,17 @@ export class ObjectService {
       const denied = this.validate(info, next, old, this.lookup);
       if (denied) throw denied;
     }
-    return this.replace(info, old, next);
+    return this.replace(info, old, next, opts.dryRun);
   }
 
-  patch(info: KindInfo, namespace: string | undefined, name: string, contentType: string, patch: unknown, subresource?: 'status'): KubeObject {
+  patch(info: KindInfo, namespace: string | undefined, name: string, contentType: string, patch: unknown, opts: WriteOptions = {}): KubeObject {
     const old = this.get(info, namespace, name);
     const patched = applyPatch(contentType, structuredClone(old), patch) as KubeObject;
     if (patched === null || typeof patched !== 'object') throw badRequest('patch did not produce an object');
     const wanted = patched.metadata?.resourceVersion;
     if (wanted !== undefined && wanted !== old.metadata?.resourceVersion) throw conflict(info, name);
     patched.metadata = { ...patched.metadata, resourceVersion: old.metadata?.resourceVersion };
-    return this.update(info, namespace, name, patched, subresource);
+    return this.update(info, namespace, name, patched, opts);
   }
 
   delete(info: KindInfo, namespace: string | undefined, name: string, opts: DeleteOptions = {}): KubeObject {
@@ -199,7 +208,7 @@ export class ObjectService {
     if (policy === 'Foreground' && !finalizers.includes(ForegroundFinalizer)) finalizers.push(ForegroundFinalizer);
     if (policy === 'Orphan' && !finalizers.includes(OrphanFinalizer)) finalizers.push(OrphanFinalizer);
     // Namespaces always terminate first: the garbage collector empties them, then removes them.
-    if (finalizers.length === 0 && info.kind !== 'Namespace') return this.commit(info, 'DELETED', old);
+    if (finalizers.length === 0 && info.kind !== 'Namespace') return this.commit(info, 'DELETED', old, undefined, opts.dryRun);
     if (meta.deletionTimestamp && JSON.stringify(finalizers) === JSON.stringify(meta.finalizers ?? [])) return old;
     const next: KubeObject = {
       ...old,
@@ -207,12 +216,12 @@ export class ObjectService {
     };
     if (finalizers.length === 0) delete (next.metadata as ObjectMeta).finalizers;
     if (info.kind === 'Namespace') next.status = { ...(old.status as object), phase: 'Terminating' };
-    return this.commit(info, 'MODIFIED', next, old);
+    return this.commit(info, 'MODIFIED', next, old, opts.dryRun);
   }
 
   /** Removes an object outright: the garbage collector's last step for emptied namespaces. */
   remove(info: KindInfo, obj: KubeObject): KubeObject {
-    return this.commit(info, 'DELETED', obj);
+    return this.commit(info, 'DELETED', obj, undefined);
   }
 
   deleteCollection(info: KindInfo, namespace: string | undefined, list: ListOptions, opts: DeleteOptions): KubeObject[] {

@@ -70,6 +70,12 @@ function listOptions(q: URLSearchParams): ListOptions {
   return { labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector'), limit: intParam(q, 'limit') ?? 0, continue: q.get('continue') };
 }
 
+function dryRun(q: URLSearchParams): boolean {
+  const values = q.getAll('dryRun');
+  if (values.some((v) => v !== 'All')) throw badRequest(`dryRun: Unsupported value: "${values.join(',')}": supported values: "All"`);
+  return values.length > 0;
+}
+
 function deleteOptions(q: URLSearchParams, body: unknown): DeleteOptions {
   const b = (body && typeof body === 'object' ? body : {}) as { propagationPolicy?: string; orphanDependents?: boolean; preconditions?: DeleteOptions['preconditions'] };
   let policy = q.get('propagationPolicy') ?? b.propagationPolicy;
@@ -77,7 +83,11 @@ function deleteOptions(q: URLSearchParams, body: unknown): DeleteOptions {
   if (policy !== undefined && !['Background', 'Foreground', 'Orphan'].includes(policy)) {
     throw badRequest(`propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`);
   }
-  return { ...(policy ? { propagationPolicy: policy as Propagation } : {}), ...(b.preconditions ? { preconditions: b.preconditions } : {}) };
+  return {
+    ...(policy ? { propagationPolicy: policy as Propagation } : {}),
+    ...(b.preconditions ? { preconditions: b.preconditions } : {}),
+    ...(dryRun(q) ? { dryRun: true } : {}),
+  };
 }
 
 export function createRouter(o: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -97,7 +107,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
       return reply(res, 201, await createUploadToken(info, namespace, await readJson(req), o.uploadSigningKey));
     }
     const table = wantsTable(req.headers.accept);
-    const status = subresource === 'status' ? 'status' : undefined;
+    const writeOpts = { ...(subresource === 'status' ? { subresource: 'status' as const } : {}), ...(dryRun(q) ? { dryRun: true } : {}) };
     if (subresource === 'log') {
       if (method !== 'GET') throw methodNotAllowed('only GET is allowed on pods/log');
       return servePodLog(service, pods, o.dataDir, namespace ?? '', name!, req, res, {
@@ -135,7 +145,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
           });
         }
         case 'POST':
-          return reply(res, 201, service.create(info, namespace, await readJson(req)));
+          return reply(res, 201, service.create(info, namespace, await readJson(req), writeOpts));
         case 'DELETE': {
           const body = await readJson(req);
           const items = service.deleteCollection(info, namespace, listOptions(q), deleteOptions(q, body));
@@ -151,11 +161,11 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
         return reply(res, 200, table ? toTable(info, [obj], obj.metadata?.resourceVersion ?? '') : obj);
       }
       case 'PUT':
-        return reply(res, 200, service.update(info, namespace, name, await readJson(req), status));
+        return reply(res, 200, service.update(info, namespace, name, await readJson(req), writeOpts));
       case 'PATCH':
-        return reply(res, 200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), status));
+        return reply(res, 200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), writeOpts));
       case 'DELETE': {
-        if (status) throw methodNotAllowed('DELETE is not allowed on the status subresource');
+        if (subresource) throw methodNotAllowed('DELETE is not allowed on the status subresource');
         const obj = service.delete(info, namespace, name, deleteOptions(q, await readJson(req)));
         const remains = service.find(info, namespace, name)?.metadata?.uid === obj.metadata?.uid;
         return reply(res, 200, remains ? obj : successStatus({ name, ...(info.group ? { group: info.group } : {}), kind: info.plural, uid: obj.metadata?.uid }));

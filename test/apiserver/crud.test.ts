@@ -133,6 +133,19 @@ describe('apiserver with client-node: CRUD and semantics', () => {
     expect(bad.code).toBe(400);
   });
 
+  it('writes nothing for dryRun=All', async () => {
+    const dry = (await h.custom.createNamespacedCustomObject({ ...dvGroup, namespace: ns, body: dataVolume('dry'), dryRun: 'All' })) as Obj;
+    expect(dry.metadata.name).toBe('dry');
+    expect((await statusOf(h.custom.getNamespacedCustomObject({ ...dvGroup, namespace: ns, name: 'dry' }))).code).toBe(404);
+    const cm = await h.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'dry' }, data: { a: '1' } } });
+    const changed = await h.core.replaceNamespacedConfigMap({ namespace: ns, name: 'dry', body: { ...cm, data: { a: '2' } }, dryRun: 'All' });
+    expect(changed.data).toEqual({ a: '2' });
+    await h.core.deleteNamespacedConfigMap({ namespace: ns, name: 'dry', dryRun: 'All' });
+    const kept = await h.core.readNamespacedConfigMap({ namespace: ns, name: 'dry' });
+    expect(kept.data).toEqual({ a: '1' });
+    expect(kept.metadata?.resourceVersion).toBe(cm.metadata?.resourceVersion);
+  });
+
   it('issues upload tokens signed with the server key, for the request namespace', async () => {
     const res = (await h.custom.createNamespacedCustomObject({
       group: 'upload.cdi.kubevirt.io',
