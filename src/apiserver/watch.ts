@@ -48,6 +48,7 @@ export function serveWatch(service: ObjectService, info: KindInfo, req: Incoming
       p.table && obj && type !== 'BOOKMARK'
         ? JSON.stringify({ type, object: toTable(info, [obj], obj.metadata?.resourceVersion ?? '') })
         : `{"type":"${type}","object":${json}}`;
+    if (res.destroyed) return stop();
     res.write(`${body}\n`);
     if (res.writableLength > MaxBuffered) stop();
   };
@@ -72,7 +73,7 @@ export function serveWatch(service: ObjectService, info: KindInfo, req: Incoming
   const unsubscribe = service.hub.subscribe(deliver);
   let bookmarkTimer: NodeJS.Timeout | undefined;
   let timeoutTimer: NodeJS.Timeout | undefined;
-  const heartbeat = setInterval(() => res.write('\n'), HeartbeatMs);
+  const heartbeat = setInterval(() => (res.destroyed ? stop() : res.write('\n')), HeartbeatMs);
   let stopped = false;
   function stop(): void {
     if (stopped) return;
