@@ -58,6 +58,7 @@ describe('cdi serve', () => {
   it('tells the user where the kubeconfig is and how to use it', () => {
     expect(stderr).toContain(`export KUBECONFIG=${dataDir}/kubeconfig`);
     expect(fs.statSync(path.join(dataDir, 'kubeconfig')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(dataDir).mode & 0o777).toBe(0o700);
   });
 
   it('answers client-node through the kubeconfig it wrote, with the node agent binding claims', async () => {

@@ -14,7 +14,9 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
  * owner; a stale file (its process gone) is taken over.
  */
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  // Volumes, secrets materialised for pods and the CA key live here: owner only.
   await fs.promises.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await fs.promises.chmod(dataDir, 0o700);
   const file = path.join(dataDir, 'serve.pid');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
