@@ -20,7 +20,12 @@ async function install(): Promise<string> {
   await mkdir(path.dirname(root), { recursive: true });
   const work = await mkdtemp(`${root}.tmp-`);
   try {
-    await run('apt-get', ['download', 'kubernetes-client'], { cwd: work });
+    await run('apt-get', ['download', 'kubernetes-client'], { cwd: work }).catch(async (err: unknown) => {
+      // A machine whose apt lists were cleared cannot locate the package until they are fetched.
+      if (process.getuid?.() !== 0) throw new Error(`apt-get download kubernetes-client failed (try: sudo apt-get update): ${String(err)}`);
+      await run('apt-get', ['update', '-qq']);
+      await run('apt-get', ['download', 'kubernetes-client'], { cwd: work });
+    });
     const deb = (await readdir(work)).find((f) => f.startsWith('kubernetes-client_') && f.endsWith('.deb'));
     if (!deb) throw new Error('apt-get download kubernetes-client produced no .deb');
     const unpacked = path.join(work, 'root');
