@@ -7,6 +7,7 @@ import { DataVolumeController } from './datavolume-controller.ts';
 import { makeCaches, startAll, type Cache } from './informers.ts';
 import { Kube } from './kube.ts';
 import { workerImages, type WorkerImageMap } from './pods.ts';
+import { StorageProfileController } from './storageprofile.ts';
 import { shouldManageVirtualMachines, VirtualMachineController } from './vm-controller.ts';
 
 export { createUploadTargetResolver, type UploadTarget, type UploadTargetResolver } from './upload-resolver.ts';
@@ -65,6 +66,7 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
   const informers: Record<string, Cache<KubernetesObject>> = { ...(caches as unknown as Record<string, Cache<KubernetesObject>>) };
   if (vmController) informers.virtualMachines = vmController.vms as unknown as Cache<KubernetesObject>;
   // Handlers go on before the first list so no event is missed.
+  new StorageProfileController(kube, caches, logger).start();
   dvController.start();
   vmController?.start();
   const stopped = { value: false };

@@ -121,6 +121,17 @@ describe('controller against the embedded API server', () => {
     }, 'clone source pod and secret removed');
   });
 
+  it('keeps a StorageProfile for each StorageClass', async () => {
+    const profile = await eventually(async () => {
+      const p = (await h.custom.getClusterCustomObject({ group: 'cdi.kubevirt.io', version: 'v1beta1', plural: 'storageprofiles', name: 'local' })) as {
+        status?: { provisioner?: string; claimPropertySets?: Array<{ accessModes: string[]; volumeMode: string }> };
+      };
+      return p.status?.claimPropertySets ? p : undefined;
+    }, 'StorageProfile local');
+    expect(profile.status?.provisioner).toBe('local.cdi.kubevirt.io');
+    expect(profile.status?.claimPropertySets?.[0]).toEqual({ accessModes: ['ReadWriteOnce'], volumeMode: 'Filesystem' });
+  });
+
   it('refuses invalid manifests with CDI webhook messages', async () => {
     const err = await createDv(h, { metadata: { name: 'bad' }, spec: { source: {}, ...size } }).catch((e: unknown) => e);
     expect((err as { code?: number }).code).toBe(422);
