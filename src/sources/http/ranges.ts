@@ -37,8 +37,9 @@ export async function* fetchRange(
   let pos = start;
   let failures = 0;
   const maxFailures = client.options.resumeAttempts ?? httpDefaults.resumeAttempts;
-  const retry = async (err: unknown): Promise<void> => {
-    if (!isResumable(err) || ++failures > maxFailures) throw err;
+  /** Waits before the next attempt, or throws when the failure is final or attempts ran out. */
+  const retry = async (err: unknown, transient = isResumable(err)): Promise<void> => {
+    if (!transient || ++failures > maxFailures) throw err;
     client.logger.warn({ url: redact(resource.url), offset: pos, attempt: failures, err: (err as Error).message }, 'connection lost, resuming');
     await sleep(Math.min(2000, 50 * 2 ** failures), undefined, { signal });
   };
@@ -55,11 +56,9 @@ export async function* fetchRange(
     if (res.statusCode !== 206) {
       discard(res.body);
       if (res.statusCode === 200) throw new CdiError('CDI_ERR_HTTP_CHANGED', [pos, 'the server sent the whole resource (If-Range did not match)']);
-      if (res.statusCode >= 500 && failures < maxFailures) {
-        await retry(new CdiError('CDI_ERR_HTTP_REQUEST', ['server error'], { cause: { code: 'ECONNRESET' } }));
-        continue;
-      }
-      throw statusError(res.statusCode);
+      // A 5xx while resuming is worth another try (a restarting server); anything else is final.
+      await retry(statusError(res.statusCode), res.statusCode >= 500);
+      continue;
     }
     const range = parseContentRange(header(res, 'content-range'));
     if (!range || range.first !== pos || (range.size !== undefined && range.size !== resource.size)) {
@@ -81,7 +80,7 @@ export async function* fetchRange(
     } finally {
       if (pos < end) discard(res.body);
     }
-    if (pos < end) await retry(new CdiError('CDI_ERR_HTTP_REQUEST', ['body ended early'], { cause: { code: 'ECONNRESET' } }));
+    if (pos < end) await retry(new CdiError('CDI_ERR_HTTP_LENGTH', [redact(resource.url), pos - start, end - start]), true);
   }
 }
 
