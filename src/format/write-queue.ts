@@ -11,7 +11,7 @@ export class WriteQueue {
   #error: unknown;
   #failed = false;
 
-  constructor(maxBytes = 32 << 20, maxOps = 16) {
+  constructor(maxBytes = 16 << 20, maxOps = 8) {
     this.#maxBytes = maxBytes;
     this.#maxOps = maxOps;
   }
