@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../api/logger.ts';
 import { coreVersions, group, groupList, resourceList, versionInfo } from './discovery.ts';
 import { readJson, sendError, sendJson, sendText, successStatus } from './http.ts';
-import { findKind, type KindInfo } from './kinds.ts';
+import { apiVersionOf, findKind, type KindInfo } from './kinds.ts';
 import type { DeleteOptions, ListOptions, ObjectService, Propagation } from './objects.ts';
 import { servePodLog } from './pod-log.ts';
 import { ApiError, badRequest, internal, methodNotAllowed, pathNotFound, unauthorized } from './status.ts';
@@ -139,7 +139,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
           if (table) return reply(res, 200, toTable(info, list.items, list.resourceVersion, list.continue));
           return reply(res, 200, {
             kind: `${info.kind}List`,
-            apiVersion: info.group ? `${info.group}/${info.version}` : info.version,
+            apiVersion: apiVersionOf(info),
             metadata: { resourceVersion: list.resourceVersion, ...(list.continue ? { continue: list.continue } : {}) },
             items: list.items,
           });
@@ -149,7 +149,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
         case 'DELETE': {
           const body = await readJson(req);
           const items = service.deleteCollection(info, namespace, listOptions(q), deleteOptions(q, body));
-          return reply(res, 200, { kind: `${info.kind}List`, apiVersion: info.group ? `${info.group}/${info.version}` : info.version, metadata: {}, items });
+          return reply(res, 200, { kind: `${info.kind}List`, apiVersion: apiVersionOf(info), metadata: {}, items });
         }
         default:
           throw methodNotAllowed(`method ${method} is not allowed on a collection`);
