@@ -21,6 +21,8 @@ const Floors = { createsPerSecond: 300, rssMiB: 150 };
 const dataDir = await mkdtemp(path.join(tmpdir(), 'cdi-bench-api-'));
 const entry = path.join(import.meta.dirname, '../test/apiserver/server-process.ts');
 const server = spawn(process.execPath, [entry, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+// Never leave the server behind, whatever ends this script.
+process.on('exit', () => server.kill('SIGKILL'));
 const [line] = (await once(createInterface(server.stdout), 'line')) as [string];
 const { url } = JSON.parse(line) as { url: string };
 const ca = await readFile(path.join(dataDir, 'pki/ca.crt'), 'utf8');

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataVolume, dvGroup, eventually, startHarness, statusOf, type Harness } from './harness.ts';
@@ -43,6 +44,8 @@ describe('apiserver lifecycle: finalizers, cascading deletion, bad requests', ()
   });
   afterAll(async () => {
     await h?.stop();
+    // The restart test hands the data dir to a second harness, which does not own it.
+    if (h) await rm(h.dataDir, { recursive: true, force: true });
   });
 
   it('defaults the status of new claims and pods to Pending', async () => {
