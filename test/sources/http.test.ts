@@ -183,12 +183,12 @@ describe('http source against a misbehaving server', () => {
 });
 
 describe('http source through a proxy (http_proxy / no_proxy)', () => {
-  it('tunnels through the proxy, and bypasses it for no_proxy hosts', async () => {
+  it('tunnels through the proxy (plain, or TLS with its own CA), and bypasses it for no_proxy hosts', async () => {
     const { default: http } = await import('node:http');
     const net = await import('node:net');
     const seen: string[] = [];
     const tunnels = new Set<import('node:net').Socket>();
-    const proxy = http.createServer((req, res) => {
+    const forward = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void => {
       // Absolute-form forwarding for clients that do not tunnel plain HTTP.
       seen.push(`GET ${req.url}`);
       const upstream = http.request(req.url!, { method: req.method, headers: req.headers }, (up) => {
@@ -196,8 +196,9 @@ describe('http source through a proxy (http_proxy / no_proxy)', () => {
         up.pipe(res);
       });
       req.pipe(upstream);
-    });
-    proxy.on('connect', (req, socket, head) => {
+    };
+    const proxy = http.createServer(forward);
+    const onConnect = (req: import('node:http').IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void => {
       seen.push(`CONNECT ${req.url}`);
       const [host, port] = (req.url ?? '').split(':');
       const upstream = net.connect(Number(port), host, () => {
@@ -209,8 +210,15 @@ describe('http source through a proxy (http_proxy / no_proxy)', () => {
       });
       upstream.on('error', () => socket.destroy());
       socket.on('error', () => upstream.destroy());
-    });
+    };
+    proxy.on('connect', onConnect);
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    // A proxy that speaks TLS itself, with a certificate from our CA (IMPORTER_PROXY_CERT_DIR).
+    const { default: https } = await import('node:https');
+    const tlsProxy = https.createServer({ cert: certs.serverPem, key: certs.serverKeyPem }, forward);
+    tlsProxy.on('connect', onConnect);
+    await new Promise<void>((r) => tlsProxy.listen(0, '127.0.0.1', r));
+    const tlsProxyUrl = `https://127.0.0.1:${(tlsProxy.address() as { port: number }).port}`;
     const proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
     try {
       const via = await openHttpSource(`${nginx.plain}/${fx.files.raw}`, { proxy: { httpProxy: proxyUrl } });
@@ -220,7 +228,14 @@ describe('http source through a proxy (http_proxy / no_proxy)', () => {
       const direct = await openHttpSource(`${nginx.plain}/${fx.files.raw}`, { proxy: { httpProxy: proxyUrl, noProxy: '127.0.0.1' } });
       expect((await drain(direct)).digest).toBe(await sha(path.join(fx.dir, fx.files.raw)));
       expect(seen).toEqual([]);
+      const viaTls = await openHttpSource(`${nginx.plain}/${fx.files.raw}`, { proxy: { httpProxy: tlsProxyUrl }, proxyCertDir: caDir });
+      expect((await drain(viaTls)).digest).toBe(await sha(path.join(fx.dir, fx.files.raw)));
+      expect(seen.length).toBeGreaterThan(0);
+      const untrusted = await fails(`${nginx.plain}/${fx.files.raw}`, { proxy: { httpProxy: tlsProxyUrl } });
+      expect(untrusted.message).toMatch(/certificate/);
     } finally {
+      tlsProxy.closeAllConnections();
+      tlsProxy.close();
       for (const t of tunnels) t.destroy();
       proxy.closeAllConnections();
       proxy.close();
