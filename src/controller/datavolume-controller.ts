@@ -14,7 +14,7 @@ import { isConflict, isNotFound, type Kube } from './kube.ts';
 import { clonerPodName, importerPodName, key, splitKey, uploadPodName, uploadSecretName, uploadServiceName } from './names.ts';
 import { WorkerPort, type WorkerImageMap } from './pods.ts';
 import { scrapeProgress } from './progress.ts';
-import { reconcileDataVolume, type Action, type Observed } from './reconcile.ts';
+import { reconcileDataVolume, reconcileUploadClaim, type Action, type Observed } from './reconcile.ts';
 import { runWorkers, WorkQueue } from './workqueue.ts';
 
 /**
@@ -36,6 +36,8 @@ export interface DataVolumeControllerOptions {
 }
 
 const dvRef = cdi('datavolumes');
+/** Queue keys of bare upload claims (no DataVolume) carry this prefix. */
+const ClaimKeyPrefix = 'pvc:';
 const InProgress = new Set<string>([Phase.ImportInProgress, Phase.CloneInProgress]);
 
 export class DataVolumeController {
@@ -58,10 +60,11 @@ export class DataVolumeController {
     for (const dv of this.o.caches.dataVolumes.list()) if (!isFinalPhase(dv.status?.phase)) this.queue.add(key(dv.metadata?.namespace, dv.metadata?.name));
   }
 
-  /** DataVolume keys that care about a claim: its owner, and clones that read it. */
+  /** DataVolume keys that care about a claim: its owner, and clones that read it; or the claim itself for a bare upload claim. */
   private keysForClaim(pvc: V1PersistentVolumeClaim): string[] {
     const ns = pvc.metadata?.namespace;
     const keys = (pvc.metadata?.ownerReferences ?? []).filter((r) => r.kind === 'DataVolume').map((r) => key(ns, r.name));
+    if (keys.length === 0 && pvc.metadata?.annotations?.[Ann.uploadTarget] !== undefined) keys.push(ClaimKeyPrefix + key(ns, pvc.metadata?.name));
     for (const dv of this.o.caches.dataVolumes.list()) {
       const src = dv.spec?.source?.pvc;
       if (src && src.namespace === ns && src.name === pvc.metadata?.name) keys.push(key(dv.metadata?.namespace, dv.metadata?.name));
@@ -71,7 +74,9 @@ export class DataVolumeController {
 
   private keysForPod(pod: V1Pod | KubernetesObject): string[] {
     const ns = pod.metadata?.namespace;
-    const owners = (pod.metadata?.ownerReferences ?? []).filter((r) => r.kind === 'PersistentVolumeClaim').map((r) => key(ns, r.name));
+    const owners = (pod.metadata?.ownerReferences ?? [])
+      .filter((r) => r.kind === 'PersistentVolumeClaim')
+      .flatMap((r) => [key(ns, r.name), ...(this.o.caches.dataVolumes.get(r.name, ns) ? [] : [ClaimKeyPrefix + key(ns, r.name)])]);
     const forDv = pod.metadata?.annotations?.[Ann.createdForDataVolume] ?? pod.metadata?.labels?.['cdi.kubevirt.io/clone-target'];
     if (forDv) {
       for (const dv of this.o.caches.dataVolumes.list()) {
@@ -195,6 +200,7 @@ export class DataVolumeController {
   }
 
   private async reconcile(k: string): Promise<void> {
+    if (k.startsWith(ClaimKeyPrefix)) return this.reconcileClaim(k.slice(ClaimKeyPrefix.length));
     const { namespace, name } = splitKey(k);
     const cached = this.o.caches.dataVolumes.get(name, namespace);
     if (!cached || cached.metadata?.deletionTimestamp) return;
@@ -203,6 +209,27 @@ export class DataVolumeController {
     for (const action of decision.actions) await this.execute(dv, action);
     if (!isDeepStrictEqual(normalise(dv.status), normalise(decision.status))) await this.writeStatus(dv, decision.status);
     if (isFinalPhase(decision.status.phase)) this.progress.delete(dv.metadata?.uid ?? '');
+  }
+
+  private async reconcileClaim(k: string): Promise<void> {
+    const { namespace, name } = splitKey(k);
+    const { caches } = this.o;
+    const pvc = caches.claims.get(name, namespace);
+    if (!pvc || pvc.metadata?.deletionTimestamp || caches.dataVolumes.get(name, namespace)) return;
+    if (pvc.metadata?.annotations?.[Ann.uploadTarget] === undefined) return;
+    const pod = caches.pods.get(uploadPodName(name), namespace);
+    const observed: Observed = {
+      pvc,
+      ...(pod ? { pod } : {}),
+      ...(caches.services.get(uploadServiceName(name), namespace) ? { service: caches.services.get(uploadServiceName(name), namespace)! } : {}),
+      secretExists: Boolean(caches.secrets.get(uploadSecretName(name), namespace)),
+      storageClasses: caches.storageClasses.list(),
+      profiles: new Map(),
+      ...(caches.configs.get(CdiConfigName) ? { config: caches.configs.get(CdiConfigName)! } : {}),
+    };
+    const actions = reconcileUploadClaim(pvc, observed, { images: this.o.images, retryBudget: this.o.retryBudget, now: new Date().toISOString() });
+    const owner = { metadata: { name, namespace, uid: pvc.metadata?.uid ?? '' } } as DataVolume;
+    for (const action of actions) if (action.kind !== 'event') await this.execute(owner, action);
   }
 
   /**

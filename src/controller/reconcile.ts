@@ -357,3 +357,32 @@ function cleanupActions(dv: DataVolume, o: Observed): Action[] {
   }
   return actions;
 }
+
+/**
+ * A claim created for upload without a DataVolume (`virtctl image-upload pvc …`): CDI's upload
+ * controller serves any claim annotated `storage.upload.target`; the claim's annotations are its
+ * only status.
+ */
+export function reconcileUploadClaim(pvc: V1PersistentVolumeClaim, o: Observed, opts: Options): Action[] {
+  const annotations = pvc.metadata?.annotations ?? {};
+  const done = annotations[Ann.podPhase] === 'Succeeded';
+  if (done) {
+    if (!o.pod || annotations[Ann.retainAfterCompletion] === 'true') return [];
+    return [{ kind: 'deletePod', namespace: o.pod.metadata?.namespace ?? '', name: o.pod.metadata?.name ?? '' }];
+  }
+  const bound = pvc.status?.phase === 'Bound';
+  if (!bound && annotations[Ann.immediateBinding] === undefined) return [];
+  const actions = serverSide(pvc, o, opts, undefined);
+  if (!o.pod) return actions;
+  const ws = workerStatus(o.pod);
+  actions.push(
+    ...mirror(pvc, ws, {
+      [Ann.uploadPodName]: o.pod.metadata?.name ?? '',
+      [Ann.runningCondition]: String(ws.running.status === 'True'),
+      [Ann.runningConditionReason]: ws.running.reason,
+      [Ann.runningConditionMessage]: ws.running.message,
+    }),
+  );
+  if (ws.phase === 'Succeeded') actions.push({ kind: 'deletePod', namespace: o.pod.metadata?.namespace ?? '', name: o.pod.metadata?.name ?? '' });
+  return actions;
+}
