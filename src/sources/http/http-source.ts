@@ -64,7 +64,9 @@ export async function openHttpSource(
         },
       };
     }
-    if (res.statusCode !== 200) {
+    // `bytes 0-…/*` (total unknown) is the whole resource too: stream it.
+    const wholeBody = res.statusCode === 200 || (range?.first === 0 && range.size === undefined);
+    if (!wholeBody) {
       if (hooks.statusError) throw await hooks.statusError(res);
       discard(res.body);
       throw statusError(res.statusCode);
