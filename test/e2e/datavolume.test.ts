@@ -1,5 +1,8 @@
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +16,8 @@ import { digestPrefix, dvYaml, getDv, startServe, until, virtualSize, volumeImag
  * kubectl and nginx: what a user sees from `kubectl apply` to `Succeeded`, every success checked
  * by digest against qemu-img's conversion of the source.
  */
+const root = path.resolve(import.meta.dirname, '../..');
+const execFileP = promisify(execFile);
 let serve: Serve;
 let nginx: Nginx;
 let fx: FormatFixtures;
@@ -64,6 +69,39 @@ describe('DataVolumes through cdi serve and kubectl', () => {
     }
     const events = await kubectl(serve.kubeconfig, 'get', 'events', '--field-selector', 'involvedObject.name=imp-qcow2');
     expect(events.stdout).toContain('Successfully imported into PVC imp-qcow2');
+  });
+
+  it('uploads with cdi image-upload in dv and pvc modes, and an archive', async () => {
+    const upload = (...args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(path.join(root, 'bin/cdi'), ['image-upload', ...args, '--insecure', '--kubeconfig', serve.kubeconfig], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('exit', (code) => resolve({ code, out }));
+      });
+    const dvMode = await upload('dv', 'up-dv', '--size', '64Mi', '--image-path', fx.file('small.qcow2'));
+    expect(dvMode.code, dvMode.out).toBe(0);
+    expect(dvMode.out).toContain('completed successfully');
+    const dv = await waitPhase(serve, 'up-dv', 'Succeeded');
+    expect(dv.status?.progress).toBe('100.0%');
+    await expectImage('up-dv', 'small.qcow2');
+
+    const pvcMode = await upload('pvc', 'up-pvc', '--size', '64Mi', '--image-path', fx.file('small.raw.xz'));
+    expect(pvcMode.code, pvcMode.out).toBe(0);
+    await expectImage('up-pvc', 'small.raw.xz');
+    const claim = await serve.core.readNamespacedPersistentVolumeClaim({ name: 'up-pvc', namespace: 'default' });
+    expect(claim.metadata?.annotations?.['cdi.kubevirt.io/storage.pod.phase']).toBe('Succeeded');
+
+    const tarDir = await mkdtemp(path.join(tmpdir(), 'cdi-e2e-tar-'));
+    await writeFile(path.join(tarDir, 'hello.txt'), 'hello from an archive\n');
+    await execFileP('tar', ['-cf', path.join(tarDir, 'content.tar'), '-C', tarDir, 'hello.txt']);
+    const archive = await upload('dv', 'up-archive', '--size', '16Mi', '--archive-path', path.join(tarDir, 'content.tar'));
+    expect(archive.code, archive.out).toBe(0);
+    await waitPhase(serve, 'up-archive', 'Succeeded');
+    const volumeDir = path.dirname(await volumeImage(serve, 'up-archive'));
+    expect(await readFile(path.join(volumeDir, 'hello.txt'), 'utf8')).toBe('hello from an archive\n');
+    await rm(tarDir, { recursive: true, force: true });
   });
 
   it('creates a blank volume of the requested size', async () => {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { DataVolume } from '../../src/api/datavolume.ts';
 import { qemuImg } from '../support/qemu.ts';
+import { pooledKubeConfig } from '../../src/controller/kube.ts';
 
 /** `cdi serve` as a child process on a private data dir, restartable on the same dir (kill -9 tests). */
 const root = path.resolve(import.meta.dirname, '../..');
@@ -34,7 +35,11 @@ export async function startServe(): Promise<Serve> {
   let log = '';
   const launch = async () => {
     const started = log.length;
-    child = spawn(cdi, ['serve', '--data-dir', dataDir, '--port', '0', '--upload-proxy-port', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+    const args = ['serve', '--data-dir', dataDir, '--port', '0', '--upload-proxy-port', '0'];
+    // CDI_SERVE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles serve itself.
+    const nodeArgs = process.env.CDI_SERVE_NODE_ARGS?.split(' ').filter(Boolean);
+    const [command, argv] = nodeArgs?.length ? [process.execPath, [...nodeArgs, path.join(root, 'src/cli/main.ts'), ...args]] : [cdi, args];
+    child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
     child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
     const deadline = Date.now() + 60_000;
     while (!log.slice(started).includes('cdi serve is ready')) {
@@ -45,8 +50,9 @@ export async function startServe(): Promise<Serve> {
   await launch();
   const kubeconfig = path.join(dataDir, 'kubeconfig');
   const clients = () => {
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfig);
+    const loaded = new KubeConfig();
+    loaded.loadFromFile(kubeconfig);
+    const kc = pooledKubeConfig(loaded);
     return { core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi) };
   };
   const serve: Serve = {
@@ -64,7 +70,7 @@ export async function startServe(): Promise<Serve> {
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
+        child.kill('SIGINT');
         const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
         await exitOf(child);
         clearTimeout(timer);
