@@ -59,7 +59,8 @@ export async function startContainer(opts: ContainerProcessOptions): Promise<Run
   const log = fs.createWriteStream(opts.logPath, { flags: 'a' });
   await new Promise<void>((resolve, reject) => log.once('open', () => resolve()).once('error', reject));
   const [cmd = process.execPath, ...args] = argv;
-  const child = spawn(cmd, args, { env, cwd: opts.workDir, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: Ctrl-C on `cdi serve`'s terminal reaches serve, which stops pods in order.
+  const child = spawn(cmd, args, { env, cwd: opts.workDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const startedAt = nowRfc3339();
   const spawned = await new Promise<Error | undefined>((resolve) => {
     child.once('spawn', () => resolve(undefined));
