@@ -13,13 +13,16 @@ import { WorkerPort } from './pods.ts';
 function fetchText(url: string, timeoutMs: number): Promise<string> {
   const request = url.startsWith('https:') ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(url, { rejectUnauthorized: false, timeout: timeoutMs }, (res) => {
+    // No keep-alive and a hard deadline: a connection left open to a worker that is shutting down
+    // would keep its metrics server (and so the worker) from exiting.
+    const req = request(url, { rejectUnauthorized: false, agent: false, headers: { connection: 'close' } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`metrics answered ${res.statusCode}`))));
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error('metrics request timed out')));
+    const deadline = setTimeout(() => req.destroy(new Error('metrics request timed out')), timeoutMs);
+    req.on('close', () => clearTimeout(deadline));
     req.on('error', reject);
     req.end();
   });
