@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
 import { WorkerImages } from '../api/images.ts';
 import { PortMapAnnotation } from '../api/local-ports.ts';
@@ -126,7 +127,10 @@ export class PodSync {
       return;
     }
     for (const dir of result.plan.dirs) await fs.promises.mkdir(dir, { recursive: true });
-    for (const f of result.plan.files) await fs.promises.writeFile(f.path, f.data, { mode: f.mode });
+    for (const f of result.plan.files) {
+      await fs.promises.mkdir(path.dirname(f.path), { recursive: true });
+      await fs.promises.writeFile(f.path, f.data, { mode: f.mode });
+    }
     await this.assign(pod, hostPorts);
     const runtime = new PodRuntime(pod, result.plan, {
       dataDir: this.o.dataDir,
