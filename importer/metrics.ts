@@ -1,5 +1,5 @@
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { issueCertificate } from '../src/cluster/pki/certificate.ts';
 import type { ImportStatus } from './status.ts';
@@ -61,6 +61,13 @@ export async function serveMetrics(status: ImportStatus, ownerUID: string, host:
       () => res.writeHead(500).end(),
     );
   });
+  // Every TCP socket, including ones still in the TLS handshake or idle between scrapes: the
+  // worker must be able to exit the moment the import ends, whoever is connected.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
@@ -68,10 +75,10 @@ export async function serveMetrics(status: ImportStatus, ownerUID: string, host:
   server.unref();
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => {
+    close: async () => {
       clearInterval(timer);
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+      server.close();
+      for (const socket of sockets) socket.destroy();
     },
   };
 }

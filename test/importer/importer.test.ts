@@ -135,4 +135,20 @@ describe('importer worker process (CDI env contract)', () => {
     expect(r.termination).toMatch(/^Unable to process data: aborted: SIGTERM \(stage: TransferDataFile, 65536 bytes done\)$/);
     expect((await readdir(dir)).filter((f) => f !== 'termination-log')).toEqual([]);
   });
+
+  it('exits when done even while a scraper holds an idle connection to /metrics', async () => {
+    const net = await import('node:net');
+    const { dir, target } = await targetDir();
+    const handle = startWorker({
+      CDI_TARGET_PATH: target, OWNER_UID: 'uid-2', IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: `${bad.url}/slow/${fx.files.rawGz}`,
+    }, path.join(dir, 'termination-log'));
+    const port = await handle.metricsPort;
+    const idle = net.connect(port, '127.0.0.1');
+    idle.on('error', () => {});
+    await new Promise((r) => idle.once('connect', r));
+    const r = await handle.done;
+    idle.destroy();
+    expect(r.code, r.stdout).toBe(0);
+    expect(JSON.parse(r.termination)).toMatchObject({ message: 'Import Complete' });
+  });
 });
