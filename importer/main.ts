@@ -31,6 +31,8 @@ async function main(): Promise<number> {
     process.once(signal, () => {
       logger.warn({ signal }, 'stopping the import');
       controller.abort(new CdiError('CDI_ERR_ABORTED', [signal]));
+      // Within the pod's grace period even if something ignores the abort.
+      setTimeout(() => process.exit(1), 20_000).unref();
     });
   }
   let metrics: MetricsServer | undefined;
