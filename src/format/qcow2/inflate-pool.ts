@@ -16,6 +16,7 @@ const INLINE_BELOW = 64 * 1024;
 const GC_EVERY = 16 * 1024 * 1024;
 /** One worker beside the main thread: two cores inflate, and only one extra isolate is paid for. */
 const USE_WORKER = os.availableParallelism() > 1;
+const WORKER_QUEUE = 2;
 
 export interface InflateBatch {
   readonly codec: Codec;
@@ -113,8 +114,9 @@ export function runInflateBatch(batch: InflateBatch): Promise<BatchResult> {
   // allocated here and lent to the worker, which fills it and moves it back
   const output = new Uint8Array(batch.starts.length * batch.clusterSize);
   if (batch.input.byteLength < INLINE_BELOW) return Promise.resolve(inflateBatch(batch, output, inflateCluster, zstdFrameEnd));
-  // while the worker is busy the main thread takes its turn
-  if (!USE_WORKER || (slot !== undefined && slot.busy > 0)) return Promise.resolve(inflateBatch(batch, output, inflateCluster, zstdFrameEnd));
+  // the worker keeps one batch queued so it never waits for the main thread; past that the main
+  // thread takes its turn
+  if (!USE_WORKER || (slot !== undefined && slot.busy >= WORKER_QUEUE)) return Promise.resolve(inflateBatch(batch, output, inflateCluster, zstdFrameEnd));
   slot ??= startWorker();
   const id = nextId++;
   // the input's buffer is moved to the worker: never move one the caller may share (a Buffer

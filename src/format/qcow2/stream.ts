@@ -25,7 +25,7 @@ const ITEM_REFBLOCK = 7;
 const PASSED_PIECE = 4 * 1024 * 1024;
 /** Compressed input gathered before a batch goes to the inflate pool. */
 const BATCH_INPUT = 512 * 1024;
-const BATCHES_IN_FLIGHT = 2;
+const BATCHES_IN_FLIGHT = 3;
 /** Smallest memory window of recent unmapped bytes kept before they go to the scratch file. */
 const LOOKBACK_MIN = 256 * 1024;
 /** Stream chunks smaller than this are joined (up to GATHER bytes) before becoming an extent. */
