@@ -6,7 +6,6 @@ import { LocalEnv, PodPaths } from '../src/api/env.ts';
 import { CdiError, asCdiError } from '../src/api/errors.ts';
 import { createLogger } from '../src/log.ts';
 import { configFromEnv } from './config.ts';
-import { boundBufferMemory } from './memory.ts';
 import { serveMetrics, type MetricsServer } from './metrics.ts';
 import { ImportStatus } from './status.ts';
 import { failureMessage, successMessage, writeTermination } from './termination.ts';
@@ -25,7 +24,6 @@ async function main(): Promise<number> {
     return 1;
   }
   const status = new ImportStatus(config.contentType);
-  boundBufferMemory();
   const controller = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
