@@ -141,7 +141,7 @@ async function main(): Promise<void> {
     const url = `${nginx.plain}/test.qcow2`;
     const results: Array<{ name: string; wall: number; cpu: number; want: number }> = [];
     const ratio = (name: string, ours: Measured, ref: Measured, want: number): void => { results.push({ name, wall: ours.wall / ref.wall, cpu: ours.cpu / ref.cpu, want }); };
-    const ours = await measure('ours: importer http → file', () => worker({ IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: url }));
+    const ours = await measure('ours: importer http → file', async () => { await worker({ IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: url }); });
     const cdiWay = await measure('curl → scratch + qemu-img convert -O raw', async () => {
       await timedCommand('curl', ['-sf', '-o', path.join(out, 'scratch.qcow2'), url]);
       await timedCommand('qemu-img', ['convert', '-O', 'raw', path.join(out, 'scratch.qcow2'), path.join(out, 'disk.img')]);
@@ -159,9 +159,9 @@ async function main(): Promise<void> {
     }
     const curlNull = await measure('curl -o /dev/null', async () => { await timedCommand('curl', ['-sf', '-o', '/dev/null', url]); });
     ratio('http vs curl -o /dev/null', ours, curlNull, 1.5);
-    const oursRegistry = await measure('ours: importer registry → file', () => worker({
-      IMPORTER_SOURCE: 'registry', IMPORTER_ENDPOINT: `docker://${registry.host}/bench:v1`, INSECURE_TLS: 'true',
-    }));
+    const oursRegistry = await measure('ours: importer registry → file', async () => {
+      await worker({ IMPORTER_SOURCE: 'registry', IMPORTER_ENDPOINT: `docker://${registry.host}/bench:v1`, INSECURE_TLS: 'true' });
+    });
     const skopeoWay = await measure('skopeo copy dir: + untar + qemu-img convert', async () => {
       const copy = path.join(out, 'image');
       await timedCommand('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${registry.host}/bench:v1`, `dir:${copy}`]);
