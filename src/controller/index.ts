@@ -7,6 +7,7 @@ import { DataVolumeController } from './datavolume-controller.ts';
 import { makeCaches, startAll, type Cache } from './informers.ts';
 import { Kube } from './kube.ts';
 import { workerImages, type WorkerImageMap } from './pods.ts';
+import { DataSourceController } from './datasource.ts';
 import { StorageProfileController } from './storageprofile.ts';
 import { shouldManageVirtualMachines, VirtualMachineController } from './vm-controller.ts';
 
@@ -67,6 +68,7 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
   if (vmController) informers.virtualMachines = vmController.vms as unknown as Cache<KubernetesObject>;
   // Handlers go on before the first list so no event is missed.
   new StorageProfileController(kube, caches, logger).start();
+  new DataSourceController(kube, caches, logger).start();
   dvController.start();
   vmController?.start();
   const stopped = { value: false };

@@ -132,6 +132,20 @@ describe('controller against the embedded API server', () => {
     expect(profile.status?.claimPropertySets?.[0]).toEqual({ accessModes: ['ReadWriteOnce'], volumeMode: 'Filesystem' });
   });
 
+  it('reports a DataSource ready once its claim is populated', async () => {
+    const dsRef = { group: 'cdi.kubevirt.io', version: 'v1beta1', plural: 'datasources' };
+    await h.custom.createNamespacedCustomObject({
+      ...dsRef,
+      namespace: 'default',
+      body: { apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'DataSource', metadata: { name: 'golden' }, spec: { source: { pvc: { name: 'blank1', namespace: 'default' } } } },
+    });
+    const ds = await eventually(async () => {
+      const d = (await h.custom.getNamespacedCustomObject({ ...dsRef, namespace: 'default', name: 'golden' })) as { status?: { conditions?: Array<{ type: string; status: string; reason: string }> } };
+      return d.status?.conditions?.find((c) => c.type === 'Ready' && c.status === 'True');
+    }, 'DataSource Ready');
+    expect(ds.reason).toBe('Ready');
+  });
+
   it('refuses invalid manifests with CDI webhook messages', async () => {
     const err = await createDv(h, { metadata: { name: 'bad' }, spec: { source: {}, ...size } }).catch((e: unknown) => e);
     expect((err as { code?: number }).code).toBe(422);
