@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { CdiError, asCdiError } from '../../src/api/errors.ts';
 import type { Logger } from '../../src/api/logger.ts';
 import { verifyUploadToken } from '../../src/api/upload-token.ts';
+import { discardRestOfBody } from '../early-answer.ts';
 import { HealthzPath, proxyRoutes, uploadPath, type UploadPathKind, type UploadVersion } from '../paths.ts';
 import { clientGone } from '../server/app.ts';
 import { applyCors } from './cors.ts';
@@ -71,7 +72,7 @@ export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
           const cdiErr = asCdiError(err);
           logger.warn({ code: cdiErr.code, err: cdiErr.message, status: cdiErr.httpStatus }, 'upload request refused');
           if (reply.sent || clientGone(reply)) return reply;
-          if (!request.raw.complete) reply.header('connection', 'close');
+          discardRestOfBody(request, reply);
           return reply.code(cdiErr.httpStatus).type('text/plain; charset=utf-8').send(cdiErr.message);
         }
       },

@@ -70,7 +70,5 @@ export async function forwardUpload(
     throw new CdiError('CDI_ERR_UPLOAD_FORWARD', [err instanceof Error ? err.message : String(err)], { cause: err });
   }
   reply.code(response.statusCode).headers(endToEnd(response.headers));
-  // An early answer (a refused upload) must not make this hop drain the rest of a huge body.
-  if (hasBody && !request.raw.complete) reply.header('connection', 'close');
   await reply.send(response.body);
 }

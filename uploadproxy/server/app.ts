@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { CdiError, asCdiError } from '../../src/api/errors.ts';
 import type { Logger } from '../../src/api/logger.ts';
 import { parseChecksum, type ConvertResult } from '../../src/format/index.ts';
+import { discardRestOfBody } from '../early-answer.ts';
 import { HealthzPath, UploadHeaders, uploadRoutes, type UploadPathKind } from '../paths.ts';
 import { UploadSession, type RunEngine, type UploadContentType } from './session.ts';
 import { parseUploadRange } from './range.ts';
@@ -135,7 +136,8 @@ async function receive(
 
   const range = parseUploadRange(headers);
   return session.upload({
-    body: request.raw,
+    // Stopping early (a refused image) must not destroy the socket before the answer is out.
+    body: request.raw.iterator({ destroyOnReturn: false }),
     contentType,
     contentLength: range.contentLength,
     offset: range.offset,
@@ -163,7 +165,6 @@ function failureAnswer(request: FastifyRequest, reply: FastifyReply, session: Up
   }
   logger.warn({ err: cdiErr.message, code: cdiErr.code, status: cdiErr.httpStatus }, 'upload request failed');
   if (cdiErr.code === 'CDI_ERR_UPLOAD_RESUME') statusHeaders(reply, session);
-  // The body may be unread: close the connection instead of draining gigabytes.
-  if (!request.raw.readableEnded) reply.header('connection', 'close');
+  discardRestOfBody(request, reply);
   return reply.code(cdiErr.httpStatus).type('text/plain; charset=utf-8').send(cdiErr.message);
 }
