@@ -7,7 +7,6 @@ import { CdiError } from '../api/errors.ts';
 import type { ChecksumTee } from './checksum.ts';
 import type { ImageReader, RandomAccessInput } from './contracts.ts';
 import { peelLayers, type Peeled } from './decompress.ts';
-import { openQcow2Random, openQcow2Stream } from './qcow2/index.ts';
 import type { ProgressMeter } from './progress.ts';
 import { rawStreamReader } from './raw.ts';
 import { sniff, sniffLength, type Compression } from './sniff.ts';
@@ -35,6 +34,9 @@ type StreamInput = { kind: 'stream'; stream: AsyncIterable<Uint8Array>; size?: n
 type RandomInput = { kind: 'random'; input: RandomAccessInput };
 
 const unsupported = new Set(['vmdk', 'vhd', 'vhdx', 'vdi']);
+
+/** The qcow2 readers load only when a qcow2 image shows up: raw and compressed-raw conversions start faster and smaller. */
+const qcow2 = (): Promise<typeof import('./qcow2/index.ts')> => import('./qcow2/index.ts');
 
 export async function openImage(input: StreamInput | RandomInput, context: OpenContext): Promise<OpenedImage> {
   if (input.kind === 'stream') return openStream(input.stream, input.size, context);
@@ -68,6 +70,7 @@ async function openRandomQcow2(random: RandomAccessInput, head: Uint8Array, cont
     },
   };
   try {
+    const { openQcow2Random } = await qcow2();
     const reader = await openQcow2Random(counted, { signal: context.signal });
     return {
       reader,
@@ -111,6 +114,7 @@ async function openStream(source: AsyncIterable<Uint8Array>, size: number | unde
 
 async function readerFor(peeled: Peeled, size: number | undefined, context: OpenContext): Promise<ImageReader> {
   if (peeled.format === 'qcow2') {
+    const { openQcow2Stream } = await qcow2();
     return openQcow2Stream(peeled.stream, { scratchDir: context.scratchDir, signal: context.signal });
   }
   if (unsupported.has(peeled.format)) throw new CdiError('CDI_ERR_UNSUPPORTED_FORMAT', [peeled.format]);
