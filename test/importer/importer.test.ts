@@ -119,10 +119,11 @@ describe('importer worker process (CDI env contract)', () => {
     const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
     let text = '';
     const progress = (): number => Number(/kubevirt_cdi_import_progress_total\{ownerUID="uid-9"\} ([\d.e-]+)/.exec(text)?.[1] ?? 0);
-    for (let i = 0; i < 100 && !(progress() > 0); i++) {
+    const transferring = (): boolean => progress() > 0 && /stage="TransferDataFile"\} 1/.test(text);
+    for (let i = 0; i < 100 && !transferring(); i++) {
       const res = await request(`https://127.0.0.1:${port}/metrics`, { dispatcher });
       text = await res.body.text();
-      if (!(progress() > 0)) await new Promise((r) => setTimeout(r, 100));
+      if (!transferring()) await new Promise((r) => setTimeout(r, 100));
     }
     // 64 KiB of 8 MiB arrived before the server went silent.
     expect(progress()).toBeCloseTo(100 * (64 / 8192), 2);

@@ -11,6 +11,8 @@ import { makeCerts, type CertFiles } from '../support/certs.ts';
 import { startNginx, type Nginx } from '../support/nginx.ts';
 import { startBadServer, type BadServer } from './bad-server.ts';
 import { digestOf, sourceFixtures, type SourceFixtures } from './fixtures.ts';
+import { importConfig, importInProcess, targetDir } from './run-import.ts';
+import { sha256File } from '../support/qemu.ts';
 
 let fx: SourceFixtures;
 let nginx: Nginx;
@@ -137,6 +139,21 @@ describe('http source against a misbehaving server', () => {
     // The probe and the first read are cut too; the later requests start where the last body stopped.
     const resumed = bad.requests.slice(before).filter((r) => r.route === 'flaky' && r.range && !r.range.startsWith('bytes=0-'));
     expect(resumed.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('imports a qcow2 random-access (one sequential GET for the data) through dropped connections', async () => {
+    const flaky = await startBadServer(fx.dir, { drops: 3, dropAfter: 5 << 20 });
+    try {
+      const { target } = await targetDir();
+      const r = await importInProcess(importConfig({ source: 'http', endpoint: `${flaky.url}/flaky/${fx.files.large}`, target: { kind: 'file', path: target } }));
+      expect(r.failure).toBeUndefined();
+      expect(await sha256File(target)).toBe(fx.large.digest);
+      const data = flaky.requests.filter((q) => q.range && !q.range.startsWith('bytes=0-'));
+      expect(data.length).toBeGreaterThanOrEqual(2);
+      expect(flaky.requests.length).toBeLessThan(40);
+    } finally {
+      await flaky.stop();
+    }
   });
 
   it('fails when the resource changes while resuming', async () => {

@@ -84,6 +84,11 @@ export async function* fetchRange(
   }
 }
 
+/** Reads at least this long go through the sequential cursor; shorter ones are fetched alone. */
+const cursorMinRead = 256 << 10;
+/** A gap up to this long is read and dropped rather than paid for with a new request. */
+const cursorMaxSkip = 4 << 20;
+
 async function collect(source: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
   const parts: Uint8Array[] = [];
   for await (const chunk of source) parts.push(chunk);
@@ -92,8 +97,8 @@ async function collect(source: AsyncIterable<Uint8Array>): Promise<Uint8Array[]>
 
 /**
  * A server that honours Range, seen as a RandomAccessInput: qcow2 is read random-access without
- * spill, and long sequential reads fetch several ranges at once (bounded memory: connections ×
- * chunk size) and yield them in order.
+ * spill (its data runs, read in host order, from one resumable GET), and long sequential streams
+ * fetch several ranges at once (bounded memory: connections × chunk size), yielded in order.
  */
 export class HttpRangeInput implements RandomAccessInput {
   readonly size: number;
@@ -101,6 +106,10 @@ export class HttpRangeInput implements RandomAccessInput {
   private readonly resource: RangeResource;
   private readonly meter: ByteMeter;
   private readonly closed = new AbortController();
+  private cursor: AsyncIterator<Uint8Array> | undefined;
+  private cursorPos = 0;
+  private cursorPending: Uint8Array | undefined;
+  private cursorQueue: Promise<unknown> = Promise.resolve();
 
   constructor(client: HttpClient, resource: RangeResource, meter: ByteMeter) {
     this.client = client;
@@ -114,7 +123,50 @@ export class HttpRangeInput implements RandomAccessInput {
       throw new CdiError('CDI_ERR_TRUNCATED', [`read of ${length} bytes at ${offset} past the end (${this.size})`]);
     }
     if (length === 0) return new Uint8Array(0);
-    return this.fetch(offset, length, signal);
+    // Metadata (header, L1/L2 tables) is read where it lies; data runs come in host order and
+    // are served from one long GET instead of a request each.
+    if (length < cursorMinRead) return this.fetch(offset, length, signal);
+    const run = this.cursorQueue.then(() => this.fromCursor(offset, length));
+    this.cursorQueue = run.catch(() => {});
+    return run;
+  }
+
+  /** Takes [offset, offset + length) from the cursor, skipping a short gap or restarting it. */
+  private async fromCursor(offset: number, length: number): Promise<Uint8Array> {
+    if (!this.cursor || offset < this.cursorPos || offset - this.cursorPos > cursorMaxSkip) {
+      await this.cursor?.return?.();
+      this.cursor = fetchRange(this.client, this.resource, offset, this.size, this.meter, this.closed.signal)[Symbol.asyncIterator]();
+      this.cursorPos = offset;
+      this.cursorPending = undefined;
+    }
+    const out = Buffer.allocUnsafe(length);
+    let at = 0;
+    try {
+      while (at < length) {
+        let chunk = this.cursorPending;
+        this.cursorPending = undefined;
+        if (!chunk) {
+          const next = await this.cursor.next();
+          if (next.done) throw new CdiError('CDI_ERR_TRUNCATED', [`the source ended at ${this.cursorPos}`]);
+          chunk = next.value;
+        }
+        if (this.cursorPos < offset) {
+          const skip = Math.min(chunk.byteLength, offset - this.cursorPos);
+          this.cursorPos += skip;
+          chunk = chunk.subarray(skip);
+          if (chunk.byteLength === 0) continue;
+        }
+        const take = Math.min(chunk.byteLength, length - at);
+        out.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take), at);
+        at += take;
+        this.cursorPos += take;
+        if (take < chunk.byteLength) this.cursorPending = chunk.subarray(take);
+      }
+    } catch (err) {
+      this.cursor = undefined;
+      throw err;
+    }
+    return out;
   }
 
   private async fetch(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
