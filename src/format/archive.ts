@@ -3,7 +3,7 @@
  * outside it: names with `..` or a leading `/` are refused, symlinks and hard links must point
  * inside, and every parent directory is resolved on disk (so a symlink planted by an earlier
  * entry cannot redirect a later one). Device nodes and FIFOs are skipped. Regular files are
- * written sparsely. The total size is bounded by the capacity.
+ * written sparsely and fsynced. The total size is bounded by the capacity.
  */
 import { constants } from 'node:fs';
 import { link, lstat, mkdir, open, readdir, realpath, rm, symlink, unlink, utimes } from 'node:fs/promises';
@@ -125,6 +125,7 @@ export class TarExtractor {
       }
       await handle.truncate(offset);
       await handle.chmod(mode);
+      await handle.sync();
     } finally {
       await handle.close();
     }
