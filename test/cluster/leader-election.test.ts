@@ -1,6 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -19,14 +18,6 @@ import { CdiLeaderLockName } from '../../src/cluster/leader-election.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 const LeaseSeconds = 2;
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 
 interface Replica {
   name: string;
@@ -60,7 +51,6 @@ describe('controller leader election against the embedded API server', () => {
   });
 
   async function startReplica(name: string): Promise<Replica> {
-    const healthPort = await freePort();
     const child = spawn(
       process.execPath,
       [
@@ -68,14 +58,14 @@ describe('controller leader election against the embedded API server', () => {
         '--kubeconfig', api.kubeconfigPath,
         '--namespace', 'cdi',
         '--health-address', '127.0.0.1',
-        '--health-port', String(healthPort),
+        '--health-port', '0',
         '--lease-duration', String(LeaseSeconds),
         '--renew-deadline', '1.5',
         '--retry-period', '0.25',
       ],
       { env: { ...process.env, POD_NAME: name, LOG_LEVEL: 'info' } },
     );
-    const replica: Replica = { name, healthPort, child, lines: [], exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+    const replica: Replica = { name, healthPort: 0, child, lines: [], exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
     let buffered = '';
     child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
@@ -83,7 +73,10 @@ describe('controller leader election against the embedded API server', () => {
       buffered = parts.pop() ?? '';
       for (const line of parts) {
         try {
-          replica.lines.push(JSON.parse(line) as Record<string, unknown>);
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          // The replica binds port 0 (no race with other tests for a "free" port) and logs it.
+          if (typeof entry.healthPort === 'number') replica.healthPort = entry.healthPort;
+          replica.lines.push(entry);
         } catch {
           replica.lines.push({ msg: line });
         }
@@ -118,6 +111,7 @@ describe('controller leader election against the embedded API server', () => {
   it('one replica leads and runs the controller; killing it hands over within the lease; SIGTERM releases', async () => {
     const a = await startReplica('replica-a');
     const b = await startReplica('replica-b');
+    await until('both replicas to serve health', () => a.healthPort > 0 && b.healthPort > 0);
     const leader = await until('a leader', () => [a, b].find((r) => logged(r, 'became leader')));
     const standby = leader === a ? b : a;
     await until('the leader to start the controller', () => logged(leader, 'controller started'));

@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { ApiregistrationV1Api, CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { Command, Option } from 'commander';
 import { Gauge, collectDefaultMetrics } from 'prom-client';
@@ -57,7 +58,8 @@ const program = new Command('cdi-controller')
     let shuttingDown = false;
     const health = buildHealthServer({ ready: () => !shuttingDown });
     await health.listen({ host: flags.healthAddress, port: flags.healthPort });
-    logger.info({ kubeconfig: source, namespace: flags.namespace, leaderElect: flags.leaderElect }, 'cdi-controller starting');
+    const healthPort = (health.server.address() as AddressInfo).port;
+    logger.info({ kubeconfig: source, namespace: flags.namespace, leaderElect: flags.leaderElect, healthPort }, 'cdi-controller starting');
 
     let stopController: (() => Promise<void>) | undefined;
     const lead = (signal: AbortSignal) => {
