@@ -1,4 +1,4 @@
-import type { V1Container, V1EnvVar, V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1PodSecurityContext, V1SecurityContext, V1Service } from '@kubernetes/client-node';
 import { Ann, Label, UploadClientName } from '../api/annotations.ts';
 import { filesystemOverheadFor, type CdiConfig } from '../api/cdiconfig.ts';
 import { ClonerEnv, ImporterEnv, PodPaths, UploadServerEnv } from '../api/env.ts';
@@ -52,6 +52,19 @@ function podAnnotations(pvc: V1PersistentVolumeClaim): Record<string, string> {
   const out: Record<string, string> = { 'sidecar.istio.io/inject': a['sidecar.istio.io/inject'] ?? 'false' };
   for (const k of passed) if (a[k]) out[k] = a[k];
   return out;
+}
+
+/**
+ * CDI's restricted security context (util.SetRestrictedSecurityContext): every worker runs as the
+ * qemu UID 107, non-root, RuntimeDefault seccomp, all capabilities dropped, no privilege
+ * escalation, so a namespace enforcing the restricted Pod Security Standard admits it.
+ */
+export const WorkerUid = 107;
+const restrictedPod: V1PodSecurityContext = { runAsNonRoot: true, runAsUser: WorkerUid, fsGroup: WorkerUid, seccompProfile: { type: 'RuntimeDefault' } };
+const restrictedContainer: V1SecurityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+
+function podResources(config: CdiConfig | undefined): Pick<V1Container, 'resources'> {
+  return config?.spec?.podResourceRequirements ? { resources: config.spec.podResourceRequirements as never } : {};
 }
 
 const env = (name: string, value: string | undefined): V1EnvVar[] => (value === undefined ? [] : [{ name, value }]);
@@ -114,7 +127,7 @@ export function importerPod({ pvc, config, image }: ImporterPodInputs): V1Pod {
       enableServiceLinks: false,
       ...(a[Ann.priorityClassName] ? { priorityClassName: a[Ann.priorityClassName] } : {}),
       ...(a[Ann.serviceAccountName] ? { serviceAccountName: a[Ann.serviceAccountName] } : {}),
-      securityContext: { runAsNonRoot: true, runAsUser: 107, fsGroup: 107, seccompProfile: { type: 'RuntimeDefault' } },
+      securityContext: { ...restrictedPod },
       containers: [
         {
           name: 'importer',
@@ -123,8 +136,8 @@ export function importerPod({ pvc, config, image }: ImporterPodInputs): V1Pod {
           env: envs,
           ports: [{ name: 'metrics', containerPort: WorkerPort, protocol: 'TCP' }],
           terminationMessagePolicy: 'FallbackToLogsOnError',
-          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-          ...(config?.spec?.podResourceRequirements ? { resources: config.spec.podResourceRequirements as never } : {}),
+          securityContext: { ...restrictedContainer },
+          ...podResources(config),
           ...mounts,
         },
       ],
@@ -162,6 +175,7 @@ export function uploadServerPod({ pvc, config, image, clientName }: UploadPodInp
       restartPolicy: 'OnFailure',
       enableServiceLinks: false,
       ...(a[Ann.priorityClassName] ? { priorityClassName: a[Ann.priorityClassName] } : {}),
+      securityContext: { ...restrictedPod },
       containers: [
         {
           name: 'cdi-upload-server',
@@ -187,6 +201,8 @@ export function uploadServerPod({ pvc, config, image, clientName }: UploadPodInp
             failureThreshold: 10,
           },
           terminationMessagePolicy: 'FallbackToLogsOnError',
+          securityContext: { ...restrictedContainer },
+          ...podResources(config),
           ...targetMounts(pvc),
         },
       ],
@@ -222,6 +238,7 @@ export interface ClonerPodInputs {
   uploadUrl: string;
   serverName: string;
   ownerUid: string;
+  config?: CdiConfig | undefined;
 }
 
 /** The source side of a host-assisted clone: reads the source volume and posts it to the target's upload server. */
@@ -240,6 +257,7 @@ export function clonerPod(i: ClonerPodInputs): V1Pod {
     spec: {
       restartPolicy: 'OnFailure',
       enableServiceLinks: false,
+      securityContext: { ...restrictedPod },
       containers: [
         {
           name: 'cdi-clone-source',
@@ -257,6 +275,8 @@ export function clonerPod(i: ClonerPodInputs): V1Pod {
           ],
           ports: [{ name: 'metrics', containerPort: WorkerPort, protocol: 'TCP' }],
           terminationMessagePolicy: 'FallbackToLogsOnError',
+          securityContext: { ...restrictedContainer },
+          ...podResources(i.config),
           ...(block
             ? { volumeDevices: [{ name: 'cdi-source-vol', devicePath: PodPaths.blockTarget }] }
             : { volumeMounts: [{ name: 'cdi-source-vol', mountPath: CloneSourceMount, readOnly: true }] }),

@@ -327,6 +327,7 @@ function cloneStep(dv: DataVolume, pvc: V1PersistentVolumeClaim, source: V1Persi
           uploadUrl: o.uploadUrl,
           serverName: `${svc}.${pvc.metadata?.namespace}.svc`,
           ownerUid: dv.metadata?.uid ?? '',
+          config: o.config,
         }),
       });
     }

@@ -1,5 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { clonerPod, uploadServerPod, workerImages } from '../controller/pods.ts';
 import type { ObjectData } from './pod-env.ts';
 import { foreignImages, planPod, podReferences, portsToAllocate, type PlanInputs } from './pod-plan.ts';
 
@@ -151,5 +152,24 @@ describe('planPod', () => {
     const pod = importerPod();
     pod.spec!.volumes![2] = { name: 'cdi-cert-vol', configMap: { name: 'certs-cm', items: [{ key: 'ca.crt', path: '../../escape' }] } };
     expect(planPod(inputs(pod))).toMatchObject({ ok: false, message: expect.stringContaining('escapes the volume') });
+  });
+
+  it('runs the controller restricted worker pods: the security context is not applied locally', () => {
+    const claim = { metadata: { name: 'dv1', namespace: 'ns1', uid: 'c1' }, spec: { resources: { requests: { storage: '1Mi' } } } };
+    const images = workerImages();
+    const tls = { 'tls.key': Buffer.from('K'), 'tls.crt': Buffer.from('C'), 'ca.crt': Buffer.from('CA') };
+    const config = { spec: { podResourceRequirements: { limits: { cpu: '1', memory: '1G' } } } } as never;
+    const pods = [
+      uploadServerPod({ pvc: claim, config, image: images.uploadServer }),
+      clonerPod({ source: claim, target: claim, name: 'c1-source-pod', secret: 'clone-tls', image: images.cloner, uploadUrl: 'https://u', serverName: 'u', ownerUid: 'dv', config }),
+    ];
+    for (const pod of pods) {
+      expect(pod.spec?.securityContext?.runAsUser).toBe(107);
+      const i = inputs(pod);
+      i.secrets = new Map([['cdi-upload-dv1', tls], ['clone-tls', tls]]);
+      const r = planPod(i);
+      if (!r.ok) throw new Error(r.message);
+      expect(r.plan.containers).toHaveLength(1);
+    }
   });
 });

@@ -59,19 +59,14 @@ describe('worker images and pods of cluster mode', () => {
     expectRestricted(importerPod({ pvc, config: config as never, image: images.importer }), config.spec.podResourceRequirements);
   });
 
-  // Known gaps in src/controller/pods.ts (not this area's code), reported on issue 7: the
-  // upload server and cloner pods carry no pod securityContext (no runAsNonRoot/seccomp), so a
-  // namespace enforcing the restricted Pod Security Standard rejects them. `it.fails` keeps the
-  // gap visible; it turns red once the builders are fixed, and then becomes `it`.
-  it.fails('KNOWN GAP: the upload server pod is restricted', () => {
+  it('the upload server pod is a valid restricted V1Pod with CDIConfig resources', () => {
     expectRestricted(uploadServerPod({ pvc, config: config as never, image: images.uploadServer, clientName: 'client.upload-server.cdi.kubevirt.io' }), config.spec.podResourceRequirements);
   });
 
-  it.fails('KNOWN GAP: the cloner pod is restricted', () => {
+  it('the cloner pod is a valid restricted V1Pod, with CDIConfig resources when given', () => {
     const target = { ...pvc, metadata: { ...pvc.metadata, name: 'copy', uid: '6f1c0d4e-0000-4000-8000-000000000002' } };
-    expectRestricted(
-      clonerPod({ source: pvc, target, name: 'copy-source-pod', secret: 'copy-clone-client', image: images.cloner, uploadUrl: 'https://cdi-upload-copy.default.svc:8443/v1beta1/upload', serverName: 'cdi-upload-copy.default.svc', ownerUid: 'uid' }),
-      undefined,
-    );
+    const inputs = { source: pvc, target, name: 'copy-source-pod', secret: 'copy-clone-client', image: images.cloner, uploadUrl: 'https://cdi-upload-copy.default.svc:8443/v1beta1/upload', serverName: 'cdi-upload-copy.default.svc', ownerUid: 'uid' };
+    expectRestricted(clonerPod(inputs), undefined);
+    expectRestricted(clonerPod({ ...inputs, config: config as never }), config.spec.podResourceRequirements);
   });
 });
