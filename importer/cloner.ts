@@ -47,7 +47,10 @@ async function sizeOf(path: string): Promise<number> {
 function startMetrics(progress: Gauge): void {
   const registry = new Registry();
   registry.registerMetric(progress);
-  const port = Number(env[LocalEnv.listenPort] || 8443);
+  // As the importer: the node agent sets CDI_LISTEN_PORT and wants loopback; in a pod the
+  // controller scrapes the pod IP, so listen on all interfaces.
+  const local = env[LocalEnv.listenPort] !== undefined;
+  const port = local ? Number(env[LocalEnv.listenPort]) : 8443;
   const server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
@@ -55,7 +58,7 @@ function startMetrics(progress: Gauge): void {
     }
     void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text));
   });
-  server.listen(port, '127.0.0.1');
+  server.listen(port, local ? '127.0.0.1' : '0.0.0.0');
   server.unref();
 }
 
