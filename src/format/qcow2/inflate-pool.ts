@@ -25,7 +25,7 @@ export interface InflateBatch {
   /** Start and length of each compressed range inside `input`. */
   readonly starts: readonly number[];
   readonly lengths: readonly number[];
-  /** The caller gives up `input`: its buffer may be moved to a worker instead of copied. */
+  /** The caller gives up `input` and its whole ArrayBuffer (never a pooled one): it may be moved to the worker. */
   readonly ownsInput?: boolean;
 }
 
@@ -112,7 +112,8 @@ function startWorker(): Slot {
 /** Inflates a batch: on the worker when it is free and the batch is worth the hop, else here. */
 export function runInflateBatch(batch: InflateBatch): Promise<BatchResult> {
   // allocated here and lent to the worker, which fills it and moves it back
-  const output = new Uint8Array(batch.starts.length * batch.clusterSize);
+  // not zero-filled: a successful batch writes every byte; never pooled, so it can be moved
+  const output: Uint8Array = Buffer.allocUnsafeSlow(batch.starts.length * batch.clusterSize);
   if (batch.input.byteLength < INLINE_BELOW) return Promise.resolve(inflateBatch(batch, output, inflateCluster, zstdFrameEnd));
   // the worker keeps one batch queued so it never waits for the main thread; past that the main
   // thread takes its turn
@@ -121,15 +122,14 @@ export function runInflateBatch(batch: InflateBatch): Promise<BatchResult> {
   const id = nextId++;
   // the input's buffer is moved to the worker: never move one the caller may share (a Buffer
   // pool slab, or a view into a bigger chunk); copy instead
-  const own = batch.input.byteOffset === 0 && batch.input.byteLength === batch.input.buffer.byteLength && batch.input.byteLength >= INLINE_BELOW;
-  const input = own && batch.ownsInput ? batch.input : new Uint8Array(batch.input);
+  const input = batch.ownsInput ? batch.input : new Uint8Array(batch.input);
   const target = slot;
   return new Promise<BatchResult>((resolve, reject) => {
     pending.set(id, { resolve, reject, slot: target });
     if (target.busy++ === 0) target.worker.ref();
     target.worker.postMessage(
       { id, batch: { codec: batch.codec, clusterSize: batch.clusterSize, input, starts: batch.starts, lengths: batch.lengths }, output: output.buffer },
-      [input.buffer as ArrayBuffer, output.buffer],
+      [input.buffer as ArrayBuffer, output.buffer as ArrayBuffer],
     );
   });
 }

@@ -223,7 +223,7 @@ class StreamReader implements ImageReader {
       b = undefined;
     }
     b ??= this.batch = {
-      input: new Uint8Array(Math.max(BATCH_INPUT, bytes.byteLength)),
+      input: Buffer.allocUnsafeSlow(Math.max(BATCH_INPUT, bytes.byteLength)),
       used: 0,
       starts: [],
       lengths: [],
