@@ -1,0 +1,290 @@
+/**
+ * `npm run bench:upload`: curl uploads a 2 GiB image (raw, half of it zeros; and the same image as
+ * qcow2) through our upload proxy into an upload server over TLS (mTLS between them), each its own
+ * process, into a file; against curl uploading the same bytes over TLS to nginx, which writes the
+ * body to a file (WebDAV PUT, client_body_in_file_only). Alternating order, 3 rounds, medians.
+ * Then one 4 GiB upload with the peak RSS of proxy and server sampled throughout.
+ *
+ * Our upload server answers only after the volume is fsynced (CDI's sync semantics); nginx does
+ * not fsync, so nginx is also timed followed by `sync FILE` and both ratios are printed.
+ *
+ * Usage: node bench/upload.ts [--rounds N]
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { UploadClientName } from '../src/api/annotations.ts';
+import { generateSigningKey, signUploadToken } from '../src/api/upload-token.ts';
+import { uploadCerts } from '../test/upload/harness.ts';
+import { freePort, waitForPort } from '../test/support/ports.ts';
+import { benchDir, benchInputs } from './convert-image.ts';
+
+const run = promisify(execFile);
+const args = process.argv.slice(2);
+const rounds = Math.max(3, Number(args[args.indexOf('--rounds') + 1]) || 3);
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const root = path.resolve(import.meta.dirname, '..');
+const GiB = 1 << 30;
+
+// Only the raw image and its qcow2 are needed: skip building the compressed inputs when both exist.
+const cached = { raw: path.join(benchDir, 'test.raw'), qcow2: path.join(benchDir, 'test.qcow2') };
+const inputs = existsSync(cached.raw) && existsSync(cached.qcow2) ? cached : await benchInputs(log);
+const big = path.join(benchDir, 'upload-4g.raw');
+if (!existsSync(big)) {
+  log('building upload-4g.raw (test.raw twice, sparse) ...');
+  await run('sh', ['-c', 'cp --sparse=always "$0" "$1.tmp" && dd if="$0" of="$1.tmp" bs=1M seek=2048 conv=sparse,notrunc status=none && mv "$1.tmp" "$1"', inputs.raw, big]);
+}
+const certs = await uploadCerts();
+const keys = await generateSigningKey();
+const token = await signUploadToken(keys.privatePem, { name: 'bench', namespace: 'bench' }, { ttlSeconds: 6 * 3600 });
+const work = path.join(benchDir, 'upload-work');
+await rm(work, { recursive: true, force: true });
+await mkdir(path.join(work, 'nginx', 'root'), { recursive: true });
+await mkdir(path.join(work, 'nginx', 'body'), { recursive: true });
+const targetFile = path.join(work, 'target-url');
+
+const children = new Set<ChildProcess>();
+const exited = (child: ChildProcess): Promise<number | null> =>
+  child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+
+// The proxy runs as its own process; `nodeArgs` lets the RSS run try V8 heap settings.
+async function startProxy(nodeArgs: string[]): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'bench/upload-proxy.ts')], {
+    env: {
+      ...process.env,
+      BENCH_UPLOAD_PROXY: JSON.stringify({
+        cert: certs.serverPem,
+        key: certs.serverKeyPem,
+        clientCert: certs.proxyClientPem,
+        clientKey: certs.proxyClientKeyPem,
+        ca: certs.caPem,
+        publicKeyPem: keys.publicPem,
+        targetFile,
+      }),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').once('data', (d: string) => resolve(d.trim()));
+    child.once('exit', () => reject(new Error('upload proxy exited')));
+  });
+  return { child, url };
+}
+const proxy = await startProxy([]);
+
+// nginx writing the request body to a file.
+const nginxPort = await freePort();
+const ngx = path.join(work, 'nginx');
+await writeFile(
+  path.join(ngx, 'nginx.conf'),
+  `worker_processes 1; daemon off; user root; pid ${ngx}/nginx.pid; error_log ${ngx}/error.log warn;
+events { worker_connections 64; }
+http { access_log off; client_max_body_size 0; client_body_buffer_size 1m; client_body_temp_path ${ngx}/body;
+  ${['proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${ngx}/${t};`).join(' ')}
+  server { listen 127.0.0.1:${nginxPort} ssl; ssl_certificate ${certs.serverCert}; ssl_certificate_key ${certs.serverKey};
+    ssl_protocols TLSv1.2 TLSv1.3; root ${ngx}/root;
+    location / { dav_methods PUT; create_full_put_path on; client_body_in_file_only on; } } }
+`,
+);
+const nginx = spawn('nginx', ['-c', path.join(ngx, 'nginx.conf'), '-p', ngx], { stdio: 'ignore' });
+children.add(nginx);
+await waitForPort(nginxPort);
+
+/** utime + stime of a process in seconds (Linux clock ticks are 100 Hz). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+}
+
+/** CPU seconds a process spends from now until the returned function is called (last sample for one that exits). */
+function sampleCpu(pid: number): () => Promise<number> {
+  let first: number | undefined;
+  let last = 0;
+  const take = async () => {
+    const v = await cpuSeconds(pid);
+    if (v > 0) {
+      first ??= v;
+      last = v;
+    }
+  };
+  void take();
+  const timer = setInterval(() => void take(), 50);
+  return async () => {
+    clearInterval(timer);
+    await take();
+    return last - (first ?? last);
+  };
+}
+
+function sampleRss(pid: number): () => number {
+  let max = 0;
+  const timer = setInterval(() => {
+    readFile(`/proc/${pid}/status`, 'utf8').then(
+      (s) => (max = Math.max(max, Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0))),
+      () => undefined,
+    );
+  }, 50);
+  return () => {
+    clearInterval(timer);
+    return max / 1024;
+  };
+}
+
+const curlArgs = (file: string) => ['-sS', '--cacert', certs.caCert, '-H', 'Expect:', '-o', '/dev/null', '-w', '%{http_code}', '-T', file];
+
+interface OursRun {
+  seconds: number;
+  cpu: number;
+  serverRss: number;
+  proxyRss: number;
+  spillBytes: number;
+  output: string;
+}
+
+async function ours(file: string, virtualSize: number, via = proxy, nodeArgs: string[] = []): Promise<OursRun> {
+  const dir = path.join(work, 'volume');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(path.join(dir, 'scratch'), { recursive: true });
+  const port = await freePort();
+  const server = spawn(process.execPath, [...nodeArgs, path.join(root, 'uploadproxy/server/main.ts')], {
+    env: {
+      ...process.env,
+      TLS_KEY: certs.serverKey,
+      TLS_CERT: certs.serverCert,
+      CLIENT_CERT: certs.caCert,
+      CLIENT_NAME: UploadClientName,
+      UPLOAD_IMAGE_SIZE: String(virtualSize),
+      CDI_LISTEN_PORT: String(port),
+      CDI_TARGET_PATH: path.join(dir, 'disk.img'),
+      CDI_TERMINATION_LOG: path.join(dir, 'termination-log'),
+      CDI_SCRATCH_DIR: path.join(dir, 'scratch'),
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(server);
+  let serverLog = '';
+  server.stdout!.setEncoding('utf8').on('data', (d: string) => (serverLog += d));
+  await waitForPort(port);
+  await writeFile(targetFile, `https://127.0.0.1:${port}`);
+  await run('sync');
+  const stopServer = sampleRss(server.pid!);
+  const stopProxy = sampleRss(via.child.pid!);
+  // CPU from here on; the server exits at the end, so its last sample counts.
+  const serverCpu = sampleCpu(server.pid!);
+  const proxyCpu = sampleCpu(via.child.pid!);
+  const started = process.hrtime.bigint();
+  const { stdout } = await run('curl', [...curlArgs(file), '-X', 'POST', '-H', `Authorization: Bearer ${token}`, `${via.url}/v1beta1/upload-async`]);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpuProxy = await proxyCpu();
+  const code = await exited(server);
+  children.delete(server);
+  const cpu = cpuProxy + (await serverCpu());
+  const serverRss = stopServer();
+  const proxyRss = stopProxy();
+  if (stdout !== '200' || code !== 0) throw new Error(`upload failed: HTTP ${stdout}, server exit ${code}\n${serverLog.slice(-2000)}`);
+  const done = serverLog.split('\n').find((l) => l.includes('"conversion complete"'));
+  const spillBytes = done ? Number((JSON.parse(done) as { spillBytes: number }).spillBytes) : NaN;
+  return { seconds, cpu, serverRss, proxyRss, spillBytes, output: path.join(dir, 'disk.img') };
+}
+
+async function viaNginx(file: string): Promise<{ seconds: number; durable: number; cpu: number }> {
+  const out = path.join(ngx, 'root', 'up.img');
+  await rm(out, { force: true });
+  await run('sync');
+  const worker = Number((await run('pgrep', ['-P', String(nginx.pid)])).stdout.trim().split('\n')[0]);
+  const workerCpu = sampleCpu(worker);
+  const started = process.hrtime.bigint();
+  const { stdout } = await run('curl', [...curlArgs(file), `https://127.0.0.1:${nginxPort}/up.img`]);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = await workerCpu();
+  await run('sync', [out]);
+  const durable = Number(process.hrtime.bigint() - started) / 1e9;
+  if (stdout !== '201' && stdout !== '204') throw new Error(`nginx upload failed: HTTP ${stdout}`);
+  if ((await stat(out)).size !== (await stat(file)).size) throw new Error('nginx wrote a different size');
+  return { seconds, durable, cpu };
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const mbps = (bytes: number, seconds: number): string => (bytes / seconds / 1e6).toFixed(0);
+
+const loadAtStart = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+const rows: string[] = [];
+let worstRss = { server: 0, proxy: 0 };
+try {
+  for (const c of [
+    { name: 'raw 2 GiB (half zeros)', file: inputs.raw },
+    { name: 'qcow2 of it', file: inputs.qcow2 },
+  ]) {
+    const bytes = (await stat(c.file)).size;
+    const oursTimes: number[] = [];
+    const ngxTimes: number[] = [];
+    const ngxDurable: number[] = [];
+    const oursCpu: number[] = [];
+    const ngxCpu: number[] = [];
+    let spill = 0;
+    for (let round = 0; round < rounds; round++) {
+      for (const who of round % 2 === 0 ? ['ours', 'nginx'] : ['nginx', 'ours']) {
+        if (who === 'ours') {
+          const r = await ours(c.file, 2 * GiB);
+          oursTimes.push(r.seconds);
+          oursCpu.push(r.cpu);
+          spill = Math.max(spill, r.spillBytes);
+          worstRss = { server: Math.max(worstRss.server, r.serverRss), proxy: Math.max(worstRss.proxy, r.proxyRss) };
+          // Once per case: the volume must hold exactly the raw image.
+          if (round === 0) await run('cmp', [r.output, inputs.raw]);
+        } else {
+          const r = await viaNginx(c.file);
+          ngxTimes.push(r.seconds);
+          ngxDurable.push(r.durable);
+          ngxCpu.push(r.cpu);
+        }
+      }
+      log(`${c.name} round ${round + 1}: ours ${oursTimes.at(-1)!.toFixed(3)} s, nginx ${ngxTimes.at(-1)!.toFixed(3)} s (+sync ${ngxDurable.at(-1)!.toFixed(3)} s)`);
+    }
+    const ratio = median(ngxTimes.map((n, i) => n / oursTimes[i]!));
+    const durableRatio = median(ngxDurable.map((n, i) => n / oursTimes[i]!));
+    rows.push(
+      `| ${c.name} | ${bytes} | ${median(oursTimes).toFixed(3)} (${mbps(bytes, median(oursTimes))} MB/s) | ${median(ngxTimes).toFixed(3)} (${mbps(bytes, median(ngxTimes))} MB/s) | ` +
+        `${median(ngxDurable).toFixed(3)} | **${ratio.toFixed(2)}** ${ratio >= 0.5 ? 'ok' : 'MISSED'} | ${durableRatio.toFixed(2)} | ` +
+        `${median(oursCpu).toFixed(2)} / ${median(ngxCpu).toFixed(2)} | ${spill} |`,
+    );
+  }
+  const four = await ours(big, 4 * GiB);
+  await run('cmp', [four.output, big]);
+  const rssOk = four.serverRss <= 200 && four.proxyRss <= 200;
+  // The same upload with V8's young generation capped (Node 24 lets it grow to tens of MiB under
+  // a high allocation rate): what NODE_OPTIONS=--max-semi-space-size=2 on the pods buys.
+  const small = ['--max-semi-space-size=2'];
+  const tunedProxy = await startProxy(small);
+  const tuned = await ours(big, 4 * GiB, tunedProxy, small);
+  const tunedOk = tuned.serverRss <= 200 && tuned.proxyRss <= 200;
+  process.stdout.write(
+    [
+      `load average at start ${loadAtStart}; rounds: ${rounds}; medians. ours = curl → upload proxy → upload server (TLS both hops, mTLS between), answered after fsync;`,
+      'nginx = curl → nginx (TLS, WebDAV PUT, body written to a file), without and with a following `sync FILE`.',
+      '| case | bytes sent | ours s | nginx s | nginx+sync s | throughput ours/nginx (floor 0.5) | ours/(nginx+sync) | CPU s proxy+server / nginx | spill bytes |',
+      '|---|---|---|---|---|---|---|---|---|',
+      ...rows,
+      '',
+      `4 GiB raw upload: ${four.seconds.toFixed(3)} s (${mbps((await stat(big)).size, four.seconds)} MB/s), peak RSS upload server ${four.serverRss.toFixed(0)} MiB, ` +
+        `upload proxy ${four.proxyRss.toFixed(0)} MiB (floor 200 each: ${rssOk ? 'ok' : 'MISSED'}); spill ${four.spillBytes} bytes`,
+      `4 GiB raw upload with --max-semi-space-size=2: ${tuned.seconds.toFixed(3)} s, peak RSS upload server ${tuned.serverRss.toFixed(0)} MiB, ` +
+        `upload proxy ${tuned.proxyRss.toFixed(0)} MiB (floor 200 each: ${tunedOk ? 'ok' : 'MISSED'})`,
+      `peak RSS over the 2 GiB rounds: upload server ${worstRss.server.toFixed(0)} MiB, upload proxy ${worstRss.proxy.toFixed(0)} MiB`,
+      '',
+    ].join('\n'),
+  );
+} finally {
+  for (const child of children) child.kill(child === nginx ? 'SIGQUIT' : 'SIGTERM');
+  await Promise.all([...children].map(exited));
+  await rm(work, { recursive: true, force: true });
+}
