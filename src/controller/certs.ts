@@ -7,8 +7,8 @@ import { CdiCertLifetimes, cdiCertSpecs, readSigner, syncCertificates, TlsKeys, 
 import type { Kube } from './kube.ts';
 
 /**
- * The upload servers' TLS: CDI's signers live in Secrets of the controller's namespace (created
- * on start when missing); each upload pod gets a serving certificate for its Service plus the
+ * The upload servers' TLS: CDI's signers live in Secrets of the controller's namespace (which
+ * must exist: the manifests install it, `cdi serve` creates it); each upload pod gets a serving certificate for its Service plus the
  * client signer's bundle, and each clone source a client certificate with the CN its target expects.
  */
 export class UploadPki {
@@ -25,7 +25,6 @@ export class UploadPki {
   }
 
   async sync(): Promise<Date> {
-    await this.kube.ensure(() => this.kube.core.createNamespace({ body: { metadata: { name: this.namespace } } }));
     const result = await syncCertificates({ store: this.store, specs: cdiCertSpecs(this.namespace), now: new Date(), logger: this.logger });
     return result.nextRotation;
   }

@@ -22,7 +22,7 @@ export interface ControllerOptions {
   retryBudget?: number;
   /** How often running transfers' progress is scraped (CDI: 2 s). */
   progressIntervalMs?: number;
-  /** Namespace of CDI's signer Secrets (the upload servers' CA); created when missing. */
+  /** Namespace of CDI's signer Secrets (the upload servers' CA); it must exist. */
   namespace?: string;
   /** Create DataVolumes from VMs' dataVolumeTemplates: 'auto' does so only where no KubeVirt is installed. */
   virtualMachines?: boolean | 'auto';

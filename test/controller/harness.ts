@@ -4,7 +4,8 @@ import path from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node';
 import { silentLogger } from '../../src/api/logger.ts';
 import { startApiServer, type ApiServerHandle } from '../../src/apiserver/index.ts';
-import { startController, type ControllerOptions } from '../../src/controller/index.ts';
+import { ensureNamespace } from '../../src/cli/serve/namespace.ts';
+import { DefaultCdiNamespace, startController, type ControllerOptions } from '../../src/controller/index.ts';
 import type { DataVolume } from '../../src/api/datavolume.ts';
 
 /**
@@ -24,6 +25,7 @@ export async function startHarness(opts: Partial<ControllerOptions> = {}): Promi
   const api = await startApiServer({ dataDir, logger: silentLogger });
   const kc = new KubeConfig();
   kc.loadFromFile(api.kubeconfigPath);
+  await ensureNamespace(kc, opts.namespace ?? DefaultCdiNamespace);
   const controller = await startController({ kubeConfig: kc, logger: silentLogger, progressIntervalMs: 200, ...opts });
   return {
     api,

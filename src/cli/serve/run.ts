@@ -5,6 +5,7 @@ import { DefaultCdiNamespace, createUploadTargetResolver, startController } from
 import { pooledKubeConfig } from '../../controller/kube.ts';
 import { startNodeAgent } from '../../node/agent.ts';
 import { lockDataDir } from './data-dir.ts';
+import { ensureNamespace } from './namespace.ts';
 import { runUploadProxy } from './upload-proxy-runner.ts';
 import { uploadProxyServingCert } from './upload-proxy-tls.ts';
 
@@ -46,6 +47,7 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     // One TLS connection pool for all the agent's requests (client-node makes a new one per request).
     const agent = await startNodeAgent({ kubeConfig: pooledKubeConfig(kubeConfig), dataDir: o.dataDir, logger: o.logger });
     closers.push(() => agent.close());
+    await ensureNamespace(kubeConfig, DefaultCdiNamespace);
     const controller = await startController({ kubeConfig, logger: o.logger });
     closers.push(() => controller.stop());
 
