@@ -51,14 +51,15 @@ describe('cdi image-upload against cdi serve', () => {
     expect(again.stderr).toContain('PVC up-dv already successfully imported/cloned/updated');
   });
 
-  // The controller drives uploads through DataVolumes only; a bare upload PVC gets no upload pod,
-  // so pvc mode waits for the pod-ready annotation and gives up with virtctl's text.
-  it('pvc mode creates an upload PVC and waits for its upload pod, up to --wait-secs', async () => {
-    const res = await imageUpload(s, 'pvc', 'up-pvc', '--image-path', fx.qcow2, '--size', '64Mi', '--wait-secs', '3');
+  it('pvc mode: creates an upload PVC, waits for its pod-ready annotation, uploads', async () => {
+    const res = await imageUpload(s, 'pvc', 'up-pvc', '--image-path', fx.qcow2, '--size', '64Mi');
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
     expect(res.stdout).toContain('PVC default/up-pvc created');
-    expect(res.code).not.toBe(0);
-    expect(res.stderr).toContain('timed out waiting for the condition');
+    expect(res.stdout).toContain('Processing completed successfully');
     const pvc = await s.core.readNamespacedPersistentVolumeClaim({ name: 'up-pvc', namespace: 'default' });
-    expect(pvc.metadata?.annotations).toMatchObject({ [Ann.uploadTarget]: '', [Ann.contentType]: 'kubevirt' });
+    expect(pvc.metadata?.annotations).toMatchObject({ [Ann.uploadTarget]: '', [Ann.contentType]: 'kubevirt', [Ann.podPhase]: 'Succeeded' });
+    const image = await digestPrefix(await volumeImage(s, 'up-pvc'), fx.virtualSize);
+    expect(image.sha256).toBe(fx.qcow2RawSha);
   });
 });
