@@ -1,9 +1,11 @@
 import { STATUS_CODES } from 'node:http';
+import type tls from 'node:tls';
 import { request, type Dispatcher } from 'undici';
 import { CdiError, isCdiError } from '../../api/errors.ts';
 import { silentLogger, type Logger } from '../../api/logger.ts';
 import { httpDefaults, type HttpOptions } from './options.ts';
-import { createDispatcher } from './transport.ts';
+import type { DirectTarget } from './socket-range.ts';
+import { createDispatcher, proxyFromEnv, tlsSettings } from './transport.ts';
 
 export interface HttpResponse {
   readonly statusCode: number;
@@ -74,9 +76,14 @@ export class HttpClient {
   readonly idleMs: number;
   private readonly dispatcher: Dispatcher;
   private readonly signer: RequestSigner | undefined;
+  private readonly tls: tls.ConnectionOptions;
+  private readonly proxied: boolean;
 
-  private constructor(dispatcher: Dispatcher, options: HttpOptions, signer?: RequestSigner) {
-    this.dispatcher = dispatcher;
+  private constructor(tlsOptions: tls.ConnectionOptions, options: HttpOptions, signer?: RequestSigner) {
+    this.tls = tlsOptions;
+    this.dispatcher = createDispatcher(options, tlsOptions);
+    const proxy = proxyFromEnv(options);
+    this.proxied = Boolean(proxy.httpProxy || proxy.httpsProxy);
     this.options = options;
     this.signer = signer;
     this.logger = options.logger ?? silentLogger;
@@ -84,7 +91,16 @@ export class HttpClient {
   }
 
   static async create(options: HttpOptions, signer?: RequestSigner): Promise<HttpClient> {
-    return new HttpClient(await createDispatcher(options), options, signer);
+    return new HttpClient(await tlsSettings(options), options, signer);
+  }
+
+  /**
+   * What a bulk range read needs to open its own socket (see socket-range.ts), or undefined
+   * when a proxy is configured: those requests stay on undici.
+   */
+  direct(url: URL, headers: Record<string, string>): DirectTarget | undefined {
+    if (this.proxied || (url.protocol !== 'http:' && url.protocol !== 'https:')) return undefined;
+    return { url, headers: this.headersFor('GET', url, headers), tls: this.tls, idleMs: this.idleMs };
   }
 
   private headersFor(method: string, url: URL, extra: Record<string, string>): Record<string, string> {

@@ -4,6 +4,7 @@ import type { RandomAccessInput } from '../../format/index.ts';
 import type { ByteMeter } from '../meter.ts';
 import { discard, header, isResumable, redact, requestError, statusError, type HttpClient } from './client.ts';
 import { httpDefaults } from './options.ts';
+import { RangeReader } from './range-reader.ts';
 
 export interface RangeResource {
   readonly url: URL;
@@ -88,12 +89,8 @@ export async function* fetchRange(
 const cursorMinRead = 256 << 10;
 /** A gap up to this long is read and dropped rather than paid for with a new request. */
 const cursorMaxSkip = 4 << 20;
-
-async function collect(source: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of source) parts.push(chunk);
-  return parts;
-}
+/** Buffer size of a single-connection stream. */
+const streamChunk = 2 << 20;
 
 /**
  * A server that honours Range, seen as a RandomAccessInput: qcow2 is read random-access without
@@ -106,9 +103,7 @@ export class HttpRangeInput implements RandomAccessInput {
   private readonly resource: RangeResource;
   private readonly meter: ByteMeter;
   private readonly closed = new AbortController();
-  private cursor: AsyncIterator<Uint8Array> | undefined;
-  private cursorPos = 0;
-  private cursorPending: Uint8Array | undefined;
+  private cursor: RangeReader | undefined;
   private cursorQueue: Promise<unknown> = Promise.resolve();
 
   constructor(client: HttpClient, resource: RangeResource, meter: ByteMeter) {
@@ -133,36 +128,17 @@ export class HttpRangeInput implements RandomAccessInput {
 
   /** Takes [offset, offset + length) from the cursor, skipping a short gap or restarting it. */
   private async fromCursor(offset: number, length: number): Promise<Uint8Array> {
-    if (!this.cursor || offset < this.cursorPos || offset - this.cursorPos > cursorMaxSkip) {
-      await this.cursor?.return?.();
-      this.cursor = fetchRange(this.client, this.resource, offset, this.size, this.meter, this.closed.signal)[Symbol.asyncIterator]();
-      this.cursorPos = offset;
-      this.cursorPending = undefined;
+    if (!this.cursor || offset < this.cursor.pos || offset - this.cursor.pos > cursorMaxSkip) {
+      this.cursor?.close();
+      this.cursor = new RangeReader(this.client, this.resource, offset, this.size, this.meter, this.closed.signal);
     }
+    const cursor = this.cursor;
     const out = Buffer.allocUnsafe(length);
-    let at = 0;
     try {
-      while (at < length) {
-        let chunk = this.cursorPending;
-        this.cursorPending = undefined;
-        if (!chunk) {
-          const next = await this.cursor.next();
-          if (next.done) throw new CdiError('CDI_ERR_TRUNCATED', [`the source ended at ${this.cursorPos}`]);
-          chunk = next.value;
-        }
-        if (this.cursorPos < offset) {
-          const skip = Math.min(chunk.byteLength, offset - this.cursorPos);
-          this.cursorPos += skip;
-          chunk = chunk.subarray(skip);
-          if (chunk.byteLength === 0) continue;
-        }
-        const take = Math.min(chunk.byteLength, length - at);
-        out.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take), at);
-        at += take;
-        this.cursorPos += take;
-        if (take < chunk.byteLength) this.cursorPending = chunk.subarray(take);
-      }
+      await cursor.skip(offset - cursor.pos);
+      await cursor.fill(out);
     } catch (err) {
+      cursor.close();
       this.cursor = undefined;
       throw err;
     }
@@ -170,17 +146,23 @@ export class HttpRangeInput implements RandomAccessInput {
   }
 
   private async fetch(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
-    const out = Buffer.allocUnsafe(length);
-    let at = 0;
-    for await (const chunk of fetchRange(this.client, this.resource, offset, offset + length, this.meter, signal ?? this.closed.signal)) {
-      out.set(chunk, at);
-      at += chunk.byteLength;
+    return this.readRange(offset, offset + length, signal ?? this.closed.signal);
+  }
+
+  private async readRange(start: number, end: number, signal: AbortSignal): Promise<Uint8Array> {
+    const out = Buffer.allocUnsafe(end - start);
+    const reader = new RangeReader(this.client, this.resource, start, end, this.meter, signal);
+    try {
+      await reader.fill(out);
+    } finally {
+      reader.close();
     }
     return out;
   }
 
-  /** Stops requests still in flight. */
+/** Stops requests still in flight. */
   close(): void {
+    this.cursor?.close();
     this.closed.abort(new CdiError('CDI_ERR_ABORTED', ['input closed']));
   }
 
@@ -191,19 +173,32 @@ export class HttpRangeInput implements RandomAccessInput {
     if (connections > 1 && remaining >= (options.parallelThreshold ?? httpDefaults.parallelThreshold)) {
       return this.parallel(offset, connections, options.chunkSize ?? httpDefaults.chunkSize, signal);
     }
-    return fetchRange(this.client, this.resource, offset, this.size, this.meter, signal);
+    return this.sequential(offset, signal);
+  }
+
+  private async *sequential(offset: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    const reader = new RangeReader(this.client, this.resource, offset, this.size, this.meter, signal);
+    try {
+      while (reader.pos < this.size) {
+        const out = Buffer.allocUnsafe(Math.min(streamChunk, this.size - reader.pos));
+        await reader.fill(out);
+        yield out;
+      }
+    } finally {
+      reader.close();
+    }
   }
 
   private async *parallel(offset: number, connections: number, chunkSize: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
-    const inflight: Array<Promise<Uint8Array[]>> = [];
+    const inflight: Array<Promise<Uint8Array>> = [];
     let next = offset;
     const launch = (): void => {
       while (inflight.length < connections && next < this.size) {
         const end = Math.min(this.size, next + chunkSize);
-        const pending = collect(fetchRange(this.client, this.resource, next, end, this.meter, controller.signal));
+        const pending = this.readRange(next, end, controller.signal);
         pending.catch(() => {});
         inflight.push(pending);
         next = end;
@@ -212,9 +207,9 @@ export class HttpRangeInput implements RandomAccessInput {
     try {
       launch();
       while (inflight.length > 0) {
-        const parts = await inflight.shift()!;
+        const part = await inflight.shift()!;
         launch();
-        yield* parts;
+        yield part;
       }
     } finally {
       controller.abort(new CdiError('CDI_ERR_ABORTED', ['range reader closed']));

@@ -18,7 +18,7 @@ export async function readCaDir(dir: string | undefined): Promise<string[]> {
   return pems;
 }
 
-function proxyFromEnv(options: HttpOptions): { httpProxy?: string; httpsProxy?: string; noProxy?: string } {
+export function proxyFromEnv(options: HttpOptions): { httpProxy?: string; httpsProxy?: string; noProxy?: string } {
   const env = process.env;
   return options.proxy ?? {
     httpProxy: env.http_proxy ?? env.HTTP_PROXY,
@@ -32,13 +32,16 @@ function proxyFromEnv(options: HttpOptions): { httpProxy?: string; httpsProxy?: 
  * directories, TLS 1.2 at least, optional insecureSkipVerify, and the proxy env vars. Its body
  * and header timeouts are the idle watchdog.
  */
-export async function createDispatcher(options: HttpOptions): Promise<Dispatcher> {
+export async function tlsSettings(options: HttpOptions): Promise<tls.ConnectionOptions> {
   const extra = [...(await readCaDir(options.certDir)), ...(await readCaDir(options.proxyCertDir))];
-  const tlsOptions = {
-    ca: extra.length > 0 ? [...tls.rootCertificates, ...extra] : undefined,
+  return {
+    ...(extra.length > 0 ? { ca: [...tls.rootCertificates, ...extra] } : {}),
     rejectUnauthorized: !options.insecure,
-    minVersion: 'TLSv1.2' as const,
+    minVersion: 'TLSv1.2',
   };
+}
+
+export function createDispatcher(options: HttpOptions, tlsOptions: tls.ConnectionOptions): Dispatcher {
   const idle = options.idleTimeoutMs ?? httpDefaults.idleTimeoutMs;
   const base = {
     connect: tlsOptions,
