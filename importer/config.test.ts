@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { configFromEnv } from './config.ts';
-import { usableSpace } from './size.ts';
+import { usableSpace } from '../src/api/quantity.ts';
 import { failureMessage, successMessage, terminationLimit } from './termination.ts';
 
 describe('importer env contract', () => {

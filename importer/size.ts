@@ -1,14 +1,9 @@
 import { readFile, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { CdiError } from '../src/api/errors.ts';
+import { usableSpace } from '../src/api/quantity.ts';
 import type { ImportConfig } from './config.ts';
 
-const MiB = 1 << 20;
-
-/** CDI's usable space for a filesystem volume: the available bytes less the filesystem overhead, in whole MiB. */
-export function usableSpace(available: number, overhead: number): number {
-  return Math.floor(Math.ceil(available / (1 + overhead)) / MiB) * MiB;
-}
 
 /** Bytes a block device holds (from sysfs; Node has no BLKGETSIZE64), or a regular file's size. */
 export async function blockDeviceSize(device: string): Promise<number> {

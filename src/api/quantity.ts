@@ -20,6 +20,14 @@ export function roundUp(n: number, unit: number): number {
   return Math.ceil(n / unit) * unit;
 }
 
+/**
+ * CDI's GetUsableSpace: the bytes of a filesystem volume an image may use once the filesystem
+ * overhead (a fraction, e.g. 0.055) is taken off, rounded down to whole MiB.
+ */
+export function usableSpace(available: number, filesystemOverhead: number): number {
+  return Math.floor(Math.ceil((1 - filesystemOverhead) * available) / MiB) * MiB;
+}
+
 /** A byte count as the largest exact binary unit ("10Gi", "1536Mi", "1000"). */
 export function formatQuantity(bytes: number): string {
   for (const unit of ['Ei', 'Pi', 'Ti', 'Gi', 'Mi', 'Ki'] as const) {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { CdiError } from '../../src/api/errors.ts';
 import { LocalEnv, PodPaths, UploadServerEnv } from '../../src/api/env.ts';
-import { parseQuantity } from './capacity.ts';
+import { parseQuantity } from '../../src/api/quantity.ts';
 import type { UploadContentType } from './session.ts';
 
 export interface UploadServerConfig {
@@ -50,11 +50,13 @@ export function readUploadServerConfig(env: NodeJS.ProcessEnv): UploadServerConf
   const deadline = deadlineText ? new Date(deadlineText) : undefined;
   if (deadline && Number.isNaN(deadline.getTime())) throw new CdiError('CDI_ERR_USAGE', [`invalid ${UploadServerEnv.deadline} ${deadlineText}`]);
   const localPort = env[LocalEnv.listenPort];
-  const imageSize = env[UploadServerEnv.imageSize];
+  const imageSizeText = env[UploadServerEnv.imageSize];
+  const imageSize = imageSizeText ? parseQuantity(imageSizeText) : undefined;
+  if (imageSizeText && imageSize === undefined) throw new CdiError('CDI_ERR_USAGE', [`invalid quantity ${JSON.stringify(imageSizeText)}`]);
   return {
     target: env[LocalEnv.target] || env[UploadServerEnv.destination] || PodPaths.filesystemTarget,
     contentType,
-    imageSize: imageSize ? parseQuantity(imageSize) : undefined,
+    imageSize,
     filesystemOverhead: overhead,
     preallocation: env[UploadServerEnv.preallocation] === 'true',
     tls: key && cert && clientCa ? { key, cert, clientCa } : undefined,

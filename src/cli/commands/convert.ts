@@ -7,20 +7,14 @@ import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { CdiError } from '../../api/errors.ts';
 import { convert, openFileInput, type ConvertInput, type ConvertTarget, type ProgressEvent } from '../../format/index.ts';
+import { parseQuantity } from '../../api/quantity.ts';
 import { createLogger } from '../../log.ts';
-
-const units: Record<string, number> = {
-  '': 1,
-  k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
-};
 
 /** Kubernetes-style sizes: 1Gi, 512Mi, 10G, or plain bytes. */
 export function parseSize(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)([kKMGT]i?)?$/.exec(text.trim());
-  const factor = match ? units[match[2] ?? ''] : undefined;
-  if (!match || factor === undefined) throw new CdiError('CDI_ERR_USAGE', [`invalid size ${text}: want bytes or a quantity like 512Mi, 10Gi`]);
-  return Math.round(Number(match[1]) * factor);
+  const bytes = parseQuantity(text);
+  if (bytes === undefined || bytes < 0) throw new CdiError('CDI_ERR_USAGE', [`invalid size ${text}: want bytes or a quantity like 512Mi, 10Gi`]);
+  return bytes;
 }
 
 interface ConvertFlags {
