@@ -26,11 +26,14 @@ export function checkCapacity(end: number, capacity: number): void {
   if (end > capacity) throw new CdiError('CDI_ERR_TOO_LARGE', [end, capacity]);
 }
 
-/** Classifies an I/O failure on the target: out of space is a capacity problem, as in CDI. */
+/**
+ * Classifies an I/O failure on the target: out of space is a capacity problem, as in CDI. EFBIG is
+ * how a volume whose capacity is enforced by a file-size limit (the local node agent) reports full.
+ */
 export function targetError(path: string, err: unknown): CdiError {
   if (err instanceof CdiError) return err;
   const code = (err as { code?: string }).code;
   const message = err instanceof Error ? err.message : String(err);
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new CdiError('CDI_ERR_NO_SPACE', [path, message], { cause: err });
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') return new CdiError('CDI_ERR_NO_SPACE', [path, message], { cause: err });
   return new CdiError('CDI_ERR_TARGET', [path, message], { cause: err });
 }

@@ -189,7 +189,7 @@ export class UploadSession {
 export function uploadFailure(err: unknown): CdiError {
   if (isCdiError(err) && (err.code === 'CDI_ERR_UPLOAD_TOO_LARGE' || err.code === 'CDI_ERR_UPLOAD_SAVE')) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (isCdiError(err, 'CDI_ERR_TOO_LARGE') || isCdiError(err, 'CDI_ERR_SIZE_SHRINK') || hasErrno(err, ['ENOSPC', 'EDQUOT'])) {
+  if (isCdiError(err, 'CDI_ERR_TOO_LARGE') || isCdiError(err, 'CDI_ERR_SIZE_SHRINK') || hasErrno(err, ['ENOSPC', 'EDQUOT', 'EFBIG'])) {
     return new CdiError('CDI_ERR_UPLOAD_TOO_LARGE', [message], { cause: err });
   }
   return new CdiError('CDI_ERR_UPLOAD_SAVE', [message], { cause: err });
