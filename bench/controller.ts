@@ -55,6 +55,7 @@ try {
   let maxWorkers = 0;
   let done = 0;
   let failed: string[] = [];
+  let pending: string[] = [];
   const milestones = new Map<number, number>();
   let timedOut = false;
   for (;;) {
@@ -72,6 +73,7 @@ try {
     maxWorkers = Math.max(maxWorkers, running);
     done = dvs.items.filter((d) => d.status?.phase === 'Succeeded').length;
     failed = dvs.items.filter((d) => d.status?.phase === 'Failed').map((d) => d.metadata?.name ?? '');
+    pending = dvs.items.filter((d) => d.status?.phase !== 'Succeeded' && d.status?.phase !== 'Failed').map((d) => `${d.metadata?.name} (${d.status?.phase ?? 'no phase'})`);
     for (const pct of [25, 50, 75, 90, 100]) if (!milestones.has(pct) && done >= (bodies.length * pct) / 100) milestones.set(pct, (Date.now() - started) / 1000);
     if (done + failed.length === bodies.length) break;
     if (Date.now() - started > 300_000) {
@@ -90,6 +92,7 @@ try {
       : `all ${done} Succeeded in ${seconds.toFixed(1)} s (floor 120 s: ratio ${(seconds / 120).toFixed(2)})`,
   );
   if (failed.length) console.log(`Failed: ${failed.join(', ')}`);
+  if (timedOut) console.log(`not done: ${pending.slice(0, 20).join(', ')}`);
   console.log(`max concurrent running importer pods: ${maxWorkers}`);
   console.log(`cdi serve peak RSS: ${rss.toFixed(0)} MiB (floor 300 MiB: ratio ${(rss / 300).toFixed(2)})`);
 } finally {

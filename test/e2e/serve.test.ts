@@ -61,6 +61,11 @@ describe('cdi serve', () => {
     expect(fs.statSync(dataDir).mode & 0o777).toBe(0o700);
   });
 
+  it('runs with the memory settings of ADR 0015 (young generation, heap growth, malloc)', () => {
+    expect(fs.readFileSync(`/proc/${serve.pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['--max-semi-space-size=8', '--heap-growing-percent=50']));
+    expect(fs.readFileSync(`/proc/${serve.pid}/environ`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['MALLOC_ARENA_MAX=2', 'MALLOC_MMAP_THRESHOLD_=131072']));
+  });
+
   it('answers client-node through the kubeconfig it wrote, with the node agent binding claims', async () => {
     const kc = new KubeConfig();
     kc.loadFromFile(path.join(dataDir, 'kubeconfig'));

@@ -41,11 +41,13 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
   try {
     const api = await startApiServer({ dataDir: o.dataDir, host: o.host, port: o.port, logger: o.logger });
     closers.push(() => api.close());
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromFile(api.kubeconfigPath);
+    const loaded = new KubeConfig();
+    loaded.loadFromFile(api.kubeconfigPath);
+    // Pooled TLS connections for every in-process client: client-node otherwise makes a new
+    // agent, and so a new TLS session kept alive by both ends, for every request.
+    const kubeConfig = pooledKubeConfig(loaded);
 
-    // One TLS connection pool for all the agent's requests (client-node makes a new one per request).
-    const agent = await startNodeAgent({ kubeConfig: pooledKubeConfig(kubeConfig), dataDir: o.dataDir, logger: o.logger });
+    const agent = await startNodeAgent({ kubeConfig: pooledKubeConfig(loaded), dataDir: o.dataDir, logger: o.logger });
     closers.push(() => agent.close());
     await ensureNamespace(kubeConfig, DefaultCdiNamespace);
     const controller = await startController({ kubeConfig, logger: o.logger });
