@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../api/logger.ts';
@@ -53,6 +53,8 @@ export async function startContainer(opts: ContainerProcessOptions): Promise<Run
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: opts.workDir,
     TMPDIR: path.join(opts.workDir, 'tmp'),
+    // One compile cache for every pod: a warm start skips type stripping and compiling (ADR 0016).
+    NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? path.join(tmpdir(), 'cdi-node-compile-cache'),
     ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
     ...plan.env,
   };
