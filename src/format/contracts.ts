@@ -1,3 +1,4 @@
+import type { Leased, Lease } from './buffer-pool.ts';
 import type { Extent } from './extent.ts';
 
 /**
@@ -7,6 +8,8 @@ import type { Extent } from './extent.ts';
 export interface RandomAccessInput {
   readonly size: number;
   read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /** As `read`, into a pooled buffer the caller holds one lease on (optional: local files). */
+  readLeased?(offset: number, length: number, signal?: AbortSignal): Promise<Leased>;
   /** The bytes from `offset` to the end, as a stream (used when a reader wants sequential access). */
   stream(offset: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
 }
@@ -15,7 +18,12 @@ export interface RandomAccessInput {
 export interface ExtentSink {
   /** Bytes the target may hold; writes past it throw CDI_ERR_TOO_LARGE. */
   readonly capacity: number;
-  write(offset: number, data: Uint8Array): Promise<void>;
+  write(offset: number, data: Uint8Array, lease?: Lease): Promise<void>;
+  /**
+   * True when `write` retains `lease` until the bytes are written and releases it then; only
+   * then may the caller release its own hold right after `write` resolves.
+   */
+  readonly releasesLeases?: boolean;
   /** A run known to read as zeros in the image. A sparse file target skips it. */
   writeZeros(offset: number, length: number): Promise<void>;
   /** Sets the final size (the image's virtual size, grown to the requested size), then fsyncs. */

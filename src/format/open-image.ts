@@ -62,6 +62,13 @@ async function openRandomQcow2(random: RandomAccessInput, head: Uint8Array, cont
       meter.sourceBytes += data.byteLength;
       return data;
     },
+    ...(random.readLeased ? {
+      async readLeased(offset: number, length: number, readSignal?: AbortSignal) {
+        const leased = await random.readLeased!(offset, length, readSignal);
+        meter.sourceBytes += leased.bytes.byteLength;
+        return leased;
+      },
+    } : {}),
     async *stream(offset, streamSignal) {
       for await (const chunk of random.stream(offset, streamSignal)) {
         meter.sourceBytes += chunk.byteLength;

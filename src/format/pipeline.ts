@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { CdiError, asCdiError } from '../api/errors.ts';
 import { silentLogger, type Logger } from '../api/logger.ts';
+import type { Lease } from './buffer-pool.ts';
 import { ChecksumTee, parseChecksum } from './checksum.ts';
 import type { ExtentSink, ProgressEvent, RandomAccessInput } from './contracts.ts';
 import { peelLayers } from './decompress.ts';
@@ -111,13 +112,18 @@ async function convertImage(
         const extentLast = extentEnd(extent);
         if (extentLast > capacity) throw new CdiError('CDI_ERR_TOO_LARGE', [extentLast, capacity]);
         if (extent.kind === 'zero') await sink.writeZeros(extent.offset, extent.length);
-        else if (reader.format !== 'qcow2') await writeData(sink, meter, extent.offset, extent.data);
         else {
-          // Allocated qcow2 clusters may hold zeros; like qemu-img, keep those as holes.
-          for (const run of zeroRuns(extent.data, zeroGranule)) {
-            if (run.zero) await sink.writeZeros(extent.offset + run.start, run.end - run.start);
-            else await writeData(sink, meter, extent.offset + run.start, extent.data.subarray(run.start, run.end));
+          // a sink that does not release leases may still hold the bytes: then the buffer is never reused
+          const lease = sink.releasesLeases ? extent.lease : undefined;
+          if (reader.format !== 'qcow2') await writeData(sink, meter, extent.offset, extent.data, lease);
+          else {
+            // Allocated qcow2 clusters may hold zeros; like qemu-img, keep those as holes.
+            for (const run of zeroRuns(extent.data, zeroGranule)) {
+              if (run.zero) await sink.writeZeros(extent.offset + run.start, run.end - run.start);
+              else await writeData(sink, meter, extent.offset + run.start, extent.data.subarray(run.start, run.end), lease);
+            }
           }
+          lease?.release();
         }
         if (extentLast > end) end = extentLast;
       }
@@ -147,8 +153,8 @@ async function convertImage(
   }
 }
 
-async function writeData(sink: ExtentSink, meter: ProgressMeter, offset: number, data: Uint8Array): Promise<void> {
-  await sink.write(offset, data);
+async function writeData(sink: ExtentSink, meter: ProgressMeter, offset: number, data: Uint8Array, lease: Lease | undefined): Promise<void> {
+  await sink.write(offset, data, lease);
   meter.writtenBytes += data.byteLength;
 }
 

@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { open, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import type { Lease } from './buffer-pool.ts';
 import type { ExtentSink } from './contracts.ts';
 import { Coverage } from './coverage.ts';
 import { checkCapacity, queueZeros, targetError, writeFully } from './target-io.ts';
@@ -58,12 +59,18 @@ class FileSink implements TargetSink {
     return this.#written;
   }
 
-  async write(offset: number, data: Uint8Array): Promise<void> {
+  readonly releasesLeases = true;
+
+  async write(offset: number, data: Uint8Array, lease?: Lease): Promise<void> {
     checkCapacity(offset + data.byteLength, this.capacity);
     if (this.#preallocate) this.#coverage.add(offset, offset + data.byteLength);
     this.#written += data.byteLength;
+    // held until the bytes are in the file; if the queue has failed, the hold is just never released
+    lease?.retain();
     await this.#queue.push(data.byteLength, () =>
-      writeFully(this.#handle, data, offset).catch((err: unknown) => { throw targetError(this.#path, err); }),
+      writeFully(this.#handle, data, offset)
+        .finally(() => lease?.release())
+        .catch((err: unknown) => { throw targetError(this.#path, err); }),
     );
   }
 

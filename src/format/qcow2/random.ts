@@ -5,11 +5,12 @@
  */
 import { CdiError } from '../../api/errors.ts';
 import type { ImageReader, RandomAccessInput } from '../contracts.ts';
+import type { Lease } from '../buffer-pool.ts';
 import type { Extent } from '../extent.ts';
 import { HEADER_PREFIX_BYTES, parseHeader, peekClusterSize, type Qcow2Header } from './header.ts';
 import { runInflateBatch } from './inflate-pool.ts';
 import { abortError } from './abort.ts';
-import { decodeL1, decodeL2, RUN_COMPRESSED, RUN_DATA, RUN_ZERO, RunList } from './tables.ts';
+import { decodeL1, decodeL2, RUN_DATA, RUN_ZERO, RunList } from './tables.ts';
 
 /** Largest single read of uncompressed data, and of compressed ranges (which inflate to several times more). */
 const MAX_DATA_READ = 2 * 1024 * 1024;
@@ -130,8 +131,15 @@ class RandomReader implements ImageReader {
 
   private async run(job: Job): Promise<Extent[]> {
     if (job.kind === RUN_ZERO) return [{ kind: 'zero', offset: job.guest[0]!, length: job.length[0]! }];
-    const bytes = await this.input.read(job.start, job.end - job.start, this.signal);
-    return job.kind === RUN_COMPRESSED ? this.inflate(job, bytes) : sliceData(job, bytes);
+    const length = job.end - job.start;
+    const { bytes, lease } = this.input.readLeased
+      ? await this.input.readLeased(job.start, length, this.signal)
+      : { bytes: await this.input.read(job.start, length, this.signal), lease: undefined };
+    if (job.kind === RUN_DATA) return sliceData(job, bytes, lease);
+    const out = await this.inflate(job, bytes);
+    // the inflate pool is done with its input once the batch settles (the worker gets a copy)
+    lease?.release();
+    return out;
   }
 
   private async inflate(job: Job, bytes: Uint8Array): Promise<Extent[]> {
@@ -159,7 +167,8 @@ class RandomReader implements ImageReader {
   }
 }
 
-function sliceData(job: Job, bytes: Uint8Array): Extent[] {
+/** Each extent holds one lease on `bytes` (when pooled), handed over from the read's. */
+function sliceData(job: Job, bytes: Uint8Array, lease: Lease | undefined): Extent[] {
   const out: Extent[] = [];
   let i = 0;
   const n = job.guest.length;
@@ -168,10 +177,18 @@ function sliceData(job: Job, bytes: Uint8Array): Extent[] {
     let j = i + 1;
     while (j < n && job.guest[j] === job.guest[i]! + length && job.host[j] === job.host[i]! + length) length += job.length[j++]!;
     const at = job.host[i]! - job.start;
-    out.push({ kind: 'data', offset: job.guest[i]!, data: bytes.subarray(at, at + length) });
+    out.push({ kind: 'data', offset: job.guest[i]!, data: bytes.subarray(at, at + length), ...(lease ? { lease } : {}) });
     i = j;
   }
+  holdPerExtent(out, lease);
   return out;
+}
+
+/** Trades the job's one hold on its buffer for one per extent (each consumer releases its own). */
+function holdPerExtent(out: readonly Extent[], lease: Lease | undefined): void {
+  if (!lease) return;
+  for (let k = 0; k < out.length; k++) lease.retain();
+  lease.release();
 }
 
 export async function openQcow2Random(input: RandomAccessInput, opts: { signal?: AbortSignal }): Promise<ImageReader> {
