@@ -11,7 +11,8 @@ import { DataSourceController } from './datasource.ts';
 import { StorageProfileController } from './storageprofile.ts';
 import { shouldManageVirtualMachines, VirtualMachineController } from './vm-controller.ts';
 
-export { createUploadTargetResolver, type UploadTarget, type UploadTargetResolver } from './upload-resolver.ts';
+export { createUploadTargetResolver } from './upload-resolver.ts';
+export type { UploadTarget, UploadTargetResolver } from '../api/upload-target.ts';
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;

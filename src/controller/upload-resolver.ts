@@ -1,22 +1,11 @@
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { Ann } from '../api/annotations.ts';
 import { PortMapAnnotation, resolvePodPort } from '../api/local-ports.ts';
+import type { UploadTargetResolver } from '../api/upload-target.ts';
 import { isNotFound, Kube } from './kube.ts';
 import { uploadPodName, uploadServiceName } from './names.ts';
 import { WorkerPort } from './pods.ts';
 
-/** The upload proxy's view of a volume, CDI's checks in CDI's order (pkg/uploadproxy). */
-export type UploadTarget =
-  | { kind: 'ready'; url: string; contentType: 'kubevirt' | 'archive' }
-  | { kind: 'missing' }
-  | { kind: 'not-upload-target' }
-  | { kind: 'finished' }
-  | { kind: 'not-ready' }
-  | { kind: 'bad-content-type'; value: string };
-
-export interface UploadTargetResolver {
-  resolve(namespace: string, name: string): Promise<UploadTarget>;
-}
 
 const podReady = (pod: V1Pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 

@@ -1,21 +1,8 @@
 import { CdiError } from '../../src/api/errors.ts';
 
-export type UploadTarget =
-  | { kind: 'ready'; url: string; contentType: 'kubevirt' | 'archive' }
-  | { kind: 'missing' }
-  | { kind: 'not-upload-target' }
-  | { kind: 'finished' }
-  | { kind: 'not-ready' }
-  | { kind: 'bad-content-type'; value: string };
+import type { UploadTarget, UploadTargetResolver } from '../../src/api/upload-target.ts';
 
-/**
- * How the upload proxy finds a volume's upload server. The control plane implements it against
- * the Kubernetes API (PVC annotations, upload pod or Service); tests plug in a fixed table.
- * `url` is the upload server's base URL (`https://cdi-upload-<pvc>.<ns>.svc:8443`).
- */
-export interface UploadTargetResolver {
-  resolve(namespace: string, name: string): Promise<UploadTarget>;
-}
+export type { UploadTarget, UploadTargetResolver };
 
 const htmlEscapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
 

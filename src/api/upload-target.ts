@@ -1,0 +1,17 @@
+/**
+ * The upload proxy's port for finding a volume's upload server: the control plane implements it
+ * against the Kubernetes API (PVC annotations, upload pod or Service), tests plug in a fixed
+ * table. The kinds follow CDI's checks in CDI's order (pkg/uploadproxy). `url` is the upload
+ * server's base URL (`https://cdi-upload-<pvc>.<ns>.svc:8443` in a cluster).
+ */
+export type UploadTarget =
+  | { kind: 'ready'; url: string; contentType: 'kubevirt' | 'archive' }
+  | { kind: 'missing' }
+  | { kind: 'not-upload-target' }
+  | { kind: 'finished' }
+  | { kind: 'not-ready' }
+  | { kind: 'bad-content-type'; value: string };
+
+export interface UploadTargetResolver {
+  resolve(namespace: string, name: string): Promise<UploadTarget>;
+}
