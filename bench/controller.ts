@@ -76,7 +76,7 @@ try {
     pending = dvs.items.filter((d) => d.status?.phase !== 'Succeeded' && d.status?.phase !== 'Failed').map((d) => `${d.metadata?.name} (${d.status?.phase ?? 'no phase'})`);
     for (const pct of [25, 50, 75, 90, 100]) if (!milestones.has(pct) && done >= (bodies.length * pct) / 100) milestones.set(pct, (Date.now() - started) / 1000);
     if (done + failed.length === bodies.length) break;
-    if (Date.now() - started > 300_000) {
+    if (Date.now() - started > Number(process.env.BENCH_TIMEOUT_S ?? 300) * 1000) {
       timedOut = true;
       break;
     }
@@ -92,7 +92,19 @@ try {
       : `all ${done} Succeeded in ${seconds.toFixed(1)} s (floor 120 s: ratio ${(seconds / 120).toFixed(2)})`,
   );
   if (failed.length) console.log(`Failed: ${failed.join(', ')}`);
-  if (timedOut) console.log(`not done: ${pending.slice(0, 20).join(', ')}`);
+  if (timedOut) {
+    console.log(`not done: ${pending.slice(0, 20).join(', ')}`);
+    const pods = await serve.core.listNamespacedPod({ namespace: 'default' });
+    for (const name of pending.slice(0, 5).map((p) => p.split(' ')[0])) {
+      const pod = pods.items.find((p) => p.metadata?.name === `importer-${name}`);
+      const dir = path.join(serveDir, 'pods', 'default', `importer-${name}`);
+      const pid = (JSON.parse(await readFile(path.join(dir, 'importer.pid'), 'utf8').catch(() => '{}')) as { pid?: number }).pid;
+      const alive = pid ? existsSync(`/proc/${pid}`) : false;
+      const stack = alive ? await readFile(`/proc/${pid}/wchan`, 'utf8').catch(() => '') : '';
+      const log = (await readFile(path.join(dir, 'importer.log'), 'utf8').catch(() => '')).slice(-1500);
+      console.log(`importer-${name}: pod ${pod?.status?.phase}, process ${pid} alive=${alive} wchan=${stack}\n${log}`);
+    }
+  }
   console.log(`max concurrent running importer pods: ${maxWorkers}`);
   console.log(`cdi serve peak RSS: ${rss.toFixed(0)} MiB (floor 300 MiB: ratio ${(rss / 300).toFixed(2)})`);
 } finally {

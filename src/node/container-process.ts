@@ -64,6 +64,9 @@ export async function startContainer(opts: ContainerProcessOptions): Promise<Run
   // Its own process group: Ctrl-C on `cdi serve`'s terminal reaches serve, which stops pods in order.
   const child = spawn(cmd, args, { env, cwd: opts.workDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const startedAt = nowRfc3339();
+  // Listen for the exit before any await: a worker that finishes quickly (a blank import) can
+  // exit while the pid file is written, and a missed 'exit' left its pod Running forever.
+  const exit = waitExit(child);
   const spawned = await new Promise<Error | undefined>((resolve) => {
     child.once('spawn', () => resolve(undefined));
     child.once('error', (err) => resolve(err));
@@ -79,7 +82,7 @@ export async function startContainer(opts: ContainerProcessOptions): Promise<Run
   await writePidFile(opts.pidPath, pid);
   opts.logger.info({ pid, entry: plan.entry, fsizeLimit: prlimit ? plan.fileSizeLimit : undefined }, 'container started');
 
-  const exited = waitExit(child).then(async ({ code, signal }) => {
+  const exited = exit.then(async ({ code, signal }) => {
     await Promise.all([drain(child.stdout), drain(child.stderr)]);
     await new Promise<void>((resolve) => log.end(resolve));
     await fs.promises.rm(opts.pidPath, { force: true });
@@ -112,7 +115,8 @@ function waitExit(child: ChildProcess): Promise<{ code: number | null; signal: N
 }
 
 function drain(stream: NodeJS.ReadableStream | null): Promise<void> {
-  if (!stream || (stream as { readableEnded?: boolean }).readableEnded) return Promise.resolve();
+  const state = stream as { readableEnded?: boolean; destroyed?: boolean } | null;
+  if (!stream || state?.readableEnded || state?.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     stream.once('end', resolve);
     stream.once('close', resolve);
