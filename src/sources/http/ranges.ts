@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CdiError } from '../../api/errors.ts';
+import { BufferPool, type Leased } from '../../format/buffer-pool.ts';
 import type { RandomAccessInput } from '../../format/index.ts';
 import type { ByteMeter } from '../meter.ts';
 import { discard, header, isResumable, redact, requestError, statusError, type HttpClient } from './client.ts';
@@ -89,6 +90,9 @@ export async function* fetchRange(
 const cursorMinRead = 256 << 10;
 /** A gap up to this long is read and dropped rather than paid for with a new request. */
 const cursorMaxSkip = 4 << 20;
+/** The qcow2 reader's data reads are at most 2 MiB; about 14 are in flight at most. */
+const pooledRead = 2 << 20;
+const poolKeep = 16;
 /** Buffer size of a single-connection stream. */
 const streamChunk = 2 << 20;
 
@@ -105,6 +109,7 @@ export class HttpRangeInput implements RandomAccessInput {
   private readonly closed = new AbortController();
   private cursor: RangeReader | undefined;
   private cursorQueue: Promise<unknown> = Promise.resolve();
+  private readonly pool = new BufferPool(pooledRead, poolKeep);
 
   constructor(client: HttpClient, resource: RangeResource, meter: ByteMeter) {
     this.client = client;
@@ -114,30 +119,40 @@ export class HttpRangeInput implements RandomAccessInput {
   }
 
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
+    return (await this.readSome(offset, length, false, signal)).bytes;
+  }
+
+  /** As `read`, data runs into pooled buffers the engine gives back once written (no garbage to collect). */
+  readLeased(offset: number, length: number, signal?: AbortSignal): Promise<Leased> {
+    return this.readSome(offset, length, true, signal);
+  }
+
+  private async readSome(offset: number, length: number, pooled: boolean, signal?: AbortSignal): Promise<Leased> {
     if (offset < 0 || length < 0 || offset + length > this.size) {
       throw new CdiError('CDI_ERR_TRUNCATED', [`read of ${length} bytes at ${offset} past the end (${this.size})`]);
     }
-    if (length === 0) return new Uint8Array(0);
+    if (length === 0) return { bytes: new Uint8Array(0), lease: undefined };
     // Metadata (header, L1/L2 tables) is read where it lies; data runs come in host order and
     // are served from one long GET instead of a request each.
-    if (length < cursorMinRead) return this.fetch(offset, length, signal);
-    const run = this.cursorQueue.then(() => this.fromCursor(offset, length));
+    if (length < cursorMinRead) return { bytes: await this.fetch(offset, length, signal), lease: undefined };
+    const run = this.cursorQueue.then(() => this.fromCursor(offset, length, pooled));
     this.cursorQueue = run.catch(() => {});
     return run;
   }
 
   /** Takes [offset, offset + length) from the cursor, skipping a short gap or restarting it. */
-  private async fromCursor(offset: number, length: number): Promise<Uint8Array> {
+  private async fromCursor(offset: number, length: number, pooled: boolean): Promise<Leased> {
     if (!this.cursor || offset < this.cursor.pos || offset - this.cursor.pos > cursorMaxSkip) {
       this.cursor?.close();
       this.cursor = new RangeReader(this.client, this.resource, offset, this.size, this.meter, this.closed.signal);
     }
     const cursor = this.cursor;
-    const out = Buffer.allocUnsafe(length);
+    const out: Leased = pooled ? this.pool.take(length) : { bytes: Buffer.allocUnsafe(length), lease: undefined };
     try {
       await cursor.skip(offset - cursor.pos);
-      await cursor.fill(out);
+      await cursor.fill(out.bytes);
     } catch (err) {
+      out.lease?.release();
       cursor.close();
       this.cursor = undefined;
       throw err;
