@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpClient } from '../../src/sources/http/client.ts';
 import { RangeReader } from '../../src/sources/http/range-reader.ts';
+import { HttpRangeInput } from '../../src/sources/http/ranges.ts';
 import { ByteMeter } from '../../src/sources/meter.ts';
 
 /**
@@ -87,5 +88,25 @@ describe('RangeReader', () => {
     expect(digest(bytes)).toBe(digest(data));
     expect(meter.done).toBe(data.length);
     expect(seen.map((s) => s.range)).toEqual([`bytes=0-${data.length - 1}`, `bytes=${1 << 20}-${data.length - 1}`, `bytes=${2 << 20}-${data.length - 1}`]);
+  });
+
+  it('hands data runs out in pooled buffers (readLeased) that are reused only after release', async () => {
+    const client = await HttpClient.create({});
+    const input = new HttpRangeInput(client, { url: new URL(`${base}/plain`), size: data.length, validator: '"v1"' }, new ByteMeter(data.length));
+    try {
+      const first = await input.readLeased(0, 2 << 20);
+      expect(first.lease).toBeDefined();
+      const held = await input.readLeased(2 << 20, 1 << 20);
+      expect(digest(first.bytes)).toBe(digest(data.subarray(0, 2 << 20)));
+      first.lease!.release();
+      const next = await input.readLeased(3 << 20, 2 << 20);
+      // the held buffer was not handed out again, and kept its bytes
+      expect(digest(held.bytes)).toBe(digest(data.subarray(2 << 20, 3 << 20)));
+      expect(digest(next.bytes)).toBe(digest(data.subarray(3 << 20, 5 << 20)));
+      expect(next.bytes.buffer).toBe(first.bytes.buffer);
+    } finally {
+      input.close();
+      await client.close();
+    }
   });
 });
