@@ -82,6 +82,18 @@ export interface ImporterPodInputs {
   image: string;
 }
 
+/** CDI's isInsecureTLS: a docker:// endpoint whose host[:port] is listed in CDIConfig spec.insecureRegistries. */
+export function isInsecureRegistry(endpoint: string | undefined, config: CdiConfig | undefined): boolean {
+  if (!endpoint?.startsWith('docker://')) return false;
+  let host: string;
+  try {
+    host = new URL(endpoint).host;
+  } catch {
+    return false;
+  }
+  return (config?.spec?.insecureRegistries ?? []).includes(host);
+}
+
 export function importerPod({ pvc, config, image }: ImporterPodInputs): V1Pod {
   const a = pvc.metadata?.annotations ?? {};
   const name = importerPodName(pvc.metadata?.name ?? '');
@@ -99,7 +111,7 @@ export function importerPod({ pvc, config, image }: ImporterPodInputs): V1Pod {
     ...env(ImporterEnv.imageSize, String(pvc.spec?.resources?.requests?.storage ?? '')),
     ...env(ImporterEnv.ownerUid, ownerUidOf(pvc)),
     ...env(ImporterEnv.filesystemOverhead, filesystemOverheadFor(config, pvc.spec?.storageClassName)),
-    ...env(ImporterEnv.insecureTls, String(a[Ann.importInsecureSkipVerify] === 'true')),
+    ...env(ImporterEnv.insecureTls, String(a[Ann.importInsecureSkipVerify] === 'true' || isInsecureRegistry(a[Ann.importEndpoint], config))),
     ...env(ImporterEnv.preallocation, a[Ann.preallocationRequested] ?? 'false'),
     ...env(ImporterEnv.checksum, a[Ann.importChecksum]),
     ...env(ImporterEnv.registryArchitecture, a[Ann.registryImageArchitecture]),

@@ -12,12 +12,13 @@ import { digestPrefix, dvYaml, startServe, volumeImage, waitPhase, type Serve } 
 
 /**
  * End to end through `cdi serve` and kubectl for the registry and S3 sources: a containerDisk
- * pushed by skopeo to Debian's docker-registry (TLS, its CA handed over in a certConfigMap: the
- * controller passes no insecure-registry setting to the importer), and an object in s3rver read
- * with keys from a Secret. Both volumes are compared with qemu-img's raw conversion of the qcow2.
+ * pushed by skopeo to Debian's docker-registry (TLS, its CA handed over in a certConfigMap; and
+ * plain HTTP, listed in CDIConfig spec.insecureRegistries), and an object in s3rver read with keys
+ * from a Secret. Both volumes are compared with qemu-img's raw conversion of the qcow2.
  */
 let serve: Serve;
 let registry: Registry;
+let plainRegistry: Registry;
 let s3: S3rver;
 let s3Base: string;
 let fx: SourceFixtures;
@@ -47,11 +48,12 @@ beforeAll(async () => {
   await mkdir(path.join(work, 's3'));
   s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: path.join(work, 's3'), configureBuckets: [{ name: 'images', configs: [] }] });
   let address: AddressInfo;
-  [serve, registry, address] = await Promise.all([startServe(), startRegistry({ certs }), s3.run()]);
+  [serve, registry, plainRegistry, address] = await Promise.all([startServe(), startRegistry({ certs }), startRegistry(), s3.run()]);
   s3Base = `http://127.0.0.1:${address.port}`;
   const qcow2 = path.join(fx.dir, fx.files.qcow2);
   const layout = await buildOciLayout(path.join(work, 'layout'), 'v1', [{ layers: [{ files: { 'disk/disk.qcow2': { file: qcow2 } }, compression: 'gzip' }] }]);
   await registry.push(layout, 'v1', 'containerdisk');
+  await plainRegistry.push(layout, 'v1', 'containerdisk');
   const put = await fetch(`${s3Base}/images/golden/${fx.files.qcow2}`, { method: 'PUT', body: await readFile(qcow2) });
   expect(put.status).toBe(200);
   await run('create', 'configmap', 'registry-ca', `--from-file=ca.pem=${certs.caCert}`);
@@ -59,7 +61,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([serve?.stop(), registry?.stop(), s3?.close()]);
+  await Promise.all([serve?.stop(), registry?.stop(), plainRegistry?.stop(), s3?.close()]);
   if (work) await rm(work, { recursive: true, force: true });
 });
 
@@ -69,6 +71,14 @@ describe('registry and S3 DataVolumes through cdi serve and kubectl', () => {
     const dv = await waitPhase(serve, 'reg-disk', 'Succeeded', 120_000);
     expect(dv.status?.progress).toBe('100.0%');
     await expectQcow2Image('reg-disk');
+  });
+
+  it('imports from a plain-HTTP registry listed in CDIConfig spec.insecureRegistries', async () => {
+    await run('patch', 'cdiconfig', 'config', '--type', 'merge', '-p', JSON.stringify({ spec: { insecureRegistries: [plainRegistry.host] } }));
+    await apply(dvYaml('plain-reg-disk', `registry:\n  url: docker://${plainRegistry.host}/containerdisk:v1`));
+    const dv = await waitPhase(serve, 'plain-reg-disk', 'Succeeded', 120_000);
+    expect(dv.status?.progress).toBe('100.0%');
+    await expectQcow2Image('plain-reg-disk');
   });
 
   it('imports a qcow2 object from s3rver with keys from a Secret', async () => {

@@ -1,0 +1,33 @@
+import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { Ann } from '../api/annotations.ts';
+import type { CdiConfig } from '../api/cdiconfig.ts';
+import { importerPod, isInsecureRegistry } from './pods.ts';
+
+const config = { spec: { insecureRegistries: ['registry.local:5000', '127.0.0.1:5055'] } } as CdiConfig;
+
+function claim(endpoint: string, extra: Record<string, string> = {}): V1PersistentVolumeClaim {
+  return {
+    metadata: { name: 'disk', namespace: 'default', annotations: { [Ann.importSource]: 'registry', [Ann.importEndpoint]: endpoint, ...extra } },
+    spec: { resources: { requests: { storage: '1Gi' } } },
+  };
+}
+
+const insecureTlsOf = (pvc: V1PersistentVolumeClaim) =>
+  importerPod({ pvc, config, image: 'cdi-ts/importer:latest' }).spec?.containers[0]?.env?.find((e) => e.name === 'INSECURE_TLS')?.value;
+
+describe('insecure registries (CDIConfig spec.insecureRegistries)', () => {
+  it('matches a docker:// endpoint by host and port', () => {
+    expect(isInsecureRegistry('docker://registry.local:5000/disks/fedora:40', config)).toBe(true);
+    expect(isInsecureRegistry('docker://127.0.0.1:5055/cdisk@sha256:abc', config)).toBe(true);
+    expect(isInsecureRegistry('docker://registry.local/disks/fedora:40', config)).toBe(false);
+    expect(isInsecureRegistry('http://registry.local:5000/disk.img', config)).toBe(false);
+    expect(isInsecureRegistry('docker://registry.local:5000/x', undefined)).toBe(false);
+  });
+
+  it('sets INSECURE_TLS on the importer pod for a listed registry, and for http insecureSkipVerify', () => {
+    expect(insecureTlsOf(claim('docker://registry.local:5000/disks/fedora:40'))).toBe('true');
+    expect(insecureTlsOf(claim('docker://quay.io/containerdisks/fedora:40'))).toBe('false');
+    expect(insecureTlsOf(claim('https://example.com/disk.img', { [Ann.importInsecureSkipVerify]: 'true' }))).toBe('true');
+  });
+});
