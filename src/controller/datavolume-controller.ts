@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { Ann } from '../api/annotations.ts';
@@ -10,6 +9,7 @@ import { isFinalPhase, Phase } from '../api/phases.ts';
 import type { StorageProfile } from '../api/storageprofile.ts';
 import type { UploadPki } from './certs.ts';
 import { cdi, type Caches } from './informers.ts';
+import { recordEvent } from './events.ts';
 import { isConflict, isNotFound, type Kube } from './kube.ts';
 import { clonerPodName, importerPodName, key, splitKey, uploadPodName, uploadSecretName, uploadServiceName } from './names.ts';
 import { WorkerPort, type WorkerImageMap } from './pods.ts';
@@ -305,24 +305,8 @@ export class DataVolumeController {
   }
 
   private async event(dv: DataVolume, type: string, reason: string, message: string): Promise<void> {
-    const ns = dv.metadata?.namespace ?? 'default';
-    const now = new Date();
     try {
-      await this.o.kube.core.createNamespacedEvent({
-        namespace: ns,
-        body: {
-          metadata: { name: `${dv.metadata?.name}.${randomBytes(8).toString('hex')}`, namespace: ns },
-          involvedObject: { apiVersion: ApiVersion, kind: 'DataVolume', name: dv.metadata?.name ?? '', namespace: ns, uid: dv.metadata?.uid ?? '' },
-          reason,
-          message,
-          type,
-          count: 1,
-          firstTimestamp: now,
-          lastTimestamp: now,
-          source: { component: 'datavolume-controller' },
-          reportingComponent: 'datavolume-controller',
-        },
-      });
+      await recordEvent(this.o.kube, 'datavolume-controller', { apiVersion: ApiVersion, kind: 'DataVolume', metadata: dv.metadata }, type, reason, message);
     } catch (err) {
       this.o.logger.debug({ err: String(err), reason }, 'event not recorded');
     }

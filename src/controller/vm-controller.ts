@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { makeInformer, type KubernetesObject } from '@kubernetes/client-node';
 import type { DataVolume } from '../api/datavolume.ts';
 import type { Logger } from '../api/logger.ts';
 import { cdi, type Cache, type Caches } from './informers.ts';
+import { recordEvent } from './events.ts';
 import { isConflict, isNotFound, type Kube } from './kube.ts';
 import { key, splitKey } from './names.ts';
 import { reconcileVirtualMachine, type VirtualMachine } from './vm.ts';
@@ -106,23 +106,6 @@ export class VirtualMachineController {
   }
 
   private async event(vm: VirtualMachine, type: string, reason: string, message: string): Promise<void> {
-    const ns = vm.metadata?.namespace ?? 'default';
-    const now = new Date();
-    await this.kube.core
-      .createNamespacedEvent({
-        namespace: ns,
-        body: {
-          metadata: { name: `${vm.metadata?.name}.${randomBytes(8).toString('hex')}`, namespace: ns },
-          involvedObject: { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', name: vm.metadata?.name ?? '', namespace: ns, uid: vm.metadata?.uid ?? '' },
-          reason,
-          message,
-          type,
-          count: 1,
-          firstTimestamp: now,
-          lastTimestamp: now,
-          source: { component: 'virtualmachine-controller' },
-        },
-      })
-      .catch(() => {});
+    await recordEvent(this.kube, 'virtualmachine-controller', { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: vm.metadata }, type, reason, message).catch(() => {});
   }
 }
