@@ -103,8 +103,12 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
       await run('skopeo', ['copy', '-q', ...(pushOptions.all ? ['--all'] : []), ...format, ...tls, ...creds, `oci:${layout}:${tag}`, `docker://${host}/${repo}:${tag}`]);
     },
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(killer);
+      }
       await token?.close();
       await rm(dir, { recursive: true, force: true });
     },
