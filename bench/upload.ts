@@ -181,6 +181,8 @@ async function ours(file: string, virtualSize: number, via = proxy, nodeArgs: st
   const { stdout } = await run('curl', [...curlArgs(file), '-X', 'POST', '-H', `Authorization: Bearer ${token}`, `${via.url}/v1beta1/upload-async`]);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpuProxy = await proxyCpu();
+  // A failed upload leaves the server up for the next attempt: stop it rather than wait for its exit.
+  if (stdout !== '200') server.kill('SIGTERM');
   const code = await exited(server);
   children.delete(server);
   const cpu = cpuProxy + (await serverCpu());

@@ -16,24 +16,39 @@ export interface Leased {
   readonly lease: Lease | undefined;
 }
 
+/** Memory the pool hands out: by default a Buffer with an ArrayBuffer of its own. */
+export type Allocate = (length: number) => Uint8Array;
+
+const ownBuffer: Allocate = (length) => Buffer.allocUnsafeSlow(length);
+
+/** Shared memory: a worker thread can fill it without the buffer being moved or copied. */
+export const sharedMemory: Allocate = (length) => new Uint8Array(new SharedArrayBuffer(length));
+
 export class BufferPool {
   readonly #size: number;
   readonly #keep: number;
-  readonly #free: Buffer[] = [];
+  readonly #allocate: Allocate;
+  readonly #free: Uint8Array[] = [];
 
   /** Buffers of `size` bytes; at most `keep` idle ones are kept. */
-  constructor(size: number, keep: number) {
+  constructor(size: number, keep: number, allocate: Allocate = ownBuffer) {
     this.#size = size;
     this.#keep = keep;
+    this.#allocate = allocate;
+  }
+
+  /** Size of the pool's buffers: larger requests are served unpooled. */
+  get bufferSize(): number {
+    return this.#size;
   }
 
   /**
    * A buffer of `length` bytes held by `holders` leases (each holder calls `release` once).
-   * Requests larger than the pool's buffers get a plain buffer.
+   * Requests larger than the pool's buffers get a buffer of their own, not pooled.
    */
   take(length: number, holders = 1): Leased {
-    if (length > this.#size) return { bytes: Buffer.allocUnsafeSlow(length), lease: undefined };
-    const buffer = this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#size);
+    if (length > this.#size) return { bytes: this.#allocate(length), lease: undefined };
+    const buffer = this.#free.pop() ?? this.#allocate(this.#size);
     let count = holders;
     const lease: Lease = {
       retain: () => {

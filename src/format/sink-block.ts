@@ -4,11 +4,13 @@
  * the caller says the device is already zeroed. The size cannot change.
  */
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import type { Lease } from './buffer-pool.ts';
 import type { ExtentSink } from './contracts.ts';
 import { Coverage } from './coverage.ts';
 import type { TargetSink } from './sink-file.ts';
 import { checkCapacity, queueZeros, targetError, writeFully } from './target-io.ts';
 import { WriteQueue } from './write-queue.ts';
+import { EarlyWriteback } from './writeback.ts';
 
 export interface BlockSinkOptions {
   readonly capacity?: number;
@@ -39,6 +41,7 @@ class BlockSink implements TargetSink, ExtentSink {
   readonly #zeroed: boolean;
   readonly #queue = new WriteQueue();
   readonly #coverage = new Coverage();
+  readonly #writeback: EarlyWriteback;
   #written = 0;
   #closed = false;
 
@@ -46,6 +49,7 @@ class BlockSink implements TargetSink, ExtentSink {
     this.capacity = capacity;
     this.#path = path;
     this.#handle = handle;
+    this.#writeback = new EarlyWriteback(handle);
     this.#zeroed = zeroed;
   }
 
@@ -53,12 +57,19 @@ class BlockSink implements TargetSink, ExtentSink {
     return this.#written;
   }
 
-  async write(offset: number, data: Uint8Array): Promise<void> {
+  readonly releasesLeases = true;
+
+  async write(offset: number, data: Uint8Array, lease?: Lease): Promise<void> {
     checkCapacity(offset + data.byteLength, this.capacity);
     this.#coverage.add(offset, offset + data.byteLength);
     this.#written += data.byteLength;
+    // held until the bytes are on the device; if the queue has failed, the hold is just never released
+    lease?.retain();
     await this.#queue.push(data.byteLength, () =>
-      writeFully(this.#handle, data, offset).catch((err: unknown) => { throw targetError(this.#path, err); }),
+      writeFully(this.#handle, data, offset)
+        .then(() => this.#writeback.written(data.byteLength))
+        .finally(() => lease?.release())
+        .catch((err: unknown) => { throw targetError(this.#path, err); }),
     );
   }
 
@@ -79,13 +90,19 @@ class BlockSink implements TargetSink, ExtentSink {
       }
     }
     await this.#queue.drain();
-    await this.#handle.sync().catch((err: unknown) => { throw targetError(this.#path, err); });
+    try {
+      await this.#writeback.settle();
+      await this.#handle.sync();
+    } catch (err) {
+      throw targetError(this.#path, err);
+    }
     await this.#close();
   }
 
   /** Zeroes the first MiB so a half-written device never boots or probes as a disk. */
   async abort(): Promise<void> {
     await this.#queue.settle();
+    await this.#writeback.quiesce();
     if (this.#closed) return;
     const head = Buffer.alloc(Math.min(1 << 20, this.capacity));
     await writeFully(this.#handle, head, 0).catch(() => {});

@@ -11,6 +11,7 @@ import type { ExtentSink } from './contracts.ts';
 import { Coverage } from './coverage.ts';
 import { checkCapacity, queueZeros, targetError, writeFully } from './target-io.ts';
 import { WriteQueue } from './write-queue.ts';
+import { EarlyWriteback } from './writeback.ts';
 
 const run = promisify(execFile);
 
@@ -44,6 +45,7 @@ class FileSink implements TargetSink {
   readonly #preallocate: boolean;
   readonly #queue = new WriteQueue();
   readonly #coverage = new Coverage();
+  readonly #writeback: EarlyWriteback;
   #written = 0;
   #closed = false;
 
@@ -51,6 +53,7 @@ class FileSink implements TargetSink {
     this.capacity = options.capacity;
     this.#path = path;
     this.#handle = handle;
+    this.#writeback = new EarlyWriteback(handle);
     this.#existed = existed;
     this.#preallocate = options.preallocate ?? false;
   }
@@ -69,6 +72,7 @@ class FileSink implements TargetSink {
     lease?.retain();
     await this.#queue.push(data.byteLength, () =>
       writeFully(this.#handle, data, offset)
+        .then(() => this.#writeback.written(data.byteLength))
         .finally(() => lease?.release())
         .catch((err: unknown) => { throw targetError(this.#path, err); }),
     );
@@ -84,6 +88,7 @@ class FileSink implements TargetSink {
     try {
       await this.#handle.truncate(size);
       if (this.#preallocate) await this.#allocate(size);
+      await this.#writeback.settle();
       await this.#handle.sync();
     } catch (err) {
       throw targetError(this.#path, err);
@@ -93,6 +98,7 @@ class FileSink implements TargetSink {
 
   async abort(): Promise<void> {
     await this.#queue.settle();
+    await this.#writeback.quiesce();
     await this.#close().catch(() => {});
     if (this.#existed) await truncate(this.#path, 0).catch(() => {});
     else await unlink(this.#path).catch(() => {});

@@ -11,7 +11,7 @@ export class WriteQueue {
   #error: unknown;
   #failed = false;
 
-  constructor(maxBytes = 16 << 20, maxOps = 8) {
+  constructor(maxBytes = 8 << 20, maxOps = 4) {
     this.#maxBytes = maxBytes;
     this.#maxOps = maxOps;
   }

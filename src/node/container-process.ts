@@ -3,6 +3,7 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../api/logger.ts';
+import { dataPathNodeFlags } from '../api/runtime.ts';
 import type { ContainerPlan } from './pod-plan.ts';
 import { nowRfc3339, type Terminated } from './pod-status.ts';
 import { findTool } from './tools.ts';
@@ -43,7 +44,7 @@ export async function startContainer(opts: ContainerProcessOptions): Promise<Run
   await fs.promises.rename(opts.logPath, opts.previousLogPath).catch(() => {});
   await fs.promises.writeFile(plan.terminationLogPath, '');
 
-  const argv = [process.execPath, '--disable-warning=ExperimentalWarning', plan.entry, ...plan.args];
+  const argv = [process.execPath, '--disable-warning=ExperimentalWarning', ...dataPathNodeFlags, plan.entry, ...plan.args];
   const prlimit = plan.fileSizeLimit !== undefined ? await findTool('prlimit') : undefined;
   if (prlimit) argv.unshift(prlimit, `--fsize=${plan.fileSizeLimit}`, '--');
   const setpriv = await findTool('setpriv');

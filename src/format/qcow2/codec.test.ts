@@ -4,7 +4,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { isCdiError } from '../../api/errors.ts';
-import { inflateCluster, zstdFrameEnd } from './decompress.ts';
+import { openClusterDecoder, zstdFrameEnd } from './decompress.ts';
 import { parseHeader } from './header.ts';
 import { HostQueue, QueueHeap } from './host-queue.ts';
 import { SpillStore } from './spill.ts';
@@ -107,23 +107,51 @@ describe('qcow2 table codec', () => {
 
 describe('compressed cluster codec', () => {
   const cluster = Buffer.alloc(4096, 7);
+  const text = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 31) % 251));
 
   it('finds the end of a zstd frame so bytes of the next cluster are ignored', async () => {
     const frame = zlib.zstdCompressSync(cluster);
     const withNext = Buffer.concat([frame, frame.subarray(0, 20)]);
     expect(zstdFrameEnd(withNext, 0)).toBe(frame.byteLength);
     expect(zstdFrameEnd(frame.subarray(0, frame.byteLength - 1), 0)).toBe(-1);
+    const decoder = openClusterDecoder('zstd');
     const out = new Uint8Array(4096);
-    inflateCluster('zstd', withNext, 4096, out, 0);
+    decoder.inflate(withNext, 4096, out, 0);
     expect(Buffer.from(out).equals(cluster)).toBe(true);
+    decoder.close();
+  });
+
+  it('inflates a cluster made of several zstd frames', () => {
+    const two = Buffer.concat([zlib.zstdCompressSync(text.subarray(0, 1000)), zlib.zstdCompressSync(text.subarray(1000))]);
+    const out = new Uint8Array(4096);
+    openClusterDecoder('zstd').inflate(two, 4096, out, 0);
+    expect(Buffer.from(out).equals(text)).toBe(true);
   });
 
   it('inflates raw deflate and refuses output of the wrong size', () => {
+    const decoder = openClusterDecoder('zlib');
     const out = new Uint8Array(4096);
-    inflateCluster('zlib', zlib.deflateRawSync(cluster, { windowBits: 12 }), 4096, out, 0);
+    decoder.inflate(zlib.deflateRawSync(cluster, { windowBits: 12 }), 4096, out, 0);
     expect(Buffer.from(out).equals(cluster)).toBe(true);
-    expect(() => inflateCluster('zlib', zlib.deflateRawSync(Buffer.alloc(8192)), 4096, new Uint8Array(4096), 0)).toThrow(/more than one cluster/);
-    expect(() => inflateCluster('zlib', zlib.deflateRawSync(Buffer.alloc(100)), 4096, new Uint8Array(4096), 0)).toThrow(/100 bytes/);
+    expect(() => decoder.inflate(zlib.deflateRawSync(Buffer.alloc(8192)), 4096, new Uint8Array(4096), 0)).toThrow(/more than one cluster/);
+    expect(() => decoder.inflate(zlib.deflateRawSync(Buffer.alloc(100)), 4096, new Uint8Array(4096), 0)).toThrow(/100 bytes/);
+  });
+
+  it('refuses zstd that inflates past the cluster, and broken streams, then decodes the next cluster', () => {
+    for (const codec of ['zlib', 'zstd'] as const) {
+      const decoder = openClusterDecoder(codec);
+      const pack = (b: Buffer): Buffer => (codec === 'zstd' ? zlib.zstdCompressSync(b) : zlib.deflateRawSync(b));
+      expect(() => decoder.inflate(pack(Buffer.concat([text, text])), 4096, new Uint8Array(4096), 0), codec).toThrow(/more than one cluster/);
+      const broken = pack(text);
+      broken.fill(0xff, 6, 40);
+      expect(() => decoder.inflate(broken, 4096, new Uint8Array(4096), 0), codec).toThrow();
+      expect(() => decoder.inflate(pack(text).subarray(0, 30), 4096, new Uint8Array(4096), 0), codec).toThrow();
+      // after failures the decoder still works, and writes at the offset it is given
+      const out = new Uint8Array(8192);
+      decoder.inflate(pack(text), 4096, out, 4096);
+      expect(Buffer.from(out.subarray(4096)).equals(text), codec).toBe(true);
+      decoder.close();
+    }
   });
 });
 

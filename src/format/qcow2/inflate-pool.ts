@@ -5,18 +5,30 @@
  * source as plain JavaScript (`eval`), so it does not load the TypeScript loader: it costs a
  * few MiB instead of tens. It is shared by every reader in the process and does not keep it
  * alive while idle. (Two workers cost ~50 MiB more peak RSS for no gain on two cores.)
+ *
+ * Inputs and outputs live in pooled shared memory: the worker decodes straight into the
+ * output the caller then writes, nothing is moved or copied back, and each thread keeps one
+ * decoder per codec, so a conversion allocates nothing per batch once the pools are warm.
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CdiError } from '../../api/errors.ts';
-import { inflateCluster, zstdFrameEnd, type Codec } from './decompress.ts';
+import { BufferPool, sharedMemory, type Lease } from '../buffer-pool.ts';
+import { openClusterDecoder, zstdFrameEnd, type ClusterDecoder, type Codec } from './decompress.ts';
 
 const INLINE_BELOW = 64 * 1024;
-/** Output bytes a worker produces between garbage collections. */
-const GC_EVERY = 16 * 1024 * 1024;
 /** One worker beside the main thread: two cores inflate, and only one extra isolate is paid for. */
 const USE_WORKER = os.availableParallelism() > 1;
 const WORKER_QUEUE = 2;
+/** Output bytes of one batch that readers aim for: a pooled buffer each. */
+export const BATCH_OUTPUT = 4 * 1024 * 1024;
+/** Compressed bytes of one batch that readers aim for. */
+export const BATCH_INPUT = 1024 * 1024;
+
+/** Clusters one batch may hold so that its output fits a pooled buffer (at least one). */
+export function clustersPerBatch(clusterSize: number): number {
+  return Math.max(1, Math.floor(BATCH_OUTPUT / clusterSize));
+}
 
 export interface InflateBatch {
   readonly codec: Codec;
@@ -25,48 +37,57 @@ export interface InflateBatch {
   /** Start and length of each compressed range inside `input`. */
   readonly starts: readonly number[];
   readonly lengths: readonly number[];
-  /** The caller gives up `input` and its whole ArrayBuffer (never a pooled one): it may be moved to the worker. */
-  readonly ownsInput?: boolean;
 }
 
-/** On success one buffer of `count * clusterSize` bytes, cluster i at `i * clusterSize`. */
+/**
+ * On success one buffer of `count * clusterSize` bytes, cluster i at `i * clusterSize`, with one
+ * hold on its lease for the caller (undefined for a batch too large for the pool).
+ */
 export type BatchResult =
-  | { readonly ok: true; readonly output: Uint8Array }
+  | { readonly ok: true; readonly output: Uint8Array; readonly lease: Lease | undefined }
   | { readonly ok: false; readonly index: number; readonly message: string };
 
-function inflateBatch(batch: InflateBatch, output: Uint8Array, inflate: typeof inflateCluster, frameEnd: typeof zstdFrameEnd): BatchResult {
-  const cs = batch.clusterSize;
-  for (let i = 0; i < batch.starts.length; i++) {
-    const start = batch.starts[i]!;
+type Outcome = { readonly ok: true } | { readonly ok: false; readonly index: number; readonly message: string };
+
+function inflateBatch(input: Uint8Array, starts: readonly number[], lengths: readonly number[], clusterSize: number, output: Uint8Array, decoder: ClusterDecoder): Outcome {
+  for (let i = 0; i < starts.length; i++) {
+    const start = starts[i]!;
     try {
-      inflate(batch.codec, batch.input.subarray(start, start + batch.lengths[i]!), cs, output, i * cs, frameEnd);
+      decoder.inflate(input.subarray(start, start + lengths[i]!), clusterSize, output, i * clusterSize);
     } catch (err) {
       return { ok: false, index: i, message: (err as Error).message };
     }
   }
-  return { ok: true, output };
+  return { ok: true };
 }
 
 /** The worker's program; its helpers arrive as source text because the worker cannot import TypeScript. */
 const workerSource = `
-const inflateCluster = ${inflateCluster.toString()};
 const zstdFrameEnd = ${zstdFrameEnd.toString()};
+const openClusterDecoder = ${openClusterDecoder.toString()};
 const inflateBatch = ${inflateBatch.toString()};
 const { parentPort } = process.getBuiltinModule('node:worker_threads');
-if (typeof globalThis.gc !== 'function') process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');
-const collectGarbage = globalThis.gc ?? process.getBuiltinModule('node:vm').runInNewContext('gc');
-let sinceGc = 0;
-parentPort.on('message', ({ id, batch, output }) => {
-  const result = inflateBatch(batch, new Uint8Array(output), inflateCluster, zstdFrameEnd);
-  // inflateRawSync allocates every cluster; V8 would let tens of MiB of them pile up per worker
-  sinceGc += batch.starts.length * batch.clusterSize;
-  if (sinceGc > ${GC_EVERY}) {
-    sinceGc = 0;
-    collectGarbage();
-  }
-  parentPort.postMessage({ id, result }, [output]);
+const decoders = {};
+parentPort.on('message', ({ id, codec, clusterSize, input, starts, lengths, output }) => {
+  decoders[codec] ??= openClusterDecoder(codec, zstdFrameEnd);
+  parentPort.postMessage({ id, outcome: inflateBatch(input, starts, lengths, clusterSize, output, decoders[codec]) });
 });
 `;
+
+const outputs = new BufferPool(BATCH_OUTPUT, 6, sharedMemory);
+const inputs = new BufferPool(BATCH_INPUT, 4, sharedMemory);
+
+/** The main thread's decoders, one per codec, kept for the life of the process. */
+const localDecoders = new Map<Codec, ClusterDecoder>();
+
+function decoderHere(codec: Codec): ClusterDecoder {
+  let decoder = localDecoders.get(codec);
+  if (!decoder) {
+    decoder = openClusterDecoder(codec);
+    localDecoders.set(codec, decoder);
+  }
+  return decoder;
+}
 
 interface Slot {
   worker: Worker;
@@ -74,7 +95,7 @@ interface Slot {
 }
 
 interface Pending {
-  resolve(result: BatchResult): void;
+  resolve(outcome: Outcome): void;
   reject(err: Error): void;
   slot: Slot;
 }
@@ -95,13 +116,12 @@ function retire(dead: Slot, err: Error): void {
 function startWorker(): Slot {
   const worker = new Worker(workerSource, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
   const self: Slot = { worker, busy: 0 };
-  worker.on('message', (msg: { id: number; result: BatchResult }) => {
+  worker.on('message', (msg: { id: number; outcome: Outcome }) => {
     const p = pending.get(msg.id);
     if (!p) return;
     pending.delete(msg.id);
     if (--self.busy === 0) worker.unref();
-    const r = msg.result;
-    p.resolve(r.ok ? { ok: true, output: new Uint8Array(r.output.buffer, r.output.byteOffset, r.output.byteLength) } : r);
+    p.resolve(msg.outcome);
   });
   worker.on('error', (err) => retire(self, err));
   worker.on('exit', (code) => retire(self, new Error(`exited with code ${code}`)));
@@ -109,27 +129,41 @@ function startWorker(): Slot {
   return self;
 }
 
-/** Inflates a batch: on the worker when it is free and the batch is worth the hop, else here. */
-export function runInflateBatch(batch: InflateBatch): Promise<BatchResult> {
-  // allocated here and lent to the worker, which fills it and moves it back
-  // not zero-filled: a successful batch writes every byte; never pooled, so it can be moved
-  const output: Uint8Array = Buffer.allocUnsafeSlow(batch.starts.length * batch.clusterSize);
-  if (batch.input.byteLength < INLINE_BELOW) return Promise.resolve(inflateBatch(batch, output, inflateCluster, zstdFrameEnd));
-  // the worker keeps one batch queued so it never waits for the main thread; past that the main
-  // thread takes its turn
-  if (!USE_WORKER || (slot !== undefined && slot.busy >= WORKER_QUEUE)) return Promise.resolve(inflateBatch(batch, output, inflateCluster, zstdFrameEnd));
-  slot ??= startWorker();
+/** Decodes on the worker; the input is copied into shared memory the worker can read. */
+function onWorker(target: Slot, batch: InflateBatch, output: Uint8Array): Promise<Outcome> {
+  const input = inputs.take(batch.input.byteLength);
+  input.bytes.set(batch.input);
   const id = nextId++;
-  // the input's buffer is moved to the worker: never move one the caller may share (a Buffer
-  // pool slab, or a view into a bigger chunk); copy instead
-  const input = batch.ownsInput ? batch.input : new Uint8Array(batch.input);
-  const target = slot;
-  return new Promise<BatchResult>((resolve, reject) => {
+  return new Promise<Outcome>((resolve, reject) => {
     pending.set(id, { resolve, reject, slot: target });
     if (target.busy++ === 0) target.worker.ref();
-    target.worker.postMessage(
-      { id, batch: { codec: batch.codec, clusterSize: batch.clusterSize, input, starts: batch.starts, lengths: batch.lengths }, output: output.buffer },
-      [input.buffer as ArrayBuffer, output.buffer as ArrayBuffer],
-    );
-  });
+    target.worker.postMessage({
+      id, codec: batch.codec, clusterSize: batch.clusterSize, input: input.bytes, starts: batch.starts, lengths: batch.lengths, output,
+    });
+  }).finally(() => input.lease?.release());
+}
+
+/** Inflates a batch: on the worker when it is free and the batch is worth the hop, else here. */
+export async function runInflateBatch(batch: InflateBatch): Promise<BatchResult> {
+  // not zero-filled: a successful batch writes every byte
+  const out = outputs.take(batch.starts.length * batch.clusterSize);
+  // the worker keeps one batch queued so it never waits for the main thread; past that the main
+  // thread takes its turn
+  const here = batch.input.byteLength < INLINE_BELOW || !USE_WORKER || (slot !== undefined && slot.busy >= WORKER_QUEUE);
+  let outcome: Outcome;
+  try {
+    if (here) outcome = inflateBatch(batch.input, batch.starts, batch.lengths, batch.clusterSize, out.bytes, decoderHere(batch.codec));
+    else {
+      slot ??= startWorker();
+      outcome = await onWorker(slot, batch, out.bytes);
+    }
+  } catch (err) {
+    out.lease?.release();
+    throw err;
+  }
+  if (!outcome.ok) {
+    out.lease?.release();
+    return outcome;
+  }
+  return { ok: true, output: out.bytes, lease: out.lease };
 }

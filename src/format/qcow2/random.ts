@@ -8,13 +8,12 @@ import type { ImageReader, RandomAccessInput } from '../contracts.ts';
 import type { Lease } from '../buffer-pool.ts';
 import type { Extent } from '../extent.ts';
 import { HEADER_PREFIX_BYTES, parseHeader, peekClusterSize, type Qcow2Header } from './header.ts';
-import { runInflateBatch } from './inflate-pool.ts';
+import { BATCH_INPUT, clustersPerBatch, runInflateBatch } from './inflate-pool.ts';
 import { abortError } from './abort.ts';
 import { decodeL1, decodeL2, RUN_DATA, RUN_ZERO, RunList } from './tables.ts';
 
-/** Largest single read of uncompressed data, and of compressed ranges (which inflate to several times more). */
+/** Largest single read of uncompressed data; compressed ranges are read a batch at a time. */
 const MAX_DATA_READ = 2 * 1024 * 1024;
-const MAX_COMPRESSED_READ = 1024 * 1024;
 /** Unneeded host bytes a read may span to join two runs (cheaper than a second request). */
 const MAX_GAP = 64 * 1024;
 const READS_IN_FLIGHT = 4;
@@ -85,6 +84,7 @@ class RandomReader implements ImageReader {
       tables.set(n, p);
     };
     const runs = new RunList();
+    const batchClusters = clustersPerBatch(h.clusterSize);
     let job: Job | undefined;
     for (let n = 0; n < regions.length; n++) {
       for (let k = 0; k <= L2_PREFETCH; k++) fetchTable(n + k);
@@ -104,7 +104,7 @@ class RandomReader implements ImageReader {
           yield zero;
           continue;
         }
-        const limit = kind === RUN_DATA ? MAX_DATA_READ : MAX_COMPRESSED_READ;
+        const limit = kind === RUN_DATA ? MAX_DATA_READ : BATCH_INPUT;
         // a data run merged over many clusters is cut into reads of at most `limit`
         const pieceLength = kind === RUN_DATA ? limit : length;
         for (let done = 0; done < length; done += pieceLength) {
@@ -113,7 +113,7 @@ class RandomReader implements ImageReader {
           const hostLength = kind === RUN_DATA ? guestPiece : runs.hostLength[r]!;
           const hostEnd = host + hostLength;
           const fits = job !== undefined && job.kind === kind && host >= job.start && host <= job.end + MAX_GAP
-            && Math.max(job.end, hostEnd) - job.start <= limit;
+            && Math.max(job.end, hostEnd) - job.start <= limit && (kind === RUN_DATA || job.guest.length < batchClusters);
           if (!fits) {
             if (job) yield job;
             job = newJob(kind, host);
@@ -152,6 +152,7 @@ class RandomReader implements ImageReader {
     }
     const result = await runInflateBatch({ codec: this.header.compression, clusterSize: this.header.clusterSize, input: bytes, starts, lengths });
     if (!result.ok) throw new CdiError('CDI_ERR_BAD_COMPRESSED_CLUSTER', [job.guest[result.index]!, result.message]);
+    const lease = result.lease;
     const cs = this.header.clusterSize;
     const out: Extent[] = [];
     let i = 0;
@@ -160,9 +161,10 @@ class RandomReader implements ImageReader {
       let j = i + 1;
       while (j < n && job.guest[j] === job.guest[j - 1]! + cs && job.length[j - 1] === cs) j++;
       const length = (j - i - 1) * cs + job.length[j - 1]!;
-      out.push({ kind: 'data', offset: job.guest[i]!, data: result.output.subarray(i * cs, i * cs + length) });
+      out.push({ kind: 'data', offset: job.guest[i]!, data: result.output.subarray(i * cs, i * cs + length), ...(lease ? { lease } : {}) });
       i = j;
     }
+    holdPerExtent(out, lease);
     return out;
   }
 }

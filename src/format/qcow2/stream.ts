@@ -7,12 +7,13 @@
  */
 import { CdiError } from '../../api/errors.ts';
 import type { ImageReader } from '../contracts.ts';
+import { BufferPool, type Lease } from '../buffer-pool.ts';
 import type { Extent } from '../extent.ts';
 import { abortError } from './abort.ts';
 import { ByteSource } from './byte-source.ts';
 import { HEADER_PREFIX_BYTES, parseHeader, peekClusterSize, type Qcow2Header } from './header.ts';
 import { HostQueue, QueueHeap } from './host-queue.ts';
-import { runInflateBatch } from './inflate-pool.ts';
+import { BATCH_INPUT, clustersPerBatch, runInflateBatch } from './inflate-pool.ts';
 import { SpillStore } from './spill.ts';
 import { decodeL1, decodeL2, RUN_COMPRESSED, RUN_DATA, RUN_ZERO, RunList } from './tables.ts';
 
@@ -23,8 +24,6 @@ const ITEM_REFBLOCK = 7;
 
 /** Bytes handed out per data extent when resolving kept ranges. */
 const PASSED_PIECE = 4 * 1024 * 1024;
-/** Compressed input gathered before a batch goes to the inflate pool. */
-const BATCH_INPUT = 512 * 1024;
 const BATCHES_IN_FLIGHT = 3;
 /** Smallest memory window of recent unmapped bytes kept before they go to the scratch file. */
 const LOOKBACK_MIN = 256 * 1024;
@@ -34,6 +33,7 @@ const GATHER = 1024 * 1024;
 
 interface Batch {
   input: Uint8Array;
+  inputLease: Lease | undefined;
   used: number;
   starts: number[];
   lengths: number[];
@@ -65,6 +65,8 @@ class StreamReader implements ImageReader {
   private zeros: Extent[] = [];
   private batch: Batch | undefined;
   private readonly inflight: Promise<Extent[]>[] = [];
+  private readonly batchInputs = new BufferPool(BATCH_INPUT, BATCHES_IN_FLIGHT + 1);
+  private readonly batchClusters: number;
 
   constructor(h: Qcow2Header, src: ByteSource, cluster0: Uint8Array, opts: StreamOptions) {
     this.h = h;
@@ -72,6 +74,7 @@ class StreamReader implements ImageReader {
     this.src = src;
     this.cluster0 = cluster0;
     this.signal = opts.signal;
+    this.batchClusters = clustersPerBatch(h.clusterSize);
     this.store = new SpillStore(opts.scratchDir, opts.spillLimit ?? Number.POSITIVE_INFINITY, Math.max(2 * h.clusterSize, LOOKBACK_MIN));
     if (h.l1Entries > 0) this.heap.push(HostQueue.of(ITEM_L1, [h.l1Offset], [0], h.l1Entries * 8));
     else this.tablesAhead = 0;
@@ -218,18 +221,14 @@ class StreamReader implements ImageReader {
     this.recentStart = host;
     this.recent = bytes;
     let b = this.batch;
-    if (b && b.used + bytes.byteLength > b.input.byteLength) {
+    if (b && (b.used + bytes.byteLength > b.input.byteLength || b.starts.length >= this.batchClusters)) {
       this.flushBatch();
       b = undefined;
     }
-    b ??= this.batch = {
-      input: Buffer.allocUnsafeSlow(Math.max(BATCH_INPUT, bytes.byteLength)),
-      used: 0,
-      starts: [],
-      lengths: [],
-      guest: [],
-      guestLength: [],
-    };
+    if (!b) {
+      const { bytes: input, lease: inputLease } = this.batchInputs.take(Math.max(BATCH_INPUT, bytes.byteLength));
+      b = this.batch = { input, inputLease, used: 0, starts: [], lengths: [], guest: [], guestLength: [] };
+    }
     b.input.set(bytes, b.used);
     b.starts.push(b.used);
     b.lengths.push(bytes.byteLength);
@@ -248,11 +247,15 @@ class StreamReader implements ImageReader {
       input: b.input.subarray(0, b.used),
       starts: b.starts,
       lengths: b.lengths,
-      ownsInput: true,
-    }).then((result) => {
+    }).finally(() => b.inputLease?.release()).then((result) => {
       if (!result.ok) throw new CdiError('CDI_ERR_BAD_COMPRESSED_CLUSTER', [b.guest[result.index]!, result.message]);
       const cs = this.h.clusterSize;
-      return b.guest.map((g, i): Extent => ({ kind: 'data', offset: g, data: result.output.subarray(i * cs, i * cs + b.guestLength[i]!) }));
+      const { lease } = result;
+      const out = b.guest.map((g, i): Extent => ({ kind: 'data', offset: g, data: result.output.subarray(i * cs, i * cs + b.guestLength[i]!), ...(lease ? { lease } : {}) }));
+      // one hold per extent, each released by whoever consumes it
+      for (let k = 0; k < out.length; k++) lease?.retain();
+      lease?.release();
+      return out;
     });
     p.catch(() => undefined);
     this.inflight.push(p);
