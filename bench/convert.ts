@@ -14,6 +14,7 @@ import { execFile, spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { dataPathNodeFlags } from '../src/api/runtime.ts';
 import { benchDir, benchInput, type BenchInputName } from './convert-image.ts';
 
 const run = promisify(execFile);
@@ -55,7 +56,7 @@ async function fresh(): Promise<void> {
 
 async function timeOurs(c: Case, input: string): Promise<{ seconds: number; engine: number; rssMiB: number }> {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', runner, c.mode, input, oursOut], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...dataPathNodeFlags, runner, c.mode, input, oursOut], { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -106,7 +107,7 @@ for (const c of cases) {
     }
     if (round === 0) {
       // Once per case: our output must equal the reference's, byte for byte.
-      await run('sh', ['-c', `${reference} && "${process.execPath}" "${runner}" ${c.mode} "${input}" "${oursOut}" >/dev/null && cmp "${oursOut}" "${refOut}"`]);
+      await run('sh', ['-c', `${reference} && "${process.execPath}" ${dataPathNodeFlags.join(' ')} "${runner}" ${c.mode} "${input}" "${oursOut}" >/dev/null && cmp "${oursOut}" "${refOut}"`]);
     }
     log(`${c.name} round ${round + 1}: ours ${ours.at(-1)!.toFixed(3)} s, reference ${ref.at(-1)!.toFixed(3)} s (+sync ${refDurable.at(-1)!.toFixed(3)} s)`);
   }

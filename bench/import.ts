@@ -15,6 +15,7 @@ import { access, mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { dataPathNodeFlags } from '../src/api/runtime.ts';
 import { startNginx } from '../test/support/nginx.ts';
 import { buildOciLayoutFromFile, startRegistry } from '../test/support/registry.ts';
 
@@ -107,8 +108,8 @@ async function durable(): Promise<void> {
 
 let peakRssKiB = 0;
 
-/** The importer worker as a child process, under GNU time for its peak RSS. */
-async function worker(env: Record<string, string>, nodeFlags: string[] = []): Promise<number> {
+/** The importer worker as a child process with the flags its pods get, under GNU time for its peak RSS. */
+async function worker(env: Record<string, string>, nodeFlags: readonly string[] = dataPathNodeFlags): Promise<number> {
   const target = path.join(out, 'disk.img');
   const child = spawn('/usr/bin/time', ['-f', 'TIME %U %S %M', process.execPath, ...nodeFlags, path.join(root, 'importer/main.ts')], {
     // NODE_COMPILE_CACHE as the node agent starts workers (ADR 0016): warm after the first run.
@@ -184,11 +185,6 @@ async function main(): Promise<void> {
     }
     const rssMiB = peakRssKiB / 1024;
     console.log(`  ${'worker peak RSS'.padEnd(48)} ${rssMiB.toFixed(0)} MiB  (want ≤ 150) ${rssMiB <= 150 ? 'ok' : 'MISSED'}`);
-    // Most of the peak is glibc keeping freed socket buffers and V8's young generation: what an
-    // image could set (NODE_OPTIONS and malloc tunables) to bound it.
-    await clean();
-    const tunedKiB = await worker({ IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: url, MALLOC_ARENA_MAX: '1', MALLOC_TRIM_THRESHOLD_: '131072' }, ['--max-semi-space-size=1']);
-    console.log(`  ${'worker peak RSS, tuned runtime (one run)'.padEnd(48)} ${(tunedKiB / 1024).toFixed(0)} MiB  (--max-semi-space-size=1, MALLOC_ARENA_MAX=1, MALLOC_TRIM_THRESHOLD_=131072)`);
     await writeFile(path.join(dir, 'last-results.json'), JSON.stringify({ results, peakRssMiB: rssMiB }, null, 2));
   } finally {
     await registry.stop();

@@ -16,6 +16,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { UploadClientName } from '../src/api/annotations.ts';
+import { dataPathNodeFlags } from '../src/api/runtime.ts';
 import { generateSigningKey, signUploadToken } from '../src/api/upload-token.ts';
 import { uploadCerts } from '../test/upload/harness.ts';
 import { freePort, waitForPort } from '../test/support/ports.ts';
@@ -49,8 +50,8 @@ const children = new Set<ChildProcess>();
 const exited = (child: ChildProcess): Promise<number | null> =>
   child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 
-// The proxy runs as its own process; `nodeArgs` lets the RSS run try V8 heap settings.
-async function startProxy(nodeArgs: string[]): Promise<{ child: ChildProcess; url: string }> {
+// The proxy runs as its own process, with the flags its container image gives it.
+async function startProxy(nodeArgs: readonly string[]): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'bench/upload-proxy.ts')], {
     env: {
       ...process.env,
@@ -73,7 +74,7 @@ async function startProxy(nodeArgs: string[]): Promise<{ child: ChildProcess; ur
   });
   return { child, url };
 }
-const proxy = await startProxy([]);
+const proxy = await startProxy(dataPathNodeFlags);
 
 // nginx writing the request body to a file.
 const nginxPort = await freePort();
@@ -145,12 +146,13 @@ interface OursRun {
   output: string;
 }
 
-async function ours(file: string, virtualSize: number, via = proxy, nodeArgs: string[] = []): Promise<OursRun> {
+async function ours(file: string, virtualSize: number): Promise<OursRun> {
+  const via = proxy;
   const dir = path.join(work, 'volume');
   await rm(dir, { recursive: true, force: true });
   await mkdir(path.join(dir, 'scratch'), { recursive: true });
   const port = await freePort();
-  const server = spawn(process.execPath, [...nodeArgs, path.join(root, 'uploadproxy/server/main.ts')], {
+  const server = spawn(process.execPath, [...dataPathNodeFlags, path.join(root, 'uploadproxy/server/main.ts')], {
     env: {
       ...process.env,
       TLS_KEY: certs.serverKey,
@@ -263,12 +265,6 @@ try {
   const four = await ours(big, 4 * GiB);
   await run('cmp', [four.output, big]);
   const rssOk = four.serverRss <= 200 && four.proxyRss <= 200;
-  // The same upload with V8's young generation capped (Node 24 lets it grow to tens of MiB under
-  // a high allocation rate): what NODE_OPTIONS=--max-semi-space-size=2 on the pods buys.
-  const small = ['--max-semi-space-size=2'];
-  const tunedProxy = await startProxy(small);
-  const tuned = await ours(big, 4 * GiB, tunedProxy, small);
-  const tunedOk = tuned.serverRss <= 200 && tuned.proxyRss <= 200;
   process.stdout.write(
     [
       `load average at start ${loadAtStart}; rounds: ${rounds}; medians. ours = curl → upload proxy → upload server (TLS both hops, mTLS between), answered after fsync;`,
@@ -279,8 +275,6 @@ try {
       '',
       `4 GiB raw upload: ${four.seconds.toFixed(3)} s (${mbps((await stat(big)).size, four.seconds)} MB/s), peak RSS upload server ${four.serverRss.toFixed(0)} MiB, ` +
         `upload proxy ${four.proxyRss.toFixed(0)} MiB (floor 200 each: ${rssOk ? 'ok' : 'MISSED'}); spill ${four.spillBytes} bytes`,
-      `4 GiB raw upload with --max-semi-space-size=2: ${tuned.seconds.toFixed(3)} s, peak RSS upload server ${tuned.serverRss.toFixed(0)} MiB, ` +
-        `upload proxy ${tuned.proxyRss.toFixed(0)} MiB (floor 200 each: ${tunedOk ? 'ok' : 'MISSED'})`,
       `peak RSS over the 2 GiB rounds: upload server ${worstRss.server.toFixed(0)} MiB, upload proxy ${worstRss.proxy.toFixed(0)} MiB`,
       '',
     ].join('\n'),
