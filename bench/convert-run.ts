@@ -1,11 +1,12 @@
 /**
  * One timed conversion for bench/convert.ts, in its own process so its peak RSS is its own:
  * `node bench/convert-run.ts file|stream INPUT OUTPUT` prints a JSON line with the result and
- * the peak RSS and the time the conversion itself took (without Node's start and module loading). `file` uses random access, `stream` feeds the one-pass path from a file stream.
+ * the peak RSS and the time the conversion itself took (without Node's start and module loading).
+ * `file` uses random access; `stream` reads the file as `cdi convert - < FILE` reads stdin, in
+ * one pass.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { convert, openFileInput, type ConvertResult } from '../src/format/index.ts';
+import { open } from 'node:fs/promises';
+import { convert, openFileInput, readDescriptor, type ConvertResult } from '../src/format/index.ts';
 
 const [mode, input, output] = process.argv.slice(2);
 if ((mode !== 'file' && mode !== 'stream') || !input || !output) {
@@ -20,9 +21,9 @@ if (mode === 'file') {
   result = await convert({ kind: 'random', input: file }, { kind: 'file', path: output }, { contentType: 'kubevirt' });
   await file.close();
 } else {
-  const { size } = await stat(input);
-  const stream = createReadStream(input, { highWaterMark: 4 << 20 });
-  result = await convert({ kind: 'stream', stream, size }, { kind: 'file', path: output }, { contentType: 'kubevirt' });
+  const handle = await open(input, 'r');
+  result = await convert({ kind: 'stream', stream: readDescriptor(handle.fd) }, { kind: 'file', path: output }, { contentType: 'kubevirt' });
+  await handle.close();
 }
 const engineSeconds = (performance.now() - started) / 1000;
 process.stdout.write(`${JSON.stringify({ result, engineSeconds, maxRssKiB: process.resourceUsage().maxRSS })}\n`);

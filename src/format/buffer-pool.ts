@@ -63,3 +63,25 @@ export class BufferPool {
     return { bytes: buffer.subarray(0, length), lease };
   }
 }
+
+/**
+ * Pooled chunks on a stream. A stream stays an AsyncIterable<Uint8Array>; a producer that yields
+ * a pooled chunk lends it with one hold on its lease, and the stage that finishes with the bytes
+ * (a decompressor, a format reader) claims that hold and releases it. Stages that pass chunks
+ * through unchanged need not know; a consumer that never claims simply leaves the buffer to the
+ * garbage collector. A stage must not keep a chunk (or a view of it) past handing it on unless
+ * it claimed the lease and retains it.
+ */
+const lentChunks = new WeakMap<Uint8Array, Lease>();
+
+export function lendChunk(chunk: Uint8Array, lease: Lease | undefined): Uint8Array {
+  if (lease) lentChunks.set(chunk, lease);
+  return chunk;
+}
+
+/** Takes over the hold a producer lent with `chunk`, if any: the caller now releases it. */
+export function claimChunk(chunk: Uint8Array): Lease | undefined {
+  const lease = lentChunks.get(chunk);
+  if (lease) lentChunks.delete(chunk);
+  return lease;
+}

@@ -1,14 +1,13 @@
 /**
  * Peels compression layers off a stream until the bytes underneath are not compressed, the way
  * CDI's format-readers loop does: each wrapper is matched by magic, at most once.
- * gzip and zstd run in node:zlib; xz runs in the `xz` tool (see docs/adr/0002).
+ * gzip and zstd run in node:zlib (zlib-stream.ts); xz runs in the `xz` tool (see docs/adr/0002).
  */
-import { Readable, type Transform } from 'node:stream';
-import zlib from 'node:zlib';
 import { CdiError } from '../api/errors.ts';
 import { peek } from './peek.ts';
 import { isCompression, sniff, sniffLength, type Compression, type Detected } from './sniff.ts';
 import { xzDecompress } from './xz.ts';
+import { decodeZlibStream } from './zlib-stream.ts';
 
 export interface Peeled {
   /** What the innermost bytes look like. */
@@ -19,8 +18,6 @@ export interface Peeled {
   readonly head: Uint8Array;
   readonly stream: AsyncIterable<Uint8Array>;
 }
-
-const outputChunk = 1 << 20;
 
 export async function peelLayers(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<Peeled> {
   const compressions: Compression[] = [];
@@ -39,25 +36,18 @@ export async function peelLayers(source: AsyncIterable<Uint8Array>, signal?: Abo
 export function decompress(format: Compression, source: AsyncIterable<Uint8Array>, signal?: AbortSignal): AsyncIterable<Uint8Array> {
   switch (format) {
     case 'gzip':
-      return zlibLayer('gzip', zlib.createGunzip({ chunkSize: outputChunk }), source);
     case 'zstd':
-      return zlibLayer('zstd', zlib.createZstdDecompress({ chunkSize: outputChunk }), source);
+      return zlibLayer(format, source);
     case 'xz':
       return xzDecompress(source, signal);
   }
 }
 
-async function* zlibLayer(name: Compression, transform: Transform, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const input = Readable.from(source, { objectMode: false, highWaterMark: outputChunk });
-  input.on('error', (err) => transform.destroy(err));
-  input.pipe(transform);
+async function* zlibLayer(name: 'gzip' | 'zstd', source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   try {
-    for await (const chunk of transform) yield chunk as Buffer;
+    yield* decodeZlibStream(name, source);
   } catch (err) {
     throw decompressError(name, err);
-  } finally {
-    input.destroy();
-    transform.destroy();
   }
 }
 

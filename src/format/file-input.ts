@@ -1,10 +1,16 @@
-/** A local file as a random-access input. */
+/** A local file as a random-access input, and a file descriptor (stdin) as a stream. */
+import { read as readCallback } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { CdiError } from '../api/errors.ts';
-import { BufferPool, type Leased } from './buffer-pool.ts';
+import { BufferPool, lendChunk, type Leased } from './buffer-pool.ts';
 import type { RandomAccessInput } from './contracts.ts';
 
+const readFd = promisify(readCallback);
 const streamChunk = 4 << 20;
+/** Chunks a descriptor stream hands out: a pipe gives at most 64 KiB per read, joined up to this. */
+const descriptorChunk = 1 << 20;
 /** The random-access qcow2 reader reads at most 2 MiB at once; ~14 are in flight at most. */
 const POOLED_READ = 2 << 20;
 const POOL_KEEP = 16;
@@ -47,13 +53,16 @@ export async function openFileInput(path: string): Promise<RandomAccessInput & {
     }
   }
 
-  /** Sequential reads with one read ahead, so the disk works while the consumer does. */
+  /** Sequential reads with one read ahead, so the disk works while the consumer does; pooled chunks. */
   async function* stream(offset: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    const chunks = new BufferPool(streamChunk, 4);
     let position = offset;
-    const next = (): Promise<Uint8Array> | undefined => {
+    const next = (): Promise<Leased> | undefined => {
       if (position >= size) return undefined;
       const length = Math.min(streamChunk, size - position);
-      const pending = read(position, length, signal);
+      check(position, length, signal);
+      const leased = chunks.take(length);
+      const pending = readInto(leased.bytes, position).then(() => leased);
       position += length;
       return pending;
     };
@@ -62,7 +71,7 @@ export async function openFileInput(path: string): Promise<RandomAccessInput & {
       pending.catch(() => {});
       const chunk = await pending;
       pending = next();
-      yield chunk;
+      yield lendChunk(chunk.bytes, chunk.lease);
     }
   }
 
@@ -77,4 +86,39 @@ export async function openFileInput(path: string): Promise<RandomAccessInput & {
       await handle.close();
     },
   };
+}
+
+/**
+ * An open file descriptor read to its end as a stream of pooled chunks: `cdi convert -` reads
+ * stdin this way (a pipe or a redirected file, never seeked). Node's own stdin stream would
+ * allocate a buffer per read.
+ */
+export async function* readDescriptor(fd: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const chunks = new BufferPool(descriptorChunk, 4);
+  for (;;) {
+    const { bytes, lease } = chunks.take(descriptorChunk);
+    let filled = 0;
+    let ended = false;
+    while (filled < bytes.byteLength) {
+      signal?.throwIfAborted();
+      let n: number;
+      try {
+        ({ bytesRead: n } = await readFd(fd, bytes, filled, bytes.byteLength - filled, null));
+      } catch (err) {
+        // a descriptor left non-blocking by whoever made the pipe
+        if ((err as { code?: string }).code === 'EAGAIN') {
+          await sleep(5);
+          continue;
+        }
+        throw err;
+      }
+      if (n === 0) {
+        ended = true;
+        break;
+      }
+      filled += n;
+    }
+    if (filled > 0) yield lendChunk(bytes.subarray(0, filled), lease);
+    if (ended) return;
+  }
 }

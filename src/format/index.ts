@@ -7,5 +7,5 @@ export { extentEnd } from './extent.ts';
 export type { ExtentSink, ImageReader, ProgressEvent, RandomAccessInput } from './contracts.ts';
 export type { ConvertInput, ConvertOptions, ConvertResult, ConvertTarget } from './pipeline.ts';
 export { convert } from './pipeline.ts';
-export { openFileInput } from './file-input.ts';
+export { openFileInput, readDescriptor } from './file-input.ts';
 export { parseChecksum } from './checksum.ts';

@@ -28,7 +28,8 @@ export async function peek(source: AsyncIterable<Uint8Array>, want: number): Pro
     await iterator.return?.();
     throw err;
   }
-  const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, have);
+  // a copy: the chunks go on downstream, where pooled ones are reused once consumed
+  const head = Buffer.concat(chunks, have);
   return { head, stream: replay(chunks, iterator, ended) };
 }
 

@@ -6,6 +6,7 @@ import { CdiError } from '../api/errors.ts';
 import type { ImageReader } from './contracts.ts';
 import type { Extent } from './extent.ts';
 import { alignedBlocks } from './blocks.ts';
+import { claimChunk } from './buffer-pool.ts';
 import { zeroRuns } from './zero.ts';
 
 const blockSize = 1 << 20;
@@ -26,10 +27,19 @@ export function rawStreamReader(stream: AsyncIterable<Uint8Array>, options: RawR
       if (known !== undefined && total + block.byteLength > known) {
         throw new CdiError('CDI_ERR_INTERNAL', [`raw input grew past its announced size ${known}`]);
       }
-      for (const run of zeroRuns(block, zeroGranule)) {
-        yield run.zero
-          ? { kind: 'zero', offset: total + run.start, length: run.end - run.start }
-          : { kind: 'data', offset: total + run.start, data: block.subarray(run.start, run.end) };
+      const lease = claimChunk(block);
+      try {
+        for (const run of zeroRuns(block, zeroGranule)) {
+          if (run.zero) {
+            yield { kind: 'zero', offset: total + run.start, length: run.end - run.start };
+            continue;
+          }
+          // each data extent holds the block for whoever writes it
+          lease?.retain();
+          yield { kind: 'data', offset: total + run.start, data: block.subarray(run.start, run.end), ...(lease ? { lease } : {}) };
+        }
+      } finally {
+        lease?.release();
       }
       total += block.byteLength;
     }

@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { CdiError } from '../../api/errors.ts';
-import { convert, openFileInput, type ConvertInput, type ConvertTarget, type ProgressEvent } from '../../format/index.ts';
+import { convert, openFileInput, readDescriptor, type ConvertInput, type ConvertTarget, type ProgressEvent } from '../../format/index.ts';
 import { parseQuantity } from '../../api/quantity.ts';
 import { createLogger } from '../../log.ts';
 
@@ -52,7 +52,7 @@ async function runConvert(inputPath: string, outputPath: string, flags: ConvertF
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const file = inputPath === '-' ? undefined : await openFileInput(inputPath);
-  const input: ConvertInput = file ? { kind: 'random', input: file } : { kind: 'stream', stream: process.stdin };
+  const input: ConvertInput = file ? { kind: 'random', input: file } : { kind: 'stream', stream: readDescriptor(0, abort.signal) };
   const bar = flags.progress && process.stderr.isTTY ? progressBar() : undefined;
   try {
     const target = await targetFor(outputPath, flags.contentType);

@@ -1,4 +1,10 @@
-/** Sequential reader over an async iterable of chunks, handing out views without copying when it can. */
+import { claimChunk, type Lease } from '../buffer-pool.ts';
+
+/**
+ * Sequential reader over an async iterable of chunks, handing out views without copying when it
+ * can. A view is valid until the next call, unless it came from `takeLeased` with a lease. The
+ * source claims pooled chunks' leases and gives each back once it has moved past the chunk.
+ */
 const EMPTY = new Uint8Array(0);
 
 export class ByteSource {
@@ -7,6 +13,7 @@ export class ByteSource {
   private readonly it: AsyncIterator<Uint8Array>;
   private readonly signal: AbortSignal | undefined;
   private chunk: Uint8Array = EMPTY;
+  private chunkLease: Lease | undefined;
   private off = 0;
   private ended = false;
 
@@ -19,14 +26,17 @@ export class ByteSource {
     while (this.off >= this.chunk.byteLength) {
       if (this.ended) return false;
       this.signal?.throwIfAborted();
+      this.chunkLease?.release();
+      this.chunkLease = undefined;
+      this.chunk = EMPTY;
       const r = await this.it.next();
       if (r.done) {
         this.ended = true;
-        this.chunk = EMPTY;
         this.off = 0;
         return false;
       }
       this.chunk = r.value;
+      this.chunkLease = claimChunk(r.value);
       this.off = 0;
     }
     return true;
@@ -40,6 +50,14 @@ export class ByteSource {
     this.off += n;
     this.pos += n;
     return bytes;
+  }
+
+  /** As `take`, with a hold on the chunk's lease (when pooled) that the caller releases. */
+  async takeLeased(max: number): Promise<{ bytes: Uint8Array; lease: Lease | undefined } | undefined> {
+    const bytes = await this.take(max);
+    if (!bytes) return undefined;
+    this.chunkLease?.retain();
+    return { bytes, lease: this.chunkLease };
   }
 
   /** Exactly `n` bytes, fewer only when the stream ends first. */
@@ -66,6 +84,8 @@ export class ByteSource {
 
   /** Stops the upstream iterator early (on error or early exit). */
   async close(): Promise<void> {
+    this.chunkLease?.release();
+    this.chunkLease = undefined;
     if (!this.ended) {
       this.ended = true;
       await this.it.return?.();

@@ -62,6 +62,7 @@ class StreamReader implements ImageReader {
   /** The last compressed range read; neighbours share its final sector. */
   private recentStart = 0;
   private recent: Uint8Array = new Uint8Array(0);
+  private recentBuffer = new Uint8Array(0);
   private zeros: Extent[] = [];
   private batch: Batch | undefined;
   private readonly inflight: Promise<Extent[]>[] = [];
@@ -193,10 +194,16 @@ class StreamReader implements ImageReader {
     await this.passTo(host + done);
     while (done < length) {
       const want = length - done;
-      let bytes = await this.src.take(want);
-      if (bytes && bytes.byteLength < want && bytes.byteLength < SMALL_PIECE) bytes = await this.gather(bytes, Math.min(want, GATHER));
-      if (!bytes) throw new CdiError('CDI_ERR_TRUNCATED', [`the stream ended inside the data cluster at host offset ${host + done}`]);
-      yield { kind: 'data', offset: guest + done, data: bytes };
+      const piece = await this.src.takeLeased(want);
+      if (!piece) throw new CdiError('CDI_ERR_TRUNCATED', [`the stream ended inside the data cluster at host offset ${host + done}`]);
+      let { bytes, lease } = piece;
+      if (bytes.byteLength < want && bytes.byteLength < SMALL_PIECE) {
+        // a copy: the small piece's chunk is not held any longer
+        bytes = await this.gather(bytes, Math.min(want, GATHER));
+        lease?.release();
+        lease = undefined;
+      }
+      yield { kind: 'data', offset: guest + done, data: bytes, ...(lease ? { lease } : {}) };
       done += bytes.byteLength;
     }
   }
@@ -218,8 +225,11 @@ class StreamReader implements ImageReader {
   private async compressed(host: number, hostLength: number, guest: number, length: number): Promise<void> {
     const bytes = await this.range(host, hostLength, 'compressed cluster');
     if (bytes.byteLength === 0) throw new CdiError('CDI_ERR_TRUNCATED', [`the stream ended before the compressed cluster at host offset ${host}`]);
+    // kept for neighbours sharing its last sector: a copy, as `bytes` may be a view of a pooled chunk
     this.recentStart = host;
-    this.recent = bytes;
+    if (this.recentBuffer.byteLength < bytes.byteLength) this.recentBuffer = new Uint8Array(bytes.byteLength);
+    this.recentBuffer.set(bytes);
+    this.recent = this.recentBuffer.subarray(0, bytes.byteLength);
     let b = this.batch;
     if (b && (b.used + bytes.byteLength > b.input.byteLength || b.starts.length >= this.batchClusters)) {
       this.flushBatch();

@@ -1,0 +1,108 @@
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { alignedBlocks } from './blocks.ts';
+import { BufferPool, claimChunk, lendChunk } from './buffer-pool.ts';
+import { readDescriptor } from './file-input.ts';
+import { rawStreamReader } from './raw.ts';
+import { decodeZlibStream } from './zlib-stream.ts';
+
+async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of stream) {
+    // consumers that claim must release; copying first is what a writer does
+    parts.push(Buffer.from(chunk));
+    claimChunk(chunk)?.release();
+  }
+  return Buffer.concat(parts);
+}
+
+describe('pooled chunks on a stream', () => {
+  it('returns a lent chunk to its pool only once every holder released it', async () => {
+    const pool = new BufferPool(8, 2);
+    const first = pool.take(8);
+    first.bytes.fill(1);
+    async function* source(): AsyncGenerator<Uint8Array> {
+      yield lendChunk(first.bytes, first.lease);
+    }
+    const blocks = [];
+    for await (const block of alignedBlocks(source(), 4)) blocks.push({ block, lease: claimChunk(block) });
+    // alignedBlocks let go of its own hold; the two views still hold the chunk
+    expect(pool.take(8).bytes.buffer).not.toBe(first.bytes.buffer);
+    blocks[0]!.lease!.release();
+    expect(pool.take(8).bytes.buffer).not.toBe(first.bytes.buffer);
+    blocks[1]!.lease!.release();
+    expect(pool.take(8).bytes.buffer).toBe(first.bytes.buffer);
+  });
+
+  it('gives raw extents one hold each on the block under them', async () => {
+    const pool = new BufferPool(1 << 20, 2);
+    const chunk = pool.take(1 << 20);
+    chunk.bytes.fill(0);
+    chunk.bytes.fill(7, 0, 65536);
+    chunk.bytes.fill(9, 3 * 65536, 4 * 65536);
+    async function* source(): AsyncGenerator<Uint8Array> {
+      yield lendChunk(chunk.bytes, chunk.lease);
+    }
+    const extents = [];
+    for await (const e of rawStreamReader(source(), { format: 'raw' }).extents()) extents.push(e);
+    const data = extents.filter((e) => e.kind === 'data');
+    expect(data.map((e) => e.offset)).toEqual([0, 3 * 65536]);
+    expect(pool.take(1 << 20).bytes.buffer).not.toBe(chunk.bytes.buffer);
+    for (const e of data) e.lease!.release();
+    expect(pool.take(1 << 20).bytes.buffer).toBe(chunk.bytes.buffer);
+  });
+});
+
+describe('gzip and zstd streams into pooled chunks', () => {
+  const text = Buffer.from(Array.from({ length: 3 << 20 }, (_, i) => (i * 7919) % 253));
+
+  async function* pieces(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+    for (let at = 0; at < bytes.byteLength; at += size) yield bytes.subarray(at, at + size);
+  }
+
+  it('decodes in 1 MiB chunks whatever the input chunking, multi-member gzip included', async () => {
+    const gz = Buffer.concat([zlib.gzipSync(text.subarray(0, 1000)), zlib.gzipSync(text.subarray(1000))]);
+    for (const size of [97, 4096, gz.byteLength]) {
+      expect((await collect(decodeZlibStream('gzip', pieces(gz, size)))).equals(text), `gzip in ${size}`).toBe(true);
+    }
+    const zst = zlib.zstdCompressSync(text);
+    expect((await collect(decodeZlibStream('zstd', pieces(zst, 7777)))).equals(text)).toBe(true);
+  });
+
+  it('ignores bytes after the end, and reports truncation and corruption', async () => {
+    const gz = zlib.gzipSync(text);
+    expect((await collect(decodeZlibStream('gzip', pieces(Buffer.concat([gz, Buffer.alloc(100)]), 65536)))).equals(text)).toBe(true);
+    await expect(collect(decodeZlibStream('gzip', pieces(gz.subarray(0, gz.byteLength - 100), 65536)))).rejects.toMatchObject({ code: 'Z_BUF_ERROR' });
+    const zst = zlib.zstdCompressSync(text);
+    await expect(collect(decodeZlibStream('zstd', pieces(zst.subarray(0, zst.byteLength - 10), 65536)))).rejects.toThrow(/unexpected end/);
+    const broken = Buffer.from(gz);
+    broken.fill(0x55, 100, 400);
+    await expect(collect(decodeZlibStream('gzip', pieces(broken, 65536)))).rejects.toMatchObject({ code: 'Z_DATA_ERROR' });
+  });
+});
+
+describe('readDescriptor', () => {
+  it('reads a descriptor to its end in full chunks', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cdi-fd-'));
+    try {
+      const file = path.join(dir, 'in');
+      const bytes = Buffer.from(Array.from({ length: (2 << 20) + 123 }, (_, i) => i % 251));
+      await writeFile(file, bytes);
+      const handle = await open(file, 'r');
+      const sizes: number[] = [];
+      const parts: Buffer[] = [];
+      for await (const chunk of readDescriptor(handle.fd)) {
+        sizes.push(chunk.byteLength);
+        parts.push(Buffer.from(chunk));
+      }
+      await handle.close();
+      expect(sizes).toEqual([1 << 20, 1 << 20, 123]);
+      expect(Buffer.concat(parts).equals(bytes)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
