@@ -99,8 +99,9 @@ async function openRandomQcow2(random: RandomAccessInput, head: Uint8Array, cont
 
 async function openStream(source: AsyncIterable<Uint8Array>, size: number | undefined, context: OpenContext): Promise<OpenedImage> {
   const tap = new SourceTap(source, context.meter, context.checksum);
+  let peeled: Peeled | undefined;
   try {
-    const peeled = await peelLayers(tap.stream, context.signal);
+    peeled = await peelLayers(tap.stream, context.signal);
     if (peeled.head.byteLength === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
     const reader = await readerFor(peeled, peeled.compressions.length === 0 ? size : undefined, context);
     return {
@@ -111,12 +112,18 @@ async function openStream(source: AsyncIterable<Uint8Array>, size: number | unde
         await tap.drain();
         return context.checksum?.verify();
       },
-      close: () => tap.close(),
+      // a reader that was never iterated (refused before the first extent) leaves its layers open
+      close: () => closeLayers(peeled, tap),
     };
   } catch (err) {
-    await tap.close();
+    await closeLayers(peeled, tap);
     throw err;
   }
+}
+
+async function closeLayers(peeled: Peeled | undefined, tap: SourceTap): Promise<void> {
+  await peeled?.stream[Symbol.asyncIterator]().return?.();
+  await tap.close();
 }
 
 async function readerFor(peeled: Peeled, size: number | undefined, context: OpenContext): Promise<ImageReader> {

@@ -30,7 +30,29 @@ export async function peek(source: AsyncIterable<Uint8Array>, want: number): Pro
   }
   // a copy: the chunks go on downstream, where pooled ones are reused once consumed
   const head = Buffer.concat(chunks, have);
-  return { head, stream: replay(chunks, iterator, ended) };
+  return { head, stream: closable(replay(chunks, iterator, ended), iterator, ended) };
+}
+
+/**
+ * The replayed stream, whose `return()` also stops the source when the replay never started:
+ * a generator returned before its first `next()` skips its own `finally`, and the source (a
+ * decompressor with a child process, say) would be left running.
+ */
+function closable(replayed: AsyncGenerator<Uint8Array>, source: AsyncIterator<Uint8Array>, ended: boolean): AsyncIterableIterator<Uint8Array> {
+  let started = false;
+  const self: AsyncIterableIterator<Uint8Array> = {
+    [Symbol.asyncIterator]: () => self,
+    next: () => {
+      started = true;
+      return replayed.next();
+    },
+    return: async () => {
+      const result = await replayed.return(undefined);
+      if (!started && !ended) await source.return?.();
+      return result;
+    },
+  };
+  return self;
 }
 
 async function* replay(

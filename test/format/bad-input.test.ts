@@ -3,7 +3,7 @@
  * gone, a file that existed is emptied, a sink is aborted, nothing is written past the capacity.
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convert } from '../../src/format/index.ts';
@@ -90,6 +90,22 @@ describe('images larger than the target', () => {
       expect(sink.maxEnd).toBe(0);
     },
   );
+
+  it('an xz image refused before its first extent leaves no xz process or pipe behind', async () => {
+    const scratch = out('xz-tmp');
+    await mkdir(scratch, { recursive: true });
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = scratch;
+    try {
+      for (const feed of feeds) {
+        expect(await codeOf(convertWith(feed, fx.file('small-zstd.qcow2.xz'), { kind: 'sink', sink: new RecordingSink(512 * 1024) }))).toBe('CDI_ERR_TOO_LARGE');
+      }
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
+    expect((await readdir(scratch)).filter((name) => name.startsWith('cdi-xz-'))).toEqual([]);
+  });
 
   it('compressed raw, whose size is known only at the end, stops at the capacity', async () => {
     const sink = new RecordingSink(3 * MiB);
