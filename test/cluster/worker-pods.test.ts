@@ -4,6 +4,7 @@ import type { V1Container, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/cl
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { WorkerImages, workerKindOfImage } from '../../src/api/images.ts';
+import { dataPathNodeFlags } from '../../src/api/runtime.ts';
 import { clonerPod, importerPod, uploadServerPod, workerImages } from '../../src/controller/pods.ts';
 import { parseDockerfile, stageConfig } from './support/dockerfile.ts';
 import { validateModel } from './support/k8s-schema.ts';
@@ -39,6 +40,8 @@ describe('worker images and pods of cluster mode', () => {
     expect(workerKindOfImage(image)).toBe(kind);
     const config = stageConfig(dockerfile, targetOf[kind as keyof typeof targetOf]);
     expect(config.cmd).toEqual([WorkerImages[kind as keyof typeof WorkerImages].entry]);
+    // the node flags the local agent gives the same entry (src/api/runtime.ts)
+    expect(config.env.NODE_OPTIONS).toBe(dataPathNodeFlags.join(' '));
   });
 
   function expectRestricted(pod: V1Pod, resources: unknown): void {
