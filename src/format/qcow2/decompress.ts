@@ -5,16 +5,16 @@
  * its tail may hold the start of the next compressed cluster: only the cluster's own stream is
  * decoded.
  *
- * A decoder drives one node:zlib handle directly (`_handle.writeSync`, the call node:zlib's own
- * `*Sync` functions make) and resets it between clusters. The public `inflateRawSync` and
- * `zstdDecompressSync` build a new engine and a new output buffer per call: on 64 KiB clusters
- * that is ~20% of the decoding time and a stream of garbage. Here each cluster is written
- * straight into the caller's output. A test pins the internals this relies on.
+ * A decoder keeps one zlib handle (zlib-handle.ts), reset between clusters, and writes each
+ * cluster straight into the caller's output: `inflateRawSync` / `zstdDecompressSync` cost ~20%
+ * more time on 64 KiB clusters and allocate every one.
  *
- * Everything here is self-contained (no imports, no module constants): the inflate pool sends
- * the source text to its worker thread, which runs it as plain JavaScript. Throws plain Errors;
- * callers attach the guest offset and the coded error.
+ * Everything here is self-contained (no module constants; `openZlibHandle` only as a default the
+ * worker defines under the same name): the inflate pool sends the source text to its worker
+ * thread, which runs it as plain JavaScript. Throws plain Errors; callers attach the guest
+ * offset and the coded error.
  */
+import { openZlibHandle } from '../zlib-handle.ts';
 
 export type Codec = 'zlib' | 'zstd';
 
@@ -47,52 +47,16 @@ export interface ClusterDecoder {
   close(): void;
 }
 
-/** The parts of a node:zlib engine the decoder drives. */
-interface ZlibEngine {
-  _handle: {
-    writeSync(flush: number, input: Uint8Array, inAt: number, inLength: number, out: Uint8Array, outAt: number, outLength: number): void;
-    reset(): void;
-    onerror: (message: string, errno: number, code?: string) => void;
-  };
-  /** [output bytes left, input bytes left] after the last write. */
-  _writeState: Uint32Array;
-  close(): void;
-}
-
-export function openClusterDecoder(codec: Codec, frameEnd: typeof zstdFrameEnd = zstdFrameEnd): ClusterDecoder {
+/** `openHandle` is passed in rather than imported so the worker can run this from source. */
+export function openClusterDecoder(codec: Codec, frameEnd: typeof zstdFrameEnd = zstdFrameEnd, openHandle: typeof openZlibHandle = openZlibHandle): ClusterDecoder {
   const zlib = process.getBuiltinModule('node:zlib');
   const flush = codec === 'zstd' ? zlib.constants.ZSTD_e_end : zlib.constants.Z_SYNC_FLUSH;
+  const handle = openHandle(codec === 'zstd' ? 'zstd' : 'inflateRaw');
   const probe = new Uint8Array(64);
-  let engine: ZlibEngine | undefined;
-  let failure: Error | undefined;
-
-  const open = (): ZlibEngine => {
-    const e = (codec === 'zstd' ? zlib.createZstdDecompress() : zlib.createInflateRaw()) as unknown as ZlibEngine;
-    if (typeof e._handle?.writeSync !== 'function' || !(e._writeState instanceof Uint32Array)) {
-      throw new Error('this Node.js does not expose the zlib handle the cluster decoder drives');
-    }
-    // Errors come back through this callback; the engine is replaced after one.
-    e._handle.onerror = (message, errno, code) => { failure = Object.assign(new Error(message), { errno, code }); };
-    return e;
-  };
-
-  /** One write: returns [output bytes produced, input bytes consumed]. */
-  const write = (e: ZlibEngine, input: Uint8Array, inAt: number, inLength: number, out: Uint8Array, outAt: number, outLength: number): [number, number] => {
-    e._handle.writeSync(flush, input, inAt, inLength, out, outAt, outLength);
-    if (failure) {
-      const err = failure;
-      failure = undefined;
-      engine = undefined;
-      e.close();
-      throw err;
-    }
-    return [outLength - e._writeState[0]!, inLength - e._writeState[1]!];
-  };
 
   return {
     inflate(input, clusterSize, out, outAt) {
-      const e = engine ?? (engine = open());
-      e._handle.reset();
+      handle.reset();
       let produced = 0;
       let consumed = 0;
       let end = input.byteLength;
@@ -102,7 +66,7 @@ export function openClusterDecoder(codec: Codec, frameEnd: typeof zstdFrameEnd =
         while (produced < clusterSize) {
           const next = frameEnd(input, at);
           if (next < 0) throw new Error('zstd frame is incomplete or invalid');
-          const [p, c] = write(e, input, at, next - at, out, outAt + produced, clusterSize - produced);
+          const [p, c] = handle.write(flush, input, at, next - at, out, outAt + produced, clusterSize - produced);
           produced += p;
           consumed = at + c;
           at = next;
@@ -110,20 +74,17 @@ export function openClusterDecoder(codec: Codec, frameEnd: typeof zstdFrameEnd =
           if (consumed < next) break;
         }
       } else {
-        const [p, c] = write(e, input, 0, input.byteLength, out, outAt, clusterSize);
-        produced = p;
-        consumed = c;
+        [produced, consumed] = handle.write(flush, input, 0, input.byteLength, out, outAt, clusterSize);
       }
       // A full cluster must be the end of the stream: anything more it would produce is too much.
       if (produced === clusterSize) {
-        const [more] = write(e, input, consumed, end - consumed, probe, 0, probe.byteLength);
+        const [more] = handle.write(flush, input, consumed, end - consumed, probe, 0, probe.byteLength);
         if (more > 0) throw new Error('inflates to more than one cluster');
       }
       if (produced !== clusterSize) throw new Error(`inflates to ${produced} bytes instead of ${clusterSize}`);
     },
     close() {
-      engine?.close();
-      engine = undefined;
+      handle.close();
     },
   };
 }

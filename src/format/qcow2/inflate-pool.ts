@@ -14,6 +14,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CdiError } from '../../api/errors.ts';
 import { BufferPool, sharedMemory, type Lease } from '../buffer-pool.ts';
+import { openZlibHandle } from '../zlib-handle.ts';
 import { openClusterDecoder, zstdFrameEnd, type ClusterDecoder, type Codec } from './decompress.ts';
 
 const INLINE_BELOW = 64 * 1024;
@@ -63,13 +64,14 @@ function inflateBatch(input: Uint8Array, starts: readonly number[], lengths: rea
 
 /** The worker's program; its helpers arrive as source text because the worker cannot import TypeScript. */
 const workerSource = `
+const openZlibHandle = ${openZlibHandle.toString()};
 const zstdFrameEnd = ${zstdFrameEnd.toString()};
 const openClusterDecoder = ${openClusterDecoder.toString()};
 const inflateBatch = ${inflateBatch.toString()};
 const { parentPort } = process.getBuiltinModule('node:worker_threads');
 const decoders = {};
 parentPort.on('message', ({ id, codec, clusterSize, input, starts, lengths, output }) => {
-  decoders[codec] ??= openClusterDecoder(codec, zstdFrameEnd);
+  decoders[codec] ??= openClusterDecoder(codec, zstdFrameEnd, openZlibHandle);
   parentPort.postMessage({ id, outcome: inflateBatch(input, starts, lengths, clusterSize, output, decoders[codec]) });
 });
 `;
