@@ -22,7 +22,7 @@ const INLINE_BELOW = 64 * 1024;
 const USE_WORKER = os.availableParallelism() > 1;
 const WORKER_QUEUE = 2;
 /** Output bytes of one batch that readers aim for: a pooled buffer each. */
-export const BATCH_OUTPUT = 4 * 1024 * 1024;
+export const BATCH_OUTPUT = 2 * 1024 * 1024;
 /** Compressed bytes of one batch that readers aim for. */
 export const BATCH_INPUT = 1024 * 1024;
 
