@@ -5,8 +5,8 @@
  *             nbdkit curl plugin feeding `qemu-img convert`     (want ≤ 0.8)
  *             `curl -o /dev/null` of the same file              (want ≤ 1.5)
  *   registry: `skopeo copy` to a dir + untar + qemu-img convert (want ≤ 0.7)
- * and the worker's peak RSS (want ≤ 150 MiB). Medians of 3 runs; outputs removed and synced
- * between runs (not timed). Like CDI's importer (and ours), the references end with an fsync
+ * and the worker's peak RSS (want ≤ 150 MiB). 5 rounds, each method once per round in turn;
+ * ratios are medians of per-round ratios; outputs removed and synced between runs (not timed). Like CDI's importer (and ours), the references end with an fsync
  * of the raw disk they wrote.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -24,7 +24,7 @@ const root = path.resolve(import.meta.dirname, '..');
 const dir = path.join(root, '.cache', 'bench', 'import');
 const out = path.join(dir, 'out');
 const MiB = 1 << 20;
-const runs = Number(process.env.BENCH_RUNS ?? 3);
+const runs = Number(process.env.BENCH_RUNS ?? 5);
 
 const exists = (f: string): Promise<boolean> => access(f).then(() => true, () => false);
 const sh = async (cmd: string): Promise<string> => (await run('sh', ['-c', cmd], { maxBuffer: 1 << 26 })).stdout;
@@ -86,20 +86,33 @@ async function timedCommand(command: string, args: string[]): Promise<number> {
   return Number(m[3]);
 }
 
-interface Measured { wall: number; cpu: number }
-
-async function measure(name: string, fn: () => Promise<void>): Promise<Measured> {
-  const walls: number[] = [];
-  const cpus: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    runCpu = 0;
-    walls.push(await timed(fn));
-    cpus.push(runCpu);
-  }
-  const m = { wall: median(walls), cpu: median(cpus) };
-  console.log(`${name.padEnd(44)} ${m.wall.toFixed(2)} s wall, ${m.cpu.toFixed(2)} s cpu   (wall runs: ${walls.map((t) => t.toFixed(2)).join(', ')})`);
-  return m;
+interface Method {
+  name: string;
+  fn: () => Promise<void>;
+  walls: number[];
+  cpus: number[];
 }
+
+/**
+ * Runs every method once per round, in turn, for `runs` rounds: the machine's slow spells (this
+ * is a shared 2-core machine, and freeing the last run's gigabyte keeps the disk busy) fall on
+ * ours and the references alike, and each ratio is the median of per-round ratios.
+ */
+async function rounds(methods: Method[]): Promise<void> {
+  for (let i = 0; i < runs; i++) {
+    for (const m of methods) {
+      runCpu = 0;
+      m.walls.push(await timed(m.fn));
+      m.cpus.push(runCpu);
+    }
+  }
+  for (const m of methods) {
+    console.log(`${m.name.padEnd(44)} ${median(m.walls).toFixed(2)} s wall, ${median(m.cpus).toFixed(2)} s cpu   (wall runs: ${m.walls.map((t) => t.toFixed(2)).join(', ')})`);
+  }
+}
+
+const method = (name: string, fn: () => Promise<void>): Method => ({ name, fn, walls: [], cpus: [] });
+const perRound = (a: number[], b: number[]): number => median(a.map((x, i) => x / b[i]!));
 
 /** CDI's importer fsyncs the target before it reports success, as ours does: the references pay for it too. */
 async function durable(): Promise<void> {
@@ -142,38 +155,30 @@ async function main(): Promise<void> {
     await registry.push(layout, 'v1', 'bench');
     const url = `${nginx.plain}/test.qcow2`;
     const results: Array<{ name: string; wall: number; cpu: number; want: number }> = [];
-    const ratio = (name: string, ours: Measured, ref: Measured, want: number): void => { results.push({ name, wall: ours.wall / ref.wall, cpu: ours.cpu / ref.cpu, want }); };
-    const ours = await measure('ours: importer http → file', async () => { await worker({ IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: url }); });
-    // Speed counts only for the right bytes: the last run's disk against the image, by qemu-img (not timed).
-    await run('qemu-img', ['compare', '-q', '-f', 'raw', '-F', 'qcow2', path.join(out, 'disk.img'), path.join(dir, 'test.qcow2')]);
-    const cdiWay = await measure('curl → scratch + qemu-img convert -O raw', async () => {
+    const ratio = (name: string, ours: Method, ref: Method, want: number): void => {
+      results.push({ name, wall: perRound(ours.walls, ref.walls), cpu: perRound(ours.cpus, ref.cpus), want });
+    };
+    const ours = method('ours: importer http → file', async () => { await worker({ IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: url }); });
+    const cdiWay = method('curl → scratch + qemu-img convert -O raw', async () => {
       await timedCommand('curl', ['-sf', '-o', path.join(out, 'scratch.qcow2'), url]);
       await timedCommand('qemu-img', ['convert', '-O', 'raw', path.join(out, 'scratch.qcow2'), path.join(out, 'disk.img')]);
       await durable();
     });
-    ratio('http vs curl + qemu-img convert', ours, cdiWay, 0.6);
-    if (nbdkit) {
-      const viaNbd = await measure('nbdkit curl → qemu-img convert -O raw', async () => {
-        await timedCommand('nbdkit', ['-U', '-', 'curl', `url=${url}`, '--run', `qemu-img convert -O raw "$uri" ${path.join(out, 'disk.img')}`]);
-        await durable();
-      });
-      ratio('http vs nbdkit curl + qemu-img convert', ours, viaNbd, 0.8);
-    } else {
-      console.log('nbdkit is not available: that comparison is skipped');
-    }
-    const curlNull = await measure('curl -o /dev/null', async () => { await timedCommand('curl', ['-sf', '-o', '/dev/null', url]); });
-    ratio('http vs curl -o /dev/null', ours, curlNull, 1.5);
+    const viaNbd = method('nbdkit curl → qemu-img convert -O raw', async () => {
+      await timedCommand('nbdkit', ['-U', '-', 'curl', `url=${url}`, '--run', `qemu-img convert -O raw "$uri" ${path.join(out, 'disk.img')}`]);
+      await durable();
+    });
+    const curlNull = method('curl -o /dev/null', async () => { await timedCommand('curl', ['-sf', '-o', '/dev/null', url]); });
     // Not a reference to beat but the disk's floor: any durable import writes the image's data
     // (~1.1 GB here) and syncs it; curl -o /dev/null writes nothing.
     const dataMiB = Math.ceil((await stat(path.join(dir, 'test.qcow2'))).size / MiB);
-    const diskFloor = await measure(`dd ${dataMiB} MiB + fdatasync (disk floor)`, async () => {
+    const diskFloor = method(`dd ${dataMiB} MiB + fdatasync (disk floor)`, async () => {
       await timedCommand('dd', ['if=/dev/zero', `of=${path.join(out, 'disk.img')}`, 'bs=1M', `count=${dataMiB}`, 'conv=fdatasync', 'status=none']);
     });
-    console.log(`  (the disk floor alone is ${(diskFloor.wall / curlNull.wall).toFixed(2)}x curl -o /dev/null; ours is ${(ours.wall / diskFloor.wall).toFixed(2)}x the disk floor)`);
-    const oursRegistry = await measure('ours: importer registry → file', async () => {
+    const oursRegistry = method('ours: importer registry → file', async () => {
       await worker({ IMPORTER_SOURCE: 'registry', IMPORTER_ENDPOINT: `docker://${registry.host}/bench:v1`, INSECURE_TLS: 'true' });
     });
-    const skopeoWay = await measure('skopeo copy dir: + untar + qemu-img convert', async () => {
+    const skopeoWay = method('skopeo copy dir: + untar + qemu-img convert', async () => {
       const copy = path.join(out, 'image');
       await timedCommand('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${registry.host}/bench:v1`, `dir:${copy}`]);
       const files = await readdir(copy);
@@ -185,7 +190,20 @@ async function main(): Promise<void> {
       await timedCommand('qemu-img', ['convert', '-O', 'raw', path.join(out, 'rootfs', 'disk', 'disk.qcow2'), path.join(out, 'disk.img')]);
       await durable();
     });
+    if (!nbdkit) console.log('nbdkit is not available: that comparison is skipped');
+    await rounds([ours, cdiWay, ...(nbdkit ? [viaNbd] : []), curlNull, diskFloor, oursRegistry, skopeoWay]);
+    // Speed counts only for the right bytes: our disks against the image, by qemu-img (not timed).
+    await clean();
+    await ours.fn();
+    await run('qemu-img', ['compare', '-q', '-f', 'raw', '-F', 'qcow2', path.join(out, 'disk.img'), path.join(dir, 'test.qcow2')]);
+    await clean();
+    await oursRegistry.fn();
+    await run('qemu-img', ['compare', '-q', '-f', 'raw', '-F', 'qcow2', path.join(out, 'disk.img'), path.join(dir, 'test.qcow2')]);
+    ratio('http vs curl + qemu-img convert', ours, cdiWay, 0.6);
+    if (nbdkit) ratio('http vs nbdkit curl + qemu-img convert', ours, viaNbd, 0.8);
+    ratio('http vs curl -o /dev/null', ours, curlNull, 1.5);
     ratio('registry vs skopeo + untar + qemu-img convert', oursRegistry, skopeoWay, 0.7);
+    console.log(`  (the disk floor alone is ${perRound(diskFloor.walls, curlNull.walls).toFixed(2)}x curl -o /dev/null; ours is ${perRound(ours.walls, diskFloor.walls).toFixed(2)}x the disk floor)`);
     console.log(`\nratios (ours / reference; lower is better), load average ${loadBefore} before, ${os.loadavg()[0]!.toFixed(1)} after:`);
     for (const r of results) {
       console.log(`  ${r.name.padEnd(48)} wall ${r.wall.toFixed(2)} (want ≤ ${r.want}) ${r.wall <= r.want ? 'ok' : 'MISSED'}   cpu ${r.cpu.toFixed(2)}`);

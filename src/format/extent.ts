@@ -16,3 +16,10 @@ export type Extent =
 export function extentEnd(extent: Extent): number {
   return extent.offset + (extent.kind === 'data' ? extent.data.byteLength : extent.length);
 }
+
+/** Trades one hold on the buffer under `extents` for one per extent (each consumer releases its own). */
+export function holdPerExtent(extents: readonly Extent[], lease: Lease | undefined): void {
+  if (!lease) return;
+  for (let k = 0; k < extents.length; k++) lease.retain();
+  lease.release();
+}

@@ -6,7 +6,7 @@
 import { CdiError } from '../../api/errors.ts';
 import type { ImageReader, RandomAccessInput } from '../contracts.ts';
 import type { Lease } from '../buffer-pool.ts';
-import type { Extent } from '../extent.ts';
+import { holdPerExtent, type Extent } from '../extent.ts';
 import { HEADER_PREFIX_BYTES, parseHeader, peekClusterSize, type Qcow2Header } from './header.ts';
 import { BATCH_INPUT, clustersPerBatch, runInflateBatch } from './inflate-pool.ts';
 import { abortError } from './abort.ts';
@@ -184,13 +184,6 @@ function sliceData(job: Job, bytes: Uint8Array, lease: Lease | undefined): Exten
   }
   holdPerExtent(out, lease);
   return out;
-}
-
-/** Trades the job's one hold on its buffer for one per extent (each consumer releases its own). */
-function holdPerExtent(out: readonly Extent[], lease: Lease | undefined): void {
-  if (!lease) return;
-  for (let k = 0; k < out.length; k++) lease.retain();
-  lease.release();
 }
 
 export async function openQcow2Random(input: RandomAccessInput, opts: { signal?: AbortSignal }): Promise<ImageReader> {

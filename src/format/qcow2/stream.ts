@@ -7,8 +7,8 @@
  */
 import { CdiError } from '../../api/errors.ts';
 import type { ImageReader } from '../contracts.ts';
-import { BufferPool, type Lease } from '../buffer-pool.ts';
-import type { Extent } from '../extent.ts';
+import { BufferPool, type Lease, type Leased } from '../buffer-pool.ts';
+import { holdPerExtent, type Extent } from '../extent.ts';
 import { abortError } from './abort.ts';
 import { ByteSource } from './byte-source.ts';
 import { HEADER_PREFIX_BYTES, parseHeader, peekClusterSize, type Qcow2Header } from './header.ts';
@@ -67,6 +67,7 @@ class StreamReader implements ImageReader {
   private batch: Batch | undefined;
   private readonly inflight: Promise<Extent[]>[] = [];
   private readonly batchInputs = new BufferPool(BATCH_INPUT, BATCHES_IN_FLIGHT + 1);
+  private readonly gathered = new BufferPool(GATHER, 8);
   private readonly batchClusters: number;
 
   constructor(h: Qcow2Header, src: ByteSource, cluster0: Uint8Array, opts: StreamOptions) {
@@ -129,11 +130,17 @@ class StreamReader implements ImageReader {
     while (this.src.pos < host) {
       const at = this.src.pos;
       const want = host - at;
-      let bytes = await this.src.take(want);
+      const bytes = await this.src.take(want);
       if (!bytes) return;
       if (this.tablesAhead === 0) continue;
-      if (bytes.byteLength < want && bytes.byteLength < SMALL_PIECE) bytes = await this.gather(bytes, Math.min(want, GATHER));
-      await this.store.keep(at, bytes);
+      if (bytes.byteLength < want && bytes.byteLength < SMALL_PIECE) {
+        // the store copies what it keeps
+        const joined = await this.gather(bytes, Math.min(want, GATHER));
+        await this.store.keep(at, joined.bytes);
+        joined.lease?.release();
+      } else {
+        await this.store.keep(at, bytes);
+      }
     }
   }
 
@@ -198,28 +205,28 @@ class StreamReader implements ImageReader {
       if (!piece) throw new CdiError('CDI_ERR_TRUNCATED', [`the stream ended inside the data cluster at host offset ${host + done}`]);
       let { bytes, lease } = piece;
       if (bytes.byteLength < want && bytes.byteLength < SMALL_PIECE) {
-        // a copy: the small piece's chunk is not held any longer
-        bytes = await this.gather(bytes, Math.min(want, GATHER));
+        // a copy into a pooled buffer: the small piece's chunk is not held any longer
+        const joined = await this.gather(bytes, Math.min(want, GATHER));
         lease?.release();
-        lease = undefined;
+        ({ bytes, lease } = joined);
       }
       yield { kind: 'data', offset: guest + done, data: bytes, ...(lease ? { lease } : {}) };
       done += bytes.byteLength;
     }
   }
 
-  /** Joins small input chunks so extents stay big whatever the chunking of the stream. */
-  private async gather(first: Uint8Array, n: number): Promise<Uint8Array> {
-    const out = new Uint8Array(n);
-    out.set(first);
+  /** Joins small input chunks (TLS records, pipe reads) so extents stay big whatever the chunking of the stream. */
+  private async gather(first: Uint8Array, n: number): Promise<Leased> {
+    const out = this.gathered.take(n);
+    out.bytes.set(first);
     let got = first.byteLength;
     while (got < n) {
       const b = await this.src.take(n - got);
       if (!b) break;
-      out.set(b, got);
+      out.bytes.set(b, got);
       got += b.byteLength;
     }
-    return out.subarray(0, got);
+    return { bytes: out.bytes.subarray(0, got), lease: out.lease };
   }
 
   private async compressed(host: number, hostLength: number, guest: number, length: number): Promise<void> {
@@ -262,9 +269,7 @@ class StreamReader implements ImageReader {
       const cs = this.h.clusterSize;
       const { lease } = result;
       const out = b.guest.map((g, i): Extent => ({ kind: 'data', offset: g, data: result.output.subarray(i * cs, i * cs + b.guestLength[i]!), ...(lease ? { lease } : {}) }));
-      // one hold per extent, each released by whoever consumes it
-      for (let k = 0; k < out.length; k++) lease?.retain();
-      lease?.release();
+      holdPerExtent(out, lease);
       return out;
     });
     p.catch(() => undefined);
