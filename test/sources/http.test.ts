@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCdiError } from '../../src/api/errors.ts';
+import { convert } from '../../src/format/index.ts';
 import { openHttpSource } from '../../src/sources/http/http-source.ts';
 import type { HttpOptions } from '../../src/sources/http/options.ts';
 import type { ImportSource } from '../../src/sources/source.ts';
@@ -85,6 +86,17 @@ describe('http source against nginx (CDI listener set)', () => {
   it('uses several connections for long sequential reads, in order', async () => {
     const source = await openHttpSource(`${nginx.plain}/${fx.files.large}`, { parallelThreshold: 1 << 20, chunkSize: 1 << 20, connections: 4 });
     expect((await drain(source)).digest).toBe(await sha(path.join(fx.dir, fx.files.large)));
+  });
+
+  it('decodes a gzip image read over several connections into reused chunks, byte for byte', async () => {
+    const source = await openHttpSource(`${nginx.plain}/${fx.files.rawGz}`, { parallelThreshold: 1 << 20, chunkSize: 256 << 10, connections: 3 });
+    const { target } = await targetDir();
+    try {
+      await convert(source.input, { kind: 'file', path: target }, { contentType: 'kubevirt' });
+    } finally {
+      await source.close();
+    }
+    expect(await sha256File(target)).toBe(fx.reference.digest);
   });
 
   it('sends basic auth, and fails without it', async () => {

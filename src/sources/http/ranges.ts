@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CdiError } from '../../api/errors.ts';
-import { BufferPool, type Leased } from '../../format/buffer-pool.ts';
+import { BufferPool, lendChunk, type Leased } from '../../format/buffer-pool.ts';
 import type { RandomAccessInput } from '../../format/index.ts';
 import type { ByteMeter } from '../meter.ts';
 import { discard, header, isResumable, redact, requestError, statusError, type HttpClient } from './client.ts';
@@ -164,15 +164,14 @@ export class HttpRangeInput implements RandomAccessInput {
     return this.readRange(offset, offset + length, signal ?? this.closed.signal);
   }
 
-  private async readRange(start: number, end: number, signal: AbortSignal): Promise<Uint8Array> {
-    const out = Buffer.allocUnsafe(end - start);
+  private async readRange(start: number, end: number, signal: AbortSignal, into: Uint8Array = Buffer.allocUnsafe(end - start)): Promise<Uint8Array> {
     const reader = new RangeReader(this.client, this.resource, start, end, this.meter, signal);
     try {
-      await reader.fill(out);
+      await reader.fill(into);
     } finally {
       reader.close();
     }
-    return out;
+    return into;
   }
 
 /** Stops requests still in flight. */
@@ -191,13 +190,15 @@ export class HttpRangeInput implements RandomAccessInput {
     return this.sequential(offset, signal);
   }
 
+  /** Stream chunks are pooled and lent downstream (buffer-pool.ts): a decoder gives them back. */
   private async *sequential(offset: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    const chunks = new BufferPool(streamChunk, 3);
     const reader = new RangeReader(this.client, this.resource, offset, this.size, this.meter, signal);
     try {
       while (reader.pos < this.size) {
-        const out = Buffer.allocUnsafe(Math.min(streamChunk, this.size - reader.pos));
-        await reader.fill(out);
-        yield out;
+        const out = chunks.take(Math.min(streamChunk, this.size - reader.pos));
+        await reader.fill(out.bytes);
+        yield lendChunk(out.bytes, out.lease);
       }
     } finally {
       reader.close();
@@ -208,12 +209,14 @@ export class HttpRangeInput implements RandomAccessInput {
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
-    const inflight: Array<Promise<Uint8Array>> = [];
+    const chunks = new BufferPool(chunkSize, connections + 2);
+    const inflight: Array<Promise<Leased>> = [];
     let next = offset;
     const launch = (): void => {
       while (inflight.length < connections && next < this.size) {
         const end = Math.min(this.size, next + chunkSize);
-        const pending = this.readRange(next, end, controller.signal);
+        const out = chunks.take(end - next);
+        const pending = this.readRange(next, end, controller.signal, out.bytes).then(() => out);
         pending.catch(() => {});
         inflight.push(pending);
         next = end;
@@ -224,7 +227,7 @@ export class HttpRangeInput implements RandomAccessInput {
       while (inflight.length > 0) {
         const part = await inflight.shift()!;
         launch();
-        yield part;
+        yield lendChunk(part.bytes, part.lease);
       }
     } finally {
       controller.abort(new CdiError('CDI_ERR_ABORTED', ['range reader closed']));
