@@ -1,11 +1,11 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { issueCertificate } from '../../src/cluster/pki/certificate.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDockerfile, stageByName, stageConfig } from './support/dockerfile.ts';
@@ -25,6 +25,20 @@ const dockerfile = parseDockerfile(dockerfileText);
 const targets = dockerfile.stages.filter((s) => s.base === 'runtime').map((s) => s.name!);
 const asRoot = process.getuid?.() === 0;
 
+/** Whether a user other than the owner can reach `file` (every directory above it searchable). */
+function reachableByOthers(file: string): boolean {
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (dir === dirname(dir)) return true;
+  }
+}
+
+/**
+ * The node the entry points run with. UID 107 cannot run this Node when the checkout sits in a
+ * private directory (`mktemp -d` makes 0700): then a copy next to the tree is used.
+ */
+let nodeBin = process.execPath;
+
 interface Run {
   code: number | null;
   stdout: string;
@@ -34,15 +48,19 @@ interface Run {
 function start(tree: string, argv: string[], env: Record<string, string> = {}) {
   const [node, ...args] = argv;
   if (node !== 'node') throw new Error(`entry point does not run node: ${argv.join(' ')}`);
-  const child = spawn(process.execPath, args, {
+  const child = spawn(nodeBin, args, {
     cwd: join(tree, 'app'),
-    env: { PATH: `${join(process.execPath, '..')}:/usr/bin:/bin`, NODE_ENV: 'production', HOME: '/tmp', ...env },
+    env: { PATH: `${dirname(nodeBin)}:/usr/bin:/bin`, NODE_ENV: 'production', HOME: '/tmp', ...env },
     ...(asRoot ? { uid: 107, gid: 107 } : {}),
   });
   const out = { stdout: '', stderr: '' };
   child.stdout.on('data', (d: Buffer) => (out.stdout += d));
   child.stderr.on('data', (d: Buffer) => (out.stderr += d));
-  const exited = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, ...out })));
+  // a process that cannot start reports 'error' and never 'close'
+  const exited = new Promise<Run>((resolve) => {
+    child.on('close', (code) => resolve({ code, ...out }));
+    child.on('error', (err) => resolve({ code: null, stdout: out.stdout, stderr: `${out.stderr}cannot start ${nodeBin}: ${err.message}` }));
+  });
   return { child, exited, out };
 }
 
@@ -58,6 +76,12 @@ describe('container image file tree (docker/Dockerfile, no engine)', () => {
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), 'cdi-image-'));
     chmodSync(work, 0o755);
+    if (asRoot && !reachableByOthers(process.execPath)) {
+      mkdirSync(join(work, 'bin'));
+      nodeBin = join(work, 'bin', 'node');
+      copyFileSync(process.execPath, nodeBin);
+      chmodSync(nodeBin, 0o755);
+    }
     const build = buildTree(dockerfile, 'runtime', {
       context: repo,
       ignoreText: readFileSync(join(repo, 'docker', 'Dockerfile.dockerignore'), 'utf8'),
