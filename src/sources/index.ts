@@ -2,8 +2,6 @@ import { CdiError } from '../api/errors.ts';
 import type { Logger } from '../api/logger.ts';
 import { openHttpSource } from './http/http-source.ts';
 import type { HttpOptions } from './http/options.ts';
-import { openRegistrySource } from './registry/registry-source.ts';
-import { openS3Source } from './s3/s3-source.ts';
 import type { ImportSource } from './source.ts';
 
 export type { ImportSource } from './source.ts';
@@ -43,19 +41,26 @@ function httpOptions(request: SourceRequest, withBasicAuth: boolean): HttpOption
   };
 }
 
-/** Opens the source CDI's IMPORTER_SOURCE names; the engine reads its `input`. */
+/**
+ * Opens the source CDI's IMPORTER_SOURCE names; the engine reads its `input`. The registry
+ * (tar-stream) and S3 clients load only when asked for: a worker pod runs one source.
+ */
 export async function openSource(request: SourceRequest, signal?: AbortSignal): Promise<ImportSource> {
   if (!request.endpoint) throw new CdiError('CDI_ERR_IMPORT_CONFIG', ['the endpoint is empty']);
   switch (request.kind) {
     case 'http':
       return openHttpSource(request.endpoint, httpOptions(request, true), signal);
-    case 's3':
+    case 's3': {
+      const { openS3Source } = await import('./s3/s3-source.ts');
       return openS3Source(request.endpoint, { accessKey: request.accessKey, secretKey: request.secretKey }, httpOptions(request, false), signal);
-    case 'registry':
+    }
+    case 'registry': {
+      const { openRegistrySource } = await import('./registry/registry-source.ts');
       return openRegistrySource(request.endpoint, {
         ...(request.accessKey !== undefined && request.secretKey !== undefined ? { credentials: { user: request.accessKey, password: request.secretKey } } : {}),
         ...(request.architecture ? { architecture: request.architecture, architectureRequested: true } : {}),
       }, httpOptions(request, false), signal);
+    }
     default:
       throw new CdiError('CDI_ERR_UNKNOWN_SOURCE', [String((request as { kind: unknown }).kind)]);
   }
