@@ -37,11 +37,6 @@ export class BufferPool {
     this.#allocate = allocate;
   }
 
-  /** Size of the pool's buffers: larger requests are served unpooled. */
-  get bufferSize(): number {
-    return this.#size;
-  }
-
   /**
    * A buffer of `length` bytes held by `holders` leases (each holder calls `release` once).
    * Requests larger than the pool's buffers get a buffer of their own, not pooled.
