@@ -15,6 +15,7 @@ interface Config {
   ca: string;
   publicKeyPem: string;
   targetFile: string;
+  localSocketDir: string;
 }
 
 const config = JSON.parse(process.env.BENCH_UPLOAD_PROXY ?? '{}') as Config;
@@ -24,6 +25,7 @@ const proxy = await startUploadProxy({
   tls: { cert: config.cert, key: config.key },
   clientTls: { cert: config.clientCert, key: config.clientKey, ca: config.ca },
   publicKeyPem: config.publicKeyPem,
+  localSocketDir: config.localSocketDir,
   logger: silentLogger,
   resolver: {
     async resolve() {

@@ -1,9 +1,10 @@
 /**
  * `npm run bench:upload`: curl uploads a 2 GiB image (raw, half of it zeros; and the same image as
- * qcow2) through our upload proxy into an upload server over TLS (mTLS between them), each its own
- * process, into a file; against curl uploading the same bytes over TLS to nginx, which writes the
- * body to a file (WebDAV PUT, client_body_in_file_only). Alternating order, 3 rounds, medians.
- * Then one 4 GiB upload with the peak RSS of proxy and server sampled throughout.
+ * qcow2) over TLS through our upload proxy into an upload server, each its own process, into a
+ * file; against curl uploading the same bytes over TLS to nginx, which writes the body to a file
+ * (WebDAV PUT, client_body_in_file_only). Ours runs both ways the proxy reaches a server: mTLS (a
+ * cluster) and the owner-only unix socket (`cdi serve` on one machine). Order rotates each round,
+ * 3 rounds, medians. Then one 4 GiB upload with the peak RSS of proxy and server sampled throughout.
  *
  * Our upload server answers only after the volume is fsynced (CDI's sync semantics); nginx does
  * not fsync, so nginx is also timed followed by `sync FILE` and both ratios are printed.
@@ -12,11 +13,13 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { UploadClientName } from '../src/api/annotations.ts';
 import { dataPathNodeFlags } from '../src/api/runtime.ts';
+import { localSocketUrl } from '../src/api/upload-target.ts';
 import { generateSigningKey, signUploadToken } from '../src/api/upload-token.ts';
 import { uploadCerts } from '../test/upload/harness.ts';
 import { freePort, waitForPort } from '../test/support/ports.ts';
@@ -45,12 +48,14 @@ await rm(work, { recursive: true, force: true });
 await mkdir(path.join(work, 'nginx', 'root'), { recursive: true });
 await mkdir(path.join(work, 'nginx', 'body'), { recursive: true });
 const targetFile = path.join(work, 'target-url');
+// As the node agent makes it: 0700, short enough for a socket path.
+const socketDir = await mkdtemp(path.join(os.tmpdir(), 'cdi-sockets-'));
 
 const children = new Set<ChildProcess>();
 const exited = (child: ChildProcess): Promise<number | null> =>
   child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 
-// The proxy runs as its own process, with the flags its container image gives it.
+// The proxy runs as its own process.
 async function startProxy(nodeArgs: readonly string[]): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'bench/upload-proxy.ts')], {
     env: {
@@ -63,6 +68,7 @@ async function startProxy(nodeArgs: readonly string[]): Promise<{ child: ChildPr
         ca: certs.caPem,
         publicKeyPem: keys.publicPem,
         targetFile,
+        localSocketDir: socketDir,
       }),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -74,7 +80,9 @@ async function startProxy(nodeArgs: readonly string[]): Promise<{ child: ChildPr
   });
   return { child, url };
 }
-const proxy = await startProxy(dataPathNodeFlags);
+// The cluster's proxy image runs with the data-path flags; in embedded mode the proxy lives in the
+// `cdi serve` process, which runs with Node's defaults.
+const proxies = { mtls: await startProxy(dataPathNodeFlags), socket: await startProxy([]) };
 
 // nginx writing the request body to a file.
 const nginxPort = await freePort();
@@ -139,19 +147,23 @@ const curlArgs = (file: string) => ['-sS', '--cacert', certs.caCert, '-H', 'Expe
 
 interface OursRun {
   seconds: number;
-  cpu: number;
+  proxyCpu: number;
+  serverCpu: number;
   serverRss: number;
   proxyRss: number;
   spillBytes: number;
   output: string;
 }
 
-async function ours(file: string, virtualSize: number): Promise<OursRun> {
-  const via = proxy;
+type Hop = 'mtls' | 'socket';
+
+async function ours(file: string, virtualSize: number, hop: Hop): Promise<OursRun> {
+  const via = proxies[hop];
   const dir = path.join(work, 'volume');
   await rm(dir, { recursive: true, force: true });
   await mkdir(path.join(dir, 'scratch'), { recursive: true });
   const port = await freePort();
+  const socket = path.join(socketDir, 'volume.sock');
   const server = spawn(process.execPath, [...dataPathNodeFlags, path.join(root, 'uploadproxy/server/main.ts')], {
     env: {
       ...process.env,
@@ -164,6 +176,7 @@ async function ours(file: string, virtualSize: number): Promise<OursRun> {
       CDI_TARGET_PATH: path.join(dir, 'disk.img'),
       CDI_TERMINATION_LOG: path.join(dir, 'termination-log'),
       CDI_SCRATCH_DIR: path.join(dir, 'scratch'),
+      ...(hop === 'socket' ? { CDI_LISTEN_SOCKET: socket } : {}),
       LOG_LEVEL: 'info',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -172,7 +185,7 @@ async function ours(file: string, virtualSize: number): Promise<OursRun> {
   let serverLog = '';
   server.stdout!.setEncoding('utf8').on('data', (d: string) => (serverLog += d));
   await waitForPort(port);
-  await writeFile(targetFile, `https://127.0.0.1:${port}`);
+  await writeFile(targetFile, hop === 'socket' ? localSocketUrl(socket) : `https://127.0.0.1:${port}`);
   await run('sync');
   const stopServer = sampleRss(server.pid!);
   const stopProxy = sampleRss(via.child.pid!);
@@ -187,13 +200,13 @@ async function ours(file: string, virtualSize: number): Promise<OursRun> {
   if (stdout !== '200') server.kill('SIGTERM');
   const code = await exited(server);
   children.delete(server);
-  const cpu = cpuProxy + (await serverCpu());
+  const cpuServer = await serverCpu();
   const serverRss = stopServer();
   const proxyRss = stopProxy();
   if (stdout !== '200' || code !== 0) throw new Error(`upload failed: HTTP ${stdout}, server exit ${code}\n${serverLog.slice(-2000)}`);
   const done = serverLog.split('\n').find((l) => l.includes('"conversion complete"'));
   const spillBytes = done ? Number((JSON.parse(done) as { spillBytes: number }).spillBytes) : NaN;
-  return { seconds, cpu, serverRss, proxyRss, spillBytes, output: path.join(dir, 'disk.img') };
+  return { seconds, proxyCpu: cpuProxy, serverCpu: cpuServer, serverRss, proxyRss, spillBytes, output: path.join(dir, 'disk.img') };
 }
 
 async function viaNginx(file: string): Promise<{ seconds: number; durable: number; cpu: number }> {
@@ -223,58 +236,77 @@ const mbps = (bytes: number, seconds: number): string => (bytes / seconds / 1e6)
 const loadAtStart = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
 const rows: string[] = [];
 let worstRss = { server: 0, proxy: 0 };
+const hops: Array<{ hop: Hop; label: string }> = [
+  { hop: 'mtls', label: 'mTLS (cluster)' },
+  { hop: 'socket', label: 'unix socket (cdi serve)' },
+];
+type Who = Hop | 'nginx';
+// Each round rotates who goes first, so no method always runs on a cold or a warm page cache.
+const orders: Who[][] = [
+  ['mtls', 'socket', 'nginx'],
+  ['nginx', 'mtls', 'socket'],
+  ['socket', 'nginx', 'mtls'],
+];
 try {
   for (const c of [
     { name: 'raw 2 GiB (half zeros)', file: inputs.raw },
     { name: 'qcow2 of it', file: inputs.qcow2 },
   ]) {
     const bytes = (await stat(c.file)).size;
-    const oursTimes: number[] = [];
+    const oursRuns: Record<Hop, OursRun[]> = { mtls: [], socket: [] };
     const ngxTimes: number[] = [];
     const ngxDurable: number[] = [];
-    const oursCpu: number[] = [];
     const ngxCpu: number[] = [];
-    let spill = 0;
     for (let round = 0; round < rounds; round++) {
-      for (const who of round % 2 === 0 ? ['ours', 'nginx'] : ['nginx', 'ours']) {
-        if (who === 'ours') {
-          const r = await ours(c.file, 2 * GiB);
-          oursTimes.push(r.seconds);
-          oursCpu.push(r.cpu);
-          spill = Math.max(spill, r.spillBytes);
-          worstRss = { server: Math.max(worstRss.server, r.serverRss), proxy: Math.max(worstRss.proxy, r.proxyRss) };
-          // Once per case: the volume must hold exactly the raw image.
-          if (round === 0) await run('cmp', [r.output, inputs.raw]);
-        } else {
+      for (const who of orders[round % orders.length]!) {
+        if (who === 'nginx') {
           const r = await viaNginx(c.file);
           ngxTimes.push(r.seconds);
           ngxDurable.push(r.durable);
           ngxCpu.push(r.cpu);
+          continue;
         }
+        const r = await ours(c.file, 2 * GiB, who);
+        oursRuns[who].push(r);
+        worstRss = { server: Math.max(worstRss.server, r.serverRss), proxy: Math.max(worstRss.proxy, r.proxyRss) };
+        // Once per case and hop: the volume must hold exactly the raw image.
+        if (round === 0) await run('cmp', [r.output, inputs.raw]);
       }
-      log(`${c.name} round ${round + 1}: ours ${oursTimes.at(-1)!.toFixed(3)} s, nginx ${ngxTimes.at(-1)!.toFixed(3)} s (+sync ${ngxDurable.at(-1)!.toFixed(3)} s)`);
+      const last = (h: Hop) => oursRuns[h].at(-1)!.seconds.toFixed(3);
+      log(`${c.name} round ${round + 1}: ours mTLS ${last('mtls')} s, socket ${last('socket')} s, nginx ${ngxTimes.at(-1)!.toFixed(3)} s (+sync ${ngxDurable.at(-1)!.toFixed(3)} s)`);
     }
-    const ratio = median(ngxTimes.map((n, i) => n / oursTimes[i]!));
-    const durableRatio = median(ngxDurable.map((n, i) => n / oursTimes[i]!));
-    rows.push(
-      `| ${c.name} | ${bytes} | ${median(oursTimes).toFixed(3)} (${mbps(bytes, median(oursTimes))} MB/s) | ${median(ngxTimes).toFixed(3)} (${mbps(bytes, median(ngxTimes))} MB/s) | ` +
-        `${median(ngxDurable).toFixed(3)} | **${ratio.toFixed(2)}** ${ratio >= 0.5 ? 'ok' : 'MISSED'} | ${durableRatio.toFixed(2)} | ` +
-        `${median(oursCpu).toFixed(2)} / ${median(ngxCpu).toFixed(2)} | ${spill} |`,
-    );
+    for (const { hop, label } of hops) {
+      const times = oursRuns[hop].map((r) => r.seconds);
+      const ratio = median(ngxTimes.map((n, i) => n / times[i]!));
+      const durableRatio = median(ngxDurable.map((n, i) => n / times[i]!));
+      const spill = Math.max(...oursRuns[hop].map((r) => r.spillBytes));
+      rows.push(
+        `| ${c.name} | ${label} | ${bytes} | ${median(times).toFixed(3)} (${mbps(bytes, median(times))} MB/s) | ${median(ngxTimes).toFixed(3)} (${mbps(bytes, median(ngxTimes))} MB/s) | ` +
+          `${median(ngxDurable).toFixed(3)} | **${ratio.toFixed(2)}** ${ratio >= 0.5 ? 'ok' : 'MISSED'} | ${durableRatio.toFixed(2)} | ` +
+          `${median(oursRuns[hop].map((r) => r.proxyCpu)).toFixed(2)} / ${median(oursRuns[hop].map((r) => r.serverCpu)).toFixed(2)} / ${median(ngxCpu).toFixed(2)} | ${spill} |`,
+      );
+    }
   }
-  const four = await ours(big, 4 * GiB);
-  await run('cmp', [four.output, big]);
-  const rssOk = four.serverRss <= 200 && four.proxyRss <= 200;
+  const fours = { mtls: await ours(big, 4 * GiB, 'mtls'), socket: await ours(big, 4 * GiB, 'socket') };
+  await run('cmp', [fours.socket.output, big]);
+  const bigBytes = (await stat(big)).size;
+  const fourLines = hops.map(({ hop, label }) => {
+    const four = fours[hop];
+    const rssOk = four.serverRss <= 200 && four.proxyRss <= 200;
+    return (
+      `4 GiB raw upload, ${label}: ${four.seconds.toFixed(3)} s (${mbps(bigBytes, four.seconds)} MB/s), peak RSS upload server ${four.serverRss.toFixed(0)} MiB, ` +
+      `upload proxy ${four.proxyRss.toFixed(0)} MiB (floor 200 each: ${rssOk ? 'ok' : 'MISSED'}); spill ${four.spillBytes} bytes`
+    );
+  });
   process.stdout.write(
     [
-      `load average at start ${loadAtStart}; rounds: ${rounds}; medians. ours = curl → upload proxy → upload server (TLS both hops, mTLS between), answered after fsync;`,
+      `load average at start ${loadAtStart}; rounds: ${rounds}; medians. ours = curl → (TLS) upload proxy → upload server over mTLS or its unix socket, answered after fsync;`,
       'nginx = curl → nginx (TLS, WebDAV PUT, body written to a file), without and with a following `sync FILE`.',
-      '| case | bytes sent | ours s | nginx s | nginx+sync s | throughput ours/nginx (floor 0.5) | ours/(nginx+sync) | CPU s proxy+server / nginx | spill bytes |',
-      '|---|---|---|---|---|---|---|---|---|',
+      '| case | proxy → server | bytes sent | ours s | nginx s | nginx+sync s | throughput ours/nginx (floor 0.5) | ours/(nginx+sync) | CPU s proxy / server / nginx | spill bytes |',
+      '|---|---|---|---|---|---|---|---|---|---|',
       ...rows,
       '',
-      `4 GiB raw upload: ${four.seconds.toFixed(3)} s (${mbps((await stat(big)).size, four.seconds)} MB/s), peak RSS upload server ${four.serverRss.toFixed(0)} MiB, ` +
-        `upload proxy ${four.proxyRss.toFixed(0)} MiB (floor 200 each: ${rssOk ? 'ok' : 'MISSED'}); spill ${four.spillBytes} bytes`,
+      ...fourLines,
       `peak RSS over the 2 GiB rounds: upload server ${worstRss.server.toFixed(0)} MiB, upload proxy ${worstRss.proxy.toFixed(0)} MiB`,
       '',
     ].join('\n'),
@@ -283,4 +315,5 @@ try {
   for (const child of children) child.kill(child === nginx ? 'SIGQUIT' : 'SIGTERM');
   await Promise.all([...children].map(exited));
   await rm(work, { recursive: true, force: true });
+  await rm(socketDir, { recursive: true, force: true });
 }

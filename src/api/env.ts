@@ -38,6 +38,8 @@ export const LocalEnv = {
   target: 'CDI_TARGET_PATH',
   terminationLog: 'CDI_TERMINATION_LOG',
   listenPort: 'CDI_LISTEN_PORT',
+  /** The upload server's owner-only unix socket, beside its TLS port. */
+  listenSocket: 'CDI_LISTEN_SOCKET',
   scratchDir: 'CDI_SCRATCH_DIR',
 } as const;
 

@@ -21,3 +21,10 @@ export function resolvePodPort(pod: PodLike, containerPort: number): { host: str
   }
   return { host, port: containerPort };
 }
+
+/**
+ * Embedded mode: the owner-only unix socket an upload server pod also listens on. The node agent
+ * records it here; the upload proxy (same user, same machine) forwards through it instead of
+ * starting a second TLS session on loopback.
+ */
+export const LocalSocketAnnotation = 'local.cdi.kubevirt.io/upload-socket';

@@ -1,6 +1,7 @@
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { Ann } from '../api/annotations.ts';
-import { PortMapAnnotation, resolvePodPort } from '../api/local-ports.ts';
+import { LocalSocketAnnotation, PortMapAnnotation, resolvePodPort } from '../api/local-ports.ts';
+import { localSocketUrl } from '../api/upload-target.ts';
 import type { UploadTargetResolver } from '../api/upload-target.ts';
 import { isNotFound, Kube } from './kube.ts';
 import { uploadPodName, uploadServiceName } from './names.ts';
@@ -9,8 +10,10 @@ import { WorkerPort } from './pods.ts';
 
 const podReady = (pod: V1Pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
-/** Where the proxy reaches a ready upload pod: its local port in embedded mode, its Service in a cluster. */
+/** Where the proxy reaches a ready upload pod: its socket or local port in embedded mode, its Service in a cluster. */
 export function uploadServerUrl(pod: V1Pod, namespace: string, claim: string): string | undefined {
+  const socket = pod.metadata?.annotations?.[LocalSocketAnnotation];
+  if (socket) return localSocketUrl(socket);
   if (pod.metadata?.annotations?.[PortMapAnnotation]) {
     const addr = resolvePodPort(pod, WorkerPort);
     return addr ? `https://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}` : undefined;

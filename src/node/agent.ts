@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig, StorageV1Api, makeInformer, type Informer, type KubernetesObject, type ObjectCache, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
@@ -26,6 +27,8 @@ export interface NodeAgentOptions {
 }
 
 export interface NodeAgent {
+  /** The owner-only directory of the upload servers' sockets: the only ones the upload proxy may use. */
+  socketDir: string;
   close(): Promise<void>;
 }
 
@@ -44,6 +47,8 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
   const storage = o.kubeConfig.makeApiClient(StorageV1Api);
   await fs.promises.mkdir(o.dataDir, { recursive: true });
   await killOrphans(o.dataDir, logger);
+  // mkdtemp makes it 0700; under the temp dir because a data dir path may be too long for sun_path.
+  const socketDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'cdi-sockets-'));
 
   const pods = makeInformer<V1Pod>(o.kubeConfig, '/api/v1/pods', () => core.listPodForAllNamespaces());
   const claims = makeInformer<V1PersistentVolumeClaim>(o.kubeConfig, '/api/v1/persistentvolumeclaims', () => core.listPersistentVolumeClaimForAllNamespaces());
@@ -52,6 +57,7 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
   const podSync = new PodSync({
     core,
     dataDir: o.dataDir,
+    socketDir,
     projectRoot,
     logger,
     backoff: o.backoff ?? defaultBackoff,
@@ -106,11 +112,13 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
   logger.info({ dataDir: o.dataDir }, 'node agent started');
 
   return {
+    socketDir,
     async close() {
       closed = true;
       await Promise.all([pods.stop(), claims.stop()]);
       await Promise.all([podQueue.close(), claimQueue.close()]);
       await podSync.close();
+      await fs.promises.rm(socketDir, { recursive: true, force: true });
       logger.info({}, 'node agent stopped');
     },
   };

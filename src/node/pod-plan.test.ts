@@ -57,6 +57,7 @@ function inputs(pod: V1Pod): PlanInputs {
     hostPorts: new Map([[8443, 40001]]),
     podVolumeDir: (v) => `/d/pods/ns1/importer-dv1/volumes/${v}`,
     terminationLogPath: (c) => `/d/pods/ns1/importer-dv1/${c}.termination-log`,
+    uploadSocketPath: '/tmp/cdi-sockets-x/uid1.sock',
     projectRoot: '/repo',
   };
 }
@@ -87,6 +88,7 @@ describe('planPod', () => {
       CDI_TERMINATION_LOG: '/d/pods/ns1/importer-dv1/importer.termination-log',
       CDI_LISTEN_PORT: '40001',
     });
+    expect(c?.env.CDI_LISTEN_SOCKET).toBeUndefined();
     expect(r.plan.files).toEqual([{ path: '/d/pods/ns1/importer-dv1/volumes/cdi-cert-vol/ca.crt', data: Buffer.from('PEM'), mode: 0o644 }]);
   });
 
@@ -117,6 +119,7 @@ describe('planPod', () => {
     const r = planPod(inputs(pod));
     if (!r.ok) throw new Error(r.message);
     expect(r.plan.containers[0]).toMatchObject({ kind: 'uploadServer', entry: '/repo/uploadproxy/server/main.ts' });
+    expect(r.plan.containers[0]?.env.CDI_LISTEN_SOCKET).toBe('/tmp/cdi-sockets-x/uid1.sock');
     expect(r.plan.containers[0]?.readiness).toEqual({
       probe: { type: 'http', scheme: 'https', port: 40001, path: '/healthz', headers: {} },
       timing: { initialDelayMs: 0, periodMs: 5000, timeoutMs: 1000, successThreshold: 1, failureThreshold: 3 },

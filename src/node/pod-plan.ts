@@ -25,6 +25,8 @@ export interface PlanInputs {
   hostPorts: ReadonlyMap<number, number>;
   podVolumeDir: (volume: string) => string;
   terminationLogPath: (container: string) => string;
+  /** Where an upload server container also listens, owner-only, for the embedded upload proxy. */
+  uploadSocketPath: string;
   projectRoot: string;
 }
 
@@ -216,6 +218,7 @@ function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource
   env[LocalEnv.terminationLog] = terminationLog;
   const firstPort = c.ports?.[0]?.containerPort;
   if (firstPort !== undefined) env[LocalEnv.listenPort] = String(requirePort(inputs.hostPorts, firstPort));
+  if (kind === 'uploadServer') env[LocalEnv.listenSocket] = inputs.uploadSocketPath;
 
   const readiness = c.readinessProbe ? planProbe(c, c.readinessProbe, inputs.hostPorts, mounts) : undefined;
   return {

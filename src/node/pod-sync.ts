@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
 import { WorkerImages } from '../api/images.ts';
-import { PortMapAnnotation } from '../api/local-ports.ts';
+import { LocalEnv } from '../api/env.ts';
+import { LocalSocketAnnotation, PortMapAnnotation } from '../api/local-ports.ts';
 import type { Logger } from '../api/logger.ts';
 import { parseQuantity } from '../api/quantity.ts';
 import type { BackoffPolicy, RestartPolicy } from './backoff.ts';
@@ -21,6 +22,8 @@ const configRetryMs = 2000;
 export interface PodSyncOptions {
   core: CoreV1Api;
   dataDir: string;
+  /** A directory only this user can open, for the pods' unix sockets (short: sun_path is 108 bytes). */
+  socketDir: string;
   projectRoot: string;
   logger: Logger;
   backoff: BackoffPolicy;
@@ -120,6 +123,7 @@ export class PodSync {
       hostPorts,
       podVolumeDir: (v) => podVolumeDir(this.o.dataDir, namespace, name, v),
       terminationLogPath: (c) => terminationLogPath(this.o.dataDir, namespace, name, c),
+      uploadSocketPath: path.join(this.o.socketDir, `${uid}.sock`),
       projectRoot: this.o.projectRoot,
     });
     if (!result.ok) {
@@ -131,7 +135,8 @@ export class PodSync {
       await fs.promises.mkdir(path.dirname(f.path), { recursive: true });
       await fs.promises.writeFile(f.path, f.data, { mode: f.mode });
     }
-    await this.assign(pod, hostPorts);
+    const socket = result.plan.containers.map((c) => c.env[LocalEnv.listenSocket]).find((s) => s !== undefined);
+    await this.assign(pod, hostPorts, socket);
     const runtime = new PodRuntime(pod, result.plan, {
       dataDir: this.o.dataDir,
       backoff: this.o.backoff,
@@ -178,16 +183,20 @@ export class PodSync {
 
   /**
    * What the scheduler and the kubelet record on a pod here: the node it runs on and the host
-   * ports of its container ports. spec.nodeName is best effort (a server that keeps spec
-   * immutable refuses it); the port map is required, resolvers depend on it.
+   * ports of its container ports (and an upload server's socket). spec.nodeName is best effort
+   * (a server that keeps spec immutable refuses it); the annotations are required, resolvers
+   * depend on them.
    */
-  private async assign(pod: V1Pod, hostPorts: ReadonlyMap<number, number>): Promise<void> {
+  private async assign(pod: V1Pod, hostPorts: ReadonlyMap<number, number>, socket: string | undefined): Promise<void> {
     const value = hostPorts.size ? JSON.stringify(Object.fromEntries(hostPorts)) : undefined;
-    const needPorts = value !== undefined && pod.metadata?.annotations?.[PortMapAnnotation] !== value;
+    const annotations: Record<string, string> = {};
+    if (value !== undefined && pod.metadata?.annotations?.[PortMapAnnotation] !== value) annotations[PortMapAnnotation] = value;
+    if (socket !== undefined && pod.metadata?.annotations?.[LocalSocketAnnotation] !== socket) annotations[LocalSocketAnnotation] = socket;
+    const needAnnotations = Object.keys(annotations).length > 0;
     const needNode = !pod.spec?.nodeName;
-    if (!needPorts && !needNode) return;
+    if (!needAnnotations && !needNode) return;
     const target = { namespace: pod.metadata?.namespace ?? 'default', name: pod.metadata?.name ?? '' };
-    const metadata = needPorts ? { annotations: { [PortMapAnnotation]: value } } : undefined;
+    const metadata = needAnnotations ? { annotations } : undefined;
     try {
       await this.o.core.patchNamespacedPod({ ...target, body: { ...(metadata ? { metadata } : {}), ...(needNode ? { spec: { nodeName: LocalNodeName } } : {}) } }, mergePatch);
     } catch (err) {

@@ -27,3 +27,15 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Established IPv4 TCP connections whose local end is `port` (from /proc/net/tcp, state 01). */
+export async function establishedConnections(port: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const table = await readFile('/proc/net/tcp', 'utf8');
+  const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return table
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f[1]?.endsWith(local) && f[3] === '01').length;
+}

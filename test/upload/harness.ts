@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { silentLogger } from '../../src/api/logger.ts';
+import { localSocketUrl } from '../../src/api/upload-target.ts';
 import { generateSigningKey } from '../../src/api/upload-token.ts';
 import type { ConvertResult } from '../../src/format/index.ts';
 import { UploadClientName, buildUploadServer } from '../../uploadproxy/server/app.ts';
@@ -87,6 +88,7 @@ export function uploadFixtures(): Promise<UploadFixtures> {
 }
 
 export interface RunningUploadServer {
+  /** The https URL, or with `localSocket` the `unix:` URL of its socket. */
   url: string;
   /** The volume: disk.img inside `dir` (or `dir` itself for archive volumes). */
   dir: string;
@@ -101,13 +103,15 @@ export async function startTestUploadServer(opts: {
   imageSize?: number;
   resumeWindowMs?: number;
   clientName?: string;
+  /** Also serve on an owner-only unix socket in this directory, and answer its URL (embedded mode). */
+  localSocketDir?: string;
 } = {}): Promise<RunningUploadServer> {
   const certs = await uploadCerts();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cdi-upload-vol-'));
   const contentType = opts.contentType ?? 'kubevirt';
   const target = contentType === 'archive' ? dir : path.join(dir, 'disk.img');
   const completed: ConvertResult[] = [];
-  const { app, session } = buildUploadServer({
+  const { app, session, serveLocal } = buildUploadServer({
     contentType,
     tls: { key: certs.serverKeyPem, cert: certs.serverPem, clientCa: certs.caPem },
     clientName: opts.clientName ?? UploadClientName,
@@ -123,10 +127,12 @@ export async function startTestUploadServer(opts: {
     }),
     onComplete: (result) => completed.push(result),
   });
+  const socket = opts.localSocketDir ? path.join(opts.localSocketDir, `${path.basename(dir)}.sock`) : undefined;
+  if (socket) await serveLocal(socket);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;
   return {
-    url: `https://127.0.0.1:${port}`,
+    url: socket ? localSocketUrl(socket) : `https://127.0.0.1:${port}`,
     dir,
     target,
     session,
@@ -149,7 +155,7 @@ export class TableResolver implements UploadTargetResolver {
   }
 }
 
-export async function startTestProxy(resolver: UploadTargetResolver, opts: { readyTimeoutMs?: number } = {}) {
+export async function startTestProxy(resolver: UploadTargetResolver, opts: { readyTimeoutMs?: number; localSocketDir?: string } = {}) {
   const certs = await uploadCerts();
   const keys = await generateSigningKey();
   const proxy = await startUploadProxy({
@@ -159,6 +165,7 @@ export async function startTestProxy(resolver: UploadTargetResolver, opts: { rea
     publicKeyPem: keys.publicPem,
     clientTls: { cert: certs.proxyClientPem, key: certs.proxyClientKeyPem, ca: certs.caPem },
     resolver,
+    ...(opts.localSocketDir ? { localSocketDir: opts.localSocketDir } : {}),
     logger: silentLogger,
     readyTimeoutMs: opts.readyTimeoutMs ?? 2_000,
     readyPollMs: 200,

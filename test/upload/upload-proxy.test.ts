@@ -1,7 +1,8 @@
 import { createHmac, createPrivateKey } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +22,7 @@ import {
   type UploadCerts,
   type UploadFixtures,
 } from './harness.ts';
+import { establishedConnections } from '../support/ports.ts';
 
 let certs: UploadCerts;
 let fx: UploadFixtures;
@@ -169,21 +171,28 @@ describe('upload proxy: tokens and volume states (inject)', () => {
   });
 });
 
-describe('upload proxy → upload server over TLS with curl', () => {
+// A cluster's proxy reaches upload servers over mTLS; the embedded one through their owner-only sockets.
+describe.each([
+  { hop: 'mTLS', local: false },
+  { hop: 'an owner-only unix socket', local: true },
+])('upload proxy → upload server over $hop, with curl over TLS', ({ local }) => {
   const resolver = new TableResolver();
   let proxy: Awaited<ReturnType<typeof startTestProxy>>;
   const volumes: RunningUploadServer[] = [];
+  let socketDir: string | undefined;
 
   beforeAll(async () => {
-    proxy = await startTestProxy(resolver);
+    if (local) socketDir = await mkdtemp(path.join(os.tmpdir(), 'cdi-sockets-'));
+    proxy = await startTestProxy(resolver, socketDir ? { localSocketDir: socketDir } : {});
   });
   afterAll(async () => {
     await proxy.close();
     await Promise.all(volumes.map((v) => v.close()));
+    if (socketDir) await rm(socketDir, { recursive: true, force: true });
   });
 
   async function volume(name: string, contentType: 'kubevirt' | 'archive' = 'kubevirt', imageSize = fx.virtualSize): Promise<{ v: RunningUploadServer; auth: string[] }> {
-    const v = await startTestUploadServer({ contentType, imageSize });
+    const v = await startTestUploadServer({ contentType, imageSize, ...(socketDir ? { localSocketDir: socketDir } : {}) });
     volumes.push(v);
     resolver.table.set(`ns/${name}`, { kind: 'ready', url: v.url, contentType });
     const token = await signUploadToken(proxy.keys.privatePem, { name, namespace: 'ns' });
@@ -224,6 +233,29 @@ describe('upload proxy → upload server over TLS with curl', () => {
     expect(res.status).toBe(400);
     expect(res.body).toMatch(/^Saving stream failed: effective image size is larger than the reported available storage: /);
     expect(await stat(v.target).then((s) => s.size, () => 0)).toBeLessThanOrEqual(fx.virtualSize);
+    // The proxy drains the rest of the refused body, so curl's connection ends rather than lingers.
+    await waitForAsync(async () => (await establishedConnections(Number(new URL(proxy.url).port))) === 0);
+  });
+
+  it.runIf(local)('keeps the socket owner-only and forwards to no socket outside the agent directory', async () => {
+    const { v } = await volume('mode');
+    const socket = v.url.slice('unix:'.length);
+    expect((await stat(socket)).mode & 0o777).toBe(0o600);
+
+    const elsewhere = await mkdtemp(path.join(os.tmpdir(), 'cdi-other-'));
+    const stray = await startTestUploadServer({ imageSize: fx.virtualSize, localSocketDir: elsewhere });
+    try {
+      resolver.table.set('ns/stray', { kind: 'ready', url: stray.url, contentType: 'kubevirt' });
+      const token = await signUploadToken(proxy.keys.privatePem, { name: 'stray', namespace: 'ns' });
+      const res = await curl(['-H', `Authorization: Bearer ${token}`, '-X', 'POST', '--data-binary', `@${fx.qcow2}`, `${proxy.url}/v1beta1/upload`]);
+      expect(res.status).toBe(502);
+      expect(res.body).toContain("is not in the node agent's socket directory");
+      expect(stray.session.phase).toBe('idle');
+      expect(await stat(stray.target).then(() => true, () => false)).toBe(false);
+    } finally {
+      await stray.close();
+      await rm(elsewhere, { recursive: true, force: true });
+    }
   });
 
   it('a second concurrent upload gets 503; a killed upload is retried, and another one resumed, both byte-identical', async () => {
@@ -265,6 +297,14 @@ describe('upload proxy → upload server over TLS with curl', () => {
     return child;
   }
 });
+
+async function waitForAsync(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

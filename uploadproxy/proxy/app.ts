@@ -6,7 +6,7 @@ import { discardRestOfBody } from '../early-answer.ts';
 import { HealthzPath, proxyRoutes, uploadPath, type UploadPathKind, type UploadVersion } from '../paths.ts';
 import { clientGone } from '../server/app.ts';
 import { applyCors } from './cors.ts';
-import { forwardUpload, uploadServerAgent } from './forward.ts';
+import { forwardUpload, UploadServerClients } from './forward.ts';
 import { waitForUploadTarget, type UploadTargetResolver } from './resolver.ts';
 
 export interface UploadProxyOptions {
@@ -15,6 +15,11 @@ export interface UploadProxyOptions {
   /** Client certificate (CN client.upload-server.cdi.kubevirt.io) and the CA of the upload servers. */
   clientTls: { cert: string; key: string; ca: string };
   resolver: UploadTargetResolver;
+  /**
+   * Embedded mode: the node agent's owner-only socket directory. Upload servers there are reached
+   * through their unix socket; without it (a cluster) only https targets are used.
+   */
+  localSocketDir?: string;
   logger: Logger;
   /** The proxy's own serving certificate; without it the app speaks plain HTTP (inject() tests). */
   tls?: { cert: string; key: string };
@@ -30,9 +35,9 @@ export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
   const app = (
     opts.tls ? Fastify({ logger: false, https: { cert: opts.tls.cert, key: opts.tls.key } }) : Fastify({ logger: false })
   ) as unknown as FastifyInstance;
-  const agent = uploadServerAgent(opts.clientTls);
+  const clients = new UploadServerClients(opts.clientTls, opts.localSocketDir);
   const logger = opts.logger;
-  app.addHook('onClose', async () => agent.close());
+  app.addHook('onClose', async () => clients.close());
 
   // Bodies are never parsed here: they stream through to the upload server.
   app.removeAllContentTypeParsers();
@@ -55,9 +60,8 @@ export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
     });
     // Archive volumes are always written by the server's archive handler (CDI rewrites every path).
     const path = uploadPath(version, target.contentType === 'archive' ? 'archive' : kind);
-    const upstream = new URL(target.url);
     logger.info({ namespace: claims.namespace, name: claims.name, method: request.method, path }, 'forwarding upload');
-    await forwardUpload(agent, request, reply, { origin: upstream.origin, path });
+    await forwardUpload(clients, request, reply, { url: target.url, path });
   };
 
   for (const route of proxyRoutes) {

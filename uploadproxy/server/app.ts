@@ -1,3 +1,6 @@
+import { chmod, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -36,7 +39,17 @@ const multipartLimits = {
   headerPairs: 256,
 };
 
-export function buildUploadServer(opts: UploadServerOptions): { app: FastifyInstance; session: UploadSession } {
+export interface UploadServer {
+  app: FastifyInstance;
+  session: UploadSession;
+  /**
+   * Embedded mode: also serve on a unix socket only this user can open (mode 0600, in the node
+   * agent's private directory). Whoever can open it is trusted as the proxy is over mTLS.
+   */
+  serveLocal(socketPath: string): Promise<void>;
+}
+
+export function buildUploadServer(opts: UploadServerOptions): UploadServer {
   const logger = opts.logger;
   const session = new UploadSession({ runEngine: opts.runEngine, resumeWindowMs: opts.resumeWindowMs ?? 10 * 60_000, logger });
   const app = (
@@ -55,8 +68,17 @@ export function buildUploadServer(opts: UploadServerOptions): { app: FastifyInst
 
   app.get(HealthzPath, async () => 'OK');
 
+  const localConnections = new WeakSet<Socket>();
+  const localServers: Server[] = [];
+  app.addHook('onClose', async () => {
+    await Promise.all(localServers.map((server) => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    })));
+  });
+
   const checkClient = (request: FastifyRequest): void => {
-    if (!opts.tls) return;
+    if (!opts.tls || localConnections.has(request.raw.socket)) return;
     const socket = request.raw.socket as TLSSocket;
     const cn = socket.authorized ? socket.getPeerCertificate()?.subject?.CN : undefined;
     if (!cn) throw new CdiError('CDI_ERR_UPLOAD_CLIENT', [String(socket.authorizationError ?? 'no verified client certificate')]);
@@ -81,7 +103,25 @@ export function buildUploadServer(opts: UploadServerOptions): { app: FastifyInst
       },
     });
   }
-  return { app, session };
+  const serveLocal = async (socketPath: string): Promise<void> => {
+    await app.ready();
+    // An upload may take hours: no request timeout, as fastify sets on its own server.
+    const server = createServer({ requestTimeout: 0 }, (req, res) => app.routing(req, res));
+    server.on('connection', (socket: Socket) => localConnections.add(socket));
+    await rm(socketPath, { force: true });
+    const umask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(socketPath, () => resolve());
+      });
+    } finally {
+      process.umask(umask);
+    }
+    await chmod(socketPath, 0o600);
+    localServers.push(server);
+  };
+  return { app, session, serveLocal };
 }
 
 /** HEAD: CDI answers 200 on the async paths (virtctl's probe); every path also reports resume state. */

@@ -16,6 +16,8 @@ export interface UploadServerConfig {
   deadline: Date | undefined;
   host: string;
   port: number;
+  /** Embedded mode: the owner-only unix socket the proxy uses instead of mTLS on loopback. */
+  socket: string | undefined;
   terminationLog: string;
   scratchDir: string;
   resumeWindowMs: number;
@@ -65,6 +67,7 @@ export function readUploadServerConfig(env: NodeJS.ProcessEnv): UploadServerConf
     // A local run (the node agent sets the port) stays on loopback; a pod listens on all addresses.
     host: localPort ? '127.0.0.1' : '0.0.0.0',
     port: localPort ? Number(localPort) : 8443,
+    socket: env[LocalEnv.listenSocket] || undefined,
     terminationLog: env[LocalEnv.terminationLog] || PodPaths.terminationLog,
     scratchDir: env[LocalEnv.scratchDir] || os.tmpdir(),
     resumeWindowMs: Number(env[ResumeWindowEnv] || '600') * 1000,

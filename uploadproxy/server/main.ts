@@ -1,7 +1,8 @@
 /**
- * cdi-uploadserver: one per upload volume. Receives the image over mTLS from the upload proxy,
- * writes it into the volume through the format engine, then writes CDI's termination message
- * and exits 0 (the pod succeeds, the DataVolume follows).
+ * cdi-uploadserver: one per upload volume. Receives the image over mTLS from the upload proxy (in
+ * embedded mode over an owner-only unix socket), writes it into the volume through the format
+ * engine, then writes CDI's termination message and exits 0 (the pod succeeds, the DataVolume
+ * follows).
  */
 import { CdiError, asCdiError } from '../../src/api/errors.ts';
 import { createLogger } from '../../src/log.ts';
@@ -14,7 +15,7 @@ const logger = createLogger('cdi-uploadserver');
 
 async function main(): Promise<void> {
   const config = readUploadServerConfig(process.env);
-  const { app, session } = buildUploadServer({
+  const { app, session, serveLocal } = buildUploadServer({
     contentType: config.contentType,
     ...(config.tls ? { tls: config.tls } : {}),
     ...(config.clientName ? { clientName: config.clientName } : {}),
@@ -66,8 +67,13 @@ async function main(): Promise<void> {
     });
   }
 
+  // The socket first: once the port answers the readiness probe, the proxy may use either.
+  if (config.socket) await serveLocal(config.socket);
   await app.listen({ host: config.host, port: config.port });
-  logger.info({ host: config.host, port: config.port, target: config.target, contentType: config.contentType }, 'upload server listening');
+  logger.info(
+    { host: config.host, port: config.port, socket: config.socket, target: config.target, contentType: config.contentType },
+    'upload server listening',
+  );
 }
 
 main().catch((err: unknown) => {

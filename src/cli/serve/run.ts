@@ -63,6 +63,7 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
       cdiNamespace: DefaultCdiNamespace,
       publicKeyPem: api.uploadSigningKey.publicPem,
       resolver: createUploadTargetResolver(kubeConfig),
+      localSocketDir: agent.socketDir,
       logger: o.logger.child({ component: 'uploadproxy' }),
     });
     closers.push(() => proxy.close());
