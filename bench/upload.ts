@@ -209,6 +209,33 @@ async function ours(file: string, virtualSize: number, hop: Hop): Promise<OursRu
   return { seconds, proxyCpu: cpuProxy, serverCpu: cpuServer, serverRss, proxyRss, spillBytes, output: path.join(dir, 'disk.img') };
 }
 
+// Not a reference to beat but the runtime's ceiling: a Node HTTPS server that drops the body.
+const sinkPort = await freePort();
+const sinkScript = `
+const fs = require('node:fs');
+require('node:https')
+  .createServer({ cert: fs.readFileSync(process.env.CERT), key: fs.readFileSync(process.env.KEY), requestTimeout: 0 }, (req, res) => {
+    req.on('data', () => {});
+    req.on('end', () => res.end());
+  })
+  .listen(Number(process.env.PORT), '127.0.0.1');
+`;
+const sink = spawn(process.execPath, ['-e', sinkScript], {
+  env: { ...process.env, CERT: certs.serverCert, KEY: certs.serverKey, PORT: String(sinkPort) },
+  stdio: 'ignore',
+});
+children.add(sink);
+await waitForPort(sinkPort);
+
+async function viaNodeSink(file: string): Promise<{ seconds: number; cpu: number }> {
+  const cpu = sampleCpu(sink.pid!);
+  const started = process.hrtime.bigint();
+  const { stdout } = await run('curl', [...curlArgs(file), `https://127.0.0.1:${sinkPort}/`]);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (stdout !== '200') throw new Error(`node sink upload failed: HTTP ${stdout}`);
+  return { seconds, cpu: await cpu() };
+}
+
 async function viaNginx(file: string): Promise<{ seconds: number; durable: number; cpu: number }> {
   const out = path.join(ngx, 'root', 'up.img');
   await rm(out, { force: true });
@@ -240,12 +267,12 @@ const hops: Array<{ hop: Hop; label: string }> = [
   { hop: 'mtls', label: 'mTLS (cluster)' },
   { hop: 'socket', label: 'unix socket (cdi serve)' },
 ];
-type Who = Hop | 'nginx';
+type Who = Hop | 'nginx' | 'sink';
 // Each round rotates who goes first, so no method always runs on a cold or a warm page cache.
 const orders: Who[][] = [
-  ['mtls', 'socket', 'nginx'],
-  ['nginx', 'mtls', 'socket'],
-  ['socket', 'nginx', 'mtls'],
+  ['mtls', 'socket', 'nginx', 'sink'],
+  ['sink', 'nginx', 'mtls', 'socket'],
+  ['socket', 'sink', 'nginx', 'mtls'],
 ];
 try {
   for (const c of [
@@ -257,8 +284,13 @@ try {
     const ngxTimes: number[] = [];
     const ngxDurable: number[] = [];
     const ngxCpu: number[] = [];
+    const sinkRuns: Array<{ seconds: number; cpu: number }> = [];
     for (let round = 0; round < rounds; round++) {
       for (const who of orders[round % orders.length]!) {
+        if (who === 'sink') {
+          sinkRuns.push(await viaNodeSink(c.file));
+          continue;
+        }
         if (who === 'nginx') {
           const r = await viaNginx(c.file);
           ngxTimes.push(r.seconds);
@@ -273,8 +305,17 @@ try {
         if (round === 0) await run('cmp', [r.output, inputs.raw]);
       }
       const last = (h: Hop) => oursRuns[h].at(-1)!.seconds.toFixed(3);
-      log(`${c.name} round ${round + 1}: ours mTLS ${last('mtls')} s, socket ${last('socket')} s, nginx ${ngxTimes.at(-1)!.toFixed(3)} s (+sync ${ngxDurable.at(-1)!.toFixed(3)} s)`);
+      log(
+        `${c.name} round ${round + 1}: ours mTLS ${last('mtls')} s, socket ${last('socket')} s, nginx ${ngxTimes.at(-1)!.toFixed(3)} s ` +
+          `(+sync ${ngxDurable.at(-1)!.toFixed(3)} s), node sink ${sinkRuns.at(-1)!.seconds.toFixed(3)} s`,
+      );
     }
+    const sinkTimes = sinkRuns.map((r) => r.seconds);
+    const sinkRatio = median(ngxTimes.map((n, i) => n / sinkTimes[i]!));
+    rows.push(
+      `| ${c.name} | *ceiling: a Node https server dropping the body, one hop* | ${bytes} | ${median(sinkTimes).toFixed(3)} (${mbps(bytes, median(sinkTimes))} MB/s) | ` +
+        `${median(ngxTimes).toFixed(3)} | ${median(ngxDurable).toFixed(3)} | ${sinkRatio.toFixed(2)} | | ${median(sinkRuns.map((r) => r.cpu)).toFixed(2)} (sink) / ${median(ngxCpu).toFixed(2)} | |`,
+    );
     for (const { hop, label } of hops) {
       const times = oursRuns[hop].map((r) => r.seconds);
       const ratio = median(ngxTimes.map((n, i) => n / times[i]!));

@@ -1,3 +1,6 @@
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configFromEnv } from './config.ts';
 import { usableSpace } from '../src/api/quantity.ts';
@@ -30,6 +33,38 @@ describe('importer env contract', () => {
     expect(() => configFromEnv({ IMPORTER_SOURCE: 'http', FILESYSTEM_OVERHEAD: '1.5' })).toThrow(/is not a fraction/);
     expect(() => configFromEnv({ IMPORTER_SOURCE: 'http', IMPORTER_IMAGE_SIZE: 'lots' })).toThrow(/is not a quantity/);
     expect(() => configFromEnv({ IMPORTER_SOURCE: 'http', IMPORTER_EXTRA_HEADER_0: 'nocolon' })).toThrow(/Name: value/);
+  });
+
+  it('appends secretExtraHeaders, one line per Secret value, after the plain ones, and never echoes a bad one', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'cdi-extraheaders-'));
+    try {
+      // Secret 0 laid out as the kubelet mounts it: keys are links into ..data.
+      const first = path.join(root, '0');
+      await mkdir(path.join(first, '..2026_11_30'), { recursive: true });
+      await writeFile(path.join(first, '..2026_11_30', 'token'), 'X-Token: t0p-secret\n');
+      await symlink('..2026_11_30', path.join(first, '..data'));
+      await symlink('..data/token', path.join(first, 'token'));
+      const second = path.join(root, '1');
+      await mkdir(second);
+      await writeFile(path.join(second, 'b'), 'X-B: 2');
+      await writeFile(path.join(second, 'a'), 'X-A: 1');
+      const env = { IMPORTER_SOURCE: 'http', IMPORTER_EXTRA_HEADER_0: 'X-Plain: yes', CDI_SECRET_EXTRA_HEADER_DIRS: `${first}:${second}` };
+      expect(configFromEnv(env).extraHeaders).toEqual([['X-Plain', 'yes'], ['X-Token', 't0p-secret'], ['X-A', '1'], ['X-B', '2']]);
+
+      await writeFile(path.join(second, 'c'), 'no-colon-s3cret');
+      const bad = (() => {
+        try {
+          configFromEnv(env);
+        } catch (err) {
+          return String(err);
+        }
+        return '';
+      })();
+      expect(bad).toContain(`secret extra header ${path.join(second, 'c')} is not "Name: value"`);
+      expect(bad).not.toContain('s3cret');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
 

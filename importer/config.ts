@@ -1,4 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { ImporterEnv, LocalEnv, PodPaths } from '../src/api/env.ts';
 import { CdiError } from '../src/api/errors.ts';
 import { parseQuantity } from '../src/api/quantity.ts';
@@ -53,11 +54,42 @@ export function extraHeadersFrom(env: NodeJS.ProcessEnv): Array<[string, string]
   return Object.entries(env)
     .filter(([k, v]) => k.startsWith(ImporterEnv.extraHeaderPrefix) && v)
     .sort(([a], [b]) => Number(a.slice(ImporterEnv.extraHeaderPrefix.length)) - Number(b.slice(ImporterEnv.extraHeaderPrefix.length)))
-    .map(([, v]) => {
-      const colon = v!.indexOf(':');
-      if (colon <= 0) throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`extra header "${v}" is not "Name: value"`]);
-      return [v!.slice(0, colon).trim(), v!.slice(colon + 1).trim()] as [string, string];
-    });
+    .map(([, v]) => headerLine(v!, `extra header "${v}"`));
+}
+
+function headerLine(line: string, what: string): [string, string] {
+  const colon = line.indexOf(':');
+  if (colon <= 0) throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`${what} is not "Name: value"`]);
+  return [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
+}
+
+/** The secretExtraHeaders directories: the local agent names them, a pod has /extraheaders/<i>. */
+function secretHeaderDirs(env: NodeJS.ProcessEnv): string[] {
+  const local = env[LocalEnv.secretExtraHeaderDirs];
+  if (local) return local.split(path.delimiter).filter(Boolean);
+  const root = PodPaths.secretExtraHeadersDir;
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .filter((name) => /^\d+$/.test(name))
+    .sort((a, b) => Number(a) - Number(b))
+    .map((name) => path.join(root, name));
+}
+
+/**
+ * CDI's secretExtraHeaders: every value of every Secret is one `Name: value` line. Kubernetes
+ * mounts a Secret's keys as symlinks next to its `..data` entries, so dot-names are skipped and
+ * links followed. A bad line names its file, never its content (it is a secret).
+ */
+export function secretExtraHeadersFrom(env: NodeJS.ProcessEnv): Array<[string, string]> {
+  const headers: Array<[string, string]> = [];
+  for (const dir of secretHeaderDirs(env)) {
+    for (const name of readdirSync(dir).filter((n) => !n.startsWith('.')).sort()) {
+      const file = path.join(dir, name);
+      if (!statSync(file).isFile()) continue;
+      headers.push(headerLine(readFileSync(file, 'utf8').trim(), `secret extra header ${file}`));
+    }
+  }
+  return headers;
 }
 
 /** What kind of target a path is: an existing block device, a directory for archives, else a file. */
@@ -109,7 +141,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ImportConfig & WorkerSett
     certDir: optional(ImporterEnv.certDir),
     proxyCertDir: optional(ImporterEnv.proxyCertDir),
     insecureTls: bool(env[ImporterEnv.insecureTls]),
-    extraHeaders: extraHeadersFrom(env),
+    // CDI appends the secret ones after the plain ones.
+    extraHeaders: [...extraHeadersFrom(env), ...secretExtraHeadersFrom(env)],
     checksum: optional(ImporterEnv.checksum),
     architecture: optional(ImporterEnv.registryArchitecture),
     preallocation: bool(env[ImporterEnv.preallocation]),

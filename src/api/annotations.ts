@@ -9,6 +9,7 @@ export const Ann = {
   contentType: `${p}storage.contentType`,
   importChecksum: `${p}storage.import.checksum`,
   importExtraHeaders: `${p}storage.import.extraHeaders`,
+  importSecretExtraHeaders: `${p}storage.import.secretExtraHeaders`,
   importInsecureSkipVerify: `${p}storage.import.insecureSkipVerify`,
   registryImageArchitecture: `${p}storage.import.registryImageArchitecture`,
   importPodName: `${p}storage.import.importPodName`,

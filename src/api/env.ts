@@ -38,6 +38,8 @@ export const LocalEnv = {
   target: 'CDI_TARGET_PATH',
   terminationLog: 'CDI_TERMINATION_LOG',
   listenPort: 'CDI_LISTEN_PORT',
+  /** The secretExtraHeaders directories (`:`-separated, in index order) instead of /extraheaders/<i>. */
+  secretExtraHeaderDirs: 'CDI_SECRET_EXTRA_HEADER_DIRS',
   /** The upload server's owner-only unix socket, beside its TLS port. */
   listenSocket: 'CDI_LISTEN_SOCKET',
   scratchDir: 'CDI_SCRATCH_DIR',
@@ -50,6 +52,8 @@ export const PodPaths = {
   dataDir: '/data',
   scratchDir: '/scratch',
   terminationLog: '/dev/termination-log',
+  /** secretExtraHeaders: Secret <i> is mounted at /extraheaders/<i>; each value is one header line. */
+  secretExtraHeadersDir: '/extraheaders',
 } as const;
 
 /** The clone source's contract (CDI's cdi-cloner names, plus SOURCE_PATH and UPLOAD_SERVER_NAME of ours). */

@@ -105,6 +105,7 @@ function claimAnnotations(dv: DataVolume, config: CdiConfig | undefined): Record
     if (source.http.checksum) a[Ann.importChecksum] = source.http.checksum;
     if (source.http.insecureSkipVerify) a[Ann.importInsecureSkipVerify] = 'true';
     source.http.extraHeaders?.forEach((h, i) => (a[`${Ann.importExtraHeaders}.${i}`] = h));
+    source.http.secretExtraHeaders?.forEach((secretName, i) => (a[`${Ann.importSecretExtraHeaders}.${i}`] = secretName));
   } else if (source.s3) {
     Object.assign(a, { [Ann.importSource]: 's3', [Ann.importEndpoint]: source.s3.url });
     if (source.s3.secretRef) a[Ann.importSecretName] = source.s3.secretRef;

@@ -31,3 +31,28 @@ describe('insecure registries (CDIConfig spec.insecureRegistries)', () => {
     expect(insecureTlsOf(claim('https://example.com/disk.img', { [Ann.importInsecureSkipVerify]: 'true' }))).toBe('true');
   });
 });
+
+describe('secretExtraHeaders', () => {
+  it("mounts Secret i at /extraheaders/i, as CDI does, and never puts its values in the env", () => {
+    const pvc = claim('https://example.com/disk.img', {
+      [Ann.importSource]: 'http',
+      [`${Ann.importSecretExtraHeaders}.1`]: 'second',
+      [`${Ann.importSecretExtraHeaders}.0`]: 'first',
+    });
+    const pod = importerPod({ pvc, config, image: 'cdi-ts/importer:latest' });
+    const container = pod.spec?.containers[0];
+    expect(container?.volumeMounts).toEqual(
+      expect.arrayContaining([
+        { name: 'cdi-secret-extra-headers-vol-0', mountPath: '/extraheaders/0', readOnly: true },
+        { name: 'cdi-secret-extra-headers-vol-1', mountPath: '/extraheaders/1', readOnly: true },
+      ]),
+    );
+    expect(pod.spec?.volumes).toEqual(
+      expect.arrayContaining([
+        { name: 'cdi-secret-extra-headers-vol-0', secret: { secretName: 'first' } },
+        { name: 'cdi-secret-extra-headers-vol-1', secret: { secretName: 'second' } },
+      ]),
+    );
+    expect(JSON.stringify(container?.env)).not.toContain('first');
+  });
+});

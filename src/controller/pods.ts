@@ -94,16 +94,22 @@ export function isInsecureRegistry(endpoint: string | undefined, config: CdiConf
   return (config?.spec?.insecureRegistries ?? []).includes(host);
 }
 
+/** Values of `<prefix>.0`, `<prefix>.1`, … in index order (CDI's list-in-annotations form). */
+function indexedAnnotations(a: Record<string, string>, prefix: string): string[] {
+  return Object.keys(a)
+    .filter((k) => k.startsWith(`${prefix}.`))
+    .sort((x, y) => Number(x.split('.').pop()) - Number(y.split('.').pop()))
+    .map((k) => a[k] ?? '');
+}
+
 export function importerPod({ pvc, config, image }: ImporterPodInputs): V1Pod {
   const a = pvc.metadata?.annotations ?? {};
   const name = importerPodName(pvc.metadata?.name ?? '');
   const secret = a[Ann.importSecretName];
   const certs = a[Ann.importCertConfigMap];
   const proxy = config?.status?.importProxy ?? config?.spec?.importProxy;
-  const headers = Object.keys(a)
-    .filter((k) => k.startsWith(`${Ann.importExtraHeaders}.`))
-    .sort((x, y) => Number(x.split('.').pop()) - Number(y.split('.').pop()))
-    .map((k) => a[k] ?? '');
+  const headers = indexedAnnotations(a, Ann.importExtraHeaders);
+  const headerSecrets = indexedAnnotations(a, Ann.importSecretExtraHeaders);
   const envs: V1EnvVar[] = [
     ...env(ImporterEnv.source, a[Ann.importSource] ?? 'http'),
     ...env(ImporterEnv.endpoint, a[Ann.importEndpoint] ?? ''),
@@ -124,6 +130,14 @@ export function importerPod({ pvc, config, image }: ImporterPodInputs): V1Pod {
   ];
   const mounts = targetMounts(pvc);
   if (certs) mounts.volumeMounts = [...(mounts.volumeMounts ?? []), { name: 'cdi-cert-vol', mountPath: '/certs' }];
+  // CDI's layout: Secret i at /extraheaders/i, read by the importer file by file (never in env).
+  const headerVolume = (i: number) => `cdi-secret-extra-headers-vol-${i}`;
+  if (headerSecrets.length) {
+    mounts.volumeMounts = [
+      ...(mounts.volumeMounts ?? []),
+      ...headerSecrets.map((_, i) => ({ name: headerVolume(i), mountPath: `${PodPaths.secretExtraHeadersDir}/${i}`, readOnly: true })),
+    ];
+  }
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -156,6 +170,7 @@ export function importerPod({ pvc, config, image }: ImporterPodInputs): V1Pod {
       volumes: [
         { name: 'cdi-data-vol', persistentVolumeClaim: { claimName: pvc.metadata?.name ?? '' } },
         ...(certs ? [{ name: 'cdi-cert-vol', configMap: { name: certs } }] : []),
+        ...headerSecrets.map((secretName, i) => ({ name: headerVolume(i), secret: { secretName } })),
       ],
     },
   };

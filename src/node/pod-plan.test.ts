@@ -89,7 +89,28 @@ describe('planPod', () => {
       CDI_LISTEN_PORT: '40001',
     });
     expect(c?.env.CDI_LISTEN_SOCKET).toBeUndefined();
+    expect(c?.env.CDI_SECRET_EXTRA_HEADER_DIRS).toBeUndefined();
     expect(r.plan.files).toEqual([{ path: '/d/pods/ns1/importer-dv1/volumes/cdi-cert-vol/ca.crt', data: Buffer.from('PEM'), mode: 0o644 }]);
+  });
+
+  it('materialises secretExtraHeaders Secrets and names their directories in index order', () => {
+    const pod = importerPod();
+    const c = pod.spec!.containers[0]!;
+    c.volumeMounts = [
+      ...(c.volumeMounts ?? []),
+      { name: 'cdi-secret-extra-headers-vol-1', mountPath: '/extraheaders/1' },
+      { name: 'cdi-secret-extra-headers-vol-0', mountPath: '/extraheaders/0' },
+    ];
+    pod.spec!.volumes = [
+      ...(pod.spec!.volumes ?? []),
+      { name: 'cdi-secret-extra-headers-vol-0', secret: { secretName: 'creds' } },
+      { name: 'cdi-secret-extra-headers-vol-1', secret: { secretName: 'creds' } },
+    ];
+    const r = planPod(inputs(pod));
+    if (!r.ok) throw new Error(r.message);
+    const dir = (i: number) => `/d/pods/ns1/importer-dv1/volumes/cdi-secret-extra-headers-vol-${i}`;
+    expect(r.plan.containers[0]?.env.CDI_SECRET_EXTRA_HEADER_DIRS).toBe(`${dir(0)}:${dir(1)}`);
+    expect(r.plan.files).toContainEqual({ path: `${dir(0)}/accessKeyId`, data: Buffer.from('admin'), mode: 0o644 });
   });
 
   it('points an archive import at the volume directory itself', () => {

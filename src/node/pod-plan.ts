@@ -215,6 +215,11 @@ function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource
   if (target) env[LocalEnv.target] = target;
   const scratch = mounts.find((m) => m.podPath === PodPaths.scratchDir);
   if (scratch) env[LocalEnv.scratchDir] = scratch.hostPath;
+  const headerDirs = mounts
+    .filter((m) => path.posix.dirname(m.podPath) === PodPaths.secretExtraHeadersDir)
+    .sort((x, y) => Number(path.posix.basename(x.podPath)) - Number(path.posix.basename(y.podPath)))
+    .map((m) => m.hostPath);
+  if (headerDirs.length) env[LocalEnv.secretExtraHeaderDirs] = headerDirs.join(path.delimiter);
   env[LocalEnv.terminationLog] = terminationLog;
   const firstPort = c.ports?.[0]?.containerPort;
   if (firstPort !== undefined) env[LocalEnv.listenPort] = String(requirePort(inputs.hostPorts, firstPort));

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatFixtures, type FormatFixtures } from '../support/fixtures-format.ts';
 import { kubectl, kubectlWithInput } from '../support/kubectl.ts';
-import { startNginx, type Nginx } from '../support/nginx.ts';
+import { requiredHeaders, startNginx, type Nginx } from '../support/nginx.ts';
 import { digestPrefix, dvYaml, getDv, startServe, until, virtualSize, volumeImage, waitPhase, type Serve } from './support.ts';
 
 /**
@@ -186,6 +186,19 @@ spec:
       return cond(d, 'Running')?.message === 'DataVolume too small to contain image' ? d : undefined;
     }, 'too-small message');
     expect(['ImportInProgress', 'Failed']).toContain(dv.status?.phase);
+  });
+
+  it('sends extraHeaders and secretExtraHeaders (every value of the Secret is a header line)', async () => {
+    const secret = `apiVersion: v1
+kind: Secret
+metadata:
+  name: header-secret
+stringData:
+  token: "${requiredHeaders.tokenName}: ${requiredHeaders.token}"
+`;
+    await apply(`${secret}---\n${dvYaml('headers', `http:\n  url: ${nginx.header}/small.qcow2\n  extraHeaders: ["${requiredHeaders.plain}"]\n  secretExtraHeaders: [header-secret]`)}`);
+    await waitPhase(serve, 'headers', 'Succeeded');
+    await expectImage('headers', 'small.qcow2');
   });
 
   it('checksum mismatch: Failed with ChecksumError', async () => {

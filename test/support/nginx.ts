@@ -20,11 +20,16 @@ export interface NginxOptions {
   limitRate?: string;
 }
 
+/** What the header listener requires (403 otherwise): `X-Plain: yes` and `X-Cdi-Token: <token>`. */
+export const requiredHeaders = { plain: 'X-Plain: yes', tokenName: 'X-Cdi-Token', token: 'h3ader-t0ken' } as const;
+
 /** CDI's file-host listener set, as base URLs (no trailing slash). */
 export interface Nginx {
   plain: string;
   auth: string;
   limited: string;
+  /** Serves only requests carrying `requiredHeaders`. */
+  header: string;
   tls?: string;
   tlsAuth?: string;
   user: string;
@@ -40,7 +45,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const password = options.password ?? 's3cret';
   const { stdout } = await run('htpasswd', ['-bn', user, password]);
   await writeFile(path.join(dir, 'htpasswd'), stdout);
-  const ports = { plain: await freePort(), auth: await freePort(), limited: await freePort(), tls: await freePort(), tlsAuth: await freePort() };
+  const ports = { plain: await freePort(), auth: await freePort(), limited: await freePort(), header: await freePort(), tls: await freePort(), tlsAuth: await freePort() };
   const root = `root ${options.root};`;
   const auth = `auth_basic "cdi"; auth_basic_user_file ${dir}/htpasswd;`;
   const tls = options.certs
@@ -51,6 +56,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     `server { listen 127.0.0.1:${ports.plain}; ${root} }`,
     `server { listen 127.0.0.1:${ports.auth}; ${root} ${auth} }`,
     `server { listen 127.0.0.1:${ports.limited}; ${root} limit_rate ${options.limitRate ?? '2m'}; }`,
+    `server { listen 127.0.0.1:${ports.header}; ${root} if ($http_x_plain != "yes") { return 403; } if ($http_x_cdi_token != "${requiredHeaders.token}") { return 403; } }`,
     ...(options.certs ? [
       `server { listen 127.0.0.1:${ports.tls} ssl; ${root} ${tls} }`,
       `server { listen 127.0.0.1:${ports.tlsAuth} ssl; ${root} ${tls} ${auth} }`,
@@ -71,6 +77,7 @@ ${servers.join('\n')}
     plain: base(ports.plain),
     auth: base(ports.auth),
     limited: base(ports.limited),
+    header: base(ports.header),
     ...(options.certs ? { tls: base(ports.tls, 'https'), tlsAuth: base(ports.tlsAuth, 'https') } : {}),
     user,
     password,
