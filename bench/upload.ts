@@ -80,9 +80,8 @@ async function startProxy(nodeArgs: readonly string[]): Promise<{ child: ChildPr
   });
   return { child, url };
 }
-// The cluster's proxy image runs with the data-path flags; in embedded mode the proxy lives in the
-// `cdi serve` process, which runs with Node's defaults.
-const proxies = { mtls: await startProxy(dataPathNodeFlags), socket: await startProxy([]) };
+// One proxy process per hop, both with the flags of the proxy image, so only the hop differs.
+const proxies = { mtls: await startProxy(dataPathNodeFlags), socket: await startProxy(dataPathNodeFlags) };
 
 // nginx writing the request body to a file.
 const nginxPort = await freePort();
