@@ -224,3 +224,75 @@ describe('registry source against a registry that lies', () => {
     }
   });
 });
+
+describe('registry source over connections that drop', () => {
+  /**
+   * A reverse proxy in front of the real registry that cuts every blob's first transfer after a
+   * third of its bytes. With `ignoreRange` it also strips Range, so the registry answers a
+   * resume with the whole blob again (200).
+   */
+  async function droppingProxy(upstream: string, opts: { ignoreRange: boolean }) {
+    const seen: Array<{ path: string; range: string | undefined; status: number }> = [];
+    const cut = new Set<string>();
+    const server = http.createServer((req, res) => {
+      const url = req.url ?? '/';
+      const isBlob = /\/blobs\/sha256:/.test(url);
+      const headers = { ...req.headers, host: upstream };
+      if (opts.ignoreRange) delete headers.range;
+      const up = http.request(`http://${upstream}${url}`, { method: req.method, headers }, (answer) => {
+        seen.push({ path: url, range: req.headers.range, status: answer.statusCode ?? 0 });
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        const length = Number(answer.headers['content-length'] ?? 0);
+        if (!isBlob || cut.has(url) || answer.statusCode !== 200 || length < 3) {
+          answer.pipe(res);
+          return;
+        }
+        cut.add(url);
+        let sent = 0;
+        answer.on('data', (chunk: Buffer) => {
+          const room = Math.floor(length / 3) - sent;
+          if (room <= 0) return;
+          sent += Math.min(room, chunk.byteLength);
+          const last = sent >= Math.floor(length / 3);
+          if (last) answer.destroy();
+          // The cut comes once the third is on the wire, so the client holds those bytes.
+          res.write(chunk.subarray(0, room), () => {
+            if (last) res.socket?.destroy();
+          });
+        });
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+      seen,
+      cut,
+      close: () => {
+        server.closeAllConnections();
+        server.close();
+      },
+    };
+  }
+
+  it.each([
+    { ignoreRange: false, how: 'from the next byte (206)' },
+    { ignoreRange: true, how: 'past the bytes already had when the registry ignores Range (200)' },
+  ])('resumes a blob cut off mid-way $how, byte-identical to qemu-img convert', async ({ ignoreRange }) => {
+    const proxy = await droppingProxy(open.host, { ignoreRange });
+    try {
+      const r = await importImage(`docker://${proxy.host}/qcow2-gz:v1`);
+      expect(r.failure).toBeUndefined();
+      expect(await sha256File(r.target)).toBe(fx.reference.digest);
+      expect(proxy.cut.size).toBeGreaterThan(0);
+      const resumed = proxy.seen.filter((s) => s.range !== undefined);
+      expect(resumed.length).toBeGreaterThan(0);
+      expect(resumed.every((s) => s.status === (ignoreRange ? 200 : 206))).toBe(true);
+      // Every blob that was cut (the config and the layer) continued from a byte past 0.
+      expect(new Set(resumed.map((s) => s.path))).toEqual(proxy.cut);
+    } finally {
+      proxy.close();
+    }
+  });
+});

@@ -81,7 +81,7 @@ export class RegistryClient {
         await this.answer(res, signal);
         continue;
       }
-      if (res.statusCode === 200) return res;
+      if (res.statusCode === 200 || (res.statusCode === 206 && headers.range !== undefined)) return res;
       const detail = await registryErrorText(res);
       if (res.statusCode === 401 || res.statusCode === 403) throw new CdiError('CDI_ERR_REGISTRY_AUTH', [this.ref.registry, detail]);
       throw new CdiError('CDI_ERR_REGISTRY', [this.ref.registry, `GET ${path}: ${detail}`]);
@@ -100,8 +100,11 @@ export class RegistryClient {
     return { mediaType, bytes, digest };
   }
 
-  /** A blob's response (redirects followed, credentials never sent to another origin). */
-  async blob(digest: string, signal?: AbortSignal): Promise<HttpResponse> {
-    return this.get(`/v2/${this.ref.repository}/blobs/${digest}`, {}, signal);
+  /**
+   * A blob's response (redirects followed, credentials never sent to another origin); from byte
+   * `from` on with Range, which a registry may answer with 206 or with the whole blob (200).
+   */
+  async blob(digest: string, signal?: AbortSignal, from = 0): Promise<HttpResponse> {
+    return this.get(`/v2/${this.ref.repository}/blobs/${digest}`, from > 0 ? { range: `bytes=${from}-` } : {}, signal);
   }
 }

@@ -4,7 +4,6 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { CdiError, isCdiError } from '../../api/errors.ts';
-import { discard, requestError, type HttpClient, type HttpResponse } from '../http/client.ts';
 import type { ByteMeter } from '../meter.ts';
 import type { Descriptor } from './manifest.ts';
 
@@ -41,14 +40,15 @@ export interface TarEntry {
 }
 
 /**
- * The entries of a layer blob's tar, one at a time with backpressure: body → sha256 check →
+ * The entries of a layer blob's tar, one at a time with backpressure: body (resumingBlob, which
+ * codes its own network errors) → sha256 check →
  * decompressor → tar. The iteration ends only after the whole blob was read and its digest
  * matched; a digest, network or decompression failure ends it with a coded error. Stopping
  * early tears the pipeline down without waiting on it.
  */
-export async function* layerEntries(res: HttpResponse, layer: Descriptor, meter: ByteMeter, http: HttpClient, signal?: AbortSignal): AsyncGenerator<TarEntry> {
+export async function* layerEntries(body: AsyncIterable<Buffer>, layer: Descriptor, meter: ByteMeter, signal?: AbortSignal): AsyncGenerator<TarEntry> {
   const extract = tar.extract();
-  const done = pipeline(res.body, digestCheck(layer, meter), decoderFor(layer.mediaType), extract as unknown as NodeJS.WritableStream);
+  const done = pipeline(body, digestCheck(layer, meter), decoderFor(layer.mediaType), extract as unknown as NodeJS.WritableStream);
   let failure: unknown;
   done.catch((err: unknown) => { failure = err; });
   const coded = (err: unknown): unknown => {
@@ -57,7 +57,6 @@ export async function* layerEntries(res: HttpResponse, layer: Descriptor, meter:
     if (code.startsWith('Z_') || code.startsWith('ERR_ZSTD') || /zstd|incorrect header|invalid/i.test((err as Error).message)) {
       return new CdiError('CDI_ERR_DECOMPRESS', [layer.mediaType, (err as Error).message], { cause: err });
     }
-    if (code.startsWith('UND_') || code.startsWith('E')) return requestError(err, res.url, http.idleMs, signal);
     return new CdiError('CDI_ERR_ARCHIVE_INVALID', [(err as Error).message], { cause: err });
   };
   let finished = false;
@@ -74,9 +73,7 @@ export async function* layerEntries(res: HttpResponse, layer: Descriptor, meter:
     await Promise.race([done.catch(() => {}), new Promise((r) => setTimeout(r, 50))]);
     throw coded(failure ?? err);
   } finally {
-    if (!finished) {
-      discard(res.body);
-      extract.destroy();
-    }
+    // Destroying the pipeline's last stage stops the body too (its generator returns).
+    if (!finished) extract.destroy();
   }
 }

@@ -6,6 +6,7 @@ import { ByteMeter } from '../meter.ts';
 import type { ImportSource } from '../source.ts';
 import type { Credentials } from './auth.ts';
 import { RegistryClient } from './client.ts';
+import { resumingBlob } from './blob-body.ts';
 import { LayerView } from './disk-finder.ts';
 import { layerEntries } from './layers.ts';
 import { choosePlatform, labelsFromEnv, manifestKind, parseImageManifest, type Descriptor, type ImageConfig } from './manifest.ts';
@@ -29,8 +30,8 @@ async function* diskBytes(client: RegistryClient, http: HttpClient, layers: Desc
   const view = new LayerView();
   for (const layer of [...layers].reverse()) {
     view.startLayer();
-    const res = await client.blob(layer.digest, signal);
-    for await (const entry of layerEntries(res, layer, meter, http, signal)) {
+    const body = resumingBlob(http, layer.size, (from) => client.blob(layer.digest, signal, from), signal);
+    for await (const entry of layerEntries(body, layer, meter, signal)) {
       if (view.entry(entry.name, entry.type)) {
         yield* entry.body;
       } else {
@@ -67,6 +68,18 @@ function resumable(source: AsyncGenerator<Uint8Array>): { stream: AsyncIterable<
   };
 }
 
+/** A small blob (the image config) in memory; reading stops one byte past its declared size. */
+async function smallBlob(bytes: AsyncIterable<Buffer>, size: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of bytes) {
+    parts.push(chunk);
+    total += chunk.byteLength;
+    if (total > size) break;
+  }
+  return Buffer.concat(parts, total).subarray(0, size + 1);
+}
+
 /** Opens `docker://host[:port]/repo[:tag|@digest]`: ping, auth, manifest (index → platform), config. */
 export async function openRegistrySource(url: string, options: RegistryOptions, httpOptions: HttpOptions, signal?: AbortSignal): Promise<ImportSource> {
   const ref = parseImageReference(url);
@@ -80,8 +93,7 @@ export async function openRegistrySource(url: string, options: RegistryOptions, 
     if (wasIndex) manifest = await client.manifest(choosePlatform(manifest, architecture).digest, signal);
     if (manifestKind(manifest) !== 'image') throw new CdiError('CDI_ERR_REGISTRY_MANIFEST', [manifest.digest, 'an index inside an index']);
     const image = parseImageManifest(manifest);
-    const configRes = await client.blob(image.config.digest, signal);
-    const configBytes = Buffer.from(await configRes.body.arrayBuffer());
+    const configBytes = await smallBlob(resumingBlob(http, image.config.size, (from) => client.blob(image.config.digest, signal, from), signal), image.config.size);
     const configDigest = `sha256:${createHash('sha256').update(configBytes).digest('hex')}`;
     if (configDigest !== image.config.digest) throw new CdiError('CDI_ERR_REGISTRY_DIGEST', [image.config.digest, configDigest, configBytes.byteLength]);
     const config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
