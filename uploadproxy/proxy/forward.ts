@@ -35,8 +35,8 @@ const DayMs = 24 * 60 * 60 * 1000;
 
 /**
  * How the proxy reaches upload servers: one mutual-TLS client for every https server, and in
- * embedded mode a client per request for a server's owner-only unix socket (no second TLS hop
- * on one machine: it cost as much CPU as the first one, ADR 0018).
+ * embedded mode a client per request for a server's owner-only unix socket (no second TLS
+ * session between two processes of one user on one machine, ADR 0018).
  */
 export class UploadServerClients {
   readonly #tls: Agent;
