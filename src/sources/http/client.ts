@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type tls from 'node:tls';
 import { request, type Dispatcher } from 'undici';
 import { CdiError, isCdiError } from '../../api/errors.ts';
@@ -64,6 +65,11 @@ export function isResumable(err: unknown): boolean {
     'UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
     'UND_ERR_CLOSED', 'ECONNABORTED', 'ETIMEDOUT',
   ].includes(code);
+}
+
+/** Waits before the n-th attempt to resume a dropped body: 100 ms, doubling, at most 2 s. */
+export function resumeBackoff(attempt: number, signal?: AbortSignal): Promise<void> {
+  return sleep(Math.min(2000, 50 * 2 ** attempt), undefined, { signal });
 }
 
 /**

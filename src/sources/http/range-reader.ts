@@ -1,7 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CdiError } from '../../api/errors.ts';
 import type { ByteMeter } from '../meter.ts';
-import { isResumable, redact, type HttpClient } from './client.ts';
+import { isResumable, redact, resumeBackoff, type HttpClient } from './client.ts';
 import { httpDefaults } from './options.ts';
 import { fetchRange, parseContentRange, type RangeResource } from './ranges.ts';
 import { getRange, SocketRangeBody } from './socket-range.ts';
@@ -150,6 +149,6 @@ export class RangeReader {
     if (this.signal?.aborted) throw this.signal.reason;
     if (!transient || ++this.failures > max) throw err;
     this.client.logger.warn({ url: redact(this.resource.url), offset: this.pos, attempt: this.failures, err: (err as Error).message }, 'connection lost, resuming');
-    await sleep(Math.min(2000, 50 * 2 ** this.failures), undefined, { signal: this.signal });
+    await resumeBackoff(this.failures, this.signal);
   }
 }

@@ -1,9 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CdiError } from '../../api/errors.ts';
 import { BufferPool, lendChunk, type Leased } from '../../format/buffer-pool.ts';
 import type { RandomAccessInput } from '../../format/index.ts';
 import type { ByteMeter } from '../meter.ts';
-import { discard, header, isResumable, redact, requestError, statusError, type HttpClient } from './client.ts';
+import { discard, header, isResumable, redact, requestError, resumeBackoff, statusError, type HttpClient } from './client.ts';
 import { httpDefaults } from './options.ts';
 import { RangeReader } from './range-reader.ts';
 
@@ -43,7 +42,7 @@ export async function* fetchRange(
   const retry = async (err: unknown, transient = isResumable(err)): Promise<void> => {
     if (!transient || ++failures > maxFailures) throw err;
     client.logger.warn({ url: redact(resource.url), offset: pos, attempt: failures, err: (err as Error).message }, 'connection lost, resuming');
-    await sleep(Math.min(2000, 50 * 2 ** failures), undefined, { signal });
+    await resumeBackoff(failures, signal);
   };
   while (pos < end) {
     const headers: Record<string, string> = { range: `bytes=${pos}-${end - 1}` };

@@ -1,6 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CdiError } from '../../api/errors.ts';
-import { discard, isResumable, redact, requestError, type HttpClient, type HttpResponse } from '../http/client.ts';
+import { discard, isResumable, redact, requestError, resumeBackoff, type HttpClient, type HttpResponse } from '../http/client.ts';
 import { httpDefaults } from '../http/options.ts';
 import { parseContentRange } from '../http/ranges.ts';
 
@@ -51,7 +50,7 @@ export async function* resumingBlob(http: HttpClient, size: number, open: BlobOp
       const coded = url ? requestError(err, url, http.idleMs, signal) : err;
       if (!isResumable(coded) || ++failures > maxFailures) throw coded;
       http.logger.warn({ url: url && redact(url), offset: got, attempt: failures, err: (coded as Error).message }, 'blob connection lost, resuming');
-      await sleep(Math.min(2000, 50 * 2 ** failures), undefined, { signal });
+      await resumeBackoff(failures, signal);
     }
   }
 }
