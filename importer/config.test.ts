@@ -48,7 +48,7 @@ describe('importer env contract', () => {
       await mkdir(second);
       await writeFile(path.join(second, 'b'), 'X-B: 2');
       await writeFile(path.join(second, 'a'), 'X-A: 1');
-      const env = { IMPORTER_SOURCE: 'http', IMPORTER_EXTRA_HEADER_0: 'X-Plain: yes', CDI_SECRET_EXTRA_HEADER_DIRS: `${first}:${second}` };
+      const env = { IMPORTER_SOURCE: 'http', IMPORTER_EXTRA_HEADER_0: 'X-Plain: yes', CDI_SECRET_EXTRA_HEADER_DIRS: JSON.stringify([first, second]) };
       expect(configFromEnv(env).extraHeaders).toEqual([['X-Plain', 'yes'], ['X-Token', 't0p-secret'], ['X-A', '1'], ['X-B', '2']]);
 
       await writeFile(path.join(second, 'c'), 'no-colon-s3cret');

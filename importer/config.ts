@@ -66,7 +66,7 @@ function headerLine(line: string, what: string): [string, string] {
 /** The secretExtraHeaders directories: the local agent names them, a pod has /extraheaders/<i>. */
 function secretHeaderDirs(env: NodeJS.ProcessEnv): string[] {
   const local = env[LocalEnv.secretExtraHeaderDirs];
-  if (local) return local.split(path.delimiter).filter(Boolean);
+  if (local) return JSON.parse(local) as string[];
   const root = PodPaths.secretExtraHeadersDir;
   if (!existsSync(root)) return [];
   return readdirSync(root)

@@ -38,7 +38,7 @@ export const LocalEnv = {
   target: 'CDI_TARGET_PATH',
   terminationLog: 'CDI_TERMINATION_LOG',
   listenPort: 'CDI_LISTEN_PORT',
-  /** The secretExtraHeaders directories (`:`-separated, in index order) instead of /extraheaders/<i>. */
+  /** The secretExtraHeaders directories (a JSON array, in index order) instead of /extraheaders/<i>. */
   secretExtraHeaderDirs: 'CDI_SECRET_EXTRA_HEADER_DIRS',
   /** The upload server's owner-only unix socket, beside its TLS port. */
   listenSocket: 'CDI_LISTEN_SOCKET',

@@ -109,7 +109,7 @@ describe('planPod', () => {
     const r = planPod(inputs(pod));
     if (!r.ok) throw new Error(r.message);
     const dir = (i: number) => `/d/pods/ns1/importer-dv1/volumes/cdi-secret-extra-headers-vol-${i}`;
-    expect(r.plan.containers[0]?.env.CDI_SECRET_EXTRA_HEADER_DIRS).toBe(`${dir(0)}:${dir(1)}`);
+    expect(JSON.parse(r.plan.containers[0]?.env.CDI_SECRET_EXTRA_HEADER_DIRS ?? '')).toEqual([dir(0), dir(1)]);
     expect(r.plan.files).toContainEqual({ path: `${dir(0)}/accessKeyId`, data: Buffer.from('admin'), mode: 0o644 });
   });
 

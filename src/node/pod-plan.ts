@@ -219,7 +219,8 @@ function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource
     .filter((m) => path.posix.dirname(m.podPath) === PodPaths.secretExtraHeadersDir)
     .sort((x, y) => Number(path.posix.basename(x.podPath)) - Number(path.posix.basename(y.podPath)))
     .map((m) => m.hostPath);
-  if (headerDirs.length) env[LocalEnv.secretExtraHeaderDirs] = headerDirs.join(path.delimiter);
+  // JSON, not a `:` list: a data dir may contain any character.
+  if (headerDirs.length) env[LocalEnv.secretExtraHeaderDirs] = JSON.stringify(headerDirs);
   env[LocalEnv.terminationLog] = terminationLog;
   const firstPort = c.ports?.[0]?.containerPort;
   if (firstPort !== undefined) env[LocalEnv.listenPort] = String(requirePort(inputs.hostPorts, firstPort));
