@@ -41,7 +41,7 @@ describe('worker images and pods of cluster mode', () => {
     const config = stageConfig(dockerfile, targetOf[kind as keyof typeof targetOf]);
     expect(config.cmd).toEqual([WorkerImages[kind as keyof typeof WorkerImages].entry]);
     // the node flags the local agent gives the same entry (src/api/runtime.ts)
-    expect(config.env.NODE_OPTIONS).toBe(dataPathNodeFlags.join(' '));
+    expect(config.entrypoint).toEqual(['/usr/bin/tini', '--', 'node', ...dataPathNodeFlags]);
   });
 
   function expectRestricted(pod: V1Pod, resources: unknown): void {

@@ -208,6 +208,14 @@ describe.each([
     expect(again.status).toBe(409);
   });
 
+  it('streams a chunked body (no Content-Length, curl -T -) through, byte-identical', async () => {
+    const { v, auth } = await volume('chunked');
+    const { createReadStream } = await import('node:fs');
+    const res = await curl([...auth, '-X', 'POST', '-T', '-', `${proxy.url}/v1beta1/upload`], { stdin: createReadStream(fx.qcow2) });
+    expect(res.status).toBe(200);
+    expect(await sha256File(v.target)).toBe(fx.qcow2RawSha);
+  });
+
   it('uploads a qcow2 as a multipart form (v1alpha1 path)', async () => {
     const { v, auth } = await volume('form');
     const res = await curl([...auth, '-F', `file=@${fx.qcow2}`, `${proxy.url}/v1alpha1/upload-form`]);

@@ -37,7 +37,6 @@ export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
   ) as unknown as FastifyInstance;
   const clients = new UploadServerClients(opts.clientTls, opts.localSocketDir);
   const logger = opts.logger;
-  app.addHook('onClose', async () => clients.close());
 
   // Bodies are never parsed here: they stream through to the upload server.
   app.removeAllContentTypeParsers();

@@ -1,11 +1,14 @@
+import { once } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Duplex } from 'node:stream';
+import tls from 'node:tls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Agent } from 'undici';
 import { CdiError } from '../../src/api/errors.ts';
 import { localSocketPath } from '../../src/api/upload-target.ts';
 import { discardRestOfBody } from '../early-answer.ts';
+import { ResponseDecoder, type UpstreamResponse } from './http1-response.ts';
 
 /** Headers that describe one hop, not the request; `expect` is answered by this hop (100-continue). */
 const hopByHop = new Set([
@@ -30,50 +33,143 @@ function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[
   return out;
 }
 
-// CDI gives the upload client a 24 h timeout; an upload may legitimately take hours.
-const DayMs = 24 * 60 * 60 * 1000;
+const ConnectTimeoutMs = 10_000;
+
+function forwardError(err: unknown): CdiError {
+  if (err instanceof CdiError) return err;
+  return new CdiError('CDI_ERR_UPLOAD_FORWARD', [err instanceof Error ? err.message : String(err)], { cause: err });
+}
 
 /**
- * How the proxy reaches upload servers: one mutual-TLS client for every https server, and in
- * embedded mode a client per request for a server's owner-only unix socket (no second TLS
- * session between two processes of one user on one machine, ADR 0018).
+ * How the proxy reaches upload servers: mutual TLS to an https server, and in embedded mode the
+ * server's owner-only unix socket (no second TLS session between two processes of one user on
+ * one machine, ADR 0018). One connection per request: an upload is one long request.
  */
 export class UploadServerClients {
-  readonly #tls: Agent;
+  readonly #clientTls: { cert: string; key: string; ca: string };
   readonly #socketDir: string | undefined;
 
   constructor(clientTls: { cert: string; key: string; ca: string }, localSocketDir?: string) {
+    this.#clientTls = clientTls;
     this.#socketDir = localSocketDir;
-    this.#tls = new Agent({
-      connect: { cert: clientTls.cert, key: clientTls.key, ca: clientTls.ca, rejectUnauthorized: true },
-      headersTimeout: DayMs,
-      bodyTimeout: DayMs,
-    });
   }
 
-  /** The client for a target URL; `release` after the request's answer has been received. */
-  for(url: string): { agent: Agent; origin: string; release(): void } {
+  /** A connected (for https: handshaken and verified) socket to the upload server at `url`. */
+  async connect(url: string, signal: AbortSignal): Promise<{ socket: Duplex; host: string }> {
     const socketPath = localSocketPath(url);
-    if (socketPath === undefined) return { agent: this.#tls, origin: new URL(url).origin, release() {} };
-    // A socket is trusted like an mTLS peer, so only the node agent's own directory is accepted:
-    // a pod annotation must not be able to aim users' uploads at any other socket.
-    if (this.#socketDir === undefined || path.dirname(socketPath) !== this.#socketDir) {
-      throw new CdiError('CDI_ERR_UPLOAD_FORWARD', [`upload server socket ${socketPath} is not in the node agent's socket directory`]);
+    let socket: net.Socket;
+    let host: string;
+    let ready: string;
+    if (socketPath !== undefined) {
+      // A socket is trusted like an mTLS peer, so only the node agent's own directory is accepted:
+      // a pod annotation must not be able to aim users' uploads at any other socket.
+      if (this.#socketDir === undefined || path.dirname(socketPath) !== this.#socketDir) {
+        throw new CdiError('CDI_ERR_UPLOAD_FORWARD', [`upload server socket ${socketPath} is not in the node agent's socket directory`]);
+      }
+      socket = net.connect(socketPath);
+      host = 'localhost';
+      ready = 'connect';
+    } else {
+      const target = new URL(url);
+      if (target.protocol !== 'https:') throw new CdiError('CDI_ERR_UPLOAD_FORWARD', [`upload server URL ${url} is not https`]);
+      const hostname = target.hostname.replace(/^\[(.*)\]$/, '$1');
+      socket = tls.connect({
+        host: hostname,
+        port: Number(target.port || 443),
+        ...(net.isIP(hostname) ? {} : { servername: hostname }),
+        ...this.#clientTls,
+        rejectUnauthorized: true,
+      });
+      host = target.host;
+      ready = 'secureConnect';
     }
-    const agent = new Agent({ connect: { socketPath }, headersTimeout: DayMs, bodyTimeout: DayMs });
-    // close() lets the request in flight finish, body included, then frees the connection.
-    return { agent, origin: 'http://localhost', release: () => void agent.close() };
-  }
-
-  close(): Promise<void> {
-    return this.#tls.close();
+    try {
+      await once(socket, ready, { signal: AbortSignal.any([signal, AbortSignal.timeout(ConnectTimeoutMs)]) });
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
+    return { socket, host };
   }
 }
 
 /**
- * Streams the request to the upload server and its answer back. The request body flows through
- * undici with socket backpressure end to end and no size limit; if the client goes away the
- * upstream request is aborted, so the upload server sees a cut-off upload rather than an end.
+ * The request head for the upload server. Keep-alive (no `connection: close`): a server answering
+ * early goes on draining the body instead of closing under the bytes still being written; the
+ * proxy closes the connection once it has the answer.
+ */
+export function requestHead(method: string, target: string, host: string, headers: Record<string, string | string[]>, chunked: boolean): string {
+  const lines = [`${method} ${target} HTTP/1.1`, `host: ${host}`];
+  for (const [name, value] of Object.entries(headers)) {
+    for (const one of Array.isArray(value) ? value : [value]) {
+      // Node's parser already refuses these; the head is written by hand, so it is checked again.
+      if (/[\r\n]/.test(name) || /[\r\n]/.test(one)) throw new CdiError('CDI_ERR_UPLOAD_FORWARD', [`header ${JSON.stringify(name)} holds a line break`]);
+      lines.push(`${name}: ${one}`);
+    }
+  }
+  if (chunked) lines.push('transfer-encoding: chunked');
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/** Re-frames a body that came chunked (its length unknown) as chunks for the next hop. */
+function chunkEncoder(): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (chunk.length > 0) {
+        this.push(`${chunk.length.toString(16)}\r\n`);
+        this.push(chunk);
+        this.push('\r\n');
+      }
+      done();
+    },
+    flush(done) {
+      this.push('0\r\n\r\n');
+      done();
+    },
+  });
+}
+
+/**
+ * One exchange with the upload server: the head written by hand, the body piped from the client's
+ * request straight onto the socket (pipe's backpressure end to end, no size limit, no per-chunk
+ * framing work for a Content-Length body), and the short answer read whole.
+ */
+async function exchange(socket: Duplex, host: string, request: FastifyRequest, target: string, signal: AbortSignal): Promise<UpstreamResponse> {
+  const chunked = request.headers['transfer-encoding'] !== undefined;
+  const hasBody = chunked || Number(request.headers['content-length'] ?? 0) > 0;
+  const decoder = new ResponseDecoder(request.method);
+  try {
+    return await new Promise<UpstreamResponse>((resolve, reject) => {
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          const response = decoder.push(chunk);
+          if (response) resolve(response);
+        } catch (err) {
+          reject(err);
+        }
+      });
+      socket.once('end', () => {
+        try {
+          resolve(decoder.end());
+        } catch (err) {
+          reject(err);
+        }
+      });
+      socket.once('error', reject);
+      socket.once('close', () => reject(new CdiError('CDI_ERR_UPLOAD_FORWARD', ['the upload server closed the connection before it answered'])));
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      socket.write(requestHead(request.method, target, host, endToEnd(request.headers), chunked));
+      if (hasBody) (chunked ? request.raw.pipe(chunkEncoder()) : request.raw).pipe(socket, { end: false });
+    });
+  } finally {
+    request.raw.unpipe();
+    socket.destroy();
+  }
+}
+
+/**
+ * Streams the request to the upload server and its answer back. If the client goes away the
+ * upstream connection is destroyed, so the upload server sees a cut-off upload rather than an end.
  */
 export async function forwardUpload(
   clients: UploadServerClients,
@@ -81,36 +177,20 @@ export async function forwardUpload(
   reply: FastifyReply,
   upstream: { url: string; path: string },
 ): Promise<void> {
-  const { agent, origin, release } = clients.for(upstream.url);
   const abort = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) abort.abort(new Error('client connection closed'));
   });
-  const method = request.method;
-  // An iterator, not the stream: when the server answers early undici ends the body it was
-  // given, and the request itself must stay readable so its rest can be drained.
-  const body = method !== 'GET' && method !== 'HEAD' ? request.raw.iterator({ destroyOnReturn: false }) : null;
-  let response;
+  let response: UpstreamResponse;
   try {
-    response = await agent.request({
-      origin,
-      path: upstream.path,
-      method: method as 'POST',
-      headers: endToEnd(request.headers),
-      // undici streams any async iterable body (writeIterable); its types list only Readable.
-      body: body as unknown as Readable | null,
-      signal: abort.signal,
-    });
+    const { socket, host } = await clients.connect(upstream.url, abort.signal);
+    response = await exchange(socket, host, request, upstream.path, abort.signal);
   } catch (err) {
     if (abort.signal.aborted) return;
-    throw new CdiError('CDI_ERR_UPLOAD_FORWARD', [err instanceof Error ? err.message : String(err)], { cause: err });
-  } finally {
-    release();
+    throw forwardError(err);
   }
-  // The server may answer before it read the whole body (too large, busy, done): undici stops
-  // asking for it, so the iterator is ended here and the rest drained once the answer is out, or
-  // the paused client connection would linger with its unread bytes.
-  if (body && !request.raw.complete) void body.return?.();
+  // The server may answer before it read the whole body (too large, busy, done): the rest is
+  // drained once the answer is out, or the paused client connection would linger unread.
   discardRestOfBody(request, reply);
   reply.code(response.statusCode).headers(endToEnd(response.headers));
   await reply.send(response.body);

@@ -13,8 +13,8 @@ import { readTlsMaterial, tlsFingerprint, watchMountedFiles, watchTlsDirectory, 
  * The upload proxy app (uploadproxy/proxy/app.ts) behind an HTTPS server this module owns, so
  * that every certificate it uses rotates without a restart: the serving certificate through
  * setSecureContext, and the client certificate and upload-server CA bundle (which the upload
- * app bakes into its undici Agent) by building a fresh app and routing new requests to it while
- * the previous one finishes its in-flight uploads and then closes its Agent.
+ * app captures when it is built) by building a fresh app and routing new requests to it; uploads
+ * the previous one forwarded finish on the connections they already have.
  */
 
 export interface ClusterUploadProxyOptions {
@@ -71,7 +71,7 @@ export async function startClusterUploadProxy(opts: ClusterUploadProxyOptions): 
         const previous = current;
         current = await build(m);
         log.info({}, 'upload client certificate or server CA changed; new uploads use the new material');
-        // Agent.close() lets the uploads already forwarded through it finish
+        // Each forwarded upload owns its connection, so closing the old app cuts none of them.
         void previous.close().catch((err: unknown) => log.warn({ err }, 'closing the previous upload client failed'));
       },
       logger: log,
