@@ -176,8 +176,7 @@ async function receive(
 
   const range = parseUploadRange(headers);
   return session.upload({
-    // Stopping early (a refused image) must not destroy the socket before the answer is out.
-    body: request.raw.iterator({ destroyOnReturn: false }),
+    body: request.raw,
     contentType,
     contentLength: range.contentLength,
     offset: range.offset,

@@ -1,10 +1,12 @@
+import { finished, type Readable } from 'node:stream';
+
 /** Largest chunk the engine is handed when several small ones wait. */
 const JoinLimit = 1024 * 1024;
 
 /**
  * The one input stream a format-engine run reads, fed by one or more request bodies in turn.
- * A request pushes chunks; `push` resolves once the engine has room again (backpressure), so a
- * fast client can never make the server hold more than `highWaterMark` bytes in memory. Between
+ * A request body is pumped in and paused whenever the queue is full (backpressure), so a fast
+ * client can never make the server hold much more than `highWaterMark` bytes in memory. Between
  * requests the engine simply waits for the next chunk: an interrupted upload keeps its run alive
  * and a continuation request carries on the same byte sequence.
  */
@@ -25,20 +27,59 @@ export class ByteFeed implements AsyncIterable<Uint8Array> {
     this.#highWaterMark = highWaterMark;
   }
 
-  async push(chunk: Uint8Array): Promise<void> {
+  /** Queues a chunk; answers whether there is room for more (false: wait for `whenRoom`). */
+  #offer(chunk: Uint8Array): boolean {
     if (this.#failure) throw this.#failure.error;
     if (this.#ended) throw new Error('push after end');
     this.accepted += chunk.byteLength;
-    if (this.#detached) return;
+    if (this.#detached) return true;
     this.#queue.push(chunk);
     this.#queuedBytes += chunk.byteLength;
     this.#wakeConsumer();
-    while (this.#queuedBytes >= this.#highWaterMark && !this.#detached && !this.#failure) {
-      await new Promise<void>((resolve) => this.#producerWakes.push(resolve));
-    }
-    // A failure may have arrived while this push waited.
-    const failure = this.#failure as { error: unknown } | undefined;
-    if (failure) throw failure.error;
+    return this.#queuedBytes < this.#highWaterMark;
+  }
+
+  /** Calls `wake` once the queue has room again, or the engine stopped reading, or failed. */
+  #whenRoom(wake: () => void): void {
+    if (this.#queuedBytes < this.#highWaterMark || this.#detached || this.#failure) wake();
+    else this.#producerWakes.push(wake);
+  }
+
+  /**
+   * Feeds a request body in with 'data' events, pausing it while the queue is full: a body of
+   * 16 KiB TLS records costs no promise per record. Resolves at the body's end; rejects when it
+   * fails or closes before its end, or when the engine failed. The body is left paused, never
+   * destroyed, so the caller can still answer and drain it.
+   */
+  pump(body: Readable): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (err?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        body.off('data', onData);
+        cleanup();
+        if (err === undefined) resolve();
+        else {
+          body.pause();
+          reject(err);
+        }
+      };
+      const onData = (chunk: Buffer): void => {
+        try {
+          if (!this.#offer(chunk)) {
+            body.pause();
+            this.#whenRoom(() => {
+              if (!settled) body.resume();
+            });
+          }
+        } catch (err) {
+          settle(err);
+        }
+      };
+      const cleanup = finished(body, { writable: false }, (err) => settle(err ?? undefined));
+      body.on('data', onData);
+    });
   }
 
   end(): void {

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { CdiError, isCdiError } from '../../src/api/errors.ts';
 import type { Logger } from '../../src/api/logger.ts';
 import type { ConvertResult } from '../../src/format/index.ts';
@@ -16,7 +17,7 @@ export type RunEngine = (run: {
 
 /** One request's part of an upload: a whole upload, or the continuation of an interrupted one. */
 export interface UploadAttempt {
-  body: AsyncIterable<Uint8Array>;
+  body: Readable;
   contentType: UploadContentType;
   /** Body bytes this request announces (Content-Length), when known. */
   contentLength: number | undefined;
@@ -78,7 +79,7 @@ export class UploadSession {
     const run = (attempt.offset ?? 0) > 0 ? this.#continue(attempt) : await this.#start(attempt);
     this.#phase = 'receiving';
     try {
-      for await (const chunk of attempt.body) await run.feed.push(chunk);
+      await run.feed.pump(attempt.body);
     } catch (err) {
       return this.#interrupted(run, attempt, err);
     }
