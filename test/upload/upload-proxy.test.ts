@@ -1,14 +1,17 @@
 import { createHmac, createPrivateKey } from 'node:crypto';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/api/logger.ts';
 import { generateSigningKey, signUploadToken } from '../../src/api/upload-token.ts';
 import { buildUploadProxy } from '../../uploadproxy/proxy/app.ts';
+import { UploadServerClients } from '../../uploadproxy/proxy/forward.ts';
 import {
   TableResolver,
   curl,
@@ -321,3 +324,26 @@ async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<vo
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('the proxy\'s connection to an upload server over mTLS', () => {
+  it('verifies the server, presents the client certificate and negotiates AES-128-GCM', async () => {
+    const server = await startTestUploadServer();
+    try {
+      const clients = new UploadServerClients({ cert: certs.proxyClientPem, key: certs.proxyClientKeyPem, ca: certs.caPem });
+      const { socket } = await clients.connect(server.url, new AbortController().signal);
+      const tlsSocket = socket as TLSSocket;
+      const seen = { authorized: tlsSocket.authorized, cipher: tlsSocket.getCipher().standardName };
+      socket.destroy();
+      expect(seen).toEqual({ authorized: true, cipher: 'TLS_AES_128_GCM_SHA256' });
+      // a client certificate with another CN is refused by the server (401)
+      const stranger = new UploadServerClients({ cert: certs.serverPem, key: certs.serverKeyPem, ca: certs.caPem });
+      const other = await stranger.connect(server.url, new AbortController().signal);
+      other.socket.write('HEAD /v1beta1/upload-async HTTP/1.1\r\nhost: x\r\n\r\n');
+      const [answer] = (await once(other.socket, 'data')) as [Buffer];
+      other.socket.destroy();
+      expect(answer.toString('latin1')).toMatch(/^HTTP\/1\.1 401 /);
+    } finally {
+      await server.close();
+    }
+  });
+});

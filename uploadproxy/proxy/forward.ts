@@ -8,6 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CdiError } from '../../src/api/errors.ts';
 import { localSocketPath } from '../../src/api/upload-target.ts';
 import { discardRestOfBody } from '../early-answer.ts';
+import { uploadHopCiphers } from '../hop-tls.ts';
 import { ResponseDecoder, type UpstreamResponse } from './http1-response.ts';
 
 /** Headers that describe one hop, not the request; `expect` is answered by this hop (100-continue). */
@@ -78,6 +79,7 @@ export class UploadServerClients {
         port: Number(target.port || 443),
         ...(net.isIP(hostname) ? {} : { servername: hostname }),
         ...this.#clientTls,
+        ciphers: uploadHopCiphers,
         rejectUnauthorized: true,
       });
       host = target.host;

@@ -8,6 +8,7 @@ import { CdiError, asCdiError } from '../../src/api/errors.ts';
 import type { Logger } from '../../src/api/logger.ts';
 import { parseChecksum, type ConvertResult } from '../../src/format/index.ts';
 import { discardRestOfBody } from '../early-answer.ts';
+import { uploadHopCiphers } from '../hop-tls.ts';
 import { HealthzPath, UploadHeaders, uploadRoutes, type UploadPathKind } from '../paths.ts';
 import { UploadSession, type RunEngine, type UploadContentType } from './session.ts';
 import { parseUploadRange } from './range.ts';
@@ -56,7 +57,14 @@ export function buildUploadServer(opts: UploadServerOptions): UploadServer {
     opts.tls
       ? Fastify({
           logger: false,
-          https: { key: opts.tls.key, cert: opts.tls.cert, ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: false },
+          https: {
+            key: opts.tls.key,
+            cert: opts.tls.cert,
+            ca: opts.tls.clientCa,
+            requestCert: true,
+            rejectUnauthorized: false,
+            ciphers: uploadHopCiphers,
+          },
         })
       : Fastify({ logger: false })
   ) as unknown as FastifyInstance;
