@@ -4,7 +4,7 @@
  * file; against curl uploading the same bytes over TLS to nginx, which writes the body to a file
  * (WebDAV PUT, client_body_in_file_only). Ours runs both ways the proxy reaches a server: mTLS (a
  * cluster) and the owner-only unix socket (`cdi serve` on one machine). Order rotates each round,
- * 3 rounds, medians. Then one 4 GiB upload with the peak RSS of proxy and server sampled throughout.
+ * 5 rounds, medians. Then one 4 GiB upload per hop with the peak RSS of proxy and server sampled throughout.
  *
  * Our upload server answers only after the volume is fsynced (CDI's sync semantics); nginx does
  * not fsync, so nginx is also timed followed by `sync FILE` and both ratios are printed.
@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { UploadClientName } from '../src/api/annotations.ts';
-import { dataPathNodeFlags } from '../src/api/runtime.ts';
+import { dataPathNodeFlags, serveNodeFlags } from '../src/api/runtime.ts';
 import { localSocketUrl } from '../src/api/upload-target.ts';
 import { generateSigningKey, signUploadToken } from '../src/api/upload-token.ts';
 import { uploadCerts } from '../test/upload/harness.ts';
@@ -27,7 +27,7 @@ import { benchDir, benchInputs } from './convert-image.ts';
 
 const run = promisify(execFile);
 const args = process.argv.slice(2);
-const rounds = Math.max(3, Number(args[args.indexOf('--rounds') + 1]) || 3);
+const rounds = Math.max(3, Number(args[args.indexOf('--rounds') + 1]) || 5);
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const root = path.resolve(import.meta.dirname, '..');
 const GiB = 1 << 30;
@@ -80,8 +80,14 @@ async function startProxy(nodeArgs: readonly string[]): Promise<{ child: ChildPr
   });
   return { child, url };
 }
-// One proxy process per hop, both with the flags of the proxy image, so only the hop differs.
-const proxies = { mtls: await startProxy(dataPathNodeFlags), socket: await startProxy(dataPathNodeFlags) };
+// One proxy process per hop with the flags of the proxy image, so only the hop differs; and one
+// with `cdi serve`'s flags, under which the embedded proxy runs (inside serve's process, whose
+// control-plane heap this bench does not have).
+const proxies = {
+  mtls: await startProxy(dataPathNodeFlags),
+  socket: await startProxy(dataPathNodeFlags),
+  serve: await startProxy(serveNodeFlags),
+};
 
 // nginx writing the request body to a file.
 const nginxPort = await freePort();
@@ -154,7 +160,7 @@ interface OursRun {
   output: string;
 }
 
-type Hop = 'mtls' | 'socket';
+type Hop = keyof typeof proxies;
 
 async function ours(file: string, virtualSize: number, hop: Hop): Promise<OursRun> {
   const via = proxies[hop];
@@ -175,7 +181,7 @@ async function ours(file: string, virtualSize: number, hop: Hop): Promise<OursRu
       CDI_TARGET_PATH: path.join(dir, 'disk.img'),
       CDI_TERMINATION_LOG: path.join(dir, 'termination-log'),
       CDI_SCRATCH_DIR: path.join(dir, 'scratch'),
-      ...(hop === 'socket' ? { CDI_LISTEN_SOCKET: socket } : {}),
+      ...(hop !== 'mtls' ? { CDI_LISTEN_SOCKET: socket } : {}),
       LOG_LEVEL: 'info',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -184,7 +190,7 @@ async function ours(file: string, virtualSize: number, hop: Hop): Promise<OursRu
   let serverLog = '';
   server.stdout!.setEncoding('utf8').on('data', (d: string) => (serverLog += d));
   await waitForPort(port);
-  await writeFile(targetFile, hop === 'socket' ? localSocketUrl(socket) : `https://127.0.0.1:${port}`);
+  await writeFile(targetFile, hop !== 'mtls' ? localSocketUrl(socket) : `https://127.0.0.1:${port}`);
   await run('sync');
   const stopServer = sampleRss(server.pid!);
   const stopProxy = sampleRss(via.child.pid!);
@@ -264,14 +270,17 @@ const rows: string[] = [];
 let worstRss = { server: 0, proxy: 0 };
 const hops: Array<{ hop: Hop; label: string }> = [
   { hop: 'mtls', label: 'mTLS (cluster)' },
-  { hop: 'socket', label: 'unix socket (cdi serve)' },
+  { hop: 'socket', label: 'unix socket (embedded), proxy image flags' },
+  { hop: 'serve', label: "unix socket (embedded), `cdi serve`'s flags" },
 ];
 type Who = Hop | 'nginx' | 'sink';
 // Each round rotates who goes first, so no method always runs on a cold or a warm page cache.
 const orders: Who[][] = [
-  ['mtls', 'socket', 'nginx', 'sink'],
-  ['sink', 'nginx', 'mtls', 'socket'],
-  ['socket', 'sink', 'nginx', 'mtls'],
+  ['mtls', 'socket', 'serve', 'nginx', 'sink'],
+  ['sink', 'nginx', 'serve', 'mtls', 'socket'],
+  ['socket', 'serve', 'sink', 'nginx', 'mtls'],
+  ['nginx', 'mtls', 'sink', 'socket', 'serve'],
+  ['serve', 'sink', 'mtls', 'nginx', 'socket'],
 ];
 try {
   for (const c of [
@@ -279,7 +288,7 @@ try {
     { name: 'qcow2 of it', file: inputs.qcow2 },
   ]) {
     const bytes = (await stat(c.file)).size;
-    const oursRuns: Record<Hop, OursRun[]> = { mtls: [], socket: [] };
+    const oursRuns: Record<Hop, OursRun[]> = { mtls: [], socket: [], serve: [] };
     const ngxTimes: number[] = [];
     const ngxDurable: number[] = [];
     const ngxCpu: number[] = [];
@@ -305,7 +314,7 @@ try {
       }
       const last = (h: Hop) => oursRuns[h].at(-1)!.seconds.toFixed(3);
       log(
-        `${c.name} round ${round + 1}: ours mTLS ${last('mtls')} s, socket ${last('socket')} s, nginx ${ngxTimes.at(-1)!.toFixed(3)} s ` +
+        `${c.name} round ${round + 1}: ours mTLS ${last('mtls')} s, socket ${last('socket')} s (serve flags ${last('serve')} s), nginx ${ngxTimes.at(-1)!.toFixed(3)} s ` +
           `(+sync ${ngxDurable.at(-1)!.toFixed(3)} s), node sink ${sinkRuns.at(-1)!.seconds.toFixed(3)} s`,
       );
     }
@@ -327,7 +336,7 @@ try {
       );
     }
   }
-  const fours = { mtls: await ours(big, 4 * GiB, 'mtls'), socket: await ours(big, 4 * GiB, 'socket') };
+  const fours: Record<Hop, OursRun> = { mtls: await ours(big, 4 * GiB, 'mtls'), socket: await ours(big, 4 * GiB, 'socket'), serve: await ours(big, 4 * GiB, 'serve') };
   await run('cmp', [fours.socket.output, big]);
   const bigBytes = (await stat(big)).size;
   const fourLines = hops.map(({ hop, label }) => {
