@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { UploadClientName } from '../src/api/annotations.ts';
-import { dataPathNodeFlags, serveNodeFlags } from '../src/api/runtime.ts';
+import { dataPathNodeFlags } from '../src/api/runtime.ts';
 import { localSocketUrl } from '../src/api/upload-target.ts';
 import { generateSigningKey, signUploadToken } from '../src/api/upload-token.ts';
 import { uploadCerts } from '../test/upload/harness.ts';
@@ -80,14 +80,9 @@ async function startProxy(nodeArgs: readonly string[]): Promise<{ child: ChildPr
   });
   return { child, url };
 }
-// One proxy process per hop with the flags of the proxy image, so only the hop differs; and one
-// with `cdi serve`'s flags, under which the embedded proxy runs (inside serve's process, whose
-// control-plane heap this bench does not have).
-const proxies = {
-  mtls: await startProxy(dataPathNodeFlags),
-  socket: await startProxy(dataPathNodeFlags),
-  serve: await startProxy(serveNodeFlags),
-};
+// One proxy process per hop, both with the data-path flags the proxy image and `cdi serve`'s
+// proxy process run under, so only the hop differs.
+const proxies = { mtls: await startProxy(dataPathNodeFlags), socket: await startProxy(dataPathNodeFlags) };
 
 // nginx writing the request body to a file.
 const nginxPort = await freePort();
@@ -270,17 +265,16 @@ const rows: string[] = [];
 let worstRss = { server: 0, proxy: 0 };
 const hops: Array<{ hop: Hop; label: string }> = [
   { hop: 'mtls', label: 'mTLS (cluster)' },
-  { hop: 'socket', label: 'unix socket (embedded), proxy image flags' },
-  { hop: 'serve', label: "unix socket (embedded), `cdi serve`'s flags" },
+  { hop: 'socket', label: 'unix socket (cdi serve)' },
 ];
 type Who = Hop | 'nginx' | 'sink';
 // Each round rotates who goes first, so no method always runs on a cold or a warm page cache.
 const orders: Who[][] = [
-  ['mtls', 'socket', 'serve', 'nginx', 'sink'],
-  ['sink', 'nginx', 'serve', 'mtls', 'socket'],
-  ['socket', 'serve', 'sink', 'nginx', 'mtls'],
-  ['nginx', 'mtls', 'sink', 'socket', 'serve'],
-  ['serve', 'sink', 'mtls', 'nginx', 'socket'],
+  ['mtls', 'socket', 'nginx', 'sink'],
+  ['sink', 'nginx', 'mtls', 'socket'],
+  ['socket', 'sink', 'nginx', 'mtls'],
+  ['nginx', 'mtls', 'sink', 'socket'],
+  ['socket', 'nginx', 'mtls', 'sink'],
 ];
 try {
   for (const c of [
@@ -288,7 +282,7 @@ try {
     { name: 'qcow2 of it', file: inputs.qcow2 },
   ]) {
     const bytes = (await stat(c.file)).size;
-    const oursRuns: Record<Hop, OursRun[]> = { mtls: [], socket: [], serve: [] };
+    const oursRuns: Record<Hop, OursRun[]> = { mtls: [], socket: [] };
     const ngxTimes: number[] = [];
     const ngxDurable: number[] = [];
     const ngxCpu: number[] = [];
@@ -314,7 +308,7 @@ try {
       }
       const last = (h: Hop) => oursRuns[h].at(-1)!.seconds.toFixed(3);
       log(
-        `${c.name} round ${round + 1}: ours mTLS ${last('mtls')} s, socket ${last('socket')} s (serve flags ${last('serve')} s), nginx ${ngxTimes.at(-1)!.toFixed(3)} s ` +
+        `${c.name} round ${round + 1}: ours mTLS ${last('mtls')} s, socket ${last('socket')} s, nginx ${ngxTimes.at(-1)!.toFixed(3)} s ` +
           `(+sync ${ngxDurable.at(-1)!.toFixed(3)} s), node sink ${sinkRuns.at(-1)!.seconds.toFixed(3)} s`,
       );
     }
@@ -336,7 +330,7 @@ try {
       );
     }
   }
-  const fours: Record<Hop, OursRun> = { mtls: await ours(big, 4 * GiB, 'mtls'), socket: await ours(big, 4 * GiB, 'socket'), serve: await ours(big, 4 * GiB, 'serve') };
+  const fours: Record<Hop, OursRun> = { mtls: await ours(big, 4 * GiB, 'mtls'), socket: await ours(big, 4 * GiB, 'socket') };
   await run('cmp', [fours.socket.output, big]);
   const bigBytes = (await stat(big)).size;
   const fourLines = hops.map(({ hop, label }) => {

@@ -11,9 +11,3 @@
  * flag is not allowed in NODE_OPTIONS, so the images put both on node's command line.
  */
 export const dataPathNodeFlags: readonly string[] = ['--max-semi-space-size=2', '--initial-old-space-size=64'];
-
-/**
- * `cdi serve`'s own flags (docs/adr/0015), written out in bin/cdi: the embedded upload proxy runs
- * inside serve and so under these. test/e2e/serve.test.ts checks the running serve against them.
- */
-export const serveNodeFlags: readonly string[] = ['--max-semi-space-size=8', '--heap-growing-percent=50'];

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
@@ -6,6 +8,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { silentLogger, type Logger } from '../../src/api/logger.ts';
 import { startApiServer, type ApiServerHandle } from '../../src/apiserver/index.ts';
+import { dataPathNodeFlags } from '../../src/api/runtime.ts';
 import { runUploadProxy } from '../../src/cli/serve/upload-proxy-runner.ts';
 import { uploadProxyServingCert } from '../../src/cli/serve/upload-proxy-tls.ts';
 import { issueCertificate } from '../../src/cluster/pki/certificate.ts';
@@ -45,30 +48,85 @@ function healthz(url: string, ca: string): Promise<number | undefined> {
   });
 }
 
-it('restarts the upload proxy on the same port when the controller rotates its client certificate', async () => {
+it('runs the upload proxy as its own process, which reloads a rotated client certificate and comes back after a crash', async () => {
   await core.createNamespacedSecret({ namespace: 'cdi', body: { metadata: { name: 'cdi-uploadserver-client-cert' }, data: b64(clientCert()) } });
   await core.createNamespacedConfigMap({ namespace: 'cdi', body: { metadata: { name: 'cdi-uploadserver-signer-bundle' }, data: { 'ca-bundle.crt': clientCert()['tls.crt'] } } });
   const serving = await uploadProxyServingCert(dataDir, ['localhost', '127.0.0.1']);
-  const restarts: string[] = [];
-  const logger: Logger = { ...silentLogger, info: (_o, msg) => void (msg && restarts.push(msg)), child: () => logger };
+  const lines: Array<{ msg: string; fields: object }> = [];
+  const logger: Logger = {
+    ...silentLogger,
+    info: (fields, msg) => void (msg && lines.push({ msg, fields })),
+    error: (fields, msg) => void (msg && lines.push({ msg, fields })),
+    child: () => logger,
+  };
+  const seen = async (msg: string, count = 1): Promise<boolean> => {
+    for (let i = 0; i < 200 && lines.filter((l) => l.msg === msg).length < count; i++) await new Promise((r) => setTimeout(r, 50));
+    return lines.filter((l) => l.msg === msg).length >= count;
+  };
+  const materialDir = path.join(dataDir, 'uploadproxy');
   const proxy = await runUploadProxy({
     host: '127.0.0.1',
     port: 0,
     tls: { cert: serving.cert, key: serving.key },
+    kubeconfigPath: api.kubeconfigPath,
     core,
     cdiNamespace: 'cdi',
     checkMs: 100,
     publicKeyPem: api.uploadSigningKey.publicPem,
-    resolver: { resolve: async () => ({ kind: 'missing' }) },
+    materialDir,
     logger,
   });
   try {
     expect(await healthz(proxy.url, serving.caPem)).toBe(200);
-    await core.replaceNamespacedSecret({ namespace: 'cdi', name: 'cdi-uploadserver-client-cert', body: { metadata: { name: 'cdi-uploadserver-client-cert' }, data: b64(clientCert()) } });
-    for (let i = 0; i < 100 && restarts.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(restarts).toEqual(['upload proxy restarted with the rotated client certificate']);
+    // the certificates it is given are the owner's alone
+    expect(fs.statSync(materialDir).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.join(materialDir, 'client', 'tls.key')).mode & 0o777).toBe(0o600);
+    const started = lines.find((l) => l.msg === 'upload proxy process started')!.fields as { pid: number };
+    // it runs under the data-path flags, not serve's
+    expect(fs.readFileSync(`/proc/${started.pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining([...dataPathNodeFlags]));
+
+    const rotated = clientCert();
+    await core.replaceNamespacedSecret({ namespace: 'cdi', name: 'cdi-uploadserver-client-cert', body: { metadata: { name: 'cdi-uploadserver-client-cert' }, data: b64(rotated) } });
+    expect(await seen('upload proxy client certificate rotated; the proxy process reloads it')).toBe(true);
+    expect(fs.readFileSync(path.join(materialDir, 'client', 'tls.crt'), 'utf8')).toBe(rotated['tls.crt']);
+    // the process's own watcher took the new material, on the same process and port
+    expect(await seen('upload client certificate or server CA changed; new uploads use the new material')).toBe(true);
+    expect(await healthz(proxy.url, serving.caPem)).toBe(200);
+
+    process.kill(started.pid, 'SIGKILL');
+    expect(await seen('upload proxy process exited; starting it again')).toBe(true);
+    expect(await seen('upload proxy process started', 2)).toBe(true);
     expect(await healthz(proxy.url, serving.caPem)).toBe(200);
   } finally {
     await proxy.close();
+  }
+  const last = lines.filter((l) => l.msg === 'upload proxy process started').at(-1)!.fields as { pid: number };
+  expect(fs.existsSync(`/proc/${last.pid}/cmdline`) && !fs.readFileSync(`/proc/${last.pid}/stat`, 'utf8').includes(') Z ')).toBe(false);
+});
+
+it('the proxy process started with --exit-with-stdin ends when its parent goes (stdin closes)', async () => {
+  const materialDir = path.join(dataDir, 'uploadproxy');
+  const entry = path.join(import.meta.dirname, '..', '..', 'src', 'cluster', 'uploadproxy', 'main.ts');
+  const child = spawn(
+    process.execPath,
+    [
+      entry,
+      ...['--address', '127.0.0.1', '--port', '0', '--kubeconfig', api.kubeconfigPath],
+      ...['--tls-dir', path.join(materialDir, 'serving'), '--client-cert-dir', path.join(materialDir, 'client'), '--server-ca-dir', path.join(materialDir, 'server-ca')],
+      '--exit-with-stdin',
+    ],
+    { env: { ...process.env, APISERVER_PUBLIC_KEY: api.uploadSigningKey.publicPem, LOG_LEVEL: 'info' }, stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const exited = once(child, 'exit');
+  try {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 300 && !out.includes('upload proxy listening'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(out).toContain('upload proxy listening');
+    child.stdin.end();
+    const [code] = await Promise.race([exited, new Promise((r) => setTimeout(() => r(['still running']), 15_000))]) as [unknown];
+    expect(code).toBe(0);
+  } finally {
+    child.kill('SIGKILL');
   }
 });

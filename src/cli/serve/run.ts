@@ -1,7 +1,8 @@
+import path from 'node:path';
 import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from '../../api/logger.ts';
 import { startApiServer } from '../../apiserver/index.ts';
-import { DefaultCdiNamespace, createUploadTargetResolver, startController } from '../../controller/index.ts';
+import { DefaultCdiNamespace, startController } from '../../controller/index.ts';
 import { pooledKubeConfig } from '../../controller/kube.ts';
 import { startNodeAgent } from '../../node/agent.ts';
 import { lockDataDir } from './data-dir.ts';
@@ -59,11 +60,12 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
       host: o.host,
       port: o.uploadProxyPort,
       tls: { cert: serving.cert, key: serving.key },
+      kubeconfigPath: api.kubeconfigPath,
       core,
       cdiNamespace: DefaultCdiNamespace,
       publicKeyPem: api.uploadSigningKey.publicPem,
-      resolver: createUploadTargetResolver(kubeConfig),
       localSocketDir: agent.socketDir,
+      materialDir: path.join(o.dataDir, 'uploadproxy'),
       logger: o.logger.child({ component: 'uploadproxy' }),
     });
     closers.push(() => proxy.close());

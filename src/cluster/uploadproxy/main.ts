@@ -14,6 +14,8 @@ interface Flags {
   tlsDir: string;
   clientCertDir: string;
   serverCaDir: string;
+  localSocketDir?: string;
+  exitWithStdin?: boolean;
   publicKey?: string;
 }
 
@@ -25,6 +27,8 @@ const program = new Command('cdi-uploadproxy')
   .option('--tls-dir <dir>', 'serving certificate (tls.crt, tls.key)', '/var/run/certs/cdi-uploadproxy-server-cert')
   .option('--client-cert-dir <dir>', 'client certificate for the upload servers (tls.crt, tls.key)', '/var/run/certs/cdi-uploadserver-client-cert')
   .option('--server-ca-dir <dir>', 'CA bundle of the upload servers (ca-bundle.crt)', '/var/run/ca-bundle/cdi-uploadserver-signer-bundle')
+  .option('--local-socket-dir <dir>', "embedded mode (cdi serve): the node agent's owner-only directory of upload server sockets")
+  .option('--exit-with-stdin', 'exit when standard input closes (cdi serve runs it this way, so it ends with serve even after a kill -9)')
   .addOption(new Option('--public-key <pem>', 'token verification key (PEM)').env('APISERVER_PUBLIC_KEY'))
   .action(async (flags: Flags) => {
     const logger = createLogger('cdi-uploadproxy');
@@ -37,11 +41,19 @@ const program = new Command('cdi-uploadproxy')
       clientDir: flags.clientCertDir,
       serverCaDir: flags.serverCaDir,
       publicKeyPem: flags.publicKey,
+      ...(flags.localSocketDir ? { localSocketDir: flags.localSocketDir } : {}),
       resolver: createUploadTargetResolver(kubeConfig),
       logger,
     });
     logger.info({ url: proxy.url, kubeconfig: source }, 'upload proxy listening');
     onShutdown(logger, () => proxy.close());
+    if (flags.exitWithStdin) {
+      process.stdin.once('close', () => {
+        logger.warn({}, 'standard input closed: the parent is gone, exiting');
+        process.kill(process.pid, 'SIGTERM');
+      });
+      process.stdin.resume();
+    }
   });
 
 try {

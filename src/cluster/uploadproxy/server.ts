@@ -28,6 +28,8 @@ export interface ClusterUploadProxyOptions {
   serverCaDir: string;
   publicKeyPem: string;
   resolver: UploadTargetResolver;
+  /** Embedded mode: upload servers' sockets are accepted in this directory (ADR 0018). */
+  localSocketDir?: string;
   logger: Logger;
   debounceMs?: number;
 }
@@ -47,7 +49,13 @@ async function readClientTls(opts: ClusterUploadProxyOptions): Promise<Required<
 export async function startClusterUploadProxy(opts: ClusterUploadProxyOptions): Promise<ClusterUploadProxy> {
   const log = opts.logger.child({ component: 'uploadproxy' });
   const build = async (clientTls: Required<TlsMaterial>): Promise<FastifyInstance> => {
-    const app = buildUploadProxy({ publicKeyPem: opts.publicKeyPem, clientTls, resolver: opts.resolver, logger: opts.logger });
+    const app = buildUploadProxy({
+      publicKeyPem: opts.publicKeyPem,
+      clientTls,
+      resolver: opts.resolver,
+      ...(opts.localSocketDir ? { localSocketDir: opts.localSocketDir } : {}),
+      logger: opts.logger,
+    });
     await app.ready();
     return app;
   };
