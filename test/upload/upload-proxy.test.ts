@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/api/logger.ts';
 import { generateSigningKey, signUploadToken } from '../../src/api/upload-token.ts';
 import { buildUploadProxy } from '../../uploadproxy/proxy/app.ts';
-import { UploadServerClients } from '../../uploadproxy/proxy/forward.ts';
+import { UploadServerClients, UpstreamBufferBytes } from '../../uploadproxy/proxy/forward.ts';
 import {
   TableResolver,
   curl,
@@ -325,16 +325,31 @@ async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<vo
   }
 }
 
-describe('the proxy\'s connection to an upload server over mTLS', () => {
+describe('the proxy\'s connection to an upload server', () => {
+  it('over its unix socket buffers the client\'s body as over mTLS', async () => {
+    const socketDir = await mkdtemp(path.join(os.tmpdir(), 'cdi-sockets-'));
+    const server = await startTestUploadServer({ localSocketDir: socketDir });
+    try {
+      const clients = new UploadServerClients({ cert: certs.proxyClientPem, key: certs.proxyClientKeyPem, ca: certs.caPem }, socketDir);
+      const { socket } = await clients.connect(server.url, new AbortController().signal);
+      const buffer = socket.writableHighWaterMark;
+      socket.destroy();
+      expect(buffer).toBe(UpstreamBufferBytes);
+    } finally {
+      await server.close();
+      await rm(socketDir, { recursive: true, force: true });
+    }
+  });
+
   it('verifies the server, presents the client certificate and negotiates AES-128-GCM', async () => {
     const server = await startTestUploadServer();
     try {
       const clients = new UploadServerClients({ cert: certs.proxyClientPem, key: certs.proxyClientKeyPem, ca: certs.caPem });
       const { socket } = await clients.connect(server.url, new AbortController().signal);
       const tlsSocket = socket as TLSSocket;
-      const seen = { authorized: tlsSocket.authorized, cipher: tlsSocket.getCipher().standardName };
+      const seen = { authorized: tlsSocket.authorized, cipher: tlsSocket.getCipher().standardName, buffer: socket.writableHighWaterMark };
       socket.destroy();
-      expect(seen).toEqual({ authorized: true, cipher: 'TLS_AES_128_GCM_SHA256' });
+      expect(seen).toEqual({ authorized: true, cipher: 'TLS_AES_128_GCM_SHA256', buffer: UpstreamBufferBytes });
       // a client certificate with another CN is refused by the server (401)
       const stranger = new UploadServerClients({ cert: certs.serverPem, key: certs.serverKeyPem, ca: certs.caPem });
       const other = await stranger.connect(server.url, new AbortController().signal);
