@@ -70,7 +70,9 @@ export class ByteFeed implements AsyncIterable<Uint8Array> {
           if (!this.#offer(chunk)) {
             body.pause();
             this.#whenRoom(() => {
-              if (!settled) body.resume();
+              // a failure wakes the body too: report it now rather than at the next chunk
+              if (this.#failure) settle(this.#failure.error);
+              else if (!settled) body.resume();
             });
           }
         } catch (err) {
