@@ -62,7 +62,7 @@ async function scatteredWrites(file: string, size: number, step: number): Promis
   await qemuIo(file, 'qcow2', ...cmds);
 }
 
-async function fromRaw(file: string, work: string, size: number, block: number, seed: number, opts: string[]): Promise<void> {
+export async function fromRaw(file: string, work: string, size: number, block: number, seed: number, opts: string[]): Promise<void> {
   const raw = path.join(work, 'src.raw');
   await writeMixedRaw(raw, size, block, seed);
   await qemuImg('convert', '-q', '-f', 'raw', '-O', 'qcow2', ...opts, raw, file);

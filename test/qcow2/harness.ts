@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CdiError } from '../../src/api/errors.ts';
+import { BufferPool, lendChunk } from '../../src/format/buffer-pool.ts';
 import type { ImageReader, RandomAccessInput } from '../../src/format/contracts.ts';
 import { extentEnd } from '../../src/format/extent.ts';
 
@@ -67,6 +68,21 @@ export async function* chunked(bytes: Uint8Array, chunking: Chunking, seed = 1):
     // copies, so a reader keeping a view of an earlier chunk is caught if it assumed reuse
     yield new Uint8Array(bytes.subarray(at, at + n));
     at += n;
+  }
+}
+
+/**
+ * Chunks of `size` bytes lent from a pool of two buffers, as `cdi convert -` reads stdin: a
+ * buffer is refilled as soon as the reader gives its chunk back, so a reader that keeps a view
+ * of a chunk past its next read sees it overwritten.
+ */
+export async function* pooledChunks(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  const pool = new BufferPool(size, 2);
+  for (let at = 0; at < bytes.byteLength; at += size) {
+    const piece = bytes.subarray(at, at + size);
+    const { bytes: buffer, lease } = pool.take(piece.byteLength);
+    buffer.set(piece);
+    yield lendChunk(buffer, lease);
   }
 }
 

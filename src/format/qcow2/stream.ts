@@ -347,10 +347,13 @@ export async function openQcow2Stream(stream: AsyncIterable<Uint8Array>, opts: S
       throw new CdiError('CDI_ERR_TRUNCATED', [`the stream ended inside the qcow2 header after ${prefix.byteLength} bytes`]);
     }
     const clusterSize = peekClusterSize(prefix);
+    // `prefix` may be a view of a pooled chunk that the next read hands back to its pool (with
+    // 2 MiB clusters the rest of cluster 0 spans more chunks than the pool keeps): copy it first.
+    const whole = new Uint8Array(clusterSize);
+    whole.set(prefix);
     const rest = await src.read(clusterSize - HEADER_PREFIX_BYTES);
-    const cluster0 = new Uint8Array(HEADER_PREFIX_BYTES + rest.byteLength);
-    cluster0.set(prefix);
-    cluster0.set(rest, HEADER_PREFIX_BYTES);
+    whole.set(rest, HEADER_PREFIX_BYTES);
+    const cluster0 = whole.subarray(0, HEADER_PREFIX_BYTES + rest.byteLength);
     return new StreamReader(parseHeader(cluster0), src, cluster0, opts);
   } catch (err) {
     await src.close();
