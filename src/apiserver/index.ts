@@ -11,6 +11,7 @@ import { ObjectService } from './objects.ts';
 import { createRouter } from './router.ts';
 import { seedDefaults } from './seed.ts';
 import { ObjectStore } from './store.ts';
+import { setAsideUnreadableRows } from './stored-rows.ts';
 import { defaultValidator, type Validator } from './validate.ts';
 import { WatchHub } from './watch-hub.ts';
 
@@ -69,7 +70,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   await mkdir(opts.dataDir, { recursive: true });
   const creds = await loadOrCreateCredentials(opts.dataDir, host);
   const store = new ObjectStore(path.join(opts.dataDir, 'apiserver.db'));
-  const hub = new WatchHub(store.currentRv, opts.watchWindow ?? 10_000);
+  setAsideUnreadableRows(store, log);
+  const hub = new WatchHub(store.currentRv, opts.watchWindow ?? 10_000, undefined, log);
   const service = new ObjectService(store, hub, opts.validator ?? defaultValidator);
   seedDefaults(service);
   const gc = new GarbageCollector(service, log);
