@@ -109,11 +109,11 @@ describe('a bad row in the store', () => {
     const db = new DatabaseSync(path.join(dataDir, 'apiserver.db'));
     const insert = db.prepare('INSERT INTO objects (resource, namespace, name, rv, json) VALUES (?, ?, ?, ?, ?)');
     const poison = (name: string, metadata: unknown) =>
-      insert.run('/v1/pods', 'default', name, 1, JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata, spec: {} }));
+      insert.run('/pods', 'default', name, 1, JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata, spec: {} }));
     poison('owners-string', { name: 'owners-string', namespace: 'default', uid: 'u1', ownerReferences: 'x' });
     poison('owners-object', { name: 'owners-object', namespace: 'default', uid: 'u2', ownerReferences: { uid: 'x' } });
     poison('owners-null', { name: 'owners-null', namespace: 'default', uid: 'u3', ownerReferences: [null] });
-    insert.run('/v1/pods', 'default', 'not-json', 1, '{"metadata":');
+    insert.run('/pods', 'default', 'not-json', 1, '{"metadata":');
     db.close();
 
     const logged: Array<Record<string, unknown>> = [];
@@ -128,7 +128,12 @@ describe('a bad row in the store', () => {
     try {
       const codes = logged.filter((l) => l.code === 'CDI_ERR_STORED_OBJECT').map((l) => l.name);
       expect(codes.sort()).toEqual(['not-json', 'owners-null', 'owners-object', 'owners-string']);
-      expect(String(logged[0]!.msg)).toMatch(/^stored object \/v1\/pods default\/\S+ cannot be read and was set aside: /);
+      const messages = logged.map((l) => String(l.msg)).sort();
+      expect(messages[0]).toMatch(/^stored object \/pods default\/not-json cannot be read and was set aside: not JSON: /);
+      expect(messages[1]).toBe('stored object /pods default/owners-null cannot be read and was set aside: an owner reference without a uid');
+      expect(messages[3]).toBe(
+        'stored object /pods default/owners-string cannot be read and was set aside: Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal string into Go struct field ObjectMeta.metadata.ownerReferences of type []v1.OwnerReference',
+      );
       const list = (await curl(second.server, 'GET', pods)).json() as { items: Array<{ metadata: { name: string } }> };
       expect(list.items.map((i) => i.metadata.name)).toEqual(['good']);
       expect((await curl(second.server, 'GET', `${pods}/owners-string`)).code).toBe(404);
