@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { curl, type CurlTarget } from '../apiserver/curl.ts';
@@ -11,6 +12,19 @@ const pods = '/api/v1/namespaces/default/pods';
 const pod = (metadata: Record<string, unknown>) =>
   JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata, spec: { containers: [{ name: 'c', image: 'busybox' }] } });
 
+function processesNaming(dir: string): number[] {
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 function targetOf(s: Serve): CurlTarget {
   const kc = new KubeConfig();
   kc.loadFromFile(s.kubeconfig);
@@ -23,7 +37,10 @@ describe('cdi serve under poison writes', () => {
     s = await startServe();
   });
   afterAll(async () => {
+    const dataDir = s?.dataDir;
     await s?.stop();
+    // kill -9 can orphan the first run's upload proxy (issue 20, item 6): end what this test started.
+    if (dataDir) for (const pid of processesNaming(dataDir)) process.kill(pid, 'SIGKILL');
   });
 
   it('refuses malformed ownerReferences and a doubling patch, then restarts cleanly after kill -9', async () => {
