@@ -75,7 +75,8 @@ export function serveWatch(service: ObjectService, info: KindInfo, req: Incoming
   /** What the initial events left buffered: a client reading them is not behind. */
   let initialBacklog = Infinity;
 
-  const deliver = (e: ChangeEvent): void => {
+  /** `live`: an event being published now, the same object for every watcher (replays are not). */
+  const deliver = (e: ChangeEvent, live = true): void => {
     if (e.resource !== resource) return;
     if (info.namespaced && p.namespace !== undefined && e.namespace !== p.namespace) return;
     const obj = e.object ?? (JSON.parse(e.json) as KubeObject);
@@ -89,10 +90,10 @@ export function serveWatch(service: ObjectService, info: KindInfo, req: Incoming
       if (!before) type = 'ADDED';
       else if (!after) type = 'DELETED';
     } else if (!matches(obj)) return;
-    line(type, e.json, p.table ? obj : undefined, e);
+    line(type, e.json, p.table ? obj : undefined, live ? e : undefined);
   };
 
-  const unsubscribe = service.hub.subscribe(deliver);
+  const unsubscribe = service.hub.subscribe((e) => deliver(e));
   let bookmarkTimer: NodeJS.Timeout | undefined;
   let timeoutTimer: NodeJS.Timeout | undefined;
   const heartbeat = setInterval(() => (res.destroyed ? stop() : res.write('\n')), HeartbeatMs);
@@ -121,7 +122,7 @@ export function serveWatch(service: ObjectService, info: KindInfo, req: Incoming
       stop();
       return;
     }
-    for (const e of replay) deliver(e);
+    for (const e of replay) deliver(e, false);
   }
   initialBacklog = res.writableLength;
   if (p.allowBookmarks) {
