@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:tls';
 
 /** A real HTTP client for attacks on the API: curl, with the server's token, TLS unchecked. */
 export interface CurlReply {
@@ -30,4 +32,19 @@ export function curl(target: CurlTarget, method: string, path: string, body?: st
     });
     child.stdin.end(body ?? '');
   });
+}
+
+/** A watch read line by line off a raw TLS socket (no client library in between). */
+export async function watchLines(target: CurlTarget, path: string, onLine: (line: string) => void): Promise<{ close(): void }> {
+  const { hostname, port } = new URL(target.url);
+  const socket = connect({ host: hostname, port: Number(port), rejectUnauthorized: false });
+  await once(socket, 'secureConnect');
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${target.token}\r\n\r\n`);
+  let partial = '';
+  socket.setEncoding('utf8').on('data', (d: string) => {
+    const lines = (partial + d).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) onLine(line);
+  });
+  return { close: () => socket.destroy() };
 }

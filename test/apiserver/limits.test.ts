@@ -5,7 +5,7 @@ import path from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectlWithInput } from '../support/kubectl.ts';
-import { curl } from './curl.ts';
+import { curl, watchLines } from './curl.ts';
 import { rssOf, startHarness, startServerProcess, type Harness, type ServerProcess } from './harness.ts';
 
 /** Bounded cost: every request a client can send is refused before it costs unbounded memory. */
@@ -140,7 +140,7 @@ describe('connection timeouts (in-process server with short timeouts)', () => {
 
   it('closes a connection whose headers never finish (408) and one whose body never finishes; a watch outlives both', async () => {
     const events: string[] = [];
-    const watch = await stalledWatchReader(h, (line) => events.push(line));
+    const watch = await watchLines(h.server, `${configMaps}?watch=true`, (line) => events.push(line));
     const loris = await open();
     const lorisAnswer = answerOf(loris);
     loris.write('GET /api/v1/namespaces HTTP/1.1\r\nHost: x\r\nX-Slow: ');
@@ -155,18 +155,6 @@ describe('connection timeouts (in-process server with short timeouts)', () => {
     watch.close();
   });
 });
-
-/** A watch on config maps through a raw TLS socket, reporting each event line. */
-async function stalledWatchReader(h: Harness, onLine: (line: string) => void): Promise<{ close(): void }> {
-  const { hostname, port } = new URL(h.server.url);
-  const socket = connect({ host: hostname, port: Number(port), rejectUnauthorized: false });
-  await once(socket, 'secureConnect');
-  socket.write(`GET ${configMaps}?watch=true HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${h.server.token}\r\n\r\n`);
-  socket.on('data', (d: Buffer) => {
-    for (const line of d.toString().split('\n')) onLine(line);
-  });
-  return { close: () => socket.destroy() };
-}
 
 describe('claim sizes', () => {
   let h: Harness;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/api/logger.ts';
-import { curl } from './curl.ts';
+import { curl, watchLines } from './curl.ts';
 import { startHarness, type Harness } from './harness.ts';
 
 /**
@@ -43,6 +43,18 @@ describe('ObjectMeta validation on write', () => {
     expect(reply.json()).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'BadRequest', code: 400 });
     expect(reply.json().message).toBe(`Pod in version "v1" cannot be handled as a Pod: json: ${detail}`);
     expect((await curl(h.server, 'GET', `${pods}/p`)).code).toBe(404);
+  });
+
+  it('lets a watcher see none of the refused writes', async () => {
+    const lines: string[] = [];
+    const watch = await watchLines(h.server, `${pods}?watch=true`, (line) => lines.push(line));
+    for (const [, metadata] of decodeCases) expect((await curl(h.server, 'POST', pods, pod(metadata))).code).toBe(400);
+    expect((await curl(h.server, 'POST', pods, pod({ name: 'p', ownerReferences: [null] }))).code).toBe(422);
+    expect((await curl(h.server, 'POST', pods, pod({ name: 'marker' }))).code).toBe(201);
+    await expect.poll(() => lines.some((l) => l.includes('"name":"marker"')), { timeout: 5000 }).toBe(true);
+    watch.close();
+    expect(lines.filter((l) => l.startsWith('{"type"')).map((l) => (JSON.parse(l) as { object: { metadata: { name: string } } }).object.metadata.name)).toEqual(['marker']);
+    expect((await curl(h.server, 'DELETE', `${pods}/marker`)).code).toBe(200);
   });
 
   it('answers 422 with field paths for [null] owner references and stores nothing', async () => {
