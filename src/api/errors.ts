@@ -90,6 +90,8 @@ export const errorTable = {
   CDI_ERR_UNSAFE_NAME: { message: 'name %s cannot be used as a path under the data dir', exit: 2, http: 422 },
   CDI_ERR_DATA_DIR_IN_USE: { message: 'data dir %s is in use by another API server (its database is locked)', exit: 1, http: 500 },
   CDI_ERR_SERVE: { message: 'cdi serve: %s', exit: 1, http: 500 },
+  CDI_ERR_STORED_OBJECT: { message: 'stored object %s cannot be read and was set aside: %s', exit: 1, http: 500 },
+  CDI_ERR_EVENT_HANDLER: { message: 'a %s event handler failed on %s', exit: 1, http: 500 },
   // cluster mode: token API (aggregated upload.cdi.kubevirt.io), client configuration
   CDI_ERR_TOKEN_API_UNAUTHENTICATED: { message: 'request is not from a trusted front proxy: %s', exit: 3, http: 401 },
   CDI_ERR_TOKEN_API_DENIED: { message: '%s', exit: 3, http: 401 },

@@ -4,6 +4,28 @@ import { ApiError, badRequest } from './status.ts';
 /** Request bodies and JSON replies, with Kubernetes' 3 MiB request limit. */
 const MaxBody = 3 * 1024 * 1024;
 
+/**
+ * How deep a body may nest. kube-apiserver's decoder stops at 10,000 levels; serializing and
+ * copying objects here recurse on V8's stack, which gives out between 4,000 and 5,000, so the
+ * limit is lower, with the decoder's message.
+ */
+export const MaxJsonDepth = 1000;
+
+function checkDepth(text: string): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MaxJsonDepth) throw badRequest(`the request body is not valid JSON: invalid character '${text[i]}' exceeded max depth`);
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+}
+
 /** Only JSON bodies: protobuf and CBOR get 415, on which client-go falls back to JSON. */
 export async function readJson(req: IncomingMessage): Promise<unknown> {
   const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim();
@@ -20,6 +42,7 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return undefined;
+  checkDepth(text);
   try {
     return JSON.parse(text);
   } catch (err) {

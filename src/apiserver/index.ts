@@ -11,6 +11,7 @@ import { ObjectService } from './objects.ts';
 import { createRouter } from './router.ts';
 import { seedDefaults } from './seed.ts';
 import { ObjectStore } from './store.ts';
+import { setAsideUnreadableRows } from './stored-rows.ts';
 import { defaultValidator, type Validator } from './validate.ts';
 import { WatchHub } from './watch-hub.ts';
 
@@ -43,7 +44,20 @@ export interface ApiServerOptions {
   /** Events older than this are deleted (kube-apiserver's --event-ttl); default one hour. */
   eventTtlSeconds?: number;
   validator?: Validator;
+  /** Connection bounds; kube-apiserver's by default (see `DefaultTimeouts`). */
+  timeouts?: Partial<ServerTimeouts>;
 }
+
+export interface ServerTimeouts {
+  /** Until a request's headers are in (Go's ReadHeaderTimeout in kube-apiserver: 32 s). */
+  headersMs: number;
+  /** Until a whole request (headers and body) is in: --request-timeout, 60 s. Watches and log follows are long-running responses, not requests, and are not cut. */
+  requestMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveMs: number;
+}
+
+export const DefaultTimeouts: ServerTimeouts = { headersMs: 32_000, requestMs: 60_000, keepAliveMs: 65_000 };
 
 function urlHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
@@ -69,7 +83,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   await mkdir(opts.dataDir, { recursive: true });
   const creds = await loadOrCreateCredentials(opts.dataDir, host);
   const store = new ObjectStore(path.join(opts.dataDir, 'apiserver.db'));
-  const hub = new WatchHub(store.currentRv, opts.watchWindow ?? 10_000);
+  setAsideUnreadableRows(store, log);
+  const hub = new WatchHub(store.currentRv, opts.watchWindow ?? 10_000, undefined, log);
   const service = new ObjectService(store, hub, opts.validator ?? defaultValidator);
   seedDefaults(service);
   const gc = new GarbageCollector(service, log);
@@ -77,8 +92,17 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
 
   let url = '';
   let ready = false;
+  const timeouts = { ...DefaultTimeouts, ...opts.timeouts };
   const server: Server = createServer(
-    { key: creds.keyPem, cert: creds.certPem, requestTimeout: 0 },
+    {
+      key: creds.keyPem,
+      cert: creds.certPem,
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      // How often the two timeouts above are enforced (Node's default, 30 s, would double them).
+      connectionsCheckingInterval: Math.min(1000, timeouts.headersMs),
+    },
     createRouter({
       service,
       token: creds.token,
@@ -90,7 +114,6 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
       isReady: () => ready,
     }),
   );
-  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { apiVersionOf, type KindInfo, type KubeObject, type ObjectMeta } from './kinds.ts';
+import { decodeObjectMeta, objectMetaCauses } from './object-meta.ts';
 import { badRequest, invalid, type StatusCause } from './status.ts';
 
 /** What the apiserver itself owns in an object's metadata, on create and on update. */
@@ -18,7 +19,10 @@ function randomSuffix(): string {
   return s;
 }
 
-/** Checks apiVersion/kind of a request body against the URL's kind and fills them in when absent. */
+/**
+ * Checks apiVersion/kind of a request body against the URL's kind and fills them in when absent;
+ * metadata is decoded as kube-apiserver decodes it (400 on a JSON type its Go field cannot take).
+ */
 export function checkTypeMeta(info: KindInfo, body: unknown): KubeObject {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object');
   const obj = body as KubeObject;
@@ -28,7 +32,7 @@ export function checkTypeMeta(info: KindInfo, body: unknown): KubeObject {
   }
   obj.apiVersion = apiVersion;
   obj.kind = info.kind;
-  obj.metadata = obj.metadata && typeof obj.metadata === 'object' ? obj.metadata : {};
+  obj.metadata = decodeObjectMeta(info, obj.metadata);
   return obj;
 }
 
@@ -56,7 +60,7 @@ export function prepareCreate(info: KindInfo, namespace: string, obj: KubeObject
   } else delete meta.namespace;
   if (!meta.name && meta.generateName) meta.name = `${meta.generateName}${randomSuffix()}`;
   if (!meta.name) throw invalid(info, '', [{ field: 'metadata.name', reason: 'FieldValueRequired', message: 'Required value: name or generateName is required' }]);
-  const causes = nameCauses(info, meta.name);
+  const causes = [...nameCauses(info, meta.name), ...objectMetaCauses(meta)];
   if (causes.length) throw invalid(info, meta.name, causes);
   meta.uid = randomUUID();
   meta.creationTimestamp = nowTimestamp();
@@ -110,6 +114,8 @@ export function prepareUpdate(info: KindInfo, old: KubeObject, incoming: KubeObj
   }
   delete meta.managedFields;
   if (meta.finalizers?.length === 0) delete meta.finalizers;
+  const causes = objectMetaCauses(meta);
+  if (causes.length) throw invalid(info, meta.name ?? '', causes);
   next.metadata = meta;
   next.apiVersion = old.apiVersion;
   next.kind = old.kind;

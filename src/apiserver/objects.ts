@@ -39,6 +39,17 @@ export interface ListResult {
   continue?: string;
 }
 
+/**
+ * etcd's default --max-request-bytes (1.5 MiB): kube-apiserver cannot store a larger object and
+ * answers "etcdserver: request is too large"; here it is the bound on any object a patch builds.
+ */
+export const MaxStoredObjectBytes = 1536 * 1024;
+function checkSize(json: string): void {
+  if (json.length > MaxStoredObjectBytes / 3 && Buffer.byteLength(json) > MaxStoredObjectBytes) {
+    throw new ApiError(413, 'RequestEntityTooLarge', 'etcdserver: request is too large');
+  }
+}
+
 export const ForegroundFinalizer = 'foregroundDeletion';
 export const OrphanFinalizer = 'orphan';
 const namespaces = findKind('', 'v1', 'namespaces')!;
@@ -116,21 +127,27 @@ export class ObjectService {
   /** Commits one object change and publishes it; the object carries the new resourceVersion. */
   private commit(info: KindInfo, type: EventType, obj: KubeObject, previous: KubeObject | undefined, dryRun = false): KubeObject {
     const meta = obj.metadata as ObjectMeta;
-    if (dryRun) return obj;
+    if (dryRun) {
+      if (type !== 'DELETED') checkSize(JSON.stringify(obj));
+      return obj;
+    }
     const resource = resourceKey(info);
     const namespace = this.nsOf(info, meta.namespace);
     const name = meta.name!;
+    // Everything that can fail happens before the row is written: a write that is committed is
+    // always published, and one that fails leaves nothing behind.
+    const prevJson = type === 'MODIFIED' && previous ? JSON.stringify(previous) : undefined;
     let json = '';
     const rv = this.store.write((rv, ops) => {
       meta.resourceVersion = String(rv);
       json = JSON.stringify(obj);
+      if (type !== 'DELETED') checkSize(json);
       const row = { resource, namespace, name, rv, json };
       if (type === 'ADDED') ops.insert(row);
       else if (type === 'MODIFIED') ops.replace(row);
       else ops.remove(resource, namespace, name);
       return rv;
     });
-    const prevJson = type === 'MODIFIED' && previous ? JSON.stringify(previous) : undefined;
     this.store.onCommit(() => this.hub.publish({ type, rv, resource, namespace, name, json, object: obj, ...(prevJson ? { prevJson, previous } : {}) }));
     return obj;
   }

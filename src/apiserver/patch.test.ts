@@ -43,4 +43,21 @@ describe('patches', () => {
     expect(() => applyPatch('text/plain', {}, {})).toThrow(expect.objectContaining({ code: 415 }));
     expect(applyPatch('application/merge-patch+json; charset=utf-8', { a: 1 }, { b: 2 })).toEqual({ a: 1, b: 2 });
   });
+
+  it('JSON patch: copies and moves never nest the document past the body depth limit', () => {
+    let nested: unknown = [];
+    for (let i = 1; i < 900; i++) nested = [nested];
+    let leaf = '/x';
+    for (let i = 0; i < 899; i++) leaf += '/0';
+    const doc = jsonPatch({}, [{ op: 'add', path: '/x', value: nested }] as never);
+    for (const op of ['copy', 'move']) {
+      let err: unknown;
+      try {
+        jsonPatch(doc, [{ op, from: '/x', path: `${leaf}/-` }] as never);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: 422, details: { causes: [{ message: "invalid character '{' exceeded max depth" }] } });
+    }
+  });
 });

@@ -1,3 +1,4 @@
+import { MaxJsonDepth } from './http.ts';
 import { badRequest, ApiError } from './status.ts';
 
 /**
@@ -91,8 +92,21 @@ function deepEqual(a: Json, b: Json): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/** kube-apiserver's maxJSONPatchOperations and --json-patch-max-copy-bytes default (3 MiB). */
+export const MaxJsonPatchOperations = 10_000;
+export const MaxJsonPatchCopyBytes = 3 * 1024 * 1024;
+
+/** How kube-apiserver answers a JSON patch that fails to apply: 422, json-patch's text as the cause. */
+const patchFailed = (message: string): ApiError =>
+  new ApiError(422, 'Invalid', 'the server rejected our request due to an error in our request', { causes: [{ reason: 'UnexpectedServerResponse', message }] });
+
 export function jsonPatch(target: Json, ops: Json): Json {
   if (!Array.isArray(ops)) throw badRequest('json patch must be an array of operations');
+  if (ops.length > MaxJsonPatchOperations) {
+    throw new ApiError(413, 'RequestEntityTooLarge', `The allowed maximum operations in a JSON patch is ${MaxJsonPatchOperations}, got ${ops.length}`);
+  }
+  // Each copy may double the document (19 of them took 1 KiB to gigabytes): copies are metered.
+  let copied = 0;
   let doc = structuredClone(target);
   for (const raw of ops) {
     if (!isObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string') throw badRequest('invalid json patch operation');
@@ -100,18 +114,27 @@ export function jsonPatch(target: Json, ops: Json): Json {
     const value = (raw.value ?? null) as Json;
     switch (op) {
       case 'add':
+        checkPlacedDepth(path, value);
         doc = addAt(doc, path, structuredClone(value));
         break;
       case 'remove':
         doc = removeAt(doc, path).doc;
         break;
       case 'replace':
+        checkPlacedDepth(path, value);
         doc = addAt(removeAt(doc, path).doc, path, structuredClone(value));
         break;
       case 'move':
       case 'copy': {
         if (typeof raw.from !== 'string') throw badRequest(`${op} needs from`);
         const moved = op === 'move' ? removeAt(doc, raw.from) : { doc, removed: containerAt(doc, parsePointer(raw.from), raw.from) };
+        checkPlacedDepth(path, moved.removed);
+        if (op === 'copy') {
+          copied += Buffer.byteLength(JSON.stringify(moved.removed));
+          if (copied > MaxJsonPatchCopyBytes) {
+            throw patchFailed(`Unable to complete the copy, the accumulated size increase of copy is ${copied}, exceeding the limit ${MaxJsonPatchCopyBytes}`);
+          }
+        }
         doc = addAt(moved.doc, path, structuredClone(moved.removed));
         break;
       }
@@ -125,6 +148,24 @@ export function jsonPatch(target: Json, ops: Json): Json {
     }
   }
   return doc;
+}
+
+/** How deep a value nests, walked without recursion. */
+function depthOf(value: Json): number {
+  let max = 0;
+  const stack: Array<[Json, number]> = [[value, 0]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    max = Math.max(max, d + 1);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
+}
+
+/** A value placed at `path` keeps the document within the body depth limit (copies into themselves would not). */
+function checkPlacedDepth(path: string, value: Json): void {
+  if (parsePointer(path).length + depthOf(value) > MaxJsonDepth) throw patchFailed("invalid character '{' exceeded max depth");
 }
 
 /** Merge keys of the core lists kubectl apply touches (from the Kubernetes types' patchMergeKey). */

@@ -58,6 +58,16 @@ function authorized(req: IncomingMessage, token: string): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
+/** A path segment; a malformed escape (%ZZ) is the client's error, as Go's URL parser reports it. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    const bad = /%(?![0-9a-fA-F]{2})[^%]{0,2}/.exec(segment)?.[0] ?? segment;
+    throw badRequest(`invalid URL escape ${JSON.stringify(bad)}`);
+  }
+}
+
 function intParam(q: URLSearchParams, key: string): number | undefined {
   const v = q.get(key);
   if (v === null || v === '') return undefined;
@@ -177,7 +187,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://localhost');
-    const parts = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+    const parts = url.pathname.split('/').filter((s) => s !== '').map(decodeSegment);
     const q = url.searchParams;
     const path = url.pathname.replace(/\/+$/, '') || '/';
     if (path === '/healthz' || path === '/livez') return sendText(res, 200, 'ok');

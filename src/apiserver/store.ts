@@ -72,6 +72,10 @@ export class ObjectStore {
         PRIMARY KEY (resource, namespace, name)
       ) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS set_aside (
+        resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+        rv INTEGER NOT NULL, json TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL
+      );
       INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', 1);
     `);
     const cols = 'resource, namespace, name, rv, json';
@@ -126,6 +130,26 @@ export class ObjectStore {
 
   *all(): Generator<StoredObject> {
     for (const r of this.stmts.everything.iterate()) yield r as unknown as StoredObject;
+  }
+
+  /**
+   * Moves a row nothing can read out of the objects into the `set_aside` table, where it stays
+   * for inspection. Only before serving: it commits on its own, outside any batch.
+   */
+  setAside(row: StoredObject, reason: string): void {
+    if (this.batch) throw new Error('setAside while a write batch is open');
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.db
+        .prepare('INSERT INTO set_aside (resource, namespace, name, rv, json, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(row.resource, row.namespace, row.name, row.rv, row.json, reason, new Date().toISOString());
+      this.stmts.remove.run(row.resource, row.namespace, row.name);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+    fdatasyncSync(this.walFd);
   }
 
   /**

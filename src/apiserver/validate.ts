@@ -1,8 +1,9 @@
 import type { DataSource } from '../api/datasource.ts';
 import type { DataVolume } from '../api/datavolume.ts';
 import { admissionDeniedMessage, validateDataVolume, type ClaimLike } from '../api/validation.ts';
+import { parseQuantity } from '../api/quantity.ts';
 import { findKind, type KindInfo, type KubeObject } from './kinds.ts';
-import { ApiError } from './status.ts';
+import { ApiError, invalid } from './status.ts';
 
 /**
  * Admission: the one seam where kind-specific rules plug in. DataVolumes go through CDI's
@@ -15,7 +16,19 @@ export type Validator = (info: KindInfo, obj: KubeObject, old: KubeObject | unde
 const pvcs = findKind('', 'v1', 'persistentvolumeclaims')!;
 const dataSources = findKind('cdi.kubevirt.io', 'v1beta1', 'datasources')!;
 
+/** ValidatePersistentVolumeClaimSpec's rule on the requested size: a positive quantity. */
+function claimSizeInvalid(info: KindInfo, obj: KubeObject): ApiError | undefined {
+  const storage = (obj.spec as { resources?: { requests?: { storage?: unknown } } } | undefined)?.resources?.requests?.storage;
+  if (typeof storage !== 'string' && typeof storage !== 'number') return undefined;
+  const bytes = parseQuantity(storage);
+  if (bytes === undefined || bytes > 0) return undefined;
+  return invalid(info, obj.metadata?.name ?? '', [
+    { field: 'spec.resources.requests[storage]', message: `Invalid value: ${JSON.stringify(String(storage))}: must be greater than zero` },
+  ]);
+}
+
 export const defaultValidator: Validator = (info, obj, old, lookup) => {
+  if (info.kind === 'PersistentVolumeClaim') return claimSizeInvalid(info, obj);
   if (info.kind !== 'DataVolume') return undefined;
   const causes = validateDataVolume(obj as DataVolume, {
     operation: old ? 'UPDATE' : 'CREATE',

@@ -31,4 +31,19 @@ describe('WatchHub', () => {
     hub.publish(ev(2));
     expect(seen).toEqual([1]);
   });
+
+  it('logs a listener that throws with a code and still delivers to every other listener', () => {
+    const logged: Array<Record<string, unknown>> = [];
+    const log = { debug: () => {}, info: () => {}, warn: () => {}, error: (o: object) => logged.push(o as Record<string, unknown>), child: () => log };
+    const hub = new WatchHub(0, 10, undefined, log);
+    const seen: number[] = [];
+    hub.subscribe(() => {
+      throw new TypeError('ownerReferences.map is not a function');
+    });
+    hub.subscribe((e) => seen.push(e.rv));
+    expect(() => hub.publish(ev(1))).not.toThrow();
+    expect(seen).toEqual([1]);
+    expect(logged).toMatchObject([{ code: 'CDI_ERR_EVENT_HANDLER' }]);
+    expect(hub.since(0, '/configmaps')?.map((e) => e.rv)).toEqual([1]);
+  });
 });

@@ -1,3 +1,5 @@
+import { CdiError } from '../api/errors.ts';
+import { silentLogger, type Logger } from '../api/logger.ts';
 import type { KubeObject } from './kinds.ts';
 
 /**
@@ -32,11 +34,14 @@ export class WatchHub {
   private readonly windowBytes: number;
   private bytes = 0;
 
+  private readonly log: Logger;
+
   /** Keeps at least `windowSize` events unless they exceed `windowBytes` of JSON. */
-  constructor(startRv: number, windowSize: number, windowBytes = 8 * 1024 * 1024) {
+  constructor(startRv: number, windowSize: number, windowBytes = 8 * 1024 * 1024, log: Logger = silentLogger) {
     this.compactedRv = startRv;
     this.windowSize = windowSize;
     this.windowBytes = windowBytes;
+    this.log = log;
   }
 
   publish(event: ChangeEvent): void {
@@ -52,7 +57,15 @@ export class WatchHub {
       this.compactedRv = this.events[drop - 1]!.rv;
       this.events = this.events.slice(drop);
     }
-    for (const l of this.listeners) l(event);
+    // The write is committed: a listener that fails is logged and skipped, never the others.
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (cause) {
+        const err = new CdiError('CDI_ERR_EVENT_HANDLER', ['watch', `${event.type} ${event.resource} ${event.namespace}/${event.name}: ${String(cause)}`], { cause });
+        this.log.error({ code: err.code, err }, err.message);
+      }
+    }
   }
 
   /** The oldest resourceVersion a watch may start from. */

@@ -23,13 +23,32 @@ export interface WatchParams {
   bookmarkIntervalMs: number;
 }
 
-/** A watcher this far behind is cut off; it resumes from its last resourceVersion. */
-const MaxBuffered = 16 * 1024 * 1024;
+/**
+ * How far a watcher may fall behind, in bytes buffered beyond its initial state, before it is
+ * cut off, as kube-apiserver ends a watcher whose buffer is full: clients re-watch from their
+ * last resourceVersion (or relist). Cutting means destroying the connection, so a stalled client
+ * holds nothing once it is cut.
+ */
+export const MaxWatchBacklog = 1024 * 1024;
 /**
  * An idle stream gets a bare newline this often: JSON stream decoders skip it, and it keeps
  * client-node's 30 s inactivity timeout from tearing down quiet informers.
  */
 const HeartbeatMs = 15_000;
+
+/**
+ * An event's line, encoded once for every watcher it goes to: each watcher's buffer then holds a
+ * reference to one Buffer, not its own copy of the object.
+ */
+const encodedLines = new WeakMap<ChangeEvent, Map<string, Buffer>>();
+
+function sharedLine(e: ChangeEvent, type: string): Buffer {
+  let byType = encodedLines.get(e);
+  if (!byType) encodedLines.set(e, (byType = new Map()));
+  let chunk = byType.get(type);
+  if (!chunk) byType.set(type, (chunk = Buffer.from(`{"type":"${type}","object":${e.json}}\n`)));
+  return chunk;
+}
 
 export function serveWatch(service: ObjectService, info: KindInfo, req: IncomingMessage, res: ServerResponse, p: WatchParams): void {
   const labels = parseLabelSelector(p.labelSelector);
@@ -43,17 +62,21 @@ export function serveWatch(service: ObjectService, info: KindInfo, req: Incoming
   res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache' });
   res.flushHeaders();
 
-  const line = (type: string, json: string, obj: KubeObject | undefined): void => {
-    const body =
-      p.table && obj && type !== 'BOOKMARK'
-        ? JSON.stringify({ type, object: toTable(info, [obj], obj.metadata?.resourceVersion ?? '') })
-        : `{"type":"${type}","object":${json}}`;
+  const line = (type: string, json: string, obj: KubeObject | undefined, shared?: ChangeEvent): void => {
     if (res.destroyed) return stop();
-    res.write(`${body}\n`);
-    if (res.writableLength > MaxBuffered) stop();
+    if (p.table && obj && type !== 'BOOKMARK') {
+      res.write(`${JSON.stringify({ type, object: toTable(info, [obj], obj.metadata?.resourceVersion ?? '') })}\n`);
+    } else res.write(shared ? sharedLine(shared, type) : `{"type":"${type}","object":${json}}\n`);
+    if (res.writableLength > initialBacklog + MaxWatchBacklog) {
+      stop();
+      res.destroy();
+    }
   };
+  /** What the initial events left buffered: a client reading them is not behind. */
+  let initialBacklog = Infinity;
 
-  const deliver = (e: ChangeEvent): void => {
+  /** `live`: an event being published now, the same object for every watcher (replays are not). */
+  const deliver = (e: ChangeEvent, live = true): void => {
     if (e.resource !== resource) return;
     if (info.namespaced && p.namespace !== undefined && e.namespace !== p.namespace) return;
     const obj = e.object ?? (JSON.parse(e.json) as KubeObject);
@@ -67,10 +90,10 @@ export function serveWatch(service: ObjectService, info: KindInfo, req: Incoming
       if (!before) type = 'ADDED';
       else if (!after) type = 'DELETED';
     } else if (!matches(obj)) return;
-    line(type, e.json, p.table ? obj : undefined);
+    line(type, e.json, p.table ? obj : undefined, live ? e : undefined);
   };
 
-  const unsubscribe = service.hub.subscribe(deliver);
+  const unsubscribe = service.hub.subscribe((e) => deliver(e));
   let bookmarkTimer: NodeJS.Timeout | undefined;
   let timeoutTimer: NodeJS.Timeout | undefined;
   const heartbeat = setInterval(() => (res.destroyed ? stop() : res.write('\n')), HeartbeatMs);
@@ -99,8 +122,9 @@ export function serveWatch(service: ObjectService, info: KindInfo, req: Incoming
       stop();
       return;
     }
-    for (const e of replay) deliver(e);
+    for (const e of replay) deliver(e, false);
   }
+  initialBacklog = res.writableLength;
   if (p.allowBookmarks) {
     const bookmark = () =>
       line('BOOKMARK', JSON.stringify({ kind: info.kind, apiVersion: apiVersionOf(info), metadata: { resourceVersion: String(service.store.currentRv) } }), undefined);

@@ -4,7 +4,7 @@ import { DefaultWorkerRetryBudget } from '../api/cdiconfig.ts';
 import type { Logger } from '../api/logger.ts';
 import { UploadPki } from './certs.ts';
 import { DataVolumeController } from './datavolume-controller.ts';
-import { makeCaches, startAll, type Cache } from './informers.ts';
+import { guardHandlers, makeCaches, startAll, type Cache } from './informers.ts';
 import { Kube } from './kube.ts';
 import { workerImages, type WorkerImageMap } from './pods.ts';
 import { DataSourceController } from './datasource.ts';
@@ -67,6 +67,7 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
   const vmController = manageVms ? new VirtualMachineController(kube, caches, logger) : undefined;
   const informers: Record<string, Cache<KubernetesObject>> = { ...(caches as unknown as Record<string, Cache<KubernetesObject>>) };
   if (vmController) informers.virtualMachines = vmController.vms as unknown as Cache<KubernetesObject>;
+  for (const [name, informer] of Object.entries(informers)) guardHandlers(name, informer, logger);
   // Handlers go on before the first list so no event is missed.
   new StorageProfileController(kube, caches, logger).start();
   new DataSourceController(kube, caches, logger).start();

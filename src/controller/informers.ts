@@ -13,6 +13,7 @@ import {
 import type { CdiConfig } from '../api/cdiconfig.ts';
 import type { DataSource } from '../api/datasource.ts';
 import { Group, Version, type DataVolume } from '../api/datavolume.ts';
+import { CdiError } from '../api/errors.ts';
 import type { Logger } from '../api/logger.ts';
 import type { StorageProfile } from '../api/storageprofile.ts';
 import type { Kube } from './kube.ts';
@@ -36,22 +37,46 @@ export const cdi = (plural: string) => ({ group: Group, version: Version, plural
 
 export function makeCaches(kube: Kube): Caches {
   const kc = kube.kubeConfig;
-  const core = kube.core;
-  const custom = <T extends KubernetesObject>(plural: string) =>
-    makeInformer<T>(kc, `/apis/${Group}/${Version}/${plural}`, () => kube.listCustom<T>(cdi(plural)));
+  const informer = <T extends KubernetesObject>(path: string) => makeInformer<T>(kc, path, () => kube.listRaw<T>(path));
+  const custom = <T extends KubernetesObject>(plural: string) => informer<T>(`/apis/${Group}/${Version}/${plural}`);
   return {
     dataVolumes: custom('datavolumes'),
-    claims: makeInformer(kc, '/api/v1/persistentvolumeclaims', () => core.listPersistentVolumeClaimForAllNamespaces()),
-    pods: makeInformer(kc, '/api/v1/pods', () => core.listPodForAllNamespaces()),
-    services: makeInformer(kc, '/api/v1/services', () => core.listServiceForAllNamespaces()),
-    secrets: makeInformer(kc, '/api/v1/secrets', () => core.listSecretForAllNamespaces()),
-    storageClasses: makeInformer(kc, '/apis/storage.k8s.io/v1/storageclasses', () =>
-      kube.listCustom<V1StorageClass>({ group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses' }),
-    ),
+    claims: informer('/api/v1/persistentvolumeclaims'),
+    pods: informer('/api/v1/pods'),
+    services: informer('/api/v1/services'),
+    secrets: informer('/api/v1/secrets'),
+    storageClasses: informer('/apis/storage.k8s.io/v1/storageclasses'),
     profiles: custom('storageprofiles'),
     configs: custom('cdiconfigs'),
     dataSources: custom('datasources'),
   };
+}
+
+/**
+ * Every handler registered on the informer is guarded: one that throws (a malformed object the
+ * controller cannot read) is logged with CDI_ERR_EVENT_HANDLER and the informer goes on. Unguarded,
+ * a throw in a watch callback rejects client-node's async handler (an unhandled rejection ends
+ * the process), and a throw during a list fails the relist, again and again.
+ */
+export function guardHandlers(name: string, informer: Cache<KubernetesObject>, logger: Logger): void {
+  const on = informer.on.bind(informer);
+  const guarded = new Map<unknown, (obj: KubernetesObject) => void>();
+  informer.on = ((verb: Parameters<typeof on>[0], cb: (obj: KubernetesObject) => void) => {
+    if (verb === 'error' || verb === 'connect') return on(verb, cb);
+    const wrapped = (obj: KubernetesObject): void => {
+      try {
+        cb(obj);
+      } catch (cause) {
+        const what = `${verb} of ${name} ${obj?.metadata?.namespace ?? ''}/${obj?.metadata?.name ?? ''}: ${String(cause)}`;
+        const err = new CdiError('CDI_ERR_EVENT_HANDLER', ['informer', what], { cause });
+        logger.error({ code: err.code, informer: name, err }, err.message);
+      }
+    };
+    guarded.set(cb, wrapped);
+    on(verb, wrapped);
+  }) as typeof informer.on;
+  const off = informer.off.bind(informer);
+  informer.off = ((verb: Parameters<typeof off>[0], cb: (obj: KubernetesObject) => void) => off(verb, (guarded.get(cb) ?? cb) as typeof cb)) as typeof informer.off;
 }
 
 /** Starts informers and resolves once each has listed; watch errors are logged and the informer restarts. */

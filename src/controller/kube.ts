@@ -1,12 +1,16 @@
 import {
+  ApiException,
   CoreV1Api,
   CustomObjectsApi,
+  HttpMethod,
   KubeConfig,
   PatchStrategy,
+  RequestContext,
   setHeaderOptions,
   type KubernetesListObject,
   type KubernetesObject,
 } from '@kubernetes/client-node';
+import { fetch } from 'undici';
 
 /** The few Kubernetes calls the controllers make, with the error checks they need. */
 export function statusOf(err: unknown): number | undefined {
@@ -50,6 +54,23 @@ export class Kube {
 
   listCustom<T extends KubernetesObject>(ref: CustomRef): Promise<KubernetesListObject<T>> {
     return this.custom.listClusterCustomObject(ref) as Promise<KubernetesListObject<T>>;
+  }
+
+  /**
+   * Lists an API path as plain JSON objects, the form watch events arrive in. client-node's typed
+   * lists throw on one malformed object (`spec.volumes: {}`: "data is not iterable"), which would
+   * fail every relist of the whole informer.
+   */
+  async listRaw<T extends KubernetesObject>(path: string): Promise<KubernetesListObject<T>> {
+    const server = this.kubeConfig.getCurrentCluster()?.server;
+    if (!server) throw new Error('No currently active cluster');
+    const ctx = new RequestContext(`${server}${path}`, HttpMethod.GET);
+    ctx.setHeaderParam('Accept', 'application/json');
+    await this.kubeConfig.applySecurityAuthentication(ctx);
+    const res = await fetch(ctx.getUrl(), { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() });
+    const text = await res.text();
+    if (!res.ok) throw new ApiException(res.status, 'Unsuccessful HTTP Request', text, Object.fromEntries(res.headers));
+    return JSON.parse(text) as KubernetesListObject<T>;
   }
 
   getCustom<T>(ref: CustomRef, namespace: string | undefined, name: string): Promise<T> {

@@ -1,23 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dataVolume, dvGroup } from './harness.ts';
-
-const entry = path.join(import.meta.dirname, 'server-process.ts');
-
-async function startServerProcess(dataDir: string): Promise<{ child: ChildProcess; custom: CustomObjectsApi }> {
-  const child = spawn(process.execPath, [entry, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = (await once(createInterface(child.stdout!), 'line')) as [string];
-  const { kubeconfigPath } = JSON.parse(line) as { kubeconfigPath: string };
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
-  return { child, custom: kc.makeApiClient(CustomObjectsApi) };
-}
+import { dataVolume, dvGroup, startServerProcess } from './harness.ts';
 
 describe('apiserver durability', () => {
   const children: ChildProcess[] = [];

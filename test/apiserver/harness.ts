@@ -1,6 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { silentLogger } from '../../src/api/logger.ts';
 import { startApiServer, type ApiServerHandle, type ApiServerOptions } from '../../src/apiserver/index.ts';
@@ -65,4 +68,29 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** The API server as its own process (server-process.ts), for kill -9 tests and RSS readings. */
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  token: string;
+  custom: CustomObjectsApi;
+  core: CoreV1Api;
+}
+
+export async function startServerProcess(dataDir: string): Promise<ServerProcess> {
+  const entry = path.join(import.meta.dirname, 'server-process.ts');
+  const child = spawn(process.execPath, [entry, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(createInterface(child.stdout!), 'line')) as [string];
+  const { url, token, kubeconfigPath } = JSON.parse(line) as { url: string; token: string; kubeconfigPath: string };
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  return { child, url, token, custom: kc.makeApiClient(CustomObjectsApi), core: kc.makeApiClient(CoreV1Api) };
+}
+
+/** Resident memory of a process in bytes, from /proc. */
+export async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }

@@ -20,8 +20,9 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(opts: Partial<ControllerOptions> = {}): Promise<Harness> {
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'cdi-controller-'));
+/** `dataDir`: an existing data dir to serve (the harness removes it on stop). */
+export async function startHarness(opts: Partial<ControllerOptions> = {}, dataDir?: string): Promise<Harness> {
+  dataDir ??= await mkdtemp(path.join(tmpdir(), 'cdi-controller-'));
   const api = await startApiServer({ dataDir, logger: silentLogger });
   const kc = new KubeConfig();
   kc.loadFromFile(api.kubeconfigPath);
