@@ -1,3 +1,4 @@
+import { checkConfigDataUpdate, normalizeConfigData } from './config-data.ts';
 import { findKind, resourceKey, type KindInfo, type KubeObject, type ObjectMeta } from './kinds.ts';
 import { checkTypeMeta, nowTimestamp, prepareCreate, prepareUpdate, unchanged } from './metadata.ts';
 import { applyPatch } from './patch.ts';
@@ -184,6 +185,7 @@ export class ObjectService {
 
   create(info: KindInfo, namespace: string | undefined, body: unknown, opts: WriteOptions = {}): KubeObject {
     const obj = prepareCreate(info, this.nsOf(info, namespace), checkTypeMeta(info, body));
+    normalizeConfigData(info, obj);
     const meta = obj.metadata as ObjectMeta;
     this.checkNamespace(info, meta.namespace ?? '');
     // Status is the server's and the controllers': a create starts from kube-apiserver's defaults.
@@ -213,9 +215,10 @@ export class ObjectService {
     if (meta.resourceVersion !== undefined && meta.resourceVersion !== '' && meta.resourceVersion !== old.metadata?.resourceVersion) {
       throw conflict(info, name);
     }
+    normalizeConfigData(info, incoming);
     const next = prepareUpdate(info, old, incoming, subresource);
     if (subresource !== 'status') {
-      const denied = this.validate(info, next, old, this.lookup);
+      const denied = checkConfigDataUpdate(info, next, old) ?? this.validate(info, next, old, this.lookup);
       if (denied) throw denied;
     }
     return this.replace(info, old, next, opts.dryRun);

@@ -60,11 +60,13 @@ export const conflict = (info: KindInfo, name: string): ApiError =>
   );
 
 export function invalid(info: KindInfo, name: string, causes: StatusCause[]): ApiError {
-  const list = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message)).join(', ');
+  const rendered = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message));
+  // As kube-apiserver's NewInvalid: the group kind ("Secret", "DataVolume.cdi.kubevirt.io"), several causes in brackets.
+  const list = rendered.length === 1 ? rendered[0] : `[${rendered.join(', ')}]`;
   return new ApiError(
     422,
     'Invalid',
-    `${info.kind}.${info.group || 'core'} "${name}" is invalid: ${list}`,
+    `${info.group ? `${info.kind}.${info.group}` : info.kind} "${name}" is invalid: ${list}`,
     details(info, name, { kind: info.kind, causes: causes.map((c) => ({ reason: c.reason ?? 'FieldValueInvalid', ...c })) }),
   );
 }
