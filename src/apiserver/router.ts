@@ -5,6 +5,7 @@ import { coreVersions, group, groupList, resourceList, versionInfo } from './dis
 import { readJson, sendError, sendJson, sendText, successStatus } from './http.ts';
 import { apiVersionOf, findKind, type KindInfo } from './kinds.ts';
 import type { ObjectService } from './objects.ts';
+import { protobufKinds } from '../protobuf/k8s-messages.ts';
 import { servePodLog } from './pod-log.ts';
 import { deleteQuery, dryRunQuery, listQuery, queryBool, queryInt, watchQuery } from './query.ts';
 import { ApiError, internal, methodNotAllowed, pathNotFound, unauthorized } from './status.ts';
@@ -76,6 +77,8 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
       return reply(res, 201, await createUploadToken(info, namespace, await readJson(req), o.uploadSigningKey));
     }
     const table = wantsTable(req.headers.accept);
+    // Creates and updates of built-in kinds may come as protobuf, custom resources may not; any DELETE may carry DeleteOptions.
+    const body = () => readJson(req, `${apiVersionOf(info)}/${info.kind}` in protobufKinds || method === 'DELETE');
     const writeOpts = (verb: 'CreateOptions' | 'UpdateOptions' | 'PatchOptions') => ({
       ...(subresource === 'status' ? { subresource: 'status' as const } : {}),
       ...(dryRunQuery(q, verb) ? { dryRun: true } : {}),
@@ -109,10 +112,10 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
           });
         }
         case 'POST':
-          return reply(res, 201, service.create(info, namespace, await readJson(req), writeOpts('CreateOptions')));
+          return reply(res, 201, service.create(info, namespace, await body(), writeOpts('CreateOptions')));
         case 'DELETE': {
-          const body = await readJson(req);
-          const items = service.deleteCollection(info, namespace, listQuery(q), deleteQuery(q, body));
+          const options = await body();
+          const items = service.deleteCollection(info, namespace, listQuery(q), deleteQuery(q, options));
           return reply(res, 200, { kind: `${info.kind}List`, apiVersion: apiVersionOf(info), metadata: {}, items });
         }
         default:
@@ -125,12 +128,12 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
         return reply(res, 200, table ? toTable(info, [obj], obj.metadata?.resourceVersion ?? '') : obj);
       }
       case 'PUT':
-        return reply(res, 200, service.update(info, namespace, name, await readJson(req), writeOpts('UpdateOptions')));
+        return reply(res, 200, service.update(info, namespace, name, await body(), writeOpts('UpdateOptions')));
       case 'PATCH':
         return reply(res, 200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), writeOpts('PatchOptions')));
       case 'DELETE': {
         if (subresource) throw methodNotAllowed('DELETE is not allowed on the status subresource');
-        const obj = service.delete(info, namespace, name, deleteQuery(q, await readJson(req)));
+        const obj = service.delete(info, namespace, name, deleteQuery(q, await body()));
         const remains = service.find(info, namespace, name)?.metadata?.uid === obj.metadata?.uid;
         return reply(res, 200, remains ? obj : successStatus({ name, ...(info.group ? { group: info.group } : {}), kind: info.plural, uid: obj.metadata?.uid }));
       }
