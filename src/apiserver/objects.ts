@@ -3,6 +3,7 @@ import { findKind, resourceKey, type KindInfo, type KubeObject, type ObjectMeta 
 import { checkTypeMeta, nowTimestamp, prepareCreate, prepareUpdate, unchanged } from './metadata.ts';
 import { applyPatch } from './patch.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { normalizeTypedFields } from './typed-fields.ts';
 import { ApiError, alreadyExists, badRequest, conflict, gone, notFound } from './status.ts';
 import type { ObjectStore } from './store.ts';
 import type { Validator } from './validate.ts';
@@ -186,6 +187,7 @@ export class ObjectService {
   create(info: KindInfo, namespace: string | undefined, body: unknown, opts: WriteOptions = {}): KubeObject {
     const obj = prepareCreate(info, this.nsOf(info, namespace), checkTypeMeta(info, body));
     normalizeConfigData(info, obj);
+    normalizeTypedFields(info, obj);
     const meta = obj.metadata as ObjectMeta;
     this.checkNamespace(info, meta.namespace ?? '');
     // Status is the server's and the controllers': a create starts from kube-apiserver's defaults.
@@ -217,6 +219,7 @@ export class ObjectService {
     }
     normalizeConfigData(info, incoming);
     const next = prepareUpdate(info, old, incoming, subresource);
+    normalizeTypedFields(info, next);
     if (subresource !== 'status') {
       const denied = checkConfigDataUpdate(info, next, old) ?? this.validate(info, next, old, this.lookup);
       if (denied) throw denied;
