@@ -134,8 +134,9 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
       case 'DELETE': {
         if (subresource) throw methodNotAllowed('DELETE is not allowed on the status subresource');
         const obj = service.delete(info, namespace, name, deleteQuery(q, await body()));
-        const remains = service.find(info, namespace, name)?.metadata?.uid === obj.metadata?.uid;
-        return reply(res, 200, remains ? obj : successStatus({ name, ...(info.group ? { group: info.group } : {}), kind: info.plural, uid: obj.metadata?.uid }));
+        // An object its finalizers keep is answered as is; one removed (or that a dry run would remove), with a Success Status.
+        const kept = obj.metadata?.deletionTimestamp !== undefined;
+        return reply(res, 200, kept ? obj : successStatus({ name, ...(info.group ? { group: info.group } : {}), kind: info.plural, uid: obj.metadata?.uid }));
       }
       default:
         throw methodNotAllowed(`method ${method} is not allowed`);
