@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { podLogPath } from '../../src/node/layout.ts';
 import { kubectlPath, machineKubectl, runKubectl } from '../support/kubectl.ts';
 import { kubectl132Bodies } from '../support/kubectl-protobuf-bodies.ts';
-import { dataVolume, startHarness, type Harness } from './harness.ts';
+import { dataVolume, rawRequest as request, startHarness, type Harness } from './harness.ts';
 
 /**
  * The API as clients nobody here wrote see it: Debian's python3-kubernetes, the project's kubectl
@@ -18,27 +17,6 @@ import { dataVolume, startHarness, type Harness } from './harness.ts';
 const run = promisify(execFile);
 const python = '/usr/bin/python3';
 const driver = path.join(import.meta.dirname, 'python/conformance.py');
-
-interface Reply {
-  code: number;
-  body: Record<string, unknown>;
-}
-
-function request(h: Harness, method: string, urlPath: string, body: Buffer | string, contentType: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      `${h.server.url}${urlPath}`,
-      { method, ca: h.server.caPem, headers: { authorization: `Bearer ${h.server.token}`, 'content-type': contentType, accept: 'application/json' } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ code: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 describe('API conformance with real clients', () => {
   let h: Harness;
