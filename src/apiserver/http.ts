@@ -1,4 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { decodeKubernetesProtobuf, ProtobufMediaType } from '../protobuf/k8s-decode.ts';
+import { protobufMessageFor } from '../protobuf/k8s-messages.ts';
+import { ProtobufError } from '../protobuf/wire-reader.ts';
 import { ApiError, badRequest } from './status.ts';
 
 /** Request bodies and JSON replies, with Kubernetes' 3 MiB request limit. */
@@ -26,13 +29,14 @@ function checkDepth(text: string): void {
   }
 }
 
-/** Only JSON bodies: protobuf and CBOR get 415, on which client-go falls back to JSON. */
-export async function readJson(req: IncomingMessage): Promise<unknown> {
-  const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim();
-  if (!/^application\/([a-z-]+\+)?json$/.test(type) && type !== '*/*') {
-    req.resume();
-    throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json`);
-  }
+
+const UnsupportedMediaType = new ApiError(
+  415,
+  'UnsupportedMediaType',
+  `the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json`,
+);
+
+async function readBytes(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -40,7 +44,31 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
     if (size > MaxBody) throw new ApiError(413, 'RequestEntityTooLarge', 'Request entity too large: limit is 3145728');
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+/**
+ * A request body as JSON. Protobuf bodies are decoded when `protobuf` is given (the built-in kinds
+ * that have a protobuf form); otherwise they, CBOR and anything else get 415, as kube-apiserver
+ * answers for custom resources.
+ */
+export async function readJson(req: IncomingMessage, protobuf?: boolean): Promise<unknown> {
+  const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim();
+  if (type === ProtobufMediaType && protobuf) {
+    const bytes = await readBytes(req);
+    if (bytes.length === 0) return undefined;
+    try {
+      return decodeKubernetesProtobuf(bytes, protobufMessageFor);
+    } catch (err) {
+      if (err instanceof ProtobufError) throw badRequest(`the body of the request could not be decoded as ${ProtobufMediaType}: ${err.message}`);
+      throw err;
+    }
+  }
+  if (!/^application\/([a-z-]+\+)?json$/.test(type) && type !== '*/*') {
+    req.resume();
+    throw UnsupportedMediaType;
+  }
+  const text = (await readBytes(req)).toString('utf8');
   if (text.trim() === '') return undefined;
   checkDepth(text);
   try {

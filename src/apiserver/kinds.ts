@@ -20,6 +20,8 @@ export interface KindInfo {
   shortNames: string[];
   /** Subresources beyond the object itself. */
   subresources: Array<'status' | 'log'>;
+  /** Served as a CRD would be on a cluster: metadata.generation counts its spec changes, no protobuf. */
+  customResource: boolean;
   /** Create-only virtual kinds are answered, never stored (UploadTokenRequest). */
   createOnly?: boolean;
   columns: PrinterColumn[];
@@ -89,12 +91,15 @@ function row(
     namespaced: opts.namespaced ?? true,
     shortNames: opts.shortNames ?? [],
     subresources: opts.subresources ?? [],
+    customResource: !builtinGroups.has(group),
     columns: [...(opts.columns ?? []), age],
     ...(opts.createOnly ? { createOnly: true } : {}),
     ...(opts.categories ? { categories: opts.categories } : {}),
   };
 }
 
+/** API groups kube-apiserver serves itself; every other group here is a CustomResourceDefinition on a cluster. */
+const builtinGroups = new Set(['', 'storage.k8s.io', 'coordination.k8s.io']);
 const cdi = 'cdi.kubevirt.io';
 const all = ['all'];
 

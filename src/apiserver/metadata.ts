@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { rfc3339 } from '../api/time.ts';
 import { apiVersionOf, type KindInfo, type KubeObject, type ObjectMeta } from './kinds.ts';
 import { decodeObjectMeta, objectMetaCauses } from './object-meta.ts';
 import { badRequest, invalid, type StatusCause } from './status.ts';
@@ -9,9 +10,7 @@ const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const suffixAlphabet = 'bcdfghjklmnpqrstvwxz2456789';
 
-export function nowTimestamp(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
+export const nowTimestamp = (): string => rfc3339();
 
 function randomSuffix(): string {
   let s = '';
@@ -64,7 +63,9 @@ export function prepareCreate(info: KindInfo, namespace: string, obj: KubeObject
   if (causes.length) throw invalid(info, meta.name, causes);
   meta.uid = randomUUID();
   meta.creationTimestamp = nowTimestamp();
-  meta.generation = 1;
+  // kube-apiserver keeps generation for custom resources only among the kinds served here.
+  if (info.customResource) meta.generation = 1;
+  else delete meta.generation;
   delete meta.deletionTimestamp;
   delete meta.deletionGracePeriodSeconds;
   delete meta.resourceVersion;
@@ -102,7 +103,8 @@ export function prepareUpdate(info: KindInfo, old: KubeObject, incoming: KubeObj
   if (info.namespaced) meta.namespace = oldMeta.namespace;
   meta.uid = oldMeta.uid;
   meta.creationTimestamp = oldMeta.creationTimestamp;
-  meta.generation = oldMeta.generation ?? 1;
+  if (info.customResource) meta.generation = oldMeta.generation ?? 1;
+  else delete meta.generation;
   delete meta.generateName;
   if (oldMeta.generateName) meta.generateName = oldMeta.generateName;
   if (oldMeta.deletionTimestamp) {
@@ -119,7 +121,7 @@ export function prepareUpdate(info: KindInfo, old: KubeObject, incoming: KubeObj
   next.metadata = meta;
   next.apiVersion = old.apiVersion;
   next.kind = old.kind;
-  if (specOf(next) !== specOf(old)) meta.generation = (oldMeta.generation ?? 1) + 1;
+  if (info.customResource && specOf(next) !== specOf(old)) meta.generation = (oldMeta.generation ?? 1) + 1;
   return next;
 }
 

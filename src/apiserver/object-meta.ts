@@ -64,7 +64,7 @@ class Decoder {
   }
 
   scalar(value: unknown, type: 'string' | 'int64' | 'bool' | 'time', struct: string, path: string, go: string): void {
-    if (value === null) return;
+    if (value === null || value === undefined) return;
     const ok =
       type === 'bool' ? typeof value === 'boolean' : type === 'int64' ? typeof value === 'number' && Number.isSafeInteger(value) : typeof value === 'string';
     if (!ok) throw this.fail(value, struct, path, go);

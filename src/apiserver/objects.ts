@@ -1,8 +1,10 @@
+import { checkConfigDataUpdate, normalizeConfigData } from './config-data.ts';
 import { findKind, resourceKey, type KindInfo, type KubeObject, type ObjectMeta } from './kinds.ts';
 import { checkTypeMeta, nowTimestamp, prepareCreate, prepareUpdate, unchanged } from './metadata.ts';
 import { applyPatch } from './patch.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
-import { ApiError, alreadyExists, badRequest, conflict, notFound } from './status.ts';
+import { normalizeTypedFields } from './typed-fields.ts';
+import { ApiError, alreadyExists, badRequest, conflict, gone, notFound } from './status.ts';
 import type { ObjectStore } from './store.ts';
 import type { Validator } from './validate.ts';
 import type { EventType, WatchHub } from './watch-hub.ts';
@@ -17,6 +19,9 @@ export interface ListOptions {
   fieldSelector?: string | null;
   limit?: number;
   continue?: string | null;
+  /** The state the list must show: not older than this one, or (Exact) this one. */
+  resourceVersion?: string;
+  resourceVersionMatch?: 'NotOlderThan' | 'Exact';
 }
 
 export type Propagation = 'Background' | 'Foreground' | 'Orphan';
@@ -30,6 +35,8 @@ export interface WriteOptions {
 export interface DeleteOptions {
   dryRun?: boolean;
   propagationPolicy?: Propagation;
+  /** Recorded as deletionGracePeriodSeconds on objects whose finalizers keep them. */
+  gracePeriodSeconds?: number;
   preconditions?: { uid?: string; resourceVersion?: string };
 }
 
@@ -59,17 +66,27 @@ const InitialStatus: Record<string, Record<string, string>> = {
   Pod: { phase: 'Pending' },
 };
 
-function decodeContinue(token: string): { namespace: string; name: string } {
+/** A continue token: where the last page ended and the resourceVersion the first page was listed at. */
+interface ContinueToken {
+  namespace: string;
+  name: string;
+  rv: number;
+}
+
+function decodeContinue(token: string): ContinueToken {
   try {
-    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { ns: string; n: string };
-    if (typeof parsed.ns !== 'string' || typeof parsed.n !== 'string') throw new Error('shape');
-    return { namespace: parsed.ns, name: parsed.n };
+    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { ns: unknown; n: unknown; rv: unknown };
+    if (typeof parsed.ns !== 'string' || typeof parsed.n !== 'string' || !Number.isSafeInteger(parsed.rv)) throw new Error('shape');
+    return { namespace: parsed.ns, name: parsed.n, rv: parsed.rv as number };
   } catch {
     throw badRequest('continue key is not valid: invalid token');
   }
 }
 
-const encodeContinue = (namespace: string, name: string): string => Buffer.from(JSON.stringify({ ns: namespace, n: name })).toString('base64url');
+const encodeContinue = (t: ContinueToken): string => Buffer.from(JSON.stringify({ ns: t.namespace, n: t.name, rv: t.rv })).toString('base64url');
+
+const ContinueExpired =
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.';
 
 export class ObjectService {
   readonly store: ObjectStore;
@@ -103,12 +120,18 @@ export class ObjectService {
     const labels = parseLabelSelector(opts.labelSelector);
     const fields = parseFieldSelector(opts.fieldSelector);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
-    const rv = String(this.store.currentRv);
+    const current = this.store.currentRv;
+    this.checkListVersion(opts, current);
+    const after = opts.continue ? decodeContinue(opts.continue) : undefined;
+    // Like a compacted etcd revision: a token older than the watch window cannot continue.
+    if (after && after.rv < this.hub.oldestRv) throw new ApiError(410, 'Expired', ContinueExpired);
+    const listedAt = after?.rv ?? current;
+    const rv = String(listedAt);
     const items: KubeObject[] = [];
     const range = {
       resource: resourceKey(info),
       ...(info.namespaced && namespace !== undefined ? { namespace } : {}),
-      ...(opts.continue ? { after: decodeContinue(opts.continue) } : {}),
+      ...(after ? { after } : {}),
     };
     let last: { namespace: string; name: string } | undefined;
     let more = false;
@@ -121,7 +144,24 @@ export class ObjectService {
       last = { namespace: row.namespace, name: row.name };
       if (labels(obj) && fields(obj)) items.push(obj);
     }
-    return { items, resourceVersion: rv, ...(more && last ? { continue: encodeContinue(last.namespace, last.name) } : {}) };
+    return { items, resourceVersion: rv, ...(more && last ? { continue: encodeContinue({ ...last, rv: listedAt }) } : {}) };
+  }
+
+  /**
+   * This store holds only the latest state: a list asking for a newer resourceVersion than exists
+   * times out as kube-apiserver's does, and an Exact one for an older state is gone.
+   */
+  private checkListVersion(opts: ListOptions, current: number): void {
+    if (opts.resourceVersion === undefined || opts.resourceVersion === '') return;
+    if (!/^\d+$/.test(opts.resourceVersion)) throw badRequest(`invalid resourceVersion: ${opts.resourceVersion}`);
+    const wanted = Number(opts.resourceVersion);
+    if (wanted > current) {
+      throw new ApiError(504, 'Timeout', `Timeout: Too large resource version: ${wanted}, current: ${current}`, {
+        causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+        retryAfterSeconds: 1,
+      });
+    }
+    if (opts.resourceVersionMatch === 'Exact' && wanted < current) throw gone(`too old resource version: ${wanted} (${current})`);
   }
 
   /** Commits one object change and publishes it; the object carries the new resourceVersion. */
@@ -163,6 +203,8 @@ export class ObjectService {
 
   create(info: KindInfo, namespace: string | undefined, body: unknown, opts: WriteOptions = {}): KubeObject {
     const obj = prepareCreate(info, this.nsOf(info, namespace), checkTypeMeta(info, body));
+    normalizeConfigData(info, obj);
+    normalizeTypedFields(info, obj);
     const meta = obj.metadata as ObjectMeta;
     this.checkNamespace(info, meta.namespace ?? '');
     // Status is the server's and the controllers': a create starts from kube-apiserver's defaults.
@@ -192,9 +234,11 @@ export class ObjectService {
     if (meta.resourceVersion !== undefined && meta.resourceVersion !== '' && meta.resourceVersion !== old.metadata?.resourceVersion) {
       throw conflict(info, name);
     }
+    normalizeConfigData(info, incoming);
     const next = prepareUpdate(info, old, incoming, subresource);
+    normalizeTypedFields(info, next);
     if (subresource !== 'status') {
-      const denied = this.validate(info, next, old, this.lookup);
+      const denied = checkConfigDataUpdate(info, next, old) ?? this.validate(info, next, old, this.lookup);
       if (denied) throw denied;
     }
     return this.replace(info, old, next, opts.dryRun);
@@ -229,7 +273,7 @@ export class ObjectService {
     if (meta.deletionTimestamp && JSON.stringify(finalizers) === JSON.stringify(meta.finalizers ?? [])) return old;
     const next: KubeObject = {
       ...old,
-      metadata: { ...meta, deletionTimestamp: meta.deletionTimestamp ?? nowTimestamp(), deletionGracePeriodSeconds: 0, finalizers },
+      metadata: { ...meta, deletionTimestamp: meta.deletionTimestamp ?? nowTimestamp(), deletionGracePeriodSeconds: meta.deletionGracePeriodSeconds ?? opts.gracePeriodSeconds ?? 0, finalizers },
     };
     if (finalizers.length === 0) delete (next.metadata as ObjectMeta).finalizers;
     if (info.kind === 'Namespace') next.status = { ...(old.status as object), phase: 'Terminating' };
@@ -242,7 +286,7 @@ export class ObjectService {
   }
 
   deleteCollection(info: KindInfo, namespace: string | undefined, list: ListOptions, opts: DeleteOptions): KubeObject[] {
-    const { items } = this.list(info, namespace, { ...list, limit: 0, continue: null });
+    const { items } = this.list(info, namespace, { labelSelector: list.labelSelector ?? null, fieldSelector: list.fieldSelector ?? null });
     const deleted: KubeObject[] = [];
     for (const item of items) {
       try {

@@ -4,8 +4,10 @@ import type { Logger } from '../api/logger.ts';
 import { coreVersions, group, groupList, resourceList, versionInfo } from './discovery.ts';
 import { readJson, sendError, sendJson, sendText, successStatus } from './http.ts';
 import { apiVersionOf, findKind, type KindInfo } from './kinds.ts';
-import type { DeleteOptions, ListOptions, ObjectService, Propagation } from './objects.ts';
+import type { ObjectService } from './objects.ts';
+import { protobufKinds } from '../protobuf/k8s-messages.ts';
 import { servePodLog } from './pod-log.ts';
+import { deleteQuery, dryRunQuery, listQuery, queryBool, queryInt, watchQuery } from './query.ts';
 import { ApiError, badRequest, internal, methodNotAllowed, pathNotFound, unauthorized } from './status.ts';
 import { toTable, wantsTable } from './table.ts';
 import { createUploadToken } from './upload-token-request.ts';
@@ -68,38 +70,6 @@ function decodeSegment(segment: string): string {
   }
 }
 
-function intParam(q: URLSearchParams, key: string): number | undefined {
-  const v = q.get(key);
-  if (v === null || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw badRequest(`invalid ${key}: ${v}`);
-  return n;
-}
-
-function listOptions(q: URLSearchParams): ListOptions {
-  return { labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector'), limit: intParam(q, 'limit') ?? 0, continue: q.get('continue') };
-}
-
-function dryRun(q: URLSearchParams): boolean {
-  const values = q.getAll('dryRun');
-  if (values.some((v) => v !== 'All')) throw badRequest(`dryRun: Unsupported value: "${values.join(',')}": supported values: "All"`);
-  return values.length > 0;
-}
-
-function deleteOptions(q: URLSearchParams, body: unknown): DeleteOptions {
-  const b = (body && typeof body === 'object' ? body : {}) as { propagationPolicy?: string; orphanDependents?: boolean; preconditions?: DeleteOptions['preconditions'] };
-  let policy = q.get('propagationPolicy') ?? b.propagationPolicy;
-  if (policy === undefined && (q.get('orphanDependents') === 'true' || b.orphanDependents === true)) policy = 'Orphan';
-  if (policy !== undefined && !['Background', 'Foreground', 'Orphan'].includes(policy)) {
-    throw badRequest(`propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`);
-  }
-  return {
-    ...(policy ? { propagationPolicy: policy as Propagation } : {}),
-    ...(b.preconditions ? { preconditions: b.preconditions } : {}),
-    ...(dryRun(q) ? { dryRun: true } : {}),
-  };
-}
-
 export function createRouter(o: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { service } = o;
   /** Replies once every write so far is durable: nothing uncommitted is ever acknowledged. */
@@ -117,35 +87,32 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
       return reply(res, 201, await createUploadToken(info, namespace, await readJson(req), o.uploadSigningKey));
     }
     const table = wantsTable(req.headers.accept);
-    const writeOpts = { ...(subresource === 'status' ? { subresource: 'status' as const } : {}), ...(dryRun(q) ? { dryRun: true } : {}) };
+    // Creates and updates of built-in kinds may come as protobuf, custom resources may not; any DELETE may carry DeleteOptions.
+    const body = () => readJson(req, `${apiVersionOf(info)}/${info.kind}` in protobufKinds || method === 'DELETE');
+    const writeOpts = (verb: 'CreateOptions' | 'UpdateOptions' | 'PatchOptions') => ({
+      ...(subresource === 'status' ? { subresource: 'status' as const } : {}),
+      ...(dryRunQuery(q, verb) ? { dryRun: true } : {}),
+    });
     if (subresource === 'log') {
       if (method !== 'GET') throw methodNotAllowed('only GET is allowed on pods/log');
       return servePodLog(service, pods, o.dataDir, namespace ?? '', name!, req, res, {
         container: q.get('container'),
-        follow: q.get('follow') === 'true',
-        previous: q.get('previous') === 'true',
-        tailLines: intParam(q, 'tailLines'),
-        limitBytes: intParam(q, 'limitBytes'),
+        follow: queryBool(q, 'follow'),
+        previous: queryBool(q, 'previous'),
+        tailLines: queryInt(q, 'tailLines'),
+        limitBytes: queryInt(q, 'limitBytes'),
       });
     }
     if (name === undefined) {
       switch (method) {
         case 'GET': {
-          if (q.get('watch') === 'true' || q.get('watch') === '1') {
+          if (queryBool(q, 'watch')) {
+            const params = watchQuery(q);
             // Start from committed state only: the batch in flight reaches the watch as events.
             await service.store.settled();
-            return serveWatch(service, info, req, res, {
-              namespace,
-              resourceVersion: q.get('resourceVersion'),
-              labelSelector: q.get('labelSelector'),
-              fieldSelector: q.get('fieldSelector'),
-              allowBookmarks: q.get('allowWatchBookmarks') === 'true',
-              timeoutSeconds: intParam(q, 'timeoutSeconds'),
-              table,
-              bookmarkIntervalMs: o.bookmarkIntervalMs,
-            });
+            return serveWatch(service, info, req, res, { ...params, namespace, table, bookmarkIntervalMs: o.bookmarkIntervalMs });
           }
-          const list = service.list(info, namespace, listOptions(q));
+          const list = service.list(info, namespace, listQuery(q));
           if (table) return reply(res, 200, toTable(info, list.items, list.resourceVersion, list.continue));
           return reply(res, 200, {
             kind: `${info.kind}List`,
@@ -155,10 +122,10 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
           });
         }
         case 'POST':
-          return reply(res, 201, service.create(info, namespace, await readJson(req), writeOpts));
+          return reply(res, 201, service.create(info, namespace, await body(), writeOpts('CreateOptions')));
         case 'DELETE': {
-          const body = await readJson(req);
-          const items = service.deleteCollection(info, namespace, listOptions(q), deleteOptions(q, body));
+          const options = await body();
+          const items = service.deleteCollection(info, namespace, listQuery(q), deleteQuery(q, options));
           return reply(res, 200, { kind: `${info.kind}List`, apiVersion: apiVersionOf(info), metadata: {}, items });
         }
         default:
@@ -171,14 +138,15 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
         return reply(res, 200, table ? toTable(info, [obj], obj.metadata?.resourceVersion ?? '') : obj);
       }
       case 'PUT':
-        return reply(res, 200, service.update(info, namespace, name, await readJson(req), writeOpts));
+        return reply(res, 200, service.update(info, namespace, name, await body(), writeOpts('UpdateOptions')));
       case 'PATCH':
-        return reply(res, 200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), writeOpts));
+        return reply(res, 200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), writeOpts('PatchOptions')));
       case 'DELETE': {
         if (subresource) throw methodNotAllowed('DELETE is not allowed on the status subresource');
-        const obj = service.delete(info, namespace, name, deleteOptions(q, await readJson(req)));
-        const remains = service.find(info, namespace, name)?.metadata?.uid === obj.metadata?.uid;
-        return reply(res, 200, remains ? obj : successStatus({ name, ...(info.group ? { group: info.group } : {}), kind: info.plural, uid: obj.metadata?.uid }));
+        const obj = service.delete(info, namespace, name, deleteQuery(q, await body()));
+        // An object its finalizers keep is answered as is; one removed (or that a dry run would remove), with a Success Status.
+        const kept = obj.metadata?.deletionTimestamp !== undefined;
+        return reply(res, 200, kept ? obj : successStatus({ name, ...(info.group ? { group: info.group } : {}), kind: info.plural, uid: obj.metadata?.uid }));
       }
       default:
         throw methodNotAllowed(`method ${method} is not allowed`);

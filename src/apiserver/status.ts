@@ -60,9 +60,9 @@ export const conflict = (info: KindInfo, name: string): ApiError =>
   );
 
 export function invalid(info: KindInfo, name: string, causes: StatusCause[]): ApiError {
-  const messages = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message));
-  // As field.ErrorList.ToAggregate renders it: one error bare, several in brackets.
-  const list = messages.length === 1 ? messages[0] : `[${messages.join(', ')}]`;
+  const rendered = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message));
+  // As kube-apiserver's NewInvalid: the group kind ("Secret", "DataVolume.cdi.kubevirt.io"), several causes in brackets.
+  const list = rendered.length === 1 ? rendered[0] : `[${rendered.join(', ')}]`;
   return new ApiError(
     422,
     'Invalid',

@@ -5,6 +5,7 @@ import type { Logger } from '../api/logger.ts';
 import { Phase } from '../api/phases.ts';
 import { cdi, type Caches } from './informers.ts';
 import { isConflict, isNotFound, type Kube } from './kube.ts';
+import { rfc3339 } from '../api/time.ts';
 
 /**
  * CDI's DataSource controller, for PVC sources: `status.source` mirrors the spec and the Ready
@@ -73,7 +74,7 @@ export class DataSourceController {
       const claimNs = pvc?.namespace || ns;
       const claim = pvc ? this.caches.claims.get(pvc.name, claimNs) : undefined;
       const dv = pvc ? this.caches.dataVolumes.get(pvc.name, claimNs) : undefined;
-      const status = dataSourceStatus(ds, claim, dv, new Date().toISOString());
+      const status = dataSourceStatus(ds, claim, dv, rfc3339());
       if (JSON.stringify(status) === JSON.stringify(ds.status ?? {})) continue;
       await this.kube.replaceStatus(ref, ns, ds.metadata?.name ?? '', { ...ds, status }).catch((err: unknown) => {
         if (!isConflict(err) && !isNotFound(err)) throw err;

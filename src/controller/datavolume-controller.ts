@@ -16,6 +16,7 @@ import { WorkerPort, type WorkerImageMap } from './pods.ts';
 import { scrapeProgress } from './progress.ts';
 import { reconcileDataVolume, reconcileUploadClaim, type Action, type Observed } from './reconcile.ts';
 import { runWorkers, WorkQueue } from './workqueue.ts';
+import { rfc3339 } from '../api/time.ts';
 
 /**
  * Wires the pure DataVolume reconciler to the API: informer events feed a keyed work queue,
@@ -205,7 +206,7 @@ export class DataVolumeController {
     const cached = this.o.caches.dataVolumes.get(name, namespace);
     if (!cached || cached.metadata?.deletionTimestamp) return;
     const dv = this.withOwnWrites(cached);
-    const decision = reconcileDataVolume(dv, this.observe(dv), { images: this.o.images, retryBudget: this.o.retryBudget, now: new Date().toISOString() });
+    const decision = reconcileDataVolume(dv, this.observe(dv), { images: this.o.images, retryBudget: this.o.retryBudget, now: rfc3339() });
     for (const action of decision.actions) await this.execute(dv, action);
     if (!isDeepStrictEqual(normalise(dv.status), normalise(decision.status))) await this.writeStatus(dv, decision.status);
     if (isFinalPhase(decision.status.phase)) this.progress.delete(dv.metadata?.uid ?? '');
@@ -227,7 +228,7 @@ export class DataVolumeController {
       profiles: new Map(),
       ...(caches.configs.get(CdiConfigName) ? { config: caches.configs.get(CdiConfigName)! } : {}),
     };
-    const actions = reconcileUploadClaim(pvc, observed, { images: this.o.images, retryBudget: this.o.retryBudget, now: new Date().toISOString() });
+    const actions = reconcileUploadClaim(pvc, observed, { images: this.o.images, retryBudget: this.o.retryBudget, now: rfc3339() });
     const owner = { metadata: { name, namespace, uid: pvc.metadata?.uid ?? '' } } as DataVolume;
     for (const action of actions) if (action.kind !== 'event') await this.execute(owner, action);
   }

@@ -8,6 +8,7 @@ import { isConflict, isNotFound, type Kube } from './kube.ts';
 import { key, splitKey } from './names.ts';
 import { reconcileVirtualMachine, type VirtualMachine } from './vm.ts';
 import { runWorkers, WorkQueue } from './workqueue.ts';
+import { rfc3339 } from '../api/time.ts';
 
 /**
  * Embedded stand-in for KubeVirt's virt-controller, DataVolume part only: creates the DataVolumes
@@ -82,7 +83,7 @@ export class VirtualMachineController {
       const dv = this.caches.dataVolumes.get(t.metadata?.name ?? '', namespace);
       if (dv) existing.set(t.metadata?.name ?? '', dv);
     }
-    const decision = reconcileVirtualMachine(vm, existing, new Date().toISOString());
+    const decision = reconcileVirtualMachine(vm, existing, rfc3339());
     for (const dv of decision.create) {
       this.logger.info({ virtualMachine: k, dataVolume: dv.metadata?.name }, 'creating DataVolume from template');
       try {

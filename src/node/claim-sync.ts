@@ -46,10 +46,10 @@ export async function syncClaim(deps: ClaimSyncDeps, namespace: string, name: st
     await deps.core.patchNamespacedPersistentVolumeClaim({ namespace, name, body: { metadata: { annotations }, spec: { volumeName } } }, mergePatch);
   }
   await deps.core.patchNamespacedPersistentVolumeClaimStatus(
-    { namespace, name, body: { status: { phase: 'Bound', accessModes: claim.spec?.accessModes ?? ['ReadWriteOnce'], capacity: { storage: d.request } } } },
+    { namespace, name, body: { status: { phase: 'Bound', accessModes: claim.spec?.accessModes ?? ['ReadWriteOnce'], capacity: { storage: d.capacity } } } },
     mergePatch,
   );
-  log.info({ path: d.path, capacity: d.request, block: d.block }, 'claim bound');
+  log.info({ path: d.path, capacity: d.capacity, block: d.block }, 'claim bound');
 }
 
 export async function removeClaimData(dataDir: string, namespace: string, uid: string, logger: Logger): Promise<void> {

@@ -1,4 +1,5 @@
 import type { RestartPolicy } from './backoff.ts';
+import { rfc3339 } from '../api/time.ts';
 
 /**
  * Pure pod status computation from what the agent knows about each container, in the shape and
@@ -55,9 +56,7 @@ export interface PodStatusJson {
   containerStatuses: Array<Record<string, unknown>>;
 }
 
-export function nowRfc3339(d = new Date()): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
+export const nowRfc3339 = rfc3339;
 
 export function podPhase(view: PodView): PodStatusJson['phase'] {
   if (view.unschedulable) return 'Pending';

@@ -15,7 +15,10 @@ const local = { metadata: { name: 'local' }, provisioner: 'local.cdi.kubevirt.io
 
 describe('decideClaim', () => {
   it('binds claims of the default class, or of none, to a directory or an .img file keyed by uid', () => {
-    expect(decideClaim('/d', claim(), undefined, false)).toEqual({ action: 'bind', path: '/d/volumes/ns/u1', block: false, capacityBytes: 1 << 30, request: '1Gi' });
+    expect(decideClaim('/d', claim(), undefined, false)).toEqual({ action: 'bind', path: '/d/volumes/ns/u1', block: false, capacityBytes: 1 << 30, capacity: '1Gi' });
+    // Provisioned in whole MiB, reported as a canonical quantity.
+    expect(decideClaim('/d', claim({ size: '2284557073' }), undefined, false)).toMatchObject({ capacityBytes: 2179 * 2 ** 20, capacity: '2179Mi' });
+    expect(decideClaim('/d', claim({ size: '1G' }), undefined, false)).toMatchObject({ capacityBytes: 954 << 20, capacity: '954Mi' });
     expect(decideClaim('/d', claim({ class: 'local', mode: 'Block', size: '3Mi' }), local, false)).toMatchObject({ action: 'bind', path: '/d/volumes/ns/u1.img', block: true, capacityBytes: 3 << 20 });
   });
 

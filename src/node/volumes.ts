@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
-import { parseQuantity } from '../api/quantity.ts';
+import { formatQuantity, MiB, parseQuantity, roundUp } from '../api/quantity.ts';
 import { claimVolumePath, LocalProvisioner, LocalStorageClass, LocalVolumePathAnnotation, volumesRoot } from './layout.ts';
 
 /**
@@ -11,7 +11,7 @@ import { claimVolumePath, LocalProvisioner, LocalStorageClass, LocalVolumePathAn
  * the decision and the file work; the agent does the API writes.
  */
 export type ClaimDecision =
-  | { action: 'bind'; path: string; block: boolean; capacityBytes: number; request: string }
+  | { action: 'bind'; path: string; block: boolean; capacityBytes: number; capacity: string }
   | { action: 'ensure'; path: string; block: boolean; capacityBytes: number }
   | { action: 'wait'; reason: string };
 
@@ -25,7 +25,9 @@ export function decideClaim(dataDir: string, claim: V1PersistentVolumeClaim, sc:
   const uid = claim.metadata?.uid ?? '';
   const block = claim.spec?.volumeMode === 'Block';
   const request = claim.spec?.resources?.requests?.storage;
-  const capacityBytes = parseQuantity(request as string | undefined);
+  // Like most provisioners, whole MiB: the capacity reads as a quantity ("2179Mi"), not a byte count.
+  const requested = parseQuantity(request as string | undefined);
+  const capacityBytes = requested === undefined ? undefined : roundUp(requested, MiB);
   const className = claim.spec?.storageClassName ?? undefined;
   if (claim.metadata?.deletionTimestamp) return { action: 'wait', reason: 'claim is being deleted' };
   if (!isLocalClass(className, sc)) return { action: 'wait', reason: `storage class ${className} is not provisioned by ${LocalProvisioner}` };
@@ -36,7 +38,7 @@ export function decideClaim(dataDir: string, claim: V1PersistentVolumeClaim, sc:
     return recorded ? { action: 'ensure', path: target, block, capacityBytes } : { action: 'wait', reason: 'bound by someone else' };
   }
   if (sc?.volumeBindingMode === 'WaitForFirstConsumer' && !hasConsumer) return { action: 'wait', reason: 'waiting for first consumer to be created before binding' };
-  return { action: 'bind', path: target, block, capacityBytes, request: String(request) };
+  return { action: 'bind', path: target, block, capacityBytes, capacity: formatQuantity(capacityBytes) };
 }
 
 /** Creates the directory, or the sparse file of `capacityBytes`, if it is not there yet. */

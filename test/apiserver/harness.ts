@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -93,4 +94,21 @@ export async function startServerProcess(dataDir: string): Promise<ServerProcess
 export async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+/** One request with a body as given (protobuf, malformed JSON, ...) and its JSON reply. */
+export function rawRequest(h: Harness, method: string, urlPath: string, body: Buffer | string, contentType: string): Promise<{ code: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      `${h.server.url}${urlPath}`,
+      { method, ca: h.server.caPem, headers: { authorization: `Bearer ${h.server.token}`, 'content-type': contentType, accept: 'application/json' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }

@@ -67,7 +67,17 @@ export function kubectl(kubeconfig: string, ...args: string[]): Promise<KubectlR
 
 /** Like kubectl(), with `input` on stdin (for `apply -f -`). */
 export async function kubectlWithInput(kubeconfig: string, input: string | undefined, ...args: string[]): Promise<KubectlResult> {
-  const bin = await kubectlPath();
+  return runKubectl(await kubectlPath(), kubeconfig, input, ...args);
+}
+
+/**
+ * The kubectl preinstalled on the machine (1.32 here), which sends protobuf bodies; used beside
+ * the project's 1.20, never replaced. Undefined when the machine has none.
+ */
+export const machineKubectl: string | undefined = existsSync('/usr/bin/kubectl') ? '/usr/bin/kubectl' : undefined;
+
+/** Runs a given kubectl binary against a kubeconfig; never throws on a non-zero exit. */
+export function runKubectl(bin: string, kubeconfig: string, input: string | undefined, ...args: string[]): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, [...baseArgs(kubeconfig), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
