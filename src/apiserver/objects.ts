@@ -3,6 +3,8 @@ import { checkTypeMeta, nowTimestamp, prepareCreate, prepareUpdate, unchanged } 
 import { applyPatch } from './patch.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { ApiError, alreadyExists, badRequest, conflict, notFound } from './status.ts';
+import { kindSchema } from './kind-schemas.ts';
+import { checkSchema, type FieldValidation } from './schema-check.ts';
 import type { ObjectStore } from './store.ts';
 import type { Validator } from './validate.ts';
 import type { EventType, WatchHub } from './watch-hub.ts';
@@ -25,6 +27,10 @@ export type Propagation = 'Background' | 'Foreground' | 'Orphan';
 export interface WriteOptions {
   subresource?: 'status';
   dryRun?: boolean;
+  /** What unknown fields get: refused, dropped with a warning (the default), or dropped. */
+  fieldValidation?: FieldValidation;
+  /** Receives the warnings for the response's `Warning` headers. */
+  warnings?: string[];
 }
 
 export interface DeleteOptions {
@@ -144,8 +150,15 @@ export class ObjectService {
     }
   }
 
+  /** The body as its kind's schema admits it: refused (400/422) or cleaned of unknown and null fields. */
+  private decode(info: KindInfo, body: unknown, opts: WriteOptions): KubeObject {
+    const checked = checkSchema(info, kindSchema(info), checkTypeMeta(info, body), opts.fieldValidation);
+    opts.warnings?.push(...checked.warnings);
+    return checked.object;
+  }
+
   create(info: KindInfo, namespace: string | undefined, body: unknown, opts: WriteOptions = {}): KubeObject {
-    const obj = prepareCreate(info, this.nsOf(info, namespace), checkTypeMeta(info, body));
+    const obj = prepareCreate(info, this.nsOf(info, namespace), this.decode(info, body, opts));
     const meta = obj.metadata as ObjectMeta;
     this.checkNamespace(info, meta.namespace ?? '');
     // Status is the server's and the controllers': a create starts from kube-apiserver's defaults.
@@ -168,7 +181,7 @@ export class ObjectService {
 
   update(info: KindInfo, namespace: string | undefined, name: string, body: unknown, opts: WriteOptions = {}): KubeObject {
     const { subresource } = opts;
-    const incoming = checkTypeMeta(info, body);
+    const incoming = this.decode(info, body, opts);
     const meta = incoming.metadata as ObjectMeta;
     if (meta.name !== undefined && meta.name !== name) throw badRequest('the name of the object does not match the name on the URL');
     const old = this.get(info, namespace, name);

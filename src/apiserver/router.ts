@@ -5,7 +5,10 @@ import { coreVersions, group, groupList, resourceList, versionInfo } from './dis
 import { readJson, sendError, sendJson, sendText, successStatus } from './http.ts';
 import { apiVersionOf, findKind, type KindInfo } from './kinds.ts';
 import type { DeleteOptions, ListOptions, ObjectService, Propagation } from './objects.ts';
+import { checkTypeMeta } from './metadata.ts';
 import { servePodLog } from './pod-log.ts';
+import { kindSchema } from './kind-schemas.ts';
+import { checkSchema, parseFieldValidation } from './schema-check.ts';
 import { ApiError, badRequest, internal, methodNotAllowed, pathNotFound, unauthorized } from './status.ts';
 import { toTable, wantsTable } from './table.ts';
 import { createUploadToken } from './upload-token-request.ts';
@@ -66,6 +69,12 @@ function intParam(q: URLSearchParams, key: string): number | undefined {
   return n;
 }
 
+/** kube-apiserver's `Warning: 299 - "<text>"` headers, one per warning. */
+function setWarnings(res: ServerResponse, warnings: readonly string[]): void {
+  if (warnings.length === 0) return;
+  res.setHeader('Warning', [...new Set(warnings)].map((w) => `299 - "${w.replace(/["\\]/g, (c) => `\\${c}`)}"`));
+}
+
 function listOptions(q: URLSearchParams): ListOptions {
   return { labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector'), limit: intParam(q, 'limit') ?? 0, continue: q.get('continue') };
 }
@@ -104,10 +113,21 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
     if (subresource !== undefined && !(info.subresources as string[]).includes(subresource)) throw pathNotFound(req.url ?? '');
     if (info.createOnly) {
       if (method !== 'POST' || name !== undefined || namespace === undefined) throw methodNotAllowed(`the server does not allow this method on the requested resource`);
-      return reply(res, 201, await createUploadToken(info, namespace, await readJson(req), o.uploadSigningKey));
+      const checked = checkSchema(info, kindSchema(info), checkTypeMeta(info, await readJson(req)), parseFieldValidation(q.get('fieldValidation')));
+      setWarnings(res, checked.warnings);
+      return reply(res, 201, await createUploadToken(info, namespace, checked.object, o.uploadSigningKey));
     }
     const table = wantsTable(req.headers.accept);
-    const writeOpts = { ...(subresource === 'status' ? { subresource: 'status' as const } : {}), ...(dryRun(q) ? { dryRun: true } : {}) };
+    const warnings: string[] = [];
+    const writeOpts = {
+      ...(subresource === 'status' ? { subresource: 'status' as const } : {}),
+      ...(dryRun(q) ? { dryRun: true } : {}),
+      ...(method === 'GET' || method === 'DELETE' ? {} : { fieldValidation: parseFieldValidation(q.get('fieldValidation')), warnings }),
+    };
+    const replyWarned = (status: number, body: unknown): Promise<void> => {
+      setWarnings(res, warnings);
+      return reply(res, status, body);
+    };
     if (subresource === 'log') {
       if (method !== 'GET') throw methodNotAllowed('only GET is allowed on pods/log');
       return servePodLog(service, pods, o.dataDir, namespace ?? '', name!, req, res, {
@@ -145,7 +165,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
           });
         }
         case 'POST':
-          return reply(res, 201, service.create(info, namespace, await readJson(req), writeOpts));
+          return replyWarned(201, service.create(info, namespace, await readJson(req), writeOpts));
         case 'DELETE': {
           const body = await readJson(req);
           const items = service.deleteCollection(info, namespace, listOptions(q), deleteOptions(q, body));
@@ -161,9 +181,9 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
         return reply(res, 200, table ? toTable(info, [obj], obj.metadata?.resourceVersion ?? '') : obj);
       }
       case 'PUT':
-        return reply(res, 200, service.update(info, namespace, name, await readJson(req), writeOpts));
+        return replyWarned(200, service.update(info, namespace, name, await readJson(req), writeOpts));
       case 'PATCH':
-        return reply(res, 200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), writeOpts));
+        return replyWarned(200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), writeOpts));
       case 'DELETE': {
         if (subresource) throw methodNotAllowed('DELETE is not allowed on the status subresource');
         const obj = service.delete(info, namespace, name, deleteOptions(q, await readJson(req)));

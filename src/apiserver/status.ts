@@ -61,10 +61,11 @@ export const conflict = (info: KindInfo, name: string): ApiError =>
 
 export function invalid(info: KindInfo, name: string, causes: StatusCause[]): ApiError {
   const list = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message)).join(', ');
+  // kube-apiserver: GroupKind (just the kind for the core group), and several causes in brackets.
   return new ApiError(
     422,
     'Invalid',
-    `${info.kind}.${info.group || 'core'} "${name}" is invalid: ${list}`,
+    `${info.group ? `${info.kind}.${info.group}` : info.kind} "${name}" is invalid: ${causes.length > 1 ? `[${list}]` : list}`,
     details(info, name, { kind: info.kind, causes: causes.map((c) => ({ reason: c.reason ?? 'FieldValueInvalid', ...c })) }),
   );
 }
