@@ -6,6 +6,7 @@ import { readJson, sendError, sendJson, sendText, successStatus } from './http.t
 import { apiVersionOf, findKind, type KindInfo } from './kinds.ts';
 import type { DeleteOptions, ListOptions, ObjectService, Propagation } from './objects.ts';
 import { checkTypeMeta } from './metadata.ts';
+import { serveOpenApi } from './openapi-http.ts';
 import { servePodLog } from './pod-log.ts';
 import { kindSchema } from './kind-schemas.ts';
 import { checkSchema, parseFieldValidation } from './schema-check.ts';
@@ -18,8 +19,7 @@ import { serveWatch } from './watch.ts';
  * Maps Kubernetes REST paths and verbs onto the object service:
  *   /api/v1/[namespaces/<ns>/]<plural>[/<name>[/<subresource>]]
  *   /apis/<group>/<version>/[namespaces/<ns>/]<plural>[/<name>[/<subresource>]]
- * plus discovery, /version, health, and an empty /openapi/v2 (kubectl validates against what it
- * finds there and skips kinds it does not find).
+ * plus discovery, /version, health and the OpenAPI documents (/openapi/v2, /openapi/v3).
  */
 export interface RouterOptions {
   service: ObjectService;
@@ -204,10 +204,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
     if (path === '/readyz') return o.isReady() ? sendText(res, 200, 'ok') : sendText(res, 503, 'not ready');
     if (!authorized(req, o.token)) throw unauthorized();
     if (path === '/version') return sendJson(res, 200, versionInfo);
-    if (path === '/openapi/v2') {
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': 0 });
-      return void res.end();
-    }
+    if (path === '/openapi/v2' || path === '/openapi/v3' || path.startsWith('/openapi/v3/')) return serveOpenApi(req, res, path, q);
     if (path === '/api') return sendJson(res, 200, coreVersions(o.serverAddress()));
     if (path === '/apis') return sendJson(res, 200, groupList());
     if (parts[0] === 'api' && parts[1] === 'v1') {
