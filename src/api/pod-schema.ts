@@ -228,7 +228,7 @@ const cloudSources = [
   'gcePersistentDisk', 'gitRepo', 'glusterfs', 'iscsi', 'nfs', 'photonPersistentDisk', 'portworxVolume',
   'quobyte', 'rbd', 'scaleIO', 'storageos', 'vsphereVolume', 'csi', 'image',
 ] as const;
-const otherSources = Object.fromEntries(cloudSources.map((s) => [s, kept(`v1.${s[0]!.toUpperCase()}${s.slice(1)}VolumeSource`, `A ${s} volume (not served locally: kept as given).`)])) as Record<
+const otherSources = Object.fromEntries(cloudSources.map((s) => [s, kept(`v1.${s[0]!.toUpperCase()}${s.slice(1)}VolumeSource`, `${s}: a volume type not served locally, kept as given.`)])) as Record<
   (typeof cloudSources)[number],
   JsonSchema
 >;
