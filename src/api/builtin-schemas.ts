@@ -1,6 +1,6 @@
-import { ConditionStatusSchema, Int32, LabelSelectorSchema, PersistentVolumeClaimSpecSchema, TypedLocalObjectReferenceSchema, TypedObjectReferenceSchema } from './core-schemas.ts';
+import { ConditionStatusSchema, Int32, LabelSelectorSchema, PersistentVolumeClaimSpecSchema, ResourceRequirementsSchema, TypedLocalObjectReferenceSchema, TypedObjectReferenceSchema } from './core-schemas.ts';
 import { PodSpecSchema, PodStatusSchema } from './pod-schema.ts';
-import { arr, bool, goType, int, map, obj, opaque, quantity, str, type JsonSchema } from './schema.ts';
+import { arr, bool, goType, int, map, named, obj, opaque, quantity, str, type JsonSchema } from './schema.ts';
 
 /**
  * Structural schemas of the non-CRD kinds the embedded API server serves, as Kubernetes 1.32
@@ -93,17 +93,22 @@ const condition = (go: string, extra: Record<string, JsonSchema> = {}) =>
   );
 
 export const NamespaceSchema = root('v1.Namespace', 'Namespace provides a scope for names.', {
-  spec: goType('v1.NamespaceSpec', obj({ finalizers: arr(str(), { listType: 'atomic', description: 'Must be empty before the namespace is removed.' }) })),
+  spec: goType('v1.NamespaceSpec', obj({ finalizers: arr(named('v1.FinalizerName'), { listType: 'atomic', description: 'Must be empty before the namespace is removed.' }) })),
   status: goType(
     'v1.NamespaceStatus',
     obj({
-      phase: str({ description: 'Active or Terminating.' }),
+      phase: named('v1.NamespacePhase', 'Active or Terminating.'),
       conditions: arr(condition('v1.NamespaceCondition'), { listType: 'map', keys: ['type'], mergeKey: 'type' }),
     }),
   ),
 });
 
 goType('v1.PersistentVolumeClaimSpec', PersistentVolumeClaimSpecSchema);
+goType('v1.PersistentVolumeAccessMode', PersistentVolumeClaimSpecSchema.properties!.accessModes!.items!);
+goType('v1.PersistentVolumeMode', PersistentVolumeClaimSpecSchema.properties!.volumeMode!);
+goType('v1.VolumeResourceRequirements', PersistentVolumeClaimSpecSchema.properties!.resources!);
+goType('v1.ResourceList', ResourceRequirementsSchema.properties!.limits!);
+goType('v1.ResourceList', ResourceRequirementsSchema.properties!.requests!);
 goType('v1.TypedLocalObjectReference', TypedLocalObjectReferenceSchema);
 goType('v1.TypedObjectReference', TypedObjectReferenceSchema);
 goType('v1.LabelSelector', LabelSelectorSchema);
@@ -113,7 +118,7 @@ export const PersistentVolumeClaimSchema = root('v1.PersistentVolumeClaim', "Per
   status: goType(
     'v1.PersistentVolumeClaimStatus',
     obj({
-      phase: str({ description: 'Pending, Bound or Lost.' }),
+      phase: named('v1.PersistentVolumeClaimPhase', 'Pending, Bound or Lost.'),
       accessModes: arr(str(), { listType: 'atomic', description: 'The access modes the volume backing the claim has.' }),
       capacity: map(quantity(), { description: 'The resources of the volume backing the claim.' }),
       conditions: arr(condition('v1.PersistentVolumeClaimCondition'), { listType: 'map', keys: ['type'], mergeKey: 'type' }),
@@ -132,7 +137,7 @@ const ServicePort = goType(
   obj(
     {
       name: str({ description: 'Name of the port, unique in the service.' }),
-      protocol: str({ description: 'TCP, UDP or SCTP; TCP by default.' }),
+      protocol: named('v1.Protocol', 'TCP, UDP or SCTP; TCP by default.'),
       appProtocol: str(),
       port: Int32(),
       targetPort: goType('intstr.IntOrString', { 'x-kubernetes-int-or-string': true as const, description: 'Port number or name on the pods.' }),
@@ -150,7 +155,7 @@ export const ServiceSchema = root('v1.Service', 'Service is a named abstraction 
       selector: map(str(), { description: 'Pods with these labels back the service.' }),
       clusterIP: str(),
       clusterIPs: arr(str(), { listType: 'atomic' }),
-      type: str({ description: 'ClusterIP, NodePort, LoadBalancer or ExternalName.' }),
+      type: named('v1.ServiceType', 'ClusterIP, NodePort, LoadBalancer or ExternalName.'),
       externalIPs: arr(str(), { listType: 'atomic' }),
       sessionAffinity: str({ description: 'ClientIP or None.' }),
       loadBalancerIP: str(),
@@ -204,7 +209,7 @@ export const SecretSchema = root('v1.Secret', 'Secret holds secret data of a cer
   immutable: bool({ description: 'When true, data cannot be changed after creation.' }),
   data: goType('map[string][]uint8', map(str({ format: 'byte' }), { description: 'The secret data: each value base64 encoded.' })),
   stringData: map(str(), { description: 'Write-only plain-text values, merged into data on write.' }),
-  type: str({ description: 'Used to facilitate programmatic handling of secret data (Opaque, kubernetes.io/dockerconfigjson, ...).' }),
+  type: named('v1.SecretType', 'Used to facilitate programmatic handling of secret data (Opaque, kubernetes.io/dockerconfigjson, ...).'),
 });
 
 export const ConfigMapSchema = root('v1.ConfigMap', 'ConfigMap holds configuration data for pods to consume.', {
@@ -258,10 +263,10 @@ export const StorageClassSchema = root(
   {
     provisioner: str({ description: 'Name of the volume plugin that provisions volumes of this class.' }),
     parameters: map(str(), { description: 'Parameters for the provisioner.' }),
-    reclaimPolicy: str({ description: 'Delete or Retain; Delete by default.' }),
+    reclaimPolicy: named('v1.PersistentVolumeReclaimPolicy', 'Delete or Retain; Delete by default.'),
     mountOptions: arr(str(), { listType: 'atomic' }),
     allowVolumeExpansion: bool(),
-    volumeBindingMode: str({ description: 'Immediate or WaitForFirstConsumer.' }),
+    volumeBindingMode: named('v1.VolumeBindingMode', 'Immediate or WaitForFirstConsumer.'),
     allowedTopologies: arr(
       goType(
         'v1.TopologySelectorTerm',

@@ -1,5 +1,5 @@
 import { ConditionStatusSchema, Int32, LabelSelectorSchema, LocalObjectReferenceSchema, ResourceRequirementsSchema } from './core-schemas.ts';
-import { arr, bool, goType, int, intOrString, map, obj, opaque, quantity, str, type JsonSchema } from './schema.ts';
+import { arr, bool, goType, int, intOrString, map, named, obj, opaque, quantity, str, type JsonSchema } from './schema.ts';
 
 /**
  * core/v1 Pod as Kubernetes 1.32 defines it, field by field, so manifests are checked the way
@@ -9,6 +9,9 @@ import { arr, bool, goType, int, intOrString, map, obj, opaque, quantity, str, t
 const Int64 = () => int({ format: 'int64' });
 const time = (description: string) => str({ format: 'date-time', description });
 const kept = (go: string, description: string) => goType(go, opaque({ description }));
+
+// A copy: the claim spec shares ResourceRequirementsSchema under another Go name.
+const ContainerResources = goType('v1.ResourceRequirements', { ...ResourceRequirementsSchema });
 
 const ObjectFieldSelector = goType(
   'v1.ObjectFieldSelector',
@@ -77,7 +80,7 @@ const ContainerPort = goType(
       hostIP: str({ description: 'Host IP to bind the host port to.' }),
       hostPort: Int32(),
       name: str({ description: 'IANA_SVC_NAME of the port, unique in the pod.' }),
-      protocol: str({ description: 'UDP, TCP or SCTP; TCP by default.' }),
+      protocol: named('v1.Protocol', 'UDP, TCP or SCTP; TCP by default.'),
     },
     ['containerPort'],
   ),
@@ -122,7 +125,7 @@ const Lifecycle = goType('v1.Lifecycle', obj({ postStart: LifecycleHandler, preS
 
 const Capabilities = goType(
   'v1.Capabilities',
-  obj({ add: arr(str(), { listType: 'atomic' }), drop: arr(str(), { listType: 'atomic' }) }, [], { description: 'POSIX capabilities to add and drop.' }),
+  obj({ add: arr(named('v1.Capability'), { listType: 'atomic' }), drop: arr(named('v1.Capability'), { listType: 'atomic' }) }, [], { description: 'POSIX capabilities to add and drop.' }),
 );
 const SELinuxOptions = goType('v1.SELinuxOptions', obj({ user: str(), role: str(), type: str(), level: str() }));
 const WindowsOptions = goType(
@@ -180,7 +183,7 @@ const ContainerFields = {
   ports: arr(ContainerPort, { listType: 'map', keys: ['containerPort', 'protocol'], mergeKey: 'containerPort', description: 'Ports the container exposes.' }),
   envFrom: arr(EnvFromSource, { listType: 'atomic', description: 'Sources of environment variables.' }),
   env: arr(EnvVar, { listType: 'map', keys: ['name'], mergeKey: 'name', description: 'Environment variables of the container.' }),
-  resources: goType('v1.ResourceRequirements', ResourceRequirementsSchema),
+  resources: ContainerResources,
   resizePolicy: arr(ContainerResizePolicy, { listType: 'atomic' }),
   restartPolicy: str({ description: 'Always for a sidecar init container.' }),
   volumeMounts: arr(VolumeMount, { listType: 'map', keys: ['mountPath'], mergeKey: 'mountPath', description: 'Volumes mounted into the filesystem.' }),
@@ -190,8 +193,8 @@ const ContainerFields = {
   startupProbe: Probe,
   lifecycle: Lifecycle,
   terminationMessagePath: str(),
-  terminationMessagePolicy: str({ description: 'File or FallbackToLogsOnError.' }),
-  imagePullPolicy: str({ description: 'Always, Never or IfNotPresent.' }),
+  terminationMessagePolicy: named('v1.TerminationMessagePolicy', 'File or FallbackToLogsOnError.'),
+  imagePullPolicy: named('v1.PullPolicy', 'Always, Never or IfNotPresent.'),
   securityContext: SecurityContext,
   stdin: bool(),
   stdinOnce: bool(),
@@ -309,10 +312,10 @@ export const PodSpecSchema = goType(
       initContainers: arr(ContainerSchema, { listType: 'map', keys: ['name'], mergeKey: 'name', description: 'Containers run in order, each to completion, before the app containers start.' }),
       containers: arr(ContainerSchema, { listType: 'map', keys: ['name'], mergeKey: 'name', description: 'The containers of the pod. At least one.' }),
       ephemeralContainers: arr(EphemeralContainer, { listType: 'map', keys: ['name'], mergeKey: 'name' }),
-      restartPolicy: str({ description: 'Always, OnFailure or Never; Always by default.' }),
+      restartPolicy: named('v1.RestartPolicy', 'Always, OnFailure or Never; Always by default.'),
       terminationGracePeriodSeconds: Int64(),
       activeDeadlineSeconds: Int64(),
-      dnsPolicy: str(),
+      dnsPolicy: named('v1.DNSPolicy', 'ClusterFirst (default), ClusterFirstWithHostNet, Default or None.'),
       nodeSelector: map(str(), { description: 'Labels a node must have to run the pod.' }),
       serviceAccountName: str(),
       serviceAccount: str({ description: 'Deprecated alias of serviceAccountName.' }),
@@ -355,7 +358,7 @@ export const PodSpecSchema = goType(
         keys: ['name'],
         mergeKey: 'name',
       }),
-      resources: goType('v1.ResourceRequirements', ResourceRequirementsSchema),
+      resources: ContainerResources,
     },
     ['containers'],
     { description: 'The desired behaviour of the pod.' },
@@ -398,7 +401,7 @@ const ContainerStatus = goType(
       containerID: str(),
       started: bool(),
       allocatedResources: map(quantity()),
-      resources: goType('v1.ResourceRequirements', ResourceRequirementsSchema),
+      resources: ContainerResources,
       volumeMounts: arr(kept('v1.VolumeMountStatus', 'A mount as the runtime reports it.'), { listType: 'map', keys: ['mountPath'], mergeKey: 'mountPath' }),
       user: kept('v1.ContainerUser', 'The identity the container runs as.'),
       allocatedResourcesStatus: arr(kept('v1.ResourceStatus', 'Health of an allocated resource.'), { listType: 'map', keys: ['name'], mergeKey: 'name' }),
@@ -429,7 +432,7 @@ export const PodStatusSchema = goType(
   obj(
     {
       observedGeneration: Int64(),
-      phase: str({ description: 'Pending, Running, Succeeded, Failed or Unknown.' }),
+      phase: named('v1.PodPhase', 'Pending, Running, Succeeded, Failed or Unknown.'),
       conditions: arr(PodCondition, { listType: 'map', keys: ['type'], mergeKey: 'type' }),
       message: str(),
       reason: str(),

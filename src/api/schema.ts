@@ -57,6 +57,11 @@ export function str(doc: Doc & { format?: string; maxLength?: number; enum?: str
   return { type: 'string', ...doc };
 }
 
+/** A string of a Go named string type (`v1.Protocol`), for built-in kinds whose decode errors name it. */
+export function named(go: string, description?: string): Typed<string> {
+  return goType(go, str(description ? { description } : {}));
+}
+
 export function strEnum<const E extends string>(values: readonly E[], doc: Doc = {}): Typed<E> {
   return { type: 'string', enum: [...values], ...doc };
 }
