@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 
 /**
  * kubectl for tests: Debian's `kubernetes-client` package (kubectl 1.20), fetched with
- * `apt-get download` and unpacked with `dpkg -x` into .cache/kubectl/ once. Never /usr/bin/kubectl.
+ * `apt-get download` and unpacked with `dpkg -x` into .cache/kubectl/ once; the machine's own
+ * /usr/bin/kubectl only through systemKubectl(), and only where a test checks a current client too.
  * Each kubeconfig gets its own discovery cache beside it, so servers on reused ports never share one.
  */
 const run = promisify(execFile);
@@ -67,9 +68,12 @@ export function kubectl(kubeconfig: string, ...args: string[]): Promise<KubectlR
 
 /** Like kubectl(), with `input` on stdin (for `apply -f -`). */
 export async function kubectlWithInput(kubeconfig: string, input: string | undefined, ...args: string[]): Promise<KubectlResult> {
-  const bin = await kubectlPath();
+  return runKubectl(await kubectlPath(), [...baseArgs(kubeconfig), ...args], input);
+}
+
+function runKubectl(bin: string, args: string[], input: string | undefined): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, [...baseArgs(kubeconfig), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -83,4 +87,16 @@ export async function kubectlWithInput(kubeconfig: string, input: string | undef
 /** Starts a long-running kubectl (`get -w`); the caller kills it. */
 export async function spawnKubectl(kubeconfig: string, ...args: string[]): Promise<ChildProcess> {
   return spawn(await kubectlPath(), [...baseArgs(kubeconfig), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * The machine's own kubectl (/usr/bin/kubectl, 1.32 here) for tests that check a current client
+ * too; undefined when the machine has none (the test then skips and says why). Never replaced.
+ */
+export const systemKubectlPath: string | undefined = existsSync('/usr/bin/kubectl') ? '/usr/bin/kubectl' : undefined;
+
+/** Runs the machine's kubectl with its own discovery cache, `input` on stdin. */
+export function systemKubectl(kubeconfig: string, input: string | undefined, ...args: string[]): Promise<KubectlResult> {
+  if (!systemKubectlPath) throw new Error('no /usr/bin/kubectl on this machine');
+  return runKubectl(systemKubectlPath, ['--kubeconfig', kubeconfig, '--cache-dir', path.join(path.dirname(kubeconfig), '.kube-cache-system'), ...args], input);
 }
