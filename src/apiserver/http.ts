@@ -1,11 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { duplicateFields } from './json-duplicates.ts';
 import { ApiError, badRequest } from './status.ts';
 
 /** Request bodies and JSON replies, with Kubernetes' 3 MiB request limit. */
 const MaxBody = 3 * 1024 * 1024;
 
-/** Only JSON bodies: protobuf and CBOR get 415, on which client-go falls back to JSON. */
-export async function readJson(req: IncomingMessage): Promise<unknown> {
+/**
+ * Only JSON bodies: protobuf and CBOR get 415, on which client-go falls back to JSON. With
+ * `duplicates`, the paths of repeated object keys are pushed there (JSON.parse keeps the last).
+ */
+export async function readJson(req: IncomingMessage, duplicates?: string[]): Promise<unknown> {
   const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim();
   if (!/^application\/([a-z-]+\+)?json$/.test(type) && type !== '*/*') {
     req.resume();
@@ -20,11 +24,14 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return undefined;
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     throw badRequest(`the request body is not valid JSON: ${(err as Error).message}`);
   }
+  duplicates?.push(...duplicateFields(text));
+  return value;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

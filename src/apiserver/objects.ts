@@ -31,6 +31,8 @@ export interface WriteOptions {
   fieldValidation?: FieldValidation;
   /** Receives the warnings for the response's `Warning` headers. */
   warnings?: string[];
+  /** Paths of keys the request body repeated (JSON parsing kept the last). */
+  duplicates?: readonly string[];
 }
 
 export interface DeleteOptions {
@@ -152,7 +154,7 @@ export class ObjectService {
 
   /** The body as its kind's schema admits it: refused (400/422) or cleaned of unknown and null fields. */
   private decode(info: KindInfo, body: unknown, opts: WriteOptions): KubeObject {
-    const checked = checkSchema(info, kindSchema(info), checkTypeMeta(info, body), opts.fieldValidation);
+    const checked = checkSchema(info, kindSchema(info), checkTypeMeta(info, body), opts.fieldValidation, opts.duplicates);
     opts.warnings?.push(...checked.warnings);
     return checked.object;
   }

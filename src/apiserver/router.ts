@@ -113,16 +113,19 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
     if (subresource !== undefined && !(info.subresources as string[]).includes(subresource)) throw pathNotFound(req.url ?? '');
     if (info.createOnly) {
       if (method !== 'POST' || name !== undefined || namespace === undefined) throw methodNotAllowed(`the server does not allow this method on the requested resource`);
-      const checked = checkSchema(info, kindSchema(info), checkTypeMeta(info, await readJson(req)), parseFieldValidation(q.get('fieldValidation')));
+      const duplicates: string[] = [];
+      const body = checkTypeMeta(info, await readJson(req, duplicates));
+      const checked = checkSchema(info, kindSchema(info), body, parseFieldValidation(q.get('fieldValidation')), duplicates);
       setWarnings(res, checked.warnings);
       return reply(res, 201, await createUploadToken(info, namespace, checked.object, o.uploadSigningKey));
     }
     const table = wantsTable(req.headers.accept);
     const warnings: string[] = [];
+    const duplicates: string[] = [];
     const writeOpts = {
       ...(subresource === 'status' ? { subresource: 'status' as const } : {}),
       ...(dryRun(q) ? { dryRun: true } : {}),
-      ...(method === 'GET' || method === 'DELETE' ? {} : { fieldValidation: parseFieldValidation(q.get('fieldValidation')), warnings }),
+      ...(method === 'GET' || method === 'DELETE' ? {} : { fieldValidation: parseFieldValidation(q.get('fieldValidation')), warnings, duplicates }),
     };
     const replyWarned = (status: number, body: unknown): Promise<void> => {
       setWarnings(res, warnings);
@@ -165,7 +168,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
           });
         }
         case 'POST':
-          return replyWarned(201, service.create(info, namespace, await readJson(req), writeOpts));
+          return replyWarned(201, service.create(info, namespace, await readJson(req, duplicates), writeOpts));
         case 'DELETE': {
           const body = await readJson(req);
           const items = service.deleteCollection(info, namespace, listOptions(q), deleteOptions(q, body));
@@ -181,7 +184,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
         return reply(res, 200, table ? toTable(info, [obj], obj.metadata?.resourceVersion ?? '') : obj);
       }
       case 'PUT':
-        return replyWarned(200, service.update(info, namespace, name, await readJson(req), writeOpts));
+        return replyWarned(200, service.update(info, namespace, name, await readJson(req, duplicates), writeOpts));
       case 'PATCH':
         return replyWarned(200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), writeOpts));
       case 'DELETE': {

@@ -9,8 +9,9 @@ import { ApiError, badRequest, invalid, type StatusCause } from './status.ts';
  *    string into Go struct field PodSpec.spec.containers of type []v1.Container`);
  *  - CRD kinds: wrong types and missing required fields are 422 Invalid with one cause each
  *    (`spec.x: Invalid value: "string": spec.x in body must be of type integer: "string"`);
- *  - unknown fields follow `fieldValidation`: Strict refuses them (400 `strict decoding error:
- *    unknown field "spec.x"`), Warn (the default) and Ignore drop them, Warn with a warning each.
+ *  - unknown and duplicate fields follow `fieldValidation`: Strict refuses them (400 `strict
+ *    decoding error: unknown field "spec.x"`), Warn (the default) and Ignore drop the unknown
+ *    ones and keep the last of duplicates, Warn with a warning each.
  * Null object fields are dropped as the decoders drop them. `metadata` is metadata.ts's to check.
  */
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
@@ -192,7 +193,7 @@ function objectValue(w: Walk, s: JsonSchema, v: Record<string, unknown>, p: Path
 export interface CheckResult {
   /** The body as it is stored: unknown fields and null fields dropped. */
   object: KubeObject;
-  /** `unknown field "spec.x"` for each unknown field (fieldValidation=Warn). */
+  /** `unknown field "spec.x"` / `duplicate field "x"` for each (fieldValidation=Warn). */
   warnings: string[];
 }
 
@@ -200,7 +201,13 @@ export interface CheckResult {
  * Checks `body` (already known to be an object) against `kind`; throws the ApiError
  * kube-apiserver would answer, or returns the object to store and the warnings to send.
  */
-export function checkSchema(info: KindInfo, kind: KindSchema, body: KubeObject, fieldValidation: FieldValidation = 'Warn'): CheckResult {
+export function checkSchema(
+  info: KindInfo,
+  kind: KindSchema,
+  body: KubeObject,
+  fieldValidation: FieldValidation = 'Warn',
+  duplicates: readonly string[] = [],
+): CheckResult {
   const w: Walk = { builtin: kind.builtin, unknown: [], causes: [] };
   const handled = `${info.kind} in version "${info.version}" cannot be handled as a ${info.kind}`;
   const { metadata, apiVersion, kind: k, ...rest } = body;
@@ -215,11 +222,11 @@ export function checkSchema(info: KindInfo, kind: KindSchema, body: KubeObject, 
     if (err instanceof DecodeError) throw badRequest(`${handled}: ${err.message}`);
     throw err;
   }
-  const unknown = w.unknown.map((f) => `unknown field "${f}"`);
-  if (fieldValidation === 'Strict' && unknown.length > 0) throw badRequest(`${handled}: strict decoding error: ${unknown.join(', ')}`);
+  const fieldProblems = [...duplicates.map((f) => `duplicate field "${f}"`), ...w.unknown.map((f) => `unknown field "${f}"`)];
+  if (fieldValidation === 'Strict' && fieldProblems.length > 0) throw badRequest(`${handled}: strict decoding error: ${fieldProblems.join(', ')}`);
   if (w.causes.length > 0) throw invalid(info, body.metadata?.name ?? '', w.causes);
   const object: KubeObject = { ...(apiVersion !== undefined ? { apiVersion } : {}), ...(k !== undefined ? { kind: k } : {}), ...(metadata !== undefined ? { metadata } : {}), ...checked };
-  return { object, warnings: fieldValidation === 'Warn' ? unknown : [] };
+  return { object, warnings: fieldValidation === 'Warn' ? fieldProblems : [] };
 }
 
 export function parseFieldValidation(value: string | null): FieldValidation {

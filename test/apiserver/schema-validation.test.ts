@@ -162,6 +162,19 @@ describe('schema checks on every write', () => {
     expect(bogus.json().message).toBe('fieldValidation: Unsupported value: "Loud": supported values: "Ignore", "Strict", "Warn"');
   });
 
+  it('reports repeated keys as duplicate fields (Strict refuses, Warn keeps the last with a warning)', async () => {
+    const base = `/api/v1/namespaces/${ns}/configmaps`;
+    const text = (name: string) => `{"metadata":{"name":"${name}"},"data":{"a":"1","a":"2"},"extra":true}`;
+    const strict = await api('POST', `${base}?fieldValidation=Strict`, text('dup-strict'));
+    expect(strict.status).toBe(400);
+    expect(strict.json().message).toBe(`${handled('ConfigMap')}: strict decoding error: duplicate field "data.a", unknown field "extra"`);
+    expect((await api('GET', `${base}/dup-strict`)).status).toBe(404);
+    const warned = await api('POST', base, text('dup-warn'));
+    expect(warned.status).toBe(201);
+    expect(warned.headers.warning).toEqual(['299 - "duplicate field \\"data.a\\""', '299 - "unknown field \\"extra\\""']);
+    expect(warned.json().data).toEqual({ a: '2' });
+  });
+
   it('checks unknown fields at every depth, with list indexes, and keeps the subtrees Kubernetes keeps (affinity, VM spec)', async () => {
     const pod = {
       metadata: { name: 'deep' },
