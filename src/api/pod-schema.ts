@@ -10,8 +10,19 @@ const Int64 = () => int({ format: 'int64' });
 const time = (description: string) => str({ format: 'date-time', description });
 const kept = (go: string, description: string) => goType(go, opaque({ description }));
 
-// A copy: the claim spec shares ResourceRequirementsSchema under another Go name.
-const ContainerResources = goType('v1.ResourceRequirements', { ...ResourceRequirementsSchema });
+// Its own object (the claim spec shares ResourceRequirementsSchema under another Go name), with
+// the dynamic resource claims a container or pod may name.
+const ContainerResources = goType('v1.ResourceRequirements', {
+  ...ResourceRequirementsSchema,
+  properties: {
+    ...ResourceRequirementsSchema.properties,
+    claims: arr(goType('v1.ResourceClaim', obj({ name: str({ description: 'Name of an entry of spec.resourceClaims.' }), request: str() }, ['name'])), {
+      listType: 'map',
+      keys: ['name'],
+      description: 'Resource claims of spec.resourceClaims this container uses.',
+    }),
+  },
+});
 
 const ObjectFieldSelector = goType(
   'v1.ObjectFieldSelector',
