@@ -190,6 +190,19 @@ function objectValue(w: Walk, s: JsonSchema, v: Record<string, unknown>, p: Path
   return out;
 }
 
+const bodySchemas = new WeakMap<JsonSchema, JsonSchema>();
+
+/** A kind's schema without the type and object metadata, which are checked elsewhere. */
+function bodySchema(schema: JsonSchema): JsonSchema {
+  let body = bodySchemas.get(schema);
+  if (!body) {
+    const { metadata: _m, apiVersion: _a, kind: _k, ...properties } = schema.properties ?? {};
+    body = { ...schema, properties, required: (schema.required ?? []).filter((r) => r !== 'metadata') };
+    bodySchemas.set(schema, body);
+  }
+  return body;
+}
+
 export interface CheckResult {
   /** The body as it is stored: unknown fields and null fields dropped. */
   object: KubeObject;
@@ -213,11 +226,7 @@ export function checkSchema(
   const { metadata, apiVersion, kind: k, ...rest } = body;
   let checked: Record<string, unknown>;
   try {
-    const root: JsonSchema = { ...kind.schema, properties: { ...kind.schema.properties }, required: (kind.schema.required ?? []).filter((r) => r !== 'metadata') };
-    delete root.properties!.metadata;
-    delete root.properties!.apiVersion;
-    delete root.properties!.kind;
-    checked = objectValue(w, root, rest, { show: '', go: '', struct: goTypeOf(kind.schema)?.replace(/^.*\./, '') ?? info.kind });
+    checked = objectValue(w, bodySchema(kind.schema), rest, { show: '', go: '', struct: goTypeOf(kind.schema)?.replace(/^.*\./, '') ?? info.kind });
   } catch (err) {
     if (err instanceof DecodeError) throw badRequest(`${handled}: ${err.message}`);
     throw err;
