@@ -117,6 +117,14 @@ describe('schema checks on every write', () => {
     expect((await api('GET', `${collection}/${name}`)).status).toBe(404);
   });
 
+  it('checks UploadTokenRequest, which is answered and never stored, the same way', async () => {
+    const res = await api('POST', `/apis/upload.cdi.kubevirt.io/v1beta1/namespaces/${ns}/uploadtokenrequests`, { metadata: { name: 'bad-utr' }, spec: { pvcName: 5 } });
+    expect(res.status).toBe(400);
+    expect(res.json().message).toBe(
+      `${handled('UploadTokenRequest', 'v1beta1')}: json: cannot unmarshal number into Go struct field UploadTokenRequestSpec.spec.pvcName of type string`,
+    );
+  });
+
   it('refuses the pods that used to poison the controller (containers: [null], volumes: {}) and keeps serving', async () => {
     const nullContainer = await api('POST', `/api/v1/namespaces/${ns}/pods`, { metadata: { name: 'null-container' }, spec: { containers: [null] } });
     expect(nullContainer.status).toBe(422);
