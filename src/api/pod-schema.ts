@@ -56,12 +56,16 @@ const KeySelector = (go: string, what: string) =>
 
 const EnvVarSource = goType(
   'v1.EnvVarSource',
-  obj({
+  obj(
+    {
     fieldRef: ObjectFieldSelector,
     resourceFieldRef: ResourceFieldSelector,
     configMapKeyRef: KeySelector('v1.ConfigMapKeySelector', 'ConfigMap'),
     secretKeyRef: KeySelector('v1.SecretKeySelector', 'Secret'),
-  }),
+    },
+    [],
+    { description: 'Where the value comes from: a field of the pod, a resource, or a key of a ConfigMap or Secret.' },
+  ),
 );
 const EnvVar = goType(
   'v1.EnvVar',
@@ -78,8 +82,8 @@ const EnvFromSource = goType(
   'v1.EnvFromSource',
   obj({
     prefix: str({ description: 'Prefix put in front of every key.' }),
-    configMapRef: goType('v1.ConfigMapEnvSource', obj({ name: str(), optional: bool() })),
-    secretRef: goType('v1.SecretEnvSource', obj({ name: str(), optional: bool() })),
+    configMapRef: goType('v1.ConfigMapEnvSource', obj({ name: str({ description: 'Name of the ConfigMap.' }), optional: bool({ description: 'Whether the ConfigMap may be missing.' }) }, [], { description: 'Every key of a ConfigMap as a variable.' })),
+    secretRef: goType('v1.SecretEnvSource', obj({ name: str({ description: 'Name of the Secret.' }), optional: bool({ description: 'Whether the Secret may be missing.' }) }, [], { description: 'Every key of a Secret as a variable.' })),
   }),
 );
 
@@ -87,9 +91,9 @@ const ContainerPort = goType(
   'v1.ContainerPort',
   obj(
     {
-      containerPort: Int32(),
+      containerPort: int({ format: 'int32', description: 'Port number on the pod IP (1-65535).' }),
       hostIP: str({ description: 'Host IP to bind the host port to.' }),
-      hostPort: Int32(),
+      hostPort: int({ format: 'int32', description: 'Port number on the host; most pods need none.' }),
       name: str({ description: 'IANA_SVC_NAME of the port, unique in the pod.' }),
       protocol: named('v1.Protocol', 'UDP, TCP or SCTP; TCP by default.'),
     },
@@ -98,7 +102,7 @@ const ContainerPort = goType(
 );
 
 const ExecAction = goType('v1.ExecAction', obj({ command: arr(str(), { listType: 'atomic', description: 'Command line run inside the container.' }) }));
-const HTTPHeader = goType('v1.HTTPHeader', obj({ name: str(), value: str() }, ['name', 'value']));
+const HTTPHeader = goType('v1.HTTPHeader', obj({ name: str({ description: 'Header name.' }), value: str({ description: 'Header value.' }) }, ['name', 'value']));
 const HTTPGetAction = goType(
   'v1.HTTPGetAction',
   obj(
@@ -112,9 +116,15 @@ const HTTPGetAction = goType(
     ['port'],
   ),
 );
-const TCPSocketAction = goType('v1.TCPSocketAction', obj({ port: intOrString(), host: str() }, ['port']));
-const GRPCAction = goType('v1.GRPCAction', obj({ port: Int32(), service: str() }, ['port']));
-const SleepAction = goType('v1.SleepAction', obj({ seconds: Int64() }, ['seconds']));
+const TCPSocketAction = goType(
+  'v1.TCPSocketAction',
+  obj({ port: intOrString({ description: 'Port number or name to connect to.' }), host: str({ description: 'Host to connect to, the pod IP by default.' }) }, ['port'], { description: 'Succeeds when a TCP connection opens.' }),
+);
+const GRPCAction = goType(
+  'v1.GRPCAction',
+  obj({ port: int({ format: 'int32', description: 'Port of the gRPC health service.' }), service: str({ description: 'Service name sent in the health check request.' }) }, ['port'], { description: 'A gRPC health check.' }),
+);
+const SleepAction = goType('v1.SleepAction', obj({ seconds: int({ format: 'int64', description: 'Seconds to sleep.' }) }, ['seconds'], { description: 'Sleeps before the container goes on.' }));
 
 const Probe = goType(
   'v1.Probe',
@@ -123,45 +133,72 @@ const Probe = goType(
     httpGet: HTTPGetAction,
     tcpSocket: TCPSocketAction,
     grpc: GRPCAction,
-    initialDelaySeconds: Int32(),
-    timeoutSeconds: Int32(),
-    periodSeconds: Int32(),
-    successThreshold: Int32(),
-    failureThreshold: Int32(),
-    terminationGracePeriodSeconds: Int64(),
+    initialDelaySeconds: int({ format: 'int32', description: 'Seconds after the container started before the first probe.' }),
+    timeoutSeconds: int({ format: 'int32', description: 'Seconds after which a probe times out; 1 by default.' }),
+    periodSeconds: int({ format: 'int32', description: 'Seconds between probes; 10 by default.' }),
+    successThreshold: int({ format: 'int32', description: 'Consecutive successes to count as healthy again; 1 by default.' }),
+    failureThreshold: int({ format: 'int32', description: 'Consecutive failures to count as failed; 3 by default.' }),
+    terminationGracePeriodSeconds: int({ format: 'int64', description: 'Grace period when the probe fails and the container is stopped.' }),
   }, [], { description: 'A health check run against the container.' }),
 );
-const LifecycleHandler = goType('v1.LifecycleHandler', obj({ exec: ExecAction, httpGet: HTTPGetAction, tcpSocket: TCPSocketAction, sleep: SleepAction }));
-const Lifecycle = goType('v1.Lifecycle', obj({ postStart: LifecycleHandler, preStop: LifecycleHandler, stopSignal: str() }));
+const LifecycleHandler = goType(
+  'v1.LifecycleHandler',
+  obj({ exec: ExecAction, httpGet: HTTPGetAction, tcpSocket: TCPSocketAction, sleep: SleepAction }, [], { description: 'An action run at a point of the container lifecycle.' }),
+);
+const Lifecycle = goType(
+  'v1.Lifecycle',
+  obj(
+    {
+      postStart: goType('v1.LifecycleHandler', { ...LifecycleHandler, description: 'Run right after the container is created.' }),
+      preStop: goType('v1.LifecycleHandler', { ...LifecycleHandler, description: 'Run before the container is stopped.' }),
+      stopSignal: str({ description: 'Signal that stops the container.' }),
+    },
+    [],
+    { description: 'Actions the runtime takes when the container starts and stops.' },
+  ),
+);
 
 const Capabilities = goType(
   'v1.Capabilities',
   obj({ add: arr(named('v1.Capability'), { listType: 'atomic' }), drop: arr(named('v1.Capability'), { listType: 'atomic' }) }, [], { description: 'POSIX capabilities to add and drop.' }),
 );
-const SELinuxOptions = goType('v1.SELinuxOptions', obj({ user: str(), role: str(), type: str(), level: str() }));
+const SELinuxOptions = goType(
+  'v1.SELinuxOptions',
+  obj({ user: str({ description: 'SELinux user label.' }), role: str({ description: 'SELinux role label.' }), type: str({ description: 'SELinux type label.' }), level: str({ description: 'SELinux level label.' }) }, [], { description: 'SELinux labels of the container.' }),
+);
 const WindowsOptions = goType(
   'v1.WindowsSecurityContextOptions',
-  obj({ gmsaCredentialSpecName: str(), gmsaCredentialSpec: str(), runAsUserName: str(), hostProcess: bool() }),
+  obj({ gmsaCredentialSpecName: str(), gmsaCredentialSpec: str(), runAsUserName: str(), hostProcess: bool() }, [], { description: 'Windows-specific options (ignored on Linux).' }),
 );
-const SeccompProfile = goType('v1.SeccompProfile', obj({ type: str({ description: 'RuntimeDefault, Unconfined or Localhost.' }), localhostProfile: str() }, ['type']));
-const AppArmorProfile = goType('v1.AppArmorProfile', obj({ type: str(), localhostProfile: str() }, ['type']));
+const SeccompProfile = goType(
+  'v1.SeccompProfile',
+  obj({ type: str({ description: 'RuntimeDefault, Unconfined or Localhost.' }), localhostProfile: str({ description: 'Profile file on the node, for Localhost.' }) }, ['type'], { description: 'The seccomp filter applied.' }),
+);
+const AppArmorProfile = goType(
+  'v1.AppArmorProfile',
+  obj({ type: str({ description: 'RuntimeDefault, Unconfined or Localhost.' }), localhostProfile: str({ description: 'Profile loaded on the node, for Localhost.' }) }, ['type'], { description: 'The AppArmor profile applied.' }),
+);
 
 const SecurityContext = goType(
   'v1.SecurityContext',
-  obj({
+  obj(
+    {
     capabilities: Capabilities,
     privileged: bool({ description: 'Run as privileged: equivalent to root on the host.' }),
     seLinuxOptions: SELinuxOptions,
     windowsOptions: WindowsOptions,
-    runAsUser: Int64(),
-    runAsGroup: Int64(),
-    runAsNonRoot: bool(),
-    readOnlyRootFilesystem: bool(),
+    runAsUser: int({ format: 'int64', description: 'UID the container process runs as.' }),
+    runAsGroup: int({ format: 'int64', description: 'GID the container process runs as.' }),
+    runAsNonRoot: bool({ description: 'Refuse to start the container as UID 0.' }),
+    readOnlyRootFilesystem: bool({ description: 'Mount the root filesystem read-only.' }),
     allowPrivilegeEscalation: bool({ description: 'Whether a process may gain more privileges than its parent (no_new_privs).' }),
-    procMount: str(),
+    procMount: str({ description: 'Default or Unmasked /proc.' }),
     seccompProfile: SeccompProfile,
     appArmorProfile: AppArmorProfile,
-  }),
+    },
+    [],
+    { description: 'Security options of the container; they override the pod securityContext.' },
+  ),
 );
 
 const VolumeMount = goType(
@@ -170,11 +207,11 @@ const VolumeMount = goType(
     {
       name: str({ description: 'Name of a volume of the pod.' }),
       mountPath: str({ description: 'Path inside the container where the volume is mounted.' }),
-      readOnly: bool(),
-      recursiveReadOnly: str(),
+      readOnly: bool({ description: 'Mount read-only.' }),
+      recursiveReadOnly: str({ description: 'Disabled, IfPossible or Enabled: whether submounts are read-only too.' }),
       subPath: str({ description: 'Path inside the volume to mount instead of its root.' }),
-      subPathExpr: str(),
-      mountPropagation: str(),
+      subPathExpr: str({ description: 'Like subPath, with $(VAR) references to the environment expanded.' }),
+      mountPropagation: str({ description: 'None, HostToContainer or Bidirectional.' }),
     },
     ['name', 'mountPath'],
   ),
@@ -183,19 +220,22 @@ const VolumeDevice = goType(
   'v1.VolumeDevice',
   obj({ name: str({ description: 'Name of a Block volume claim of the pod.' }), devicePath: str({ description: 'Device path inside the container.' }) }, ['name', 'devicePath']),
 );
-const ContainerResizePolicy = goType('v1.ContainerResizePolicy', obj({ resourceName: str(), restartPolicy: str() }, ['resourceName', 'restartPolicy']));
+const ContainerResizePolicy = goType(
+  'v1.ContainerResizePolicy',
+  obj({ resourceName: str({ description: 'cpu or memory.' }), restartPolicy: str({ description: 'NotRequired or RestartContainer.' }) }, ['resourceName', 'restartPolicy']),
+);
 
 const ContainerFields = {
   name: str({ description: 'Name of the container, unique in the pod (a DNS label).' }),
   image: str({ description: 'Container image name.' }),
   command: arr(str(), { listType: 'atomic', description: 'Entrypoint; the image ENTRYPOINT when empty.' }),
   args: arr(str(), { listType: 'atomic', description: 'Arguments to the entrypoint; the image CMD when empty.' }),
-  workingDir: str(),
+  workingDir: str({ description: "The container's working directory; the image's when empty." }),
   ports: arr(ContainerPort, { listType: 'map', keys: ['containerPort', 'protocol'], mergeKey: 'containerPort', description: 'Ports the container exposes.' }),
   envFrom: arr(EnvFromSource, { listType: 'atomic', description: 'Sources of environment variables.' }),
   env: arr(EnvVar, { listType: 'map', keys: ['name'], mergeKey: 'name', description: 'Environment variables of the container.' }),
   resources: ContainerResources,
-  resizePolicy: arr(ContainerResizePolicy, { listType: 'atomic' }),
+  resizePolicy: arr(ContainerResizePolicy, { listType: 'atomic', description: 'How each resource is resized in place.' }),
   restartPolicy: str({ description: 'Always for a sidecar init container.' }),
   volumeMounts: arr(VolumeMount, { listType: 'map', keys: ['mountPath'], mergeKey: 'mountPath', description: 'Volumes mounted into the filesystem.' }),
   volumeDevices: arr(VolumeDevice, { listType: 'map', keys: ['devicePath'], mergeKey: 'devicePath', description: 'Block devices the container uses.' }),
@@ -203,18 +243,24 @@ const ContainerFields = {
   readinessProbe: Probe,
   startupProbe: Probe,
   lifecycle: Lifecycle,
-  terminationMessagePath: str(),
+  terminationMessagePath: str({ description: 'File whose content becomes the termination message; /dev/termination-log by default.' }),
   terminationMessagePolicy: named('v1.TerminationMessagePolicy', 'File or FallbackToLogsOnError.'),
   imagePullPolicy: named('v1.PullPolicy', 'Always, Never or IfNotPresent.'),
   securityContext: SecurityContext,
-  stdin: bool(),
-  stdinOnce: bool(),
-  tty: bool(),
+  stdin: bool({ description: 'Keep a stdin buffer open for the container.' }),
+  stdinOnce: bool({ description: 'Close stdin after the first attach ends.' }),
+  tty: bool({ description: 'Allocate a TTY (needs stdin).' }),
 };
 export const ContainerSchema = goType('v1.Container', obj(ContainerFields, ['name'], { description: 'A single application container of a pod.' }));
-const EphemeralContainer = goType('v1.EphemeralContainer', obj({ ...ContainerFields, targetContainerName: str() }, ['name']));
+const EphemeralContainer = goType(
+  'v1.EphemeralContainer',
+  obj({ ...ContainerFields, targetContainerName: str({ description: 'Container whose namespaces the debug container joins.' }) }, ['name'], { description: 'A debugging container added to a running pod.' }),
+);
 
-const KeyToPath = goType('v1.KeyToPath', obj({ key: str(), path: str(), mode: Int32() }, ['key', 'path']));
+const KeyToPath = goType(
+  'v1.KeyToPath',
+  obj({ key: str({ description: 'The key to project.' }), path: str({ description: 'Relative path of the file.' }), mode: int({ format: 'int32', description: 'Mode bits of the file.' }) }, ['key', 'path']),
+);
 const items = () => arr(KeyToPath, { listType: 'atomic', description: 'Keys to project, each to a relative path.' });
 const DownwardAPIVolumeFile = goType(
   'v1.DownwardAPIVolumeFile',
@@ -254,14 +300,14 @@ export const VolumeSchema = goType(
       name: str({ description: 'Name of the volume, unique in the pod (a DNS label).' }),
       persistentVolumeClaim: goType(
         'v1.PersistentVolumeClaimVolumeSource',
-        obj({ claimName: str({ description: 'Name of a PersistentVolumeClaim in the pod\'s namespace.' }), readOnly: bool() }, ['claimName']),
+        obj({ claimName: str({ description: "Name of a PersistentVolumeClaim in the pod's namespace." }), readOnly: bool({ description: 'Mount the claim read-only.' }) }, ['claimName'], { description: 'A PersistentVolumeClaim of the namespace.' }),
       ),
-      emptyDir: goType('v1.EmptyDirVolumeSource', obj({ medium: str({ description: '"" or Memory.' }), sizeLimit: quantity() })),
-      hostPath: goType('v1.HostPathVolumeSource', obj({ path: str(), type: str() }, ['path'])),
-      configMap: goType('v1.ConfigMapVolumeSource', obj({ name: str(), items: items(), defaultMode: Int32(), optional: bool() })),
-      secret: goType('v1.SecretVolumeSource', obj({ secretName: str(), items: items(), defaultMode: Int32(), optional: bool() })),
-      downwardAPI: goType('v1.DownwardAPIVolumeSource', obj({ items: arr(DownwardAPIVolumeFile, { listType: 'atomic' }), defaultMode: Int32() })),
-      projected: goType('v1.ProjectedVolumeSource', obj({ sources: arr(VolumeProjection, { listType: 'atomic' }), defaultMode: Int32() })),
+      emptyDir: goType('v1.EmptyDirVolumeSource', obj({ medium: str({ description: '"" (node disk) or Memory.' }), sizeLimit: quantity({ description: 'Most the volume may hold.' }) }, [], { description: 'An empty directory that lives as long as the pod.' })),
+      hostPath: goType('v1.HostPathVolumeSource', obj({ path: str({ description: 'Path on the host.' }), type: str({ description: 'What must be at the path: Directory, File, DirectoryOrCreate, ...' }) }, ['path'], { description: 'A file or directory of the host.' })),
+      configMap: goType('v1.ConfigMapVolumeSource', obj({ name: str({ description: 'Name of the ConfigMap.' }), items: items(), defaultMode: int({ format: 'int32', description: 'Mode bits of the files; 0644 by default.' }), optional: bool({ description: 'Whether the ConfigMap may be missing.' }) }, [], { description: 'The keys of a ConfigMap as files.' })),
+      secret: goType('v1.SecretVolumeSource', obj({ secretName: str({ description: 'Name of the Secret.' }), items: items(), defaultMode: int({ format: 'int32', description: 'Mode bits of the files; 0644 by default.' }), optional: bool({ description: 'Whether the Secret may be missing.' }) }, [], { description: 'The keys of a Secret as files.' })),
+      downwardAPI: goType('v1.DownwardAPIVolumeSource', obj({ items: arr(DownwardAPIVolumeFile, { listType: 'atomic', description: 'Files with pod fields.' }), defaultMode: Int32() }, [], { description: 'Fields of the pod as files.' })),
+      projected: goType('v1.ProjectedVolumeSource', obj({ sources: arr(VolumeProjection, { listType: 'atomic', description: 'What is projected.' }), defaultMode: Int32() }, [], { description: 'Secrets, ConfigMaps, pod fields and tokens in one directory.' })),
       ephemeral: kept('v1.EphemeralVolumeSource', 'A claim created for the pod from a template and deleted with it.'),
       ...otherSources,
     },
@@ -324,28 +370,28 @@ export const PodSpecSchema = goType(
       containers: arr(ContainerSchema, { listType: 'map', keys: ['name'], mergeKey: 'name', description: 'The containers of the pod. At least one.' }),
       ephemeralContainers: arr(EphemeralContainer, { listType: 'map', keys: ['name'], mergeKey: 'name' }),
       restartPolicy: named('v1.RestartPolicy', 'Always, OnFailure or Never; Always by default.'),
-      terminationGracePeriodSeconds: Int64(),
-      activeDeadlineSeconds: Int64(),
+      terminationGracePeriodSeconds: int({ format: 'int64', description: 'Seconds between SIGTERM and SIGKILL when the pod is deleted; 30 by default.' }),
+      activeDeadlineSeconds: int({ format: 'int64', description: 'Seconds the pod may run before it is failed.' }),
       dnsPolicy: named('v1.DNSPolicy', 'ClusterFirst (default), ClusterFirstWithHostNet, Default or None.'),
       nodeSelector: map(str(), { description: 'Labels a node must have to run the pod.' }),
-      serviceAccountName: str(),
+      serviceAccountName: str({ description: 'ServiceAccount the pod runs as.' }),
       serviceAccount: str({ description: 'Deprecated alias of serviceAccountName.' }),
-      automountServiceAccountToken: bool(),
-      nodeName: str(),
-      hostNetwork: bool(),
-      hostPID: bool(),
-      hostIPC: bool(),
-      shareProcessNamespace: bool(),
+      automountServiceAccountToken: bool({ description: "Mount the service account's token." }),
+      nodeName: str({ description: 'Node the pod is bound to.' }),
+      hostNetwork: bool({ description: "Use the host's network namespace." }),
+      hostPID: bool({ description: "Use the host's PID namespace." }),
+      hostIPC: bool({ description: "Use the host's IPC namespace." }),
+      shareProcessNamespace: bool({ description: 'One PID namespace for all containers of the pod.' }),
       securityContext: PodSecurityContext,
       imagePullSecrets: arr(goType('v1.LocalObjectReference', LocalObjectReferenceSchema), { listType: 'map', keys: ['name'], mergeKey: 'name' }),
-      hostname: str(),
-      subdomain: str(),
+      hostname: str({ description: "The pod's hostname; its name by default." }),
+      subdomain: str({ description: 'Subdomain of the pod hostname (with a headless Service of that name).' }),
       affinity: kept('v1.Affinity', 'Node, pod and pod anti-affinity scheduling rules.'),
-      schedulerName: str(),
-      tolerations: arr(Toleration, { listType: 'atomic' }),
+      schedulerName: str({ description: 'Scheduler that places the pod.' }),
+      tolerations: arr(Toleration, { listType: 'atomic', description: 'Taints the pod tolerates.' }),
       hostAliases: arr(goType('v1.HostAlias', obj({ ip: str(), hostnames: arr(str(), { listType: 'atomic' }) }, ['ip'])), { listType: 'map', keys: ['ip'], mergeKey: 'ip' }),
-      priorityClassName: str(),
-      priority: Int32(),
+      priorityClassName: str({ description: 'PriorityClass of the pod.' }),
+      priority: int({ format: 'int32', description: 'Priority value, from priorityClassName.' }),
       dnsConfig: goType(
         'v1.PodDNSConfig',
         obj({
@@ -355,14 +401,14 @@ export const PodSpecSchema = goType(
         }),
       ),
       readinessGates: arr(goType('v1.PodReadinessGate', obj({ conditionType: str() }, ['conditionType'])), { listType: 'atomic' }),
-      runtimeClassName: str(),
-      enableServiceLinks: bool(),
-      preemptionPolicy: str(),
-      overhead: map(quantity()),
+      runtimeClassName: str({ description: 'RuntimeClass that runs the pod.' }),
+      enableServiceLinks: bool({ description: 'Put Services of the namespace into the environment; true by default.' }),
+      preemptionPolicy: str({ description: 'Never or PreemptLowerPriority.' }),
+      overhead: map(quantity(), { description: 'Resources the runtime itself uses for the pod.' }),
       topologySpreadConstraints: arr(TopologySpreadConstraint, { listType: 'map', keys: ['topologyKey', 'whenUnsatisfiable'], mergeKey: 'topologyKey' }),
-      setHostnameAsFQDN: bool(),
+      setHostnameAsFQDN: bool({ description: 'Set the fully qualified name as hostname.' }),
       os: goType('v1.PodOS', obj({ name: str({ description: 'linux or windows.' }) }, ['name'])),
-      hostUsers: bool(),
+      hostUsers: bool({ description: "Use the host's user namespace; false gives the pod its own." }),
       schedulingGates: arr(goType('v1.PodSchedulingGate', obj({ name: str() }, ['name'])), { listType: 'map', keys: ['name'], mergeKey: 'name' }),
       resourceClaims: arr(goType('v1.PodResourceClaim', obj({ name: str(), resourceClaimName: str(), resourceClaimTemplateName: str() }, ['name'])), {
         listType: 'map',
@@ -372,7 +418,7 @@ export const PodSpecSchema = goType(
       resources: ContainerResources,
     },
     ['containers'],
-    { description: 'The desired behaviour of the pod.' },
+    { description: 'Specification of the desired behavior of the pod.' },
   ),
 );
 
