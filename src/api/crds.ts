@@ -38,7 +38,7 @@ export const crdSpecs: CrdSpec[] = [
 ];
 
 /** A CRD's structural root: `metadata` is `type: object` only, as the apiserver requires. */
-function rootSchema(schema: JsonSchema): JsonSchema {
+export function rootSchema(schema: JsonSchema): JsonSchema {
   const properties = { ...(schema.properties ?? {}) };
   properties.metadata = { type: 'object' };
   properties.apiVersion = { type: 'string', description: 'APIVersion defines the versioned schema of this representation of an object.' };

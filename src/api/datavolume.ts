@@ -21,29 +21,50 @@ const certConfigMap = () => str({ description: 'ConfigMap with the CA certificat
 
 export const SourceHttpSchema = obj(
   {
-    url: str(),
+    url: str({ description: 'URL of the image: http or https, optionally compressed (gz, xz, zst) or a tar archive.' }),
     secretRef: secretRef(),
     certConfigMap: certConfigMap(),
     extraHeaders: arr(str(), { description: 'Header lines "Name: value"' }),
     secretExtraHeaders: arr(str(), { description: 'Secrets whose every value is one header line' }),
     checksum: str({ description: '<md5|sha1|sha256|sha512>:<hex> of the bytes as downloaded' }),
-    insecureSkipVerify: bool(),
+    insecureSkipVerify: bool({ description: 'Skip verification of the server certificate (https only).' }),
   },
   ['url'],
+  { description: 'Import from an http or https URL.' },
 );
 
-export const SourceS3Schema = obj({ url: str(), secretRef: secretRef(), certConfigMap: certConfigMap() }, ['url']);
-export const SourceGcsSchema = obj({ url: str(), secretRef: str() }, ['url']);
-export const SourceRegistrySchema = obj({
-  url: str({ description: 'docker://host[:port]/repo[:tag|@digest] or oci-archive:…' }),
-  imageStream: str(),
-  pullMethod: strEnum(['pod', 'node']),
-  secretRef: secretRef(),
-  certConfigMap: certConfigMap(),
-  platform: obj({ architecture: str() }),
-});
-export const SourcePvcSchema = obj({ namespace: str(), name: str() }, ['namespace', 'name']);
-export const SourceSnapshotSchema = obj({ namespace: str(), name: str() }, ['namespace', 'name']);
+export const SourceS3Schema = obj(
+  { url: str({ description: 'URL of the object: s3://bucket/key or an S3-compatible endpoint URL.' }), secretRef: secretRef(), certConfigMap: certConfigMap() },
+  ['url'],
+  { description: 'Import from an S3 object.' },
+);
+export const SourceGcsSchema = obj(
+  { url: str({ description: 'gs://bucket/object, or the object\'s https URL.' }), secretRef: str({ description: 'Secret with the service account key (creds-key.json).' }) },
+  ['url'],
+  { description: 'Import from a Google Cloud Storage object.' },
+);
+export const SourceRegistrySchema = obj(
+  {
+    url: str({ description: 'docker://host[:port]/repo[:tag|@digest] or oci-archive:…' }),
+    imageStream: str({ description: 'Name of an OpenShift ImageStream (node pull method only).' }),
+    pullMethod: strEnum(['pod', 'node'], { description: 'pod (default): the importer pulls; node: the node pulls the image.' }),
+    secretRef: secretRef(),
+    certConfigMap: certConfigMap(),
+    platform: obj({ architecture: str({ description: 'Architecture to pick from a multi-platform image.' }) }),
+  },
+  [],
+  { description: 'Import the disk of a container image (a file under /disk) from a registry.' },
+);
+export const SourcePvcSchema = obj(
+  { namespace: str({ description: 'Namespace of the claim to clone.' }), name: str({ description: 'Name of the claim to clone.' }) },
+  ['namespace', 'name'],
+  { description: 'Clone an existing PersistentVolumeClaim.' },
+);
+export const SourceSnapshotSchema = obj(
+  { namespace: str({ description: 'Namespace of the snapshot.' }), name: str({ description: 'Name of the VolumeSnapshot.' }) },
+  ['namespace', 'name'],
+  { description: 'Restore from a VolumeSnapshot.' },
+);
 export const SourceImageioSchema = obj(
   { url: str(), diskId: str(), secretRef: str(), certConfigMap: str(), insecureSkipVerify: bool() },
   ['url', 'diskId'],
@@ -60,18 +81,22 @@ export const SourceVddkSchema = obj({
 });
 const EmptySchema = obj({});
 
-export const DataVolumeSourceSchema = obj({
-  http: SourceHttpSchema,
-  s3: SourceS3Schema,
-  gcs: SourceGcsSchema,
-  registry: SourceRegistrySchema,
-  pvc: SourcePvcSchema,
-  snapshot: SourceSnapshotSchema,
-  upload: EmptySchema,
-  blank: EmptySchema,
-  imageio: SourceImageioSchema,
-  vddk: SourceVddkSchema,
-});
+export const DataVolumeSourceSchema = obj(
+  {
+    http: SourceHttpSchema,
+    s3: SourceS3Schema,
+    gcs: SourceGcsSchema,
+    registry: SourceRegistrySchema,
+    pvc: SourcePvcSchema,
+    snapshot: SourceSnapshotSchema,
+    upload: { ...EmptySchema, description: 'Wait for an upload through the upload proxy (virtctl image-upload, cdi upload).' },
+    blank: { ...EmptySchema, description: 'Create an empty raw disk image.' },
+    imageio: { ...SourceImageioSchema, description: 'Import a disk from oVirt through imageio.' },
+    vddk: { ...SourceVddkSchema, description: 'Import a disk from VMware through VDDK.' },
+  },
+  [],
+  { description: 'Where the data comes from: exactly one source.' },
+);
 export type DataVolumeSource = Static<typeof DataVolumeSourceSchema>;
 export type SourceKind = keyof DataVolumeSource;
 export const SourceKinds = Object.keys(DataVolumeSourceSchema.properties ?? {}) as SourceKind[];
@@ -94,9 +119,13 @@ export type ContentType = (typeof ContentTypes)[number];
 
 export const DataVolumeSpecSchema = obj({
   source: DataVolumeSourceSchema,
-  sourceRef: obj({ kind: str(), namespace: str(), name: str() }, ['kind', 'name']),
-  pvc: PersistentVolumeClaimSpecSchema,
-  storage: StorageSpecSchema,
+  sourceRef: obj(
+    { kind: str({ description: 'DataSource' }), namespace: str({ description: "The DataSource's namespace; the DataVolume's by default." }), name: str() },
+    ['kind', 'name'],
+    { description: 'Take the source from a DataSource instead of spec.source.' },
+  ),
+  pvc: { ...PersistentVolumeClaimSpecSchema, description: 'The claim to create, passed to the PersistentVolumeClaim as given.' },
+  storage: { ...StorageSpecSchema, description: 'The claim to create, with gaps (class, access modes, volume mode, size overhead) filled by CDI.' },
   priorityClassName: str(),
   serviceAccountName: str(),
   // The enum is the webhook's job (CDI's message "ContentType not one of: …"), so the schema keeps it a string.

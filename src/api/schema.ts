@@ -21,6 +21,24 @@ export interface JsonSchema {
   'x-kubernetes-map-type'?: 'atomic' | 'granular';
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
   'x-kubernetes-list-map-keys'?: string[];
+  'x-kubernetes-patch-merge-key'?: string;
+  'x-kubernetes-patch-strategy'?: string;
+}
+
+/**
+ * The Go type a built-in kind's schema node decodes into (`v1.Container`, `resource.Quantity`):
+ * kube-apiserver's decode errors name it. Kept beside the schema, never inside it, so the
+ * published OpenAPI and the CRDs stay plain.
+ */
+const goTypes = new WeakMap<JsonSchema, string>();
+
+export function goType<S extends JsonSchema>(name: string, schema: S): S {
+  goTypes.set(schema, name);
+  return schema;
+}
+
+export function goTypeOf(schema: JsonSchema): string | undefined {
+  return goTypes.get(schema);
 }
 
 export type Typed<T> = JsonSchema & { readonly __value?: T };
@@ -35,8 +53,13 @@ interface Doc {
   description?: string;
 }
 
-export function str(doc: Doc & { format?: string; maxLength?: number } = {}): Typed<string> {
+export function str(doc: Doc & { format?: string; maxLength?: number; enum?: string[] } = {}): Typed<string> {
   return { type: 'string', ...doc };
+}
+
+/** A string of a Go named string type (`v1.Protocol`), for built-in kinds whose decode errors name it. */
+export function named(go: string, description?: string): Typed<string> {
+  return goType(go, str(description ? { description } : {}));
 }
 
 export function strEnum<const E extends string>(values: readonly E[], doc: Doc = {}): Typed<E> {
@@ -47,18 +70,44 @@ export function int(doc: Doc & { format?: 'int32' | 'int64'; minimum?: number } 
   return { type: 'integer', ...doc };
 }
 
+export function num(doc: Doc & { format?: 'double' } = {}): Typed<number> {
+  return { type: 'number', ...doc };
+}
+
 export function bool(doc: Doc = {}): Typed<boolean> {
   return { type: 'boolean', ...doc };
 }
 
 /** A Kubernetes quantity ("10Gi", 1024). */
 export function quantity(doc: Doc = {}): Typed<string | number> {
-  return { 'x-kubernetes-int-or-string': true, ...doc };
+  return goType('resource.Quantity', { 'x-kubernetes-int-or-string': true, ...doc });
 }
 
-export function arr<T>(items: Typed<T>, doc: Doc & { listType?: 'atomic' | 'set' } = {}): Typed<T[]> {
-  const { listType, ...rest } = doc;
-  return { type: 'array', items, ...rest, ...(listType ? { 'x-kubernetes-list-type': listType } : {}) };
+/** A port or percentage that is a number or a name ("8080", "http", "25%"). */
+export function intOrString(doc: Doc = {}): Typed<string | number> {
+  return goType('intstr.IntOrString', { 'x-kubernetes-int-or-string': true, ...doc });
+}
+
+interface ListDoc extends Doc {
+  listType?: 'atomic' | 'set' | 'map';
+  /** The keys that identify an item of a `map` list (`x-kubernetes-list-map-keys`). */
+  keys?: string[];
+  /** Strategic merge patch: items merge by this key (`x-kubernetes-patch-merge-key`). */
+  mergeKey?: string;
+  patchStrategy?: 'merge' | 'merge,retainKeys' | 'replace';
+}
+
+export function arr<T>(items: Typed<T>, doc: ListDoc = {}): Typed<T[]> {
+  const { listType, keys, mergeKey, patchStrategy, ...rest } = doc;
+  return {
+    type: 'array',
+    items,
+    ...rest,
+    ...(listType ? { 'x-kubernetes-list-type': listType } : {}),
+    ...(keys ? { 'x-kubernetes-list-map-keys': keys } : {}),
+    ...(mergeKey ? { 'x-kubernetes-patch-merge-key': mergeKey } : {}),
+    ...(patchStrategy ? { 'x-kubernetes-patch-strategy': patchStrategy } : mergeKey ? { 'x-kubernetes-patch-strategy': 'merge' } : {}),
+  };
 }
 
 export function map<T>(values: Typed<T>, doc: Doc = {}): Typed<Record<string, T>> {

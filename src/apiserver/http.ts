@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeKubernetesProtobuf, ProtobufMediaType } from '../protobuf/k8s-decode.ts';
 import { protobufMessageFor } from '../protobuf/k8s-messages.ts';
 import { ProtobufError } from '../protobuf/wire-reader.ts';
+import { duplicateFields } from './json-duplicates.ts';
 import { ApiError, badRequest } from './status.ts';
 
 /** Request bodies and JSON replies, with Kubernetes' 3 MiB request limit. */
@@ -29,7 +30,6 @@ function checkDepth(text: string): void {
   }
 }
 
-
 const UnsupportedMediaType = new ApiError(
   415,
   'UnsupportedMediaType',
@@ -47,14 +47,20 @@ async function readBytes(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+export interface ReadOptions {
+  /** Decode protobuf bodies (the built-in kinds that have a protobuf form). */
+  protobuf?: boolean;
+  /** Receives the paths of repeated object keys (JSON.parse keeps the last). */
+  duplicates?: string[];
+}
+
 /**
- * A request body as JSON. Protobuf bodies are decoded when `protobuf` is given (the built-in kinds
- * that have a protobuf form); otherwise they, CBOR and anything else get 415, as kube-apiserver
- * answers for custom resources.
+ * A request body as JSON. Protobuf bodies are decoded when asked for; otherwise they, CBOR and
+ * anything else get 415, as kube-apiserver answers for custom resources.
  */
-export async function readJson(req: IncomingMessage, protobuf?: boolean): Promise<unknown> {
+export async function readJson(req: IncomingMessage, opts: ReadOptions = {}): Promise<unknown> {
   const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim();
-  if (type === ProtobufMediaType && protobuf) {
+  if (type === ProtobufMediaType && opts.protobuf) {
     const bytes = await readBytes(req);
     if (bytes.length === 0) return undefined;
     try {
@@ -71,11 +77,14 @@ export async function readJson(req: IncomingMessage, protobuf?: boolean): Promis
   const text = (await readBytes(req)).toString('utf8');
   if (text.trim() === '') return undefined;
   checkDepth(text);
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     throw badRequest(`the request body is not valid JSON: ${(err as Error).message}`);
   }
+  opts.duplicates?.push(...duplicateFields(text));
+  return value;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -5,6 +5,8 @@ import { applyPatch } from './patch.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { normalizeTypedFields } from './typed-fields.ts';
 import { ApiError, alreadyExists, badRequest, conflict, gone, notFound } from './status.ts';
+import { kindSchema } from './kind-schemas.ts';
+import { checkSchema, type FieldValidation } from './schema-check.ts';
 import type { ObjectStore } from './store.ts';
 import type { Validator } from './validate.ts';
 import type { EventType, WatchHub } from './watch-hub.ts';
@@ -30,6 +32,12 @@ export type Propagation = 'Background' | 'Foreground' | 'Orphan';
 export interface WriteOptions {
   subresource?: 'status';
   dryRun?: boolean;
+  /** What unknown fields get: refused, dropped with a warning (the default), or dropped. */
+  fieldValidation?: FieldValidation;
+  /** Receives the warnings for the response's `Warning` headers. */
+  warnings?: string[];
+  /** Paths of keys the request body repeated (JSON parsing kept the last). */
+  duplicates?: readonly string[];
 }
 
 export interface DeleteOptions {
@@ -201,8 +209,15 @@ export class ObjectService {
     }
   }
 
+  /** The body as its kind's schema admits it: refused (400/422) or cleaned of unknown and null fields. */
+  private decode(info: KindInfo, body: unknown, opts: WriteOptions): KubeObject {
+    const checked = checkSchema(info, kindSchema(info), checkTypeMeta(info, body), opts.fieldValidation, opts.duplicates);
+    opts.warnings?.push(...checked.warnings);
+    return checked.object;
+  }
+
   create(info: KindInfo, namespace: string | undefined, body: unknown, opts: WriteOptions = {}): KubeObject {
-    const obj = prepareCreate(info, this.nsOf(info, namespace), checkTypeMeta(info, body));
+    const obj = prepareCreate(info, this.nsOf(info, namespace), this.decode(info, body, opts));
     normalizeConfigData(info, obj);
     normalizeTypedFields(info, obj);
     const meta = obj.metadata as ObjectMeta;
@@ -227,7 +242,7 @@ export class ObjectService {
 
   update(info: KindInfo, namespace: string | undefined, name: string, body: unknown, opts: WriteOptions = {}): KubeObject {
     const { subresource } = opts;
-    const incoming = checkTypeMeta(info, body);
+    const incoming = this.decode(info, body, opts);
     const meta = incoming.metadata as ObjectMeta;
     if (meta.name !== undefined && meta.name !== name) throw badRequest('the name of the object does not match the name on the URL');
     const old = this.get(info, namespace, name);

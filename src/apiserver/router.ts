@@ -6,8 +6,12 @@ import { readJson, sendError, sendJson, sendText, successStatus } from './http.t
 import { apiVersionOf, findKind, type KindInfo } from './kinds.ts';
 import type { ObjectService } from './objects.ts';
 import { protobufKinds } from '../protobuf/k8s-messages.ts';
+import { checkTypeMeta } from './metadata.ts';
+import { serveOpenApi } from './openapi-http.ts';
 import { servePodLog } from './pod-log.ts';
+import { kindSchema } from './kind-schemas.ts';
 import { deleteQuery, dryRunQuery, listQuery, queryBool, queryInt, watchQuery } from './query.ts';
+import { checkSchema, parseFieldValidation } from './schema-check.ts';
 import { ApiError, badRequest, internal, methodNotAllowed, pathNotFound, unauthorized } from './status.ts';
 import { toTable, wantsTable } from './table.ts';
 import { createUploadToken } from './upload-token-request.ts';
@@ -17,8 +21,7 @@ import { serveWatch } from './watch.ts';
  * Maps Kubernetes REST paths and verbs onto the object service:
  *   /api/v1/[namespaces/<ns>/]<plural>[/<name>[/<subresource>]]
  *   /apis/<group>/<version>/[namespaces/<ns>/]<plural>[/<name>[/<subresource>]]
- * plus discovery, /version, health, and an empty /openapi/v2 (kubectl validates against what it
- * finds there and skips kinds it does not find).
+ * plus discovery, /version, health and the OpenAPI documents (/openapi/v2, /openapi/v3).
  */
 export interface RouterOptions {
   service: ObjectService;
@@ -70,6 +73,12 @@ function decodeSegment(segment: string): string {
   }
 }
 
+/** kube-apiserver's `Warning: 299 - "<text>"` headers, one per warning. */
+function setWarnings(res: ServerResponse, warnings: readonly string[]): void {
+  if (warnings.length === 0) return;
+  res.setHeader('Warning', [...new Set(warnings)].map((w) => `299 - "${w.replace(/["\\]/g, (c) => `\\${c}`)}"`));
+}
+
 export function createRouter(o: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { service } = o;
   /** Replies once every write so far is durable: nothing uncommitted is ever acknowledged. */
@@ -84,15 +93,29 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
     if (subresource !== undefined && !(info.subresources as string[]).includes(subresource)) throw pathNotFound(req.url ?? '');
     if (info.createOnly) {
       if (method !== 'POST' || name !== undefined || namespace === undefined) throw methodNotAllowed(`the server does not allow this method on the requested resource`);
-      return reply(res, 201, await createUploadToken(info, namespace, await readJson(req), o.uploadSigningKey));
+      const duplicates: string[] = [];
+      const body = checkTypeMeta(info, await readJson(req, { duplicates }));
+      const checked = checkSchema(info, kindSchema(info), body, parseFieldValidation(q.get('fieldValidation')), duplicates);
+      setWarnings(res, checked.warnings);
+      return reply(res, 201, await createUploadToken(info, namespace, checked.object, o.uploadSigningKey));
     }
     const table = wantsTable(req.headers.accept);
+    const warnings: string[] = [];
+    const duplicates: string[] = [];
     // Creates and updates of built-in kinds may come as protobuf, custom resources may not; any DELETE may carry DeleteOptions.
-    const body = () => readJson(req, `${apiVersionOf(info)}/${info.kind}` in protobufKinds || method === 'DELETE');
+    const protobuf = `${apiVersionOf(info)}/${info.kind}` in protobufKinds || method === 'DELETE';
+    const body = () => readJson(req, { protobuf, duplicates });
     const writeOpts = (verb: 'CreateOptions' | 'UpdateOptions' | 'PatchOptions') => ({
       ...(subresource === 'status' ? { subresource: 'status' as const } : {}),
       ...(dryRunQuery(q, verb) ? { dryRun: true } : {}),
+      fieldValidation: parseFieldValidation(q.get('fieldValidation')),
+      warnings,
+      duplicates,
     });
+    const replyWarned = (status: number, result: unknown): Promise<void> => {
+      setWarnings(res, warnings);
+      return reply(res, status, result);
+    };
     if (subresource === 'log') {
       if (method !== 'GET') throw methodNotAllowed('only GET is allowed on pods/log');
       return servePodLog(service, pods, o.dataDir, namespace ?? '', name!, req, res, {
@@ -122,7 +145,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
           });
         }
         case 'POST':
-          return reply(res, 201, service.create(info, namespace, await body(), writeOpts('CreateOptions')));
+          return replyWarned(201, service.create(info, namespace, await body(), writeOpts('CreateOptions')));
         case 'DELETE': {
           const options = await body();
           const items = service.deleteCollection(info, namespace, listQuery(q), deleteQuery(q, options));
@@ -138,9 +161,9 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
         return reply(res, 200, table ? toTable(info, [obj], obj.metadata?.resourceVersion ?? '') : obj);
       }
       case 'PUT':
-        return reply(res, 200, service.update(info, namespace, name, await body(), writeOpts('UpdateOptions')));
+        return replyWarned(200, service.update(info, namespace, name, await body(), writeOpts('UpdateOptions')));
       case 'PATCH':
-        return reply(res, 200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), writeOpts('PatchOptions')));
+        return replyWarned(200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), writeOpts('PatchOptions')));
       case 'DELETE': {
         if (subresource) throw methodNotAllowed('DELETE is not allowed on the status subresource');
         const obj = service.delete(info, namespace, name, deleteQuery(q, await body()));
@@ -162,10 +185,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
     if (path === '/readyz') return o.isReady() ? sendText(res, 200, 'ok') : sendText(res, 503, 'not ready');
     if (!authorized(req, o.token)) throw unauthorized();
     if (path === '/version') return sendJson(res, 200, versionInfo);
-    if (path === '/openapi/v2') {
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': 0 });
-      return void res.end();
-    }
+    if (path === '/openapi/v2' || path === '/openapi/v3' || path.startsWith('/openapi/v3/')) return serveOpenApi(req, res, path, q);
     if (path === '/api') return sendJson(res, 200, coreVersions(o.serverAddress()));
     if (path === '/apis') return sendJson(res, 200, groupList());
     if (parts[0] === 'api' && parts[1] === 'v1') {

@@ -56,8 +56,10 @@ export interface KubectlResult {
   stderr: string;
 }
 
-function baseArgs(kubeconfig: string): string[] {
-  return ['--kubeconfig', kubeconfig, '--cache-dir', path.join(path.dirname(kubeconfig), '.kube-cache')];
+/** Each kubectl binary gets its own discovery cache beside the kubeconfig (1.20's and 1.32's differ). */
+function baseArgs(kubeconfig: string, bin = binary): string[] {
+  const cache = bin === binary ? '.kube-cache' : '.kube-cache-machine';
+  return ['--kubeconfig', kubeconfig, '--cache-dir', path.join(path.dirname(kubeconfig), cache)];
 }
 
 /** Runs kubectl against a kubeconfig; never throws on a non-zero exit (the test inspects `code`). */
@@ -79,7 +81,7 @@ export const machineKubectl: string | undefined = existsSync('/usr/bin/kubectl')
 /** Runs a given kubectl binary against a kubeconfig; never throws on a non-zero exit. */
 export function runKubectl(bin: string, kubeconfig: string, input: string | undefined, ...args: string[]): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, [...baseArgs(kubeconfig), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(bin, [...baseArgs(kubeconfig, bin), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
