@@ -216,7 +216,8 @@ describe('malformed pods in the store', () => {
 describe('worker processes', () => {
   it.runIf(asRoot)('run as the pod user 107 with no capabilities and no_new_privs, writing a volume they own', async () => {
     const dir = await boundClaim('uid-check');
-    await create(importer('uid-check', 'uid-check', {}, { IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: `${base}/hang` }));
+    // CDI's default worker limit: the address space and the V8 heap are bounded from it.
+    await create(importer('uid-check', 'uid-check', { resources: { limits: { memory: '600M' } } }, { IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: `${base}/hang` }));
     const pidFile = path.join(h.dataDir, 'pods/default/uid-check/importer.pid');
     const pid = await eventually(async () => (fs.existsSync(pidFile) ? (JSON.parse(fs.readFileSync(pidFile, 'utf8')) as { pid: number }).pid : undefined), 'pid file');
     // setpriv and prlimit exec into node: wait until the process is the worker itself.
@@ -231,6 +232,10 @@ describe('worker processes', () => {
       noNewPrivs: '1',
     });
     expect(fs.statSync(dir).uid).toBe(107);
+    const limits = await fs.promises.readFile(`/proc/${pid}/limits`, 'utf8');
+    expect(/^Max address space\s+(\d+)/m.exec(limits)?.[1]).toBe(String(600e6 + 1.5 * 2 ** 30));
+    expect(/^Max file size\s+(\d+)/m.exec(limits)?.[1]).toBe(String(8 * 2 ** 20));
+    expect(await fs.promises.readFile(`/proc/${pid}/cmdline`, 'utf8')).toContain('--max-old-space-size=286');
     const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     expect(env.find((e) => e.startsWith('NODE_COMPILE_CACHE='))).toBe(`NODE_COMPILE_CACHE=${path.join(h.dataDir, 'cache/node-compile/107')}`);
     expect(env.some((e) => e.startsWith('NODE_OPTIONS='))).toBe(false);
