@@ -3,13 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { admitPod } from './pod-admission.ts';
 import { podReferences, portsToAllocate } from './pod-plan.ts';
 
-const raw = (spec: unknown) => ({ metadata: { name: 'p' }, spec }) as unknown as V1Pod;
+const raw = (spec: unknown) => ({ metadata: { name: 'p', uid: '0b6f3a51-uid' }, spec }) as unknown as V1Pod;
 const worker = { name: 'c', image: 'cdi-ts/importer:latest' };
 
 describe('admitPod', () => {
   it('refuses every malformed shape with the field it found, and never throws', () => {
     const cases: Array<[unknown, string]> = [
       [null, 'pod is not an object'],
+      [{ metadata: { name: 'p', uid: '../..' }, spec: {} }, 'metadata.uid is not a uid'],
       [raw('spec'), 'spec is not an object'],
       [raw({ containers: [null] }), 'spec.containers[0] is not an object'],
       [raw({ containers: {} }), 'spec.containers is not a non-empty array'],

@@ -18,6 +18,9 @@ const verbosityArg = /^-v=\d{1,2}$/;
 export function admitPod(pod: unknown): Admission {
   const refuse = (message: string): Admission => ({ ok: false, reason: 'Unschedulable', message: `${message}: the local node agent refuses to run it` });
   if (!isObject(pod)) return refuse('pod is not an object');
+  // The uid names the pod's socket directory: it must be one safe path segment.
+  const uid = (pod as V1Pod).metadata?.uid as unknown;
+  if (typeof uid !== 'string' || !/^[\w-]+$/.test(uid)) return refuse('metadata.uid is not a uid');
   const spec = (pod as V1Pod).spec as unknown;
   if (!isObject(spec)) return refuse('spec is not an object');
   const shape = specShapeProblem(spec);

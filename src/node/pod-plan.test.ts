@@ -198,7 +198,7 @@ describe('planPod', () => {
       const r = planPod(i);
       if (!r.ok) throw new Error(r.message);
       expect(r.plan.containers).toHaveLength(1);
-      expect(admitPod(pod)).toEqual({ ok: true });
+      expect(admitPod({ ...pod, metadata: { ...pod.metadata, uid: 'assigned-by-the-api' } })).toEqual({ ok: true });
       expect(r.plan.containers[0]).toMatchObject({ user: { uid: 107, gid: 107, groups: [107] }, memoryLimit: 1e9 });
     }
   });

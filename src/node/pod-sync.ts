@@ -68,6 +68,7 @@ export class PodSync {
       this.entries.delete(key);
       this.writer.forget(entry.uid);
       await entry.runtime?.stop(entry.graceMs);
+      if (/^[\w-]+$/.test(entry.uid)) await fs.promises.rm(path.join(this.o.socketDir, entry.uid), { recursive: true, force: true });
       entry = undefined;
     }
     if (!pod || replaced) await removePodDir(this.o.dataDir, namespace, name);

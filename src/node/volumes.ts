@@ -50,12 +50,16 @@ export class VolumeTooLarge extends Error {
 
 /** Creates the directory, or the sparse file of `capacityBytes`, if it is not there yet. */
 export async function provisionVolume(target: string, block: boolean, capacityBytes: number): Promise<void> {
-  await fs.promises.mkdir(block ? path.dirname(target) : target, { recursive: true });
-  if (!block) return;
+  // volumes/<ns>/ stays searchable for the workers' users; the volume itself is for its owner and group.
+  await fs.promises.mkdir(path.dirname(target), { recursive: true });
+  if (!block) {
+    await fs.promises.mkdir(target, { recursive: true, mode: 0o770 });
+    return;
+  }
   const fsInfo = await fs.promises.statfs(path.dirname(target));
   const fileSystemBytes = fsInfo.blocks * fsInfo.bsize;
   if (capacityBytes > fileSystemBytes) throw new VolumeTooLarge(capacityBytes, fileSystemBytes);
-  const fh = await fs.promises.open(target, 'a');
+  const fh = await fs.promises.open(target, 'a', 0o660);
   try {
     const { size } = await fh.stat();
     if (size < capacityBytes) await fh.truncate(capacityBytes);
