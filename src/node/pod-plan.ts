@@ -89,10 +89,10 @@ export interface PodPlan {
   containers: ContainerPlan[];
   dirs: string[];
   files: MaterialisedFile[];
-  /** Directories the worker writes to: the claims it mounts and its emptyDirs. */
-  writableDirs: string[];
-  /** Block claim files it writes to. */
-  writableFiles: string[];
+  /** Directories the worker's user owns (the kubelet's fsGroup ownership): its claims and emptyDirs. */
+  ownedDirs: string[];
+  /** Its Block claim files. */
+  ownedFiles: string[];
   confined: ConfinedPath[];
 }
 
@@ -166,7 +166,7 @@ interface VolumeSource {
 function buildPlan(inputs: PlanInputs): PodPlan {
   const { pod } = inputs;
   if (pod.spec?.initContainers?.length) throw new PlanProblem('CreateContainerConfigError', 'init containers are not supported by the local node agent');
-  const plan: PodPlan = { containers: [], dirs: [], files: [], writableDirs: [], writableFiles: [], confined: [] };
+  const plan: PodPlan = { containers: [], dirs: [], files: [], ownedDirs: [], ownedFiles: [], confined: [] };
   const volumes = new Map<string, VolumeSource>();
   for (const v of pod.spec?.volumes ?? []) volumes.set(v.name, mapVolume(v, inputs, plan));
   for (const c of pod.spec?.containers ?? []) plan.containers.push(planContainer(c, volumes, inputs, plan));
@@ -177,13 +177,13 @@ function mapVolume(v: V1Volume, inputs: PlanInputs, plan: PodPlan): VolumeSource
   if (v.persistentVolumeClaim) {
     const claim = inputs.claims.get(v.persistentVolumeClaim.claimName);
     if (!claim) throw new PlanProblem('Unschedulable', `persistentvolumeclaim "${v.persistentVolumeClaim.claimName}" is not bound`);
-    if (!v.persistentVolumeClaim.readOnly) (claim.block ? plan.writableFiles : plan.writableDirs).push(claim.path);
+    (claim.block ? plan.ownedFiles : plan.ownedDirs).push(claim.path);
     return { hostPath: claim.path, claim };
   }
   const dir = inputs.podVolumeDir(v.name);
   plan.dirs.push(dir);
   if (v.emptyDir) {
-    plan.writableDirs.push(dir);
+    plan.ownedDirs.push(dir);
     return { hostPath: dir };
   }
   const source = v.secret

@@ -196,8 +196,8 @@ export class PodSync {
     for (const c of plan.containers) {
       const p = privileges.get(c.name);
       if (p?.mode !== 'drop') continue;
-      await giveTo(p.user, plan.writableDirs, plan.writableFiles);
-      for (const dir of plan.dirs) if (!plan.writableDirs.includes(dir)) await fs.promises.chown(dir, 0, volumeGroup(p.user));
+      await giveTo(p.user, plan.ownedDirs, plan.ownedFiles);
+      for (const dir of plan.dirs) if (!plan.ownedDirs.includes(dir)) await fs.promises.chown(dir, 0, volumeGroup(p.user));
       for (const f of plan.files) await fs.promises.chown(f.path, 0, volumeGroup(p.user));
       if (socketDir && c.env[LocalEnv.listenSocket]) await fs.promises.chown(socketDir, p.user.uid, p.user.gid);
     }
