@@ -11,11 +11,13 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { access, mkdir, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { access, chown, mkdir, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { dataPathNodeFlags } from '../src/api/runtime.ts';
+import { ImageUser } from '../src/node/pod-plan.ts';
+import { isRoot, setprivArgs } from '../src/node/worker-privileges.ts';
 import { startNginx } from '../test/support/nginx.ts';
 import { buildOciLayoutFromFile, startRegistry } from '../test/support/registry.ts';
 
@@ -58,9 +60,13 @@ async function ensureNbdkit(): Promise<boolean> {
   return Boolean(await sh('command -v nbdkit || true'));
 }
 
+/** As root the worker runs as the node agent starts it: the image's user, no capabilities, no_new_privs. */
+const dropped = isRoot() ? setprivArgs({ mode: 'drop', user: { uid: ImageUser, gid: ImageUser, groups: [] } }) : undefined;
+
 async function clean(): Promise<void> {
   await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
+  if (dropped) await chown(out, ImageUser, ImageUser);
   await sh('sync');
 }
 
@@ -124,9 +130,13 @@ let peakRssKiB = 0;
 /** The importer worker as a child process with the flags its pods get, under GNU time for its peak RSS. */
 async function worker(env: Record<string, string>, nodeFlags: readonly string[] = dataPathNodeFlags): Promise<number> {
   const target = path.join(out, 'disk.img');
-  const child = spawn('/usr/bin/time', ['-f', 'TIME %U %S %M', process.execPath, ...nodeFlags, path.join(root, 'importer/main.ts')], {
+  const cache = path.join(dir, 'node-compile-cache', String(dropped ? ImageUser : (process.getuid?.() ?? 0)));
+  await mkdir(cache, { recursive: true });
+  if (dropped) await chown(cache, ImageUser, ImageUser);
+  const argv = [...(dropped ? ['setpriv', ...dropped] : []), process.execPath, ...nodeFlags, path.join(root, 'importer/main.ts')];
+  const child = spawn('/usr/bin/time', ['-f', 'TIME %U %S %M', ...argv], {
     // NODE_COMPILE_CACHE as the node agent starts workers (ADR 0016): warm after the first run.
-    env: { PATH: process.env.PATH ?? '', NODE_COMPILE_CACHE: path.join(dir, 'node-compile-cache'), CDI_TARGET_PATH: target, CDI_TERMINATION_LOG: path.join(out, 'termination'), CDI_LISTEN_PORT: '0', LOG_LEVEL: 'warn', ...env },
+    env: { PATH: process.env.PATH ?? '', NODE_COMPILE_CACHE: cache, CDI_TARGET_PATH: target, CDI_TERMINATION_LOG: path.join(out, 'termination'), CDI_LISTEN_PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

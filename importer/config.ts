@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ImporterEnv, LocalEnv, PodPaths } from '../src/api/env.ts';
+import { ImporterEnv, LocalEnv, PodPaths, WorkerTuningEnv } from '../src/api/env.ts';
 import { CdiError } from '../src/api/errors.ts';
 import { parseQuantity } from '../src/api/quantity.ts';
 
@@ -41,7 +41,7 @@ export interface WorkerSettings {
 }
 
 /** Not in CDI: the idle watchdog in seconds (tests shorten it). */
-export const IdleTimeoutEnv = 'CDI_IMPORTER_IDLE_TIMEOUT_SECONDS';
+export const IdleTimeoutEnv = WorkerTuningEnv.importerIdleTimeout;
 
 const sources: readonly string[] = ['http', 's3', 'registry', 'none'];
 

@@ -4,8 +4,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$CDI_ROOT"
-runtime_pkgs=(xz-utils openssl)
-test_pkgs=(qemu-utils nginx docker-registry skopeo xz-utils zstd pigz openssl curl apache2-utils python3-kubernetes)
+runtime_pkgs=(xz-utils openssl util-linux)
+test_pkgs=(qemu-utils nginx docker-registry skopeo xz-utils zstd pigz openssl curl apache2-utils util-linux python3-kubernetes)
 want=("${runtime_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want=("${test_pkgs[@]}")
 missing=()

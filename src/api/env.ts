@@ -67,3 +67,9 @@ export const ClonerEnv = {
   serverCaCert: 'SERVER_CA_CERT',
   ownerUid: 'OWNER_UID',
 } as const;
+
+/** Tunables of ours that the workers read (not in CDI). */
+export const WorkerTuningEnv = {
+  importerIdleTimeout: 'CDI_IMPORTER_IDLE_TIMEOUT_SECONDS',
+  uploadResumeWindow: 'UPLOAD_RESUME_WINDOW_SECONDS',
+} as const;

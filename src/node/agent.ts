@@ -7,12 +7,13 @@ import type { Logger } from '../api/logger.ts';
 import { defaultBackoff, type BackoffPolicy } from './backoff.ts';
 import { removeClaimData, syncClaim } from './claim-sync.ts';
 import { killOrphan } from './container-process.ts';
-import { podsRoot } from './layout.ts';
+import { podsRoot, socketsRoot } from './layout.ts';
 import { KeyedQueue } from './keyed-queue.ts';
 import { podReferences } from './pod-plan.ts';
 import { removePodDir } from './pod-runtime.ts';
 import { PodSync } from './pod-sync.ts';
 import { orphanVolumes } from './volumes.ts';
+import { isRoot } from './worker-privileges.ts';
 
 export interface NodeAgentOptions {
   kubeConfig: KubeConfig;
@@ -47,8 +48,8 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
   const storage = o.kubeConfig.makeApiClient(StorageV1Api);
   await fs.promises.mkdir(o.dataDir, { recursive: true });
   await killOrphans(o.dataDir, logger);
-  // mkdtemp makes it 0700; under the temp dir because a data dir path may be too long for sun_path.
-  const socketDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'cdi-sockets-'));
+  if (isRoot()) await openDataDirToWorkers(o.dataDir, logger);
+  const socketDir = await freshSocketDir(o.dataDir, logger);
 
   const pods = makeInformer<V1Pod>(o.kubeConfig, '/api/v1/pods', () => core.listPodForAllNamespaces());
   const claims = makeInformer<V1PersistentVolumeClaim>(o.kubeConfig, '/api/v1/persistentvolumeclaims', () => core.listPersistentVolumeClaimForAllNamespaces());
@@ -122,6 +123,56 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
       logger.info({}, 'node agent stopped');
     },
   };
+}
+
+/** Longest unix socket path (sun_path is 108 bytes with its NUL). */
+const maxSocketPath = 107;
+/** Records a socket directory that had to live under the temp dir, so the next start removes it. */
+const socketDirRecord = 'sockets.tmpdir';
+
+/**
+ * The pods' socket directory, under the data dir (`sockets/<pod uid>/upload.sock`), emptied of
+ * whatever a crashed agent left. A data dir too long for sun_path falls back to a directory under
+ * the temp dir, recorded in the data dir so a later start removes it too.
+ */
+async function freshSocketDir(dataDir: string, logger: Logger): Promise<string> {
+  const recorded = await fs.promises.readFile(path.join(dataDir, socketDirRecord), 'utf8').catch(() => undefined);
+  if (recorded?.startsWith(path.join(os.tmpdir(), 'cdi-sockets-'))) await fs.promises.rm(recorded, { recursive: true, force: true });
+  await fs.promises.rm(path.join(dataDir, socketDirRecord), { force: true });
+  const dir = socketsRoot(dataDir);
+  await fs.promises.rm(dir, { recursive: true, force: true });
+  const longest = path.join(dir, '00000000-0000-0000-0000-000000000000', 'upload.sock');
+  if (Buffer.byteLength(longest) <= maxSocketPath) {
+    await fs.promises.mkdir(dir, { mode: 0o711 });
+    return dir;
+  }
+  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'cdi-sockets-'));
+  await fs.promises.chmod(tmp, 0o711);
+  await fs.promises.writeFile(path.join(dataDir, socketDirRecord), tmp);
+  logger.info({ socketDir: tmp }, 'data dir path too long for unix sockets; sockets live under the temp dir');
+  return tmp;
+}
+
+/** Where the node agent keeps what workers reach; everything else in the data dir stays private. */
+const workerReachable = new Set(['volumes', 'pods', 'sockets', 'cache']);
+
+/**
+ * Workers run as their pod's user, so they must be able to pass through the data dir (search,
+ * not list) to their volumes. Everything else in it (the store, credentials, kubeconfig) loses
+ * any permission for others, so passing through does not open them.
+ */
+async function openDataDirToWorkers(dataDir: string, logger: Logger): Promise<void> {
+  for (const entry of await fs.promises.readdir(dataDir)) {
+    if (workerReachable.has(entry)) continue;
+    const p = path.join(dataDir, entry);
+    const st = await fs.promises.lstat(p);
+    if (!st.isSymbolicLink() && st.mode & 0o007) await fs.promises.chmod(p, st.mode & 0o7770);
+  }
+  const st = await fs.promises.stat(dataDir);
+  if ((st.mode & 0o011) !== 0o011) {
+    await fs.promises.chmod(dataDir, (st.mode & 0o7777) | 0o011);
+    logger.info({ dataDir }, 'data dir made searchable (not listable) for the workers\' users');
+  }
 }
 
 async function killOrphans(dataDir: string, logger: Logger): Promise<void> {

@@ -1,8 +1,9 @@
 import { CoreV1Api, PatchStrategy, StorageV1Api, setHeaderOptions, type V1PersistentVolumeClaim, type V1Pod, type V1StorageClass } from '@kubernetes/client-node';
 import type { Logger } from '../api/logger.ts';
-import { LocalNodeName, LocalProvisioner, LocalVolumePathAnnotation } from './layout.ts';
+import { eventSink } from './events.ts';
+import { LocalNodeName, LocalProvisioner, LocalStorageClass, LocalVolumePathAnnotation } from './layout.ts';
 import { podReferences } from './pod-plan.ts';
-import { decideClaim, deleteVolume, provisionVolume } from './volumes.ts';
+import { decideClaim, deleteVolume, provisionVolume, VolumeTooLarge } from './volumes.ts';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -32,7 +33,17 @@ export async function syncClaim(deps: ClaimSyncDeps, namespace: string, name: st
     log.debug({ reason: d.reason }, 'claim not bound');
     return;
   }
-  await provisionVolume(d.path, d.block, d.capacityBytes);
+  try {
+    await provisionVolume(d.path, d.block, d.capacityBytes);
+  } catch (err) {
+    if (!isCapacityError(err)) throw err;
+    // Retrying cannot help until the claim changes: say so once on the claim, as a provisioner does.
+    const why = err instanceof VolumeTooLarge ? err.message : `${d.capacityBytes} bytes does not fit the data dir's file system (${(err as NodeJS.ErrnoException).code})`;
+    const message = `failed to provision volume with StorageClass "${className ?? LocalStorageClass}": a ${d.block ? 'Block' : 'Filesystem'} volume of ${why}`;
+    eventSink(deps.core, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: claim.metadata }, deps.logger, LocalProvisioner)('Warning', 'ProvisioningFailed', message);
+    log.warn({ err, capacityBytes: d.capacityBytes }, 'claim cannot be provisioned');
+    return;
+  }
   if (d.action === 'ensure') return;
   const volumeName = `pvc-${claim.metadata?.uid}`;
   const annotations: Record<string, string> = {
@@ -50,6 +61,13 @@ export async function syncClaim(deps: ClaimSyncDeps, namespace: string, name: st
     mergePatch,
   );
   log.info({ path: d.path, capacity: d.capacity, block: d.block }, 'claim bound');
+}
+
+/** A size the file system cannot hold (past its largest file) or cannot even express. */
+function isCapacityError(err: unknown): boolean {
+  if (err instanceof VolumeTooLarge) return true;
+  const code = (err as { code?: string }).code;
+  return code === 'EFBIG' || code === 'EINVAL' || code === 'ENOSPC' || code === 'ERR_OUT_OF_RANGE';
 }
 
 export async function removeClaimData(dataDir: string, namespace: string, uid: string, logger: Logger): Promise<void> {

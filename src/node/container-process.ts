@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as osConstants, tmpdir } from 'node:os';
+import { constants as osConstants } from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../api/logger.ts';
@@ -7,6 +7,14 @@ import { dataPathNodeFlags } from '../api/runtime.ts';
 import type { ContainerPlan } from './pod-plan.ts';
 import { nowRfc3339, type Terminated } from './pod-status.ts';
 import { findTool } from './tools.ts';
+import { setprivArgs, type Privileges } from './worker-privileges.ts';
+
+/**
+ * Address space Node reserves and never touches (it will not start under ~1.1 GiB of
+ * RLIMIT_AS): a memory limit becomes RLIMIT_AS = limit + this, and a V8 heap cap of half the
+ * limit, so a runaway worker fails with an allocation error instead of taking the machine.
+ */
+const runtimeReservationBytes = 1.5 * 2 ** 30;
 
 /** Kubelet limits: the termination message file is read up to 4096 bytes, the log tail to 80 lines / 2048 bytes. */
 const maxTerminationMessage = 4096;
@@ -18,7 +26,13 @@ export interface ContainerProcessOptions {
   logPath: string;
   previousLogPath: string;
   pidPath: string;
+  /** The pod's directory (cwd; the agent's files, not writable by the worker). */
   workDir: string;
+  /** The worker's HOME and TMPDIR. */
+  tmpDir: string;
+  /** Node's compile cache for a worker user id. */
+  compileCacheRoot: (uid: number) => string;
+  privileges: Privileges;
   logger: Logger;
 }
 
@@ -31,35 +45,51 @@ export interface RunningContainer {
 }
 
 /**
- * Starts one container as a child process of this Node. The process runs under
- * `setpriv --pdeathsig KILL` (it dies with the agent instead of lingering) and
- * `prlimit --fsize=<capacity>`: RLIMIT_FSIZE is how a volume's capacity is enforced, a write
- * past it fails with EFBIG as a full disk fails with ENOSPC. Output goes to the log file the API
- * server's pod /log serves; the pid file lets a restarted agent find and kill an orphan.
+ * Starts one container as a child process of this Node. The process runs under setpriv (the
+ * pod's user with no capabilities and no_new_privs when the agent is root, see
+ * worker-privileges.ts; `--pdeathsig KILL` always, so it dies with the agent instead of
+ * lingering) and prlimit: `--fsize=<capacity>` is how a volume's capacity is enforced (a write
+ * past it fails with EFBIG as a full disk fails with ENOSPC), `--as` how a memory limit is.
+ * Its environment is built here from scratch: the plan's checked variables and nothing of the
+ * agent's but PATH and LOG_LEVEL. Output goes to the log file the API server's pod /log serves;
+ * the pid file lets a restarted agent find and kill an orphan.
  */
 export async function startContainer(opts: ContainerProcessOptions): Promise<RunningContainer> {
   const { plan } = opts;
+  const { privileges } = opts;
+  const owner = privileges.mode === 'drop' ? privileges.user : undefined;
   await fs.promises.mkdir(path.dirname(opts.logPath), { recursive: true });
-  await fs.promises.mkdir(path.join(opts.workDir, 'tmp'), { recursive: true });
+  await fs.promises.mkdir(opts.tmpDir, { recursive: true, mode: 0o700 });
+  const compileCache = opts.compileCacheRoot(owner?.uid ?? process.getuid?.() ?? 0);
+  await fs.promises.mkdir(compileCache, { recursive: true, mode: 0o700 });
   await fs.promises.rename(opts.logPath, opts.previousLogPath).catch(() => {});
-  await fs.promises.writeFile(plan.terminationLogPath, '');
+  await fs.promises.writeFile(plan.terminationLogPath, '', { mode: 0o600 });
+  if (owner) {
+    for (const p of [opts.tmpDir, compileCache, plan.terminationLogPath]) await fs.promises.chown(p, owner.uid, owner.gid);
+  }
 
-  const argv = [process.execPath, '--disable-warning=ExperimentalWarning', ...dataPathNodeFlags, plan.entry, ...plan.args];
-  const prlimit = plan.fileSizeLimit !== undefined ? await findTool('prlimit') : undefined;
-  if (prlimit) argv.unshift(prlimit, `--fsize=${plan.fileSizeLimit}`, '--');
+  const heapFlags = plan.memoryLimit !== undefined ? [`--max-old-space-size=${Math.max(16, Math.floor(plan.memoryLimit / 2 / 2 ** 20))}`] : [];
+  const argv = [process.execPath, '--disable-warning=ExperimentalWarning', ...dataPathNodeFlags, ...heapFlags, plan.entry, ...plan.args];
+  const limits = [
+    ...(plan.fileSizeLimit !== undefined ? [`--fsize=${plan.fileSizeLimit}`] : []),
+    ...(plan.memoryLimit !== undefined ? [`--as=${plan.memoryLimit + runtimeReservationBytes}`] : []),
+  ];
+  const prlimit = limits.length ? await findTool('prlimit') : undefined;
+  if (prlimit) argv.unshift(prlimit, ...limits, '--');
   const setpriv = await findTool('setpriv');
-  if (setpriv) argv.unshift(setpriv, '--pdeathsig', 'KILL', '--');
+  if (setpriv) argv.unshift(setpriv, ...setprivArgs(privileges));
+  else if (privileges.mode !== 'unprivileged') throw new Error('setpriv (util-linux) is not installed: the node agent will not run a worker as root');
 
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: opts.workDir,
-    TMPDIR: path.join(opts.workDir, 'tmp'),
-    // One compile cache for every pod: a warm start skips type stripping and compiling (ADR 0016).
-    NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? path.join(tmpdir(), 'cdi-node-compile-cache'),
+    HOME: opts.tmpDir,
+    TMPDIR: opts.tmpDir,
+    // One compile cache per worker user: a warm start skips type stripping and compiling (ADR 0016).
+    NODE_COMPILE_CACHE: compileCache,
     ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
     ...plan.env,
   };
-  const log = fs.createWriteStream(opts.logPath, { flags: 'a' });
+  const log = fs.createWriteStream(opts.logPath, { flags: 'a', mode: 0o640 });
   await new Promise<void>((resolve, reject) => log.once('open', () => resolve()).once('error', reject));
   const [cmd = process.execPath, ...args] = argv;
   // Its own process group: Ctrl-C on `cdi serve`'s terminal reaches serve, which stops pods in order.
@@ -81,7 +111,7 @@ export async function startContainer(opts: ContainerProcessOptions): Promise<Run
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   await writePidFile(opts.pidPath, pid);
-  opts.logger.info({ pid, entry: plan.entry, fsizeLimit: prlimit ? plan.fileSizeLimit : undefined }, 'container started');
+  opts.logger.info({ pid, entry: plan.entry, limits, privileges: privileges.mode, uid: owner?.uid }, 'container started');
 
   const exited = exit.then(async ({ code, signal }) => {
     await Promise.all([drain(child.stdout), drain(child.stderr)]);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1ObjectMeta, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../api/logger.ts';
 import { LocalNodeName } from './layout.ts';
 import { nowRfc3339 } from './pod-status.ts';
@@ -15,8 +15,13 @@ export type PodEventSink = (type: EventType, reason: string, message: string) =>
  * logged, never retried.
  */
 export function podEventSink(core: CoreV1Api, pod: V1Pod, logger: Logger): PodEventSink {
-  const namespace = pod.metadata?.namespace ?? 'default';
-  const name = pod.metadata?.name ?? '';
+  return eventSink(core, { apiVersion: 'v1', kind: 'Pod', metadata: pod.metadata }, logger);
+}
+
+/** The same recorder for any object of the core group (a claim's ProvisioningFailed). */
+export function eventSink(core: CoreV1Api, obj: { apiVersion: string; kind: string; metadata?: V1ObjectMeta | undefined }, logger: Logger, component = 'kubelet'): PodEventSink {
+  const namespace = obj.metadata?.namespace ?? 'default';
+  const name = obj.metadata?.name ?? '';
   const seen = new Map<string, { name: string; count: number }>();
   return (type, reason, message) => {
     const now = nowRfc3339();
@@ -35,12 +40,12 @@ export function podEventSink(core: CoreV1Api, pod: V1Pod, logger: Logger): PodEv
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { name: eventName, namespace },
-      involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace, name, uid: pod.metadata?.uid, resourceVersion: pod.metadata?.resourceVersion },
+      involvedObject: { apiVersion: obj.apiVersion, kind: obj.kind, namespace, name, uid: obj.metadata?.uid, resourceVersion: obj.metadata?.resourceVersion },
       type,
       reason,
       message,
-      source: { component: reason === 'Scheduled' || reason === 'FailedScheduling' ? 'default-scheduler' : 'kubelet', host: LocalNodeName },
-      reportingComponent: reason === 'Scheduled' || reason === 'FailedScheduling' ? 'default-scheduler' : 'kubelet',
+      source: { component: reason === 'Scheduled' || reason === 'FailedScheduling' ? 'default-scheduler' : component, host: LocalNodeName },
+      reportingComponent: reason === 'Scheduled' || reason === 'FailedScheduling' ? 'default-scheduler' : component,
       reportingInstance: LocalNodeName,
       firstTimestamp: now,
       lastTimestamp: now,

@@ -8,6 +8,9 @@ import { CdiError } from '../api/errors.ts';
  *   volumes/<ns>/<claim-uid>.img     a Block claim
  *   pods/<ns>/<pod>/<container>.log  the current container's stdout+stderr
  *   pods/<ns>/<pod>/<container>.previous.log  the one before the last restart
+ *   pods/<ns>/<pod>/tmp/             the worker's HOME and TMPDIR (owned by its user)
+ *   sockets/<pod-uid>/upload.sock    an upload server's socket (owned by its user)
+ *   cache/node-compile/<uid>/        Node's compile cache, one per worker user
  */
 export const LocalVolumePathAnnotation = 'local.cdi.kubevirt.io/path';
 export const LocalProvisioner = 'local.cdi.kubevirt.io';
@@ -40,6 +43,18 @@ export function terminationLogPath(dataDir: string, namespace: string, name: str
 
 export function pidFilePath(dataDir: string, namespace: string, name: string, container: string): string {
   return path.join(podDir(dataDir, namespace, name), `${safeSegment(container)}.pid`);
+}
+
+export function podTmpDir(dataDir: string, namespace: string, name: string): string {
+  return path.join(podDir(dataDir, namespace, name), 'tmp');
+}
+
+export function socketsRoot(dataDir: string): string {
+  return path.join(dataDir, 'sockets');
+}
+
+export function compileCacheDir(dataDir: string, uid: number): string {
+  return path.join(dataDir, 'cache', 'node-compile', String(uid));
 }
 
 export function podVolumeDir(dataDir: string, namespace: string, name: string, volume: string): string {

@@ -2,7 +2,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { clonerPod, uploadServerPod, workerImages } from '../controller/pods.ts';
 import type { ObjectData } from './pod-env.ts';
-import { foreignImages, planPod, podReferences, portsToAllocate, type PlanInputs } from './pod-plan.ts';
+import { admitPod } from './pod-admission.ts';
+import { planPod, podReferences, portsToAllocate, type PlanInputs } from './pod-plan.ts';
 
 function importerPod(): V1Pod {
   return {
@@ -13,7 +14,7 @@ function importerPod(): V1Pod {
         {
           name: 'importer',
           image: 'cdi-ts/importer:latest',
-          args: ['-v=1', '$(OWNER_UID)'],
+          args: ['-v=1'],
           terminationMessagePolicy: 'FallbackToLogsOnError',
           ports: [{ name: 'metrics', containerPort: 8443 }],
           env: [
@@ -22,8 +23,8 @@ function importerPod(): V1Pod {
             { name: 'IMPORTER_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'creds', key: 'accessKeyId' } } },
             { name: 'IMPORTER_CERT_DIR', value: '/certs' },
             { name: 'OWNER_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
-            { name: 'MY_NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-            { name: 'CFG', valueFrom: { configMapKeyRef: { name: 'cm', key: 'k' } } },
+            { name: 'IMPORTER_CHECKSUM', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+            { name: 'http_proxy', valueFrom: { configMapKeyRef: { name: 'cm', key: 'k' } } },
           ],
           volumeMounts: [
             { name: 'cdi-data-vol', mountPath: '/data' },
@@ -57,7 +58,7 @@ function inputs(pod: V1Pod): PlanInputs {
     hostPorts: new Map([[8443, 40001]]),
     podVolumeDir: (v) => `/d/pods/ns1/importer-dv1/volumes/${v}`,
     terminationLogPath: (c) => `/d/pods/ns1/importer-dv1/${c}.termination-log`,
-    uploadSocketPath: '/tmp/cdi-sockets-x/uid1.sock',
+    uploadSocketPath: '/d/sockets/uid1/upload.sock',
     projectRoot: '/repo',
   };
 }
@@ -67,7 +68,7 @@ describe('planPod', () => {
     const pod = importerPod();
     expect(podReferences(pod)).toEqual({ claims: new Set(['dv1', 'dv1-scratch']), secrets: new Set(['creds']), configMaps: new Set(['certs-cm', 'cm']) });
     expect(portsToAllocate(pod)).toEqual([8443]);
-    expect(foreignImages(pod)).toEqual([]);
+    expect(admitPod(pod)).toEqual({ ok: true });
   });
 
   it('maps the importer pod onto a child process with CDI env and local paths', () => {
@@ -75,14 +76,15 @@ describe('planPod', () => {
     if (!r.ok) throw new Error(r.message);
     const [c] = r.plan.containers;
     expect(c).toMatchObject({ name: 'importer', kind: 'importer', entry: '/repo/importer/main.ts', fileSizeLimit: 1 << 20, fallbackToLogsOnError: true });
-    expect(c?.args).toEqual(['-v=1', 'pod-uid-1']);
+    expect(c?.args).toEqual(['-v=1']);
+    expect(c?.user).toEqual({ uid: 107, gid: 107, groups: [] });
     expect(c?.env).toMatchObject({
       IMPORTER_SOURCE: 'http',
       IMPORTER_ACCESS_KEY_ID: 'admin',
       IMPORTER_CERT_DIR: '/d/pods/ns1/importer-dv1/volumes/cdi-cert-vol',
       OWNER_UID: 'pod-uid-1',
-      MY_NS: 'ns1',
-      CFG: 'v',
+      IMPORTER_CHECKSUM: 'ns1',
+      http_proxy: 'v',
       CDI_TARGET_PATH: '/d/volumes/ns1/c1/disk.img',
       CDI_SCRATCH_DIR: '/d/volumes/ns1/c2',
       CDI_TERMINATION_LOG: '/d/pods/ns1/importer-dv1/importer.termination-log',
@@ -125,6 +127,7 @@ describe('planPod', () => {
     const pod = importerPod();
     const c = pod.spec!.containers[0]!;
     c.volumeMounts = [];
+    c.env = c.env!.filter((e) => e.name !== 'IMPORTER_CERT_DIR');
     c.volumeDevices = [{ name: 'cdi-data-vol', devicePath: '/dev/cdi-block-volume' }];
     pod.spec!.volumes = [{ name: 'cdi-data-vol', persistentVolumeClaim: { claimName: 'blk' } }];
     const r = planPod(inputs(pod));
@@ -136,11 +139,12 @@ describe('planPod', () => {
     const pod = importerPod();
     const c = pod.spec!.containers[0]!;
     c.image = 'quay.io/x/cdi-ts/uploadserver:v2';
+    c.env = [{ name: 'DESTINATION', value: '/data/disk.img' }];
     c.readinessProbe = { httpGet: { path: '/healthz', port: 8443, scheme: 'HTTPS' }, periodSeconds: 5 };
     const r = planPod(inputs(pod));
     if (!r.ok) throw new Error(r.message);
     expect(r.plan.containers[0]).toMatchObject({ kind: 'uploadServer', entry: '/repo/uploadproxy/server/main.ts' });
-    expect(r.plan.containers[0]?.env.CDI_LISTEN_SOCKET).toBe('/tmp/cdi-sockets-x/uid1.sock');
+    expect(r.plan.containers[0]?.env.CDI_LISTEN_SOCKET).toBe('/d/sockets/uid1/upload.sock');
     expect(r.plan.containers[0]?.readiness).toEqual({
       probe: { type: 'http', scheme: 'https', port: 40001, path: '/healthz', headers: {} },
       timing: { initialDelayMs: 0, periodMs: 5000, timeoutMs: 1000, successThreshold: 1, failureThreshold: 3 },
@@ -158,7 +162,7 @@ describe('planPod', () => {
 
     const foreign = importerPod();
     foreign.spec!.containers[0]!.image = 'busybox:1.36';
-    expect(foreignImages(foreign)).toEqual(['busybox:1.36']);
+    expect(admitPod(foreign)).toMatchObject({ ok: false, reason: 'ErrImageNeverPull', message: expect.stringContaining('image busybox:1.36 cannot run locally') });
     expect(planPod(inputs(foreign))).toMatchObject({ ok: false, reason: 'ErrImageNeverPull' });
 
     const unbound = inputs(importerPod());
@@ -178,7 +182,7 @@ describe('planPod', () => {
     expect(planPod(inputs(pod))).toMatchObject({ ok: false, message: expect.stringContaining('escapes the volume') });
   });
 
-  it('runs the controller restricted worker pods: the security context is not applied locally', () => {
+  it('runs the controller restricted worker pods as their runAsUser, fsGroup as the volume group', () => {
     const claim = { metadata: { name: 'dv1', namespace: 'ns1', uid: 'c1' }, spec: { resources: { requests: { storage: '1Mi' } } } };
     const images = workerImages();
     const tls = { 'tls.key': Buffer.from('K'), 'tls.crt': Buffer.from('C'), 'ca.crt': Buffer.from('CA') };
@@ -194,6 +198,8 @@ describe('planPod', () => {
       const r = planPod(i);
       if (!r.ok) throw new Error(r.message);
       expect(r.plan.containers).toHaveLength(1);
+      expect(admitPod({ ...pod, metadata: { ...pod.metadata, uid: 'assigned-by-the-api' } })).toEqual({ ok: true });
+      expect(r.plan.containers[0]).toMatchObject({ user: { uid: 107, gid: 107, groups: [107] }, memoryLimit: 1e9 });
     }
   });
 });

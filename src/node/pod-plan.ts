@@ -1,8 +1,11 @@
 import path from 'node:path';
-import type { V1Container, V1Pod, V1Probe, V1Volume } from '@kubernetes/client-node';
+import type { V1Container, V1EnvFromSource, V1EnvVar, V1Pod, V1Probe, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { ImporterEnv, LocalEnv, PodPaths, UploadServerEnv } from '../api/env.ts';
 import { WorkerImages, workerKindOfImage, type WorkerKind } from '../api/images.ts';
-import { expandVars, resolveEnv, type ObjectData } from './pod-env.ts';
+import { parseQuantity } from '../api/quantity.ts';
+import { objectsOf } from './pod-admission.ts';
+import { resolveEnv, type ObjectData } from './pod-env.ts';
+import { envNameAllowed, pathValuedEnv } from './worker-contract.ts';
 
 /**
  * Pure mapping of a Pod onto local child processes: which entry script each container runs,
@@ -32,8 +35,7 @@ export interface PlanInputs {
 
 export type ProbePlan =
   | { type: 'http'; scheme: 'http' | 'https'; port: number; path: string; headers: Record<string, string> }
-  | { type: 'tcp'; port: number }
-  | { type: 'exec'; command: string[] };
+  | { type: 'tcp'; port: number };
 
 export interface ProbeTiming {
   initialDelayMs: number;
@@ -51,6 +53,10 @@ export interface ContainerPlan {
   env: Record<string, string>;
   /** RLIMIT_FSIZE for the process: the capacity of the volume it writes its image to. */
   fileSizeLimit?: number;
+  /** resources.limits.memory in bytes, when the container has one. */
+  memoryLimit?: number;
+  /** The user the process runs as: the pod's runAsUser/runAsGroup, else the image's USER 107:107. */
+  user: WorkerUser;
   terminationLogPath: string;
   fallbackToLogsOnError: boolean;
   readiness?: { probe: ProbePlan; timing: ProbeTiming };
@@ -62,13 +68,38 @@ export interface MaterialisedFile {
   mode: number;
 }
 
+export interface WorkerUser {
+  uid: number;
+  gid: number;
+  /** fsGroup and supplementalGroups: the process's extra groups, and the group of its volumes. */
+  groups: number[];
+}
+
+/** A host path the pod uses that must stay inside `root` once symlinks on disk are followed. */
+export interface ConfinedPath {
+  root: string;
+  path: string;
+  /** A subPath the kubelet would create when it is missing. */
+  createDir: boolean;
+  /** What the pod named it by, for the refusal message. */
+  what: string;
+}
+
 export interface PodPlan {
   containers: ContainerPlan[];
   dirs: string[];
   files: MaterialisedFile[];
+  /** Directories the worker's user owns (the kubelet's fsGroup ownership): its claims and emptyDirs. */
+  ownedDirs: string[];
+  /** Its Block claim files. */
+  ownedFiles: string[];
+  confined: ConfinedPath[];
 }
 
 export type PlanResult = { ok: true; plan: PodPlan } | { ok: false; reason: string; message: string };
+
+/** The USER of the product's worker images (docker/Dockerfile), CDI's qemu user. */
+export const ImageUser = 107;
 
 export interface PodReferences {
   claims: Set<string>;
@@ -79,34 +110,31 @@ export interface PodReferences {
 /** The claims, secrets and configMaps a pod needs before it can start. */
 export function podReferences(pod: V1Pod): PodReferences {
   const refs: PodReferences = { claims: new Set(), secrets: new Set(), configMaps: new Set() };
-  for (const v of pod.spec?.volumes ?? []) {
-    if (v.persistentVolumeClaim) refs.claims.add(v.persistentVolumeClaim.claimName);
-    if (v.secret?.secretName) refs.secrets.add(v.secret.secretName);
-    if (v.configMap?.name) refs.configMaps.add(v.configMap.name);
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const add = (set: Set<string>, v: unknown) => void (str(v) !== undefined && set.add(v as string));
+  for (const v of objectsOf<V1Volume>(pod.spec?.volumes)) {
+    add(refs.claims, v.persistentVolumeClaim?.claimName);
+    add(refs.secrets, v.secret?.secretName);
+    add(refs.configMaps, v.configMap?.name);
   }
-  for (const c of pod.spec?.containers ?? []) {
-    for (const e of c.env ?? []) {
-      if (e.valueFrom?.secretKeyRef?.name) refs.secrets.add(e.valueFrom.secretKeyRef.name);
-      if (e.valueFrom?.configMapKeyRef?.name) refs.configMaps.add(e.valueFrom.configMapKeyRef.name);
+  for (const c of objectsOf<V1Container>(pod.spec?.containers)) {
+    for (const e of objectsOf<V1EnvVar>(c.env)) {
+      add(refs.secrets, e.valueFrom?.secretKeyRef?.name);
+      add(refs.configMaps, e.valueFrom?.configMapKeyRef?.name);
     }
-    for (const f of c.envFrom ?? []) {
-      if (f.secretRef?.name) refs.secrets.add(f.secretRef.name);
-      if (f.configMapRef?.name) refs.configMaps.add(f.configMapRef.name);
+    for (const f of objectsOf<V1EnvFromSource>(c.envFrom)) {
+      add(refs.secrets, f.secretRef?.name);
+      add(refs.configMaps, f.configMapRef?.name);
     }
   }
   return refs;
 }
 
-/** Images of the pod's containers that are not the product's workers. */
-export function foreignImages(pod: V1Pod): string[] {
-  return (pod.spec?.containers ?? []).map((c) => c.image ?? '').filter((image) => workerKindOfImage(image) === undefined);
-}
-
 /** Container ports (declared, or probed) that need a host port. */
 export function portsToAllocate(pod: V1Pod): number[] {
   const ports = new Set<number>();
-  for (const c of pod.spec?.containers ?? []) {
-    for (const p of c.ports ?? []) ports.add(p.containerPort);
+  for (const c of objectsOf<V1Container>(pod.spec?.containers)) {
+    for (const p of objectsOf<{ containerPort?: unknown }>(c.ports)) if (typeof p.containerPort === 'number') ports.add(p.containerPort);
     const probePort = c.readinessProbe?.httpGet?.port ?? c.readinessProbe?.tcpSocket?.port;
     if (typeof probePort === 'number') ports.add(probePort);
   }
@@ -138,10 +166,10 @@ interface VolumeSource {
 function buildPlan(inputs: PlanInputs): PodPlan {
   const { pod } = inputs;
   if (pod.spec?.initContainers?.length) throw new PlanProblem('CreateContainerConfigError', 'init containers are not supported by the local node agent');
-  const plan: PodPlan = { containers: [], dirs: [], files: [] };
+  const plan: PodPlan = { containers: [], dirs: [], files: [], ownedDirs: [], ownedFiles: [], confined: [] };
   const volumes = new Map<string, VolumeSource>();
   for (const v of pod.spec?.volumes ?? []) volumes.set(v.name, mapVolume(v, inputs, plan));
-  for (const c of pod.spec?.containers ?? []) plan.containers.push(planContainer(c, volumes, inputs));
+  for (const c of pod.spec?.containers ?? []) plan.containers.push(planContainer(c, volumes, inputs, plan));
   return plan;
 }
 
@@ -149,11 +177,15 @@ function mapVolume(v: V1Volume, inputs: PlanInputs, plan: PodPlan): VolumeSource
   if (v.persistentVolumeClaim) {
     const claim = inputs.claims.get(v.persistentVolumeClaim.claimName);
     if (!claim) throw new PlanProblem('Unschedulable', `persistentvolumeclaim "${v.persistentVolumeClaim.claimName}" is not bound`);
+    (claim.block ? plan.ownedFiles : plan.ownedDirs).push(claim.path);
     return { hostPath: claim.path, claim };
   }
   const dir = inputs.podVolumeDir(v.name);
   plan.dirs.push(dir);
-  if (v.emptyDir) return { hostPath: dir };
+  if (v.emptyDir) {
+    plan.ownedDirs.push(dir);
+    return { hostPath: dir };
+  }
   const source = v.secret
     ? { kind: 'secret', name: v.secret.secretName ?? '', data: inputs.secrets.get(v.secret.secretName ?? ''), items: v.secret.items, mode: v.secret.defaultMode, optional: v.secret.optional }
     : v.configMap
@@ -176,41 +208,46 @@ function mapVolume(v: V1Volume, inputs: PlanInputs, plan: PodPlan): VolumeSource
   return { hostPath: dir };
 }
 
-function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource>, inputs: PlanInputs): ContainerPlan {
+function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource>, inputs: PlanInputs, plan: PodPlan): ContainerPlan {
   const kind = workerKindOfImage(c.image ?? '');
   if (!kind) throw new PlanProblem('ErrImageNeverPull', `image ${c.image} cannot run locally`);
-  const mounts: Array<{ podPath: string; hostPath: string }> = [];
+  const mounts: Mount[] = [];
   let target: string | undefined;
   let fileSizeLimit: number | undefined;
   for (const m of c.volumeMounts ?? []) {
     const vol = volumes.get(m.name);
     if (!vol) throw new PlanProblem('CreateContainerConfigError', `volume "${m.name}" is not defined in the pod`);
     if (vol.claim?.block) throw new PlanProblem('CreateContainerConfigError', `volume "${m.name}" has volumeMode Block and must be used with volumeDevices`);
-    const hostPath = m.subPath ? path.join(vol.hostPath, m.subPath) : vol.hostPath;
-    mounts.push({ podPath: stripSlash(m.mountPath), hostPath });
+    const hostPath = subPathOf(vol.hostPath, m, plan);
+    mounts.push({ podPath: stripSlash(m.mountPath), hostPath, root: vol.hostPath });
     if (stripSlash(m.mountPath) === PodPaths.dataDir && vol.claim) {
       // An archive is extracted into /data itself; an image is /data/disk.img.
       target = isArchive(c) ? hostPath : path.join(hostPath, path.basename(PodPaths.filesystemTarget));
+      plan.confined.push({ root: vol.hostPath, path: target, createDir: false, what: PodPaths.filesystemTarget });
       fileSizeLimit = vol.claim.capacityBytes;
     }
   }
   for (const d of c.volumeDevices ?? []) {
     const vol = volumes.get(d.name);
     if (!vol?.claim?.block) throw new PlanProblem('CreateContainerConfigError', `volume "${d.name}" is not a Block claim and cannot be a volumeDevice`);
-    mounts.push({ podPath: d.devicePath, hostPath: vol.hostPath });
+    mounts.push({ podPath: d.devicePath, hostPath: vol.hostPath, root: vol.hostPath });
     if (d.devicePath === PodPaths.blockTarget || target === undefined) {
       target = vol.hostPath;
       fileSizeLimit = vol.claim.capacityBytes;
     }
   }
   const terminationLog = inputs.terminationLogPath(c.name);
-  mounts.push({ podPath: c.terminationMessagePath ?? PodPaths.terminationLog, hostPath: terminationLog });
+  mounts.push({ podPath: c.terminationMessagePath ?? PodPaths.terminationLog, hostPath: terminationLog, root: terminationLog });
   mounts.sort((a, b) => b.podPath.length - a.podPath.length);
 
   const resolved = resolveEnv(c, inputs.pod, { secrets: inputs.secrets, configMaps: inputs.configMaps });
   if (!resolved.ok) throw new PlanProblem('CreateContainerConfigError', resolved.message);
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(resolved.env)) env[k] = remapPath(v, mounts);
+  for (const [k, v] of Object.entries(resolved.env)) {
+    // envFrom brings a secret's or configMap's keys: they meet the same contract as env.
+    if (!envNameAllowed(kind, k)) throw new PlanProblem('CreateContainerConfigError', `variable ${JSON.stringify(k)} is not part of the ${kind} worker's contract`);
+    env[k] = pathValuedEnv[kind].has(k) ? confinedEnvPath(k, v, mounts, plan) : v;
+  }
 
   if (target) env[LocalEnv.target] = target;
   const scratch = mounts.find((m) => m.podPath === PodPaths.scratchDir);
@@ -226,21 +263,60 @@ function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource
   if (firstPort !== undefined) env[LocalEnv.listenPort] = String(requirePort(inputs.hostPorts, firstPort));
   if (kind === 'uploadServer') env[LocalEnv.listenSocket] = inputs.uploadSocketPath;
 
-  const readiness = c.readinessProbe ? planProbe(c, c.readinessProbe, inputs.hostPorts, mounts) : undefined;
+  const readiness = c.readinessProbe ? planProbe(c, c.readinessProbe, inputs.hostPorts) : undefined;
+  const memoryLimit = parseQuantity(c.resources?.limits?.memory as string | undefined);
   return {
     name: c.name,
     kind,
     entry: path.join(inputs.projectRoot, WorkerImages[kind].entry),
-    args: (c.args ?? []).map((a) => expandVars(a, resolved.env)),
+    args: [...(c.args ?? [])],
     env,
     ...(fileSizeLimit !== undefined ? { fileSizeLimit } : {}),
+    ...(memoryLimit !== undefined && memoryLimit > 0 ? { memoryLimit } : {}),
+    user: workerUser(inputs.pod, c),
     terminationLogPath: terminationLog,
     fallbackToLogsOnError: c.terminationMessagePolicy === 'FallbackToLogsOnError',
     ...(readiness ? { readiness } : {}),
   };
 }
 
-function planProbe(c: V1Container, p: V1Probe, hostPorts: ReadonlyMap<number, number>, mounts: Array<{ podPath: string; hostPath: string }>) {
+interface Mount {
+  podPath: string;
+  hostPath: string;
+  /** The volume the mount is part of: its subPath, and paths below it, must stay inside. */
+  root: string;
+}
+
+/** The kubelet's subPath rules (its messages), confined to the volume on disk before start. */
+function subPathOf(volumePath: string, m: V1VolumeMount, plan: PodPlan): string {
+  const sub = m.subPath;
+  if (!sub) return volumePath;
+  if (path.isAbsolute(sub)) throw new PlanProblem('CreateContainerConfigError', `error SubPath \`${sub}\` must not be an absolute path`);
+  if (sub.split(/[/\\]/).includes('..')) throw new PlanProblem('CreateContainerConfigError', `unable to provision SubPath \`${sub}\`: must not contain '..'`);
+  const hostPath = path.join(volumePath, sub);
+  plan.confined.push({ root: volumePath, path: hostPath, createDir: true, what: `subPath ${sub}` });
+  return hostPath;
+}
+
+/** An in-pod path a worker opens: it must name a place inside one of the container's mounts. */
+function confinedEnvPath(name: string, value: string, mounts: readonly Mount[], plan: PodPlan): string {
+  const normal = path.posix.normalize(value);
+  const mount = value.split('/').includes('..') ? undefined : mounts.find((m) => normal === m.podPath || normal.startsWith(m.podPath + '/'));
+  if (!mount) throw new PlanProblem('CreateContainerConfigError', `${name}=${JSON.stringify(value)} is not a path inside one of the container's volume mounts`);
+  const hostPath = mount.hostPath + normal.slice(mount.podPath.length);
+  plan.confined.push({ root: mount.root, path: hostPath, createDir: false, what: `${name} ${value}` });
+  return hostPath;
+}
+
+function workerUser(pod: V1Pod, c: V1Container): WorkerUser {
+  const podSc = pod.spec?.securityContext;
+  const uid = c.securityContext?.runAsUser ?? podSc?.runAsUser ?? ImageUser;
+  const gid = c.securityContext?.runAsGroup ?? podSc?.runAsGroup ?? ImageUser;
+  const groups = [...(podSc?.fsGroup !== undefined ? [podSc.fsGroup] : []), ...(podSc?.supplementalGroups ?? [])];
+  return { uid, gid, groups: [...new Set(groups)] };
+}
+
+function planProbe(c: V1Container, p: V1Probe, hostPorts: ReadonlyMap<number, number>) {
   const timing: ProbeTiming = {
     initialDelayMs: (p.initialDelaySeconds ?? 0) * 1000,
     periodMs: (p.periodSeconds ?? 10) * 1000,
@@ -260,8 +336,6 @@ function planProbe(c: V1Container, p: V1Probe, hostPorts: ReadonlyMap<number, nu
     probe = { type: 'http', scheme: p.httpGet.scheme === 'HTTPS' ? 'https' : 'http', port: portOf(p.httpGet.port as number | string), path: p.httpGet.path ?? '/', headers };
   } else if (p.tcpSocket) {
     probe = { type: 'tcp', port: portOf(p.tcpSocket.port as number | string) };
-  } else if (p.exec?.command?.length) {
-    probe = { type: 'exec', command: p.exec.command.map((a) => remapPath(a, mounts)) };
   } else {
     throw new PlanProblem('CreateContainerConfigError', `readiness probe of container ${c.name} has no handler the local node agent supports`);
   }
@@ -272,15 +346,6 @@ function requirePort(hostPorts: ReadonlyMap<number, number>, containerPort: numb
   const port = hostPorts.get(containerPort);
   if (port === undefined) throw new PlanProblem('CreateContainerConfigError', `no host port allocated for container port ${containerPort}`);
   return port;
-}
-
-/** Rewrites an in-pod path (or a value that starts with one) to where that mount lives here. */
-export function remapPath(value: string, mounts: ReadonlyArray<{ podPath: string; hostPath: string }>): string {
-  for (const m of mounts) {
-    if (value === m.podPath) return m.hostPath;
-    if (value.startsWith(m.podPath + '/')) return m.hostPath + value.slice(m.podPath.length);
-  }
-  return value;
 }
 
 function isArchive(c: V1Container): boolean {

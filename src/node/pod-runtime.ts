@@ -5,13 +5,16 @@ import type { Logger } from '../api/logger.ts';
 import { resetsBackoff, restartDelayMs, shouldRestart, type BackoffPolicy, type RestartPolicy } from './backoff.ts';
 import { startContainer, type RunningContainer } from './container-process.ts';
 import type { PodEventSink } from './events.ts';
-import { pidFilePath, podDir, podLogPath } from './layout.ts';
+import { compileCacheDir, pidFilePath, podDir, podLogPath, podTmpDir } from './layout.ts';
 import type { ContainerPlan, PodPlan, ProbePlan } from './pod-plan.ts';
 import { nowRfc3339, type ContainerView, type PodView, type Terminated } from './pod-status.ts';
 import { runProbe } from './probe.ts';
+import type { Privileges } from './worker-privileges.ts';
 
 export interface PodRuntimeOptions {
   dataDir: string;
+  /** Per container name: the user it runs as and what it gives up. */
+  privileges: ReadonlyMap<string, Privileges>;
   backoff: BackoffPolicy;
   /** Probes run at least this often, however long the pod's periodSeconds: local probes are cheap. */
   maxProbeIntervalMs: number;
@@ -91,6 +94,9 @@ export class PodRuntime {
         previousLogPath: podLogPath(this.opts.dataDir, this.namespace, this.name, cp.name, true),
         pidPath: pidFilePath(this.opts.dataDir, this.namespace, this.name, cp.name),
         workDir: dir,
+        tmpDir: podTmpDir(this.opts.dataDir, this.namespace, this.name),
+        compileCacheRoot: (uid) => compileCacheDir(this.opts.dataDir, uid),
+        privileges: this.opts.privileges.get(cp.name) ?? { mode: 'unprivileged', why: 'no privileges planned' },
         logger: log,
       });
       this.running.set(cp.name, proc);
@@ -152,7 +158,7 @@ export class PodRuntime {
     let ok = 0;
     let bad = 0;
     while (!exited && !this.stopped) {
-      const pass = await runProbe(readiness.probe, timing.timeoutMs, cp.env);
+      const pass = await runProbe(readiness.probe, timing.timeoutMs);
       if (exited) return;
       ok = pass ? ok + 1 : 0;
       bad = pass ? 0 : bad + 1;
@@ -173,8 +179,6 @@ function describeProbe(p: ProbePlan): string {
       return `Get "${p.scheme}://127.0.0.1:${p.port}${p.path}" did not answer 200-399`;
     case 'tcp':
       return `dial tcp 127.0.0.1:${p.port}: connection refused`;
-    case 'exec':
-      return `command ${JSON.stringify(p.command)} failed`;
   }
 }
 

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
-import { WorkerImages } from '../api/images.ts';
 import { LocalEnv } from '../api/env.ts';
 import { LocalSocketAnnotation, PortMapAnnotation } from '../api/local-ports.ts';
 import type { Logger } from '../api/logger.ts';
@@ -9,10 +8,13 @@ import { parseQuantity } from '../api/quantity.ts';
 import type { BackoffPolicy, RestartPolicy } from './backoff.ts';
 import { isNotFound, isTerminal } from './claim-sync.ts';
 import { podEventSink } from './events.ts';
+import { confinementProblem } from './confine.ts';
 import { LocalNodeName, LocalVolumePathAnnotation, podVolumeDir, terminationLogPath } from './layout.ts';
+import { admitPod, objectsOf } from './pod-admission.ts';
 import type { ObjectData } from './pod-env.ts';
-import { foreignImages, planPod, podReferences, portsToAllocate, type ClaimBinding } from './pod-plan.ts';
+import { planPod, podReferences, portsToAllocate, type ClaimBinding, type PodPlan } from './pod-plan.ts';
 import { PodRuntime, removePodDir } from './pod-runtime.ts';
+import { giveTo, isRoot, privilegesFor, volumeGroup, type Privileges } from './worker-privileges.ts';
 import { computePodStatus, type ContainerView, type PodView } from './pod-status.ts';
 import { freePort } from './ports.ts';
 
@@ -22,7 +24,7 @@ const configRetryMs = 2000;
 export interface PodSyncOptions {
   core: CoreV1Api;
   dataDir: string;
-  /** A directory only this user can open, for the pods' unix sockets (short: sun_path is 108 bytes). */
+  /** The directory of the pods' unix sockets (short: sun_path is 108 bytes); each pod gets its own below it. */
   socketDir: string;
   projectRoot: string;
   logger: Logger;
@@ -66,6 +68,7 @@ export class PodSync {
       this.entries.delete(key);
       this.writer.forget(entry.uid);
       await entry.runtime?.stop(entry.graceMs);
+      if (/^[\w-]+$/.test(entry.uid)) await fs.promises.rm(path.join(this.o.socketDir, entry.uid), { recursive: true, force: true });
       entry = undefined;
     }
     if (!pod || replaced) await removePodDir(this.o.dataDir, namespace, name);
@@ -90,13 +93,18 @@ export class PodSync {
     };
     const restartPolicy = (pod.spec?.restartPolicy as RestartPolicy | undefined) ?? 'Always';
     const waitingAll = (reason: string, message?: string): ContainerView[] =>
-      (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '', restartCount: 0, ready: false, state: { waiting: { reason, ...(message ? { message } : {}) } } }));
+      objectsOf<{ name?: unknown; image?: unknown }>(pod.spec?.containers).map((c) => ({
+        name: String(c.name ?? ''),
+        image: typeof c.image === 'string' ? c.image : '',
+        restartCount: 0,
+        ready: false,
+        state: { waiting: { reason, ...(message ? { message } : {}) } },
+      }));
 
-    const foreign = foreignImages(pod);
-    if (foreign.length) {
-      const known = Object.values(WorkerImages).map((w) => w.repository).join(', ');
-      const message = `image ${foreign.join(', ')} cannot run locally: the local node agent runs only the product's worker images (${known})`;
-      hold({ restartPolicy, unschedulable: { reason: 'Unschedulable', message }, containers: waitingAll('ErrImageNeverPull', message) });
+    const admission = admitPod(pod);
+    if (!admission.ok) {
+      const waitingReason = admission.reason === 'ErrImageNeverPull' ? 'ErrImageNeverPull' : 'CreateContainerConfigError';
+      hold({ restartPolicy, unschedulable: { reason: 'Unschedulable', message: admission.message }, containers: waitingAll(waitingReason, admission.message) });
       return;
     }
     const refs = podReferences(pod);
@@ -123,7 +131,7 @@ export class PodSync {
       hostPorts,
       podVolumeDir: (v) => podVolumeDir(this.o.dataDir, namespace, name, v),
       terminationLogPath: (c) => terminationLogPath(this.o.dataDir, namespace, name, c),
-      uploadSocketPath: path.join(this.o.socketDir, `${uid}.sock`),
+      uploadSocketPath: path.join(this.o.socketDir, uid, 'upload.sock'),
       projectRoot: this.o.projectRoot,
     });
     if (!result.ok) {
@@ -135,10 +143,25 @@ export class PodSync {
       await fs.promises.mkdir(path.dirname(f.path), { recursive: true });
       await fs.promises.writeFile(f.path, f.data, { mode: f.mode });
     }
+    for (const c of result.plan.confined) {
+      const problem = await confinementProblem(c);
+      if (problem) {
+        hold({ restartPolicy, containers: waitingAll('CreateContainerConfigError', problem) });
+        return;
+      }
+    }
     const socket = result.plan.containers.map((c) => c.env[LocalEnv.listenSocket]).find((s) => s !== undefined);
+    const privileges = new Map<string, Privileges>();
+    for (const c of result.plan.containers) {
+      const p = await privilegesFor(c.user, this.o.dataDir);
+      privileges.set(c.name, p);
+      if (p.mode !== 'drop') events('Warning', 'PrivilegesNotDropped', `container ${c.name}: ${p.why}`);
+    }
+    await this.prepareOwnership(result.plan, privileges, socket);
     await this.assign(pod, hostPorts, socket);
     const runtime = new PodRuntime(pod, result.plan, {
       dataDir: this.o.dataDir,
+      privileges,
       backoff: this.o.backoff,
       maxProbeIntervalMs: this.o.maxProbeIntervalMs,
       logger: this.o.logger,
@@ -157,6 +180,27 @@ export class PodSync {
     this.entries.clear();
     await Promise.all(all.map((e) => e.runtime?.stop(Math.min(e.graceMs, this.o.shutdownGraceMs))));
     await this.writer.close();
+  }
+
+  /**
+   * What each container's user must own before it starts: its volumes (the kubelet's fsGroup
+   * ownership) and its socket's directory. As root only; otherwise the agent's user owns all.
+   */
+  private async prepareOwnership(plan: PodPlan, privileges: ReadonlyMap<string, Privileges>, socket: string | undefined): Promise<void> {
+    const socketDir = socket === undefined ? undefined : path.dirname(socket);
+    if (socketDir) {
+      await fs.promises.rm(socketDir, { recursive: true, force: true });
+      await fs.promises.mkdir(socketDir, { mode: 0o700 });
+    }
+    if (!isRoot()) return;
+    for (const c of plan.containers) {
+      const p = privileges.get(c.name);
+      if (p?.mode !== 'drop') continue;
+      await giveTo(p.user, plan.ownedDirs, plan.ownedFiles);
+      for (const dir of plan.dirs) if (!plan.ownedDirs.includes(dir)) await fs.promises.chown(dir, 0, volumeGroup(p.user));
+      for (const f of plan.files) await fs.promises.chown(f.path, 0, volumeGroup(p.user));
+      if (socketDir && c.env[LocalEnv.listenSocket]) await fs.promises.chown(socketDir, p.user.uid, p.user.gid);
+    }
   }
 
   private statusFor(key: string): { pod: V1Pod; view: PodView } | undefined {

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -6,16 +5,15 @@ import type { ProbePlan } from './pod-plan.ts';
 
 /**
  * One readiness probe attempt as the kubelet makes it: HTTP(S) GET where 200–399 passes (TLS not
- * verified, as the kubelet does not verify), a TCP connect, or a command that exits 0.
+ * verified, as the kubelet does not verify) or a TCP connect. Exec probes are refused at
+ * admission: a command would run on the host, not in a container.
  */
-export function runProbe(probe: ProbePlan, timeoutMs: number, env: Readonly<Record<string, string>> = {}): Promise<boolean> {
+export function runProbe(probe: ProbePlan, timeoutMs: number): Promise<boolean> {
   switch (probe.type) {
     case 'http':
       return httpProbe(probe, timeoutMs);
     case 'tcp':
       return tcpProbe(probe.port, timeoutMs);
-    case 'exec':
-      return execProbe(probe.command, timeoutMs, env);
   }
 }
 
@@ -57,13 +55,5 @@ function tcpProbe(port: number, timeoutMs: number): Promise<boolean> {
       resolve(false);
     });
     sock.once('error', () => resolve(false));
-  });
-}
-
-function execProbe(command: string[], timeoutMs: number, env: Readonly<Record<string, string>>): Promise<boolean> {
-  const [file, ...args] = command;
-  if (!file) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    execFile(file, args, { timeout: timeoutMs, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } }, (err) => resolve(!err));
   });
 }

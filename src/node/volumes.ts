@@ -41,11 +41,27 @@ export function decideClaim(dataDir: string, claim: V1PersistentVolumeClaim, sc:
   return { action: 'bind', path: target, block, capacityBytes, capacity: formatQuantity(capacityBytes) };
 }
 
+/** A Block claim larger than the whole file system under the data dir: it can never be written. */
+export class VolumeTooLarge extends Error {
+  readonly fileSystemBytes: number;
+  constructor(capacityBytes: number, fileSystemBytes: number) {
+    super(`${capacityBytes} bytes is larger than the data dir's file system (${fileSystemBytes} bytes)`);
+    this.fileSystemBytes = fileSystemBytes;
+  }
+}
+
 /** Creates the directory, or the sparse file of `capacityBytes`, if it is not there yet. */
 export async function provisionVolume(target: string, block: boolean, capacityBytes: number): Promise<void> {
-  await fs.promises.mkdir(block ? path.dirname(target) : target, { recursive: true });
-  if (!block) return;
-  const fh = await fs.promises.open(target, 'a');
+  // volumes/<ns>/ stays searchable for the workers' users; the volume itself is for its owner and group.
+  await fs.promises.mkdir(path.dirname(target), { recursive: true });
+  if (!block) {
+    await fs.promises.mkdir(target, { recursive: true, mode: 0o770 });
+    return;
+  }
+  const fsInfo = await fs.promises.statfs(path.dirname(target));
+  const fileSystemBytes = fsInfo.blocks * fsInfo.bsize;
+  if (capacityBytes > fileSystemBytes) throw new VolumeTooLarge(capacityBytes, fileSystemBytes);
+  const fh = await fs.promises.open(target, 'a', 0o660);
   try {
     const { size } = await fh.stat();
     if (size < capacityBytes) await fh.truncate(capacityBytes);

@@ -80,6 +80,21 @@ describe('local volume provisioning', () => {
     await h.core.deleteNamespacedPod({ namespace: 'default', name: 'consumer' });
   });
 
+  it('records ProvisioningFailed on a Block claim larger than the file system can hold, and leaves it Pending', async () => {
+    await h.core.createNamespacedPersistentVolumeClaim({ namespace: 'default', body: claim('huge-block', '1Pi', { volumeMode: 'Block' }) });
+    const event = await eventually(async () => {
+      const list = await h.core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=huge-block' });
+      return list.items.find((e) => e.reason === 'ProvisioningFailed');
+    }, 'ProvisioningFailed event');
+    expect(event.type).toBe('Warning');
+    expect(event.involvedObject.kind).toBe('PersistentVolumeClaim');
+    expect(event.message).toMatch(/^failed to provision volume with StorageClass "local": a Block volume of 1125899906842624 bytes is larger than the data dir's file system \(\d+ bytes\)$/);
+    expect(fs.existsSync(`${h.dataDir}/volumes/default/${event.involvedObject.uid}.img`)).toBe(false);
+    const c = await h.core.readNamespacedPersistentVolumeClaim({ namespace: 'default', name: 'huge-block' });
+    expect(c.status?.phase ?? 'Pending').toBe('Pending');
+    expect(event.involvedObject.uid).toBe(c.metadata?.uid);
+  });
+
   it('removes data of claims deleted while the agent was down', async () => {
     await h.core.createNamespacedPersistentVolumeClaim({ namespace: 'default', body: claim('gone-while-down', '1Mi') });
     const c = await bound('gone-while-down');

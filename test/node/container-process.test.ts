@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/api/logger.ts';
 import { killOrphan, startContainer } from '../../src/node/container-process.ts';
 import type { ContainerPlan } from '../../src/node/pod-plan.ts';
+import type { Privileges } from '../../src/node/worker-privileges.ts';
 
 const fixture = path.join(import.meta.dirname, 'fixtures/behave.mjs');
 let dir: string;
@@ -27,19 +28,29 @@ function plan(name: string, behave: string, extra: Partial<ContainerPlan> = {}):
     env: { BEHAVE: behave, CDI_TERMINATION_LOG: termLog, CDI_TARGET_PATH: path.join(dir, `${name}.img`) },
     terminationLogPath: termLog,
     fallbackToLogsOnError: true,
+    user: { uid: 107, gid: 107, groups: [] },
     ...extra,
   };
 }
 
-function start(p: ContainerPlan) {
+function start(p: ContainerPlan, privileges: Privileges = { mode: 'unprivileged', why: 'test' }) {
   return startContainer({
     plan: p,
     logPath: path.join(dir, `${p.name}.log`),
     previousLogPath: path.join(dir, `${p.name}.previous.log`),
     pidPath: path.join(dir, `${p.name}.pid`),
     workDir: dir,
+    tmpDir: path.join(dir, `${p.name}-tmp`),
+    compileCacheRoot: (uid) => path.join(dir, 'cache', String(uid)),
+    privileges,
     logger: silentLogger,
   });
+}
+
+/** Uid, CapEff and NoNewPrivs of the fixture process, from the /proc/self/status it reported. */
+function processFacts(status: string): { uid: string; gid: string; capEff: string; noNewPrivs: string } {
+  const field = (name: string) => new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(status)?.[1] ?? '';
+  return { uid: field('Uid'), gid: field('Gid'), capEff: field('CapEff'), noNewPrivs: field('NoNewPrivs') };
 }
 
 describe('container processes', () => {
@@ -87,6 +98,29 @@ describe('container processes', () => {
     const t = await proc.exited;
     expect(t).toMatchObject({ exitCode: 137, signal: 9 });
     expect(await fs.promises.readFile(path.join(dir, 'stubborn.log'), 'utf8')).toContain('ignoring SIGTERM');
+  });
+
+  it.runIf(process.getuid?.() === 0)('as root, runs the worker as the pod user 107 with no capabilities and no_new_privs, its volume and tmp its own', async () => {
+    await fs.promises.chmod(dir, 0o711);
+    const target = path.join(dir, 'vol-107');
+    await fs.promises.mkdir(target);
+    await fs.promises.chown(target, 107, 107);
+    const p = plan('dropped', 'report-status', { env: { BEHAVE: 'report-status', CDI_TERMINATION_LOG: path.join(dir, 'dropped.termination-log'), CDI_TARGET_PATH: path.join(target, 'disk.img') } });
+    const t = await (await start(p, { mode: 'drop', user: { uid: 107, gid: 107, groups: [] } })).exited;
+    expect(t.exitCode, t.message).toBe(0);
+    const facts = processFacts(t.message ?? '');
+    expect(facts).toEqual({ uid: '107', gid: '107', capEff: '0000000000000000', noNewPrivs: '1' });
+    expect((await fs.promises.stat(path.join(target, 'disk.img'))).uid).toBe(107);
+    expect((await fs.promises.stat(path.join(dir, 'dropped-tmp'))).uid).toBe(107);
+    expect((await fs.promises.stat(path.join(dir, 'cache', '107'))).uid).toBe(107);
+  });
+
+  it('turns a memory limit into RLIMIT_AS and a V8 heap cap: a worker that keeps allocating fails instead of growing', async () => {
+    const p = plan('greedy', 'allocate', { memoryLimit: 64 * 2 ** 20 });
+    const t = await (await start(p)).exited;
+    expect(t.exitCode).not.toBe(0);
+    const limits = await fs.promises.readFile(path.join(dir, 'greedy.log'), 'utf8');
+    expect(limits).toMatch(/max-old-space-size=32\b/);
   });
 
   it('kills an orphan named by a pid file only while it is the same process', async () => {

@@ -5,7 +5,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -127,7 +127,9 @@ export async function startTestUploadServer(opts: {
     }),
     onComplete: (result) => completed.push(result),
   });
-  const socket = opts.localSocketDir ? path.join(opts.localSocketDir, `${path.basename(dir)}.sock`) : undefined;
+  // The node agent's layout: <socket dir>/<pod uid>/upload.sock.
+  const socket = opts.localSocketDir ? path.join(opts.localSocketDir, path.basename(dir), 'upload.sock') : undefined;
+  if (socket) await mkdir(path.dirname(socket), { mode: 0o700 });
   if (socket) await serveLocal(socket);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;

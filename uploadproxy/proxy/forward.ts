@@ -73,7 +73,8 @@ export class UploadServerClients {
     if (socketPath !== undefined) {
       // A socket is trusted like an mTLS peer, so only the node agent's own directory is accepted:
       // a pod annotation must not be able to aim users' uploads at any other socket.
-      if (this.#socketDir === undefined || path.dirname(socketPath) !== this.#socketDir) {
+      // The agent gives each pod its own directory there: <dir>/<pod uid>/<socket>.
+      if (this.#socketDir === undefined || path.dirname(path.dirname(socketPath)) !== this.#socketDir || path.normalize(socketPath) !== socketPath) {
         throw new CdiError('CDI_ERR_UPLOAD_FORWARD', [`upload server socket ${socketPath} is not in the node agent's socket directory`]);
       }
       // highWaterMark is a Duplex option net.Socket passes on; @types/node does not list it.

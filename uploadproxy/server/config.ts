@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { CdiError } from '../../src/api/errors.ts';
-import { LocalEnv, PodPaths, UploadServerEnv } from '../../src/api/env.ts';
+import { LocalEnv, PodPaths, UploadServerEnv, WorkerTuningEnv } from '../../src/api/env.ts';
 import { parseQuantity } from '../../src/api/quantity.ts';
 import type { UploadContentType } from './session.ts';
 
@@ -24,7 +24,7 @@ export interface UploadServerConfig {
 }
 
 /** Not a CDI variable: how long an interrupted upload waits for its continuation (docs/upload-resume.md). */
-export const ResumeWindowEnv = 'UPLOAD_RESUME_WINDOW_SECONDS';
+export const ResumeWindowEnv = WorkerTuningEnv.uploadResumeWindow;
 
 /** CDI hands TLS material over as PEM text; a path to a PEM file is accepted too. */
 function pem(value: string | undefined): string | undefined {
