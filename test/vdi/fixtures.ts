@@ -49,6 +49,15 @@ async function reverseWrites(file: string, size: number, step: number): Promise<
   await qemuIo(file, 'vdi', ...cmds);
 }
 
+/** A layout qemu reads but never writes: the block map after the data, its old place filled with junk. */
+function moveMapBehindData(b: Buffer): Buffer {
+  const oldMap = mapOffset(b);
+  const moved = Buffer.concat([b, b.subarray(oldMap, oldMap + 512)]);
+  moved.writeUInt32LE(b.byteLength, 0x154);
+  moved.fill(0xee, oldMap, dataOffset(b));
+  return moved;
+}
+
 export interface VdiFixture extends Fixture {
   /** Small enough for the mutation fuzz. */
   readonly fuzzBase?: boolean;
@@ -89,14 +98,14 @@ export const fixtures: readonly VdiFixture[] = [
     build: (f, w) => fromRaw(f, w, 2 * MiB + 12_345, 8 * KiB, 32, []),
   },
   {
-    name: 'small-dynamic', convertLayout: true, fuzzBase: true,
+    name: 'small-dynamic', convertLayout: true,
     async build(f) {
       await create(f, 4 * MiB);
       await qemuIo(f, 'vdi', 'write -q -P 0x61 3M 4k', 'write -q -P 0x62 1M 512', 'write -q -P 0x63 1040k 8k');
     },
   },
   {
-    name: 'small-static', convertLayout: true, fuzzBase: true,
+    name: 'small-static', convertLayout: true,
     async build(f) {
       await create(f, 2 * MiB - 1536, '-o', 'static=on');
       await qemuIo(f, 'vdi', 'write -q -P 0x71 0 3k', 'write -q -P 0x72 1M 4k');
@@ -104,7 +113,7 @@ export const fixtures: readonly VdiFixture[] = [
   },
   {
     // qemu never writes discarded (0xfffffffe) entries but reads them as zeros
-    name: 'discarded-blocks', convertLayout: true, fuzzBase: true,
+    name: 'discarded-blocks', convertLayout: true,
     async build(f) {
       await create(f, 4 * MiB);
       await qemuIo(f, 'vdi', 'write -q -P 0x41 0 1M', 'write -q -P 0x42 1M 1M', 'write -q -P 0x43 2M 4k');
@@ -125,18 +134,36 @@ export const fixtures: readonly VdiFixture[] = [
     },
   },
   {
+    // the mutation fuzz's bases hold one data block each: the header and map are what it mutates
+    name: 'fuzz-dynamic', convertLayout: true, fuzzBase: true,
+    async build(f) {
+      await create(f, 5 * MiB + 1024);
+      await qemuIo(f, 'vdi', 'write -q -P 0x91 5M 1k');
+      await patch(f, (b) => setMapEntry(b, 2, 0xfffffffe));
+    },
+  },
+  {
+    name: 'fuzz-static', convertLayout: true, fuzzBase: true,
+    async build(f) {
+      await create(f, 1 * MiB - 512, '-o', 'static=on');
+      await qemuIo(f, 'vdi', 'write -q -P 0x92 4k 2k');
+    },
+  },
+  {
+    name: 'fuzz-map-after-data', convertLayout: false, spills: true, fuzzBase: true,
+    async build(f) {
+      await create(f, 2 * MiB);
+      await qemuIo(f, 'vdi', 'write -q -P 0x93 1M 3k');
+      await patch(f, moveMapBehindData);
+    },
+  },
+  {
     // the block map moved behind the data: the one-pass reader must keep the data until the map
-    name: 'map-after-data', convertLayout: false, spills: true, fuzzBase: true,
+    name: 'map-after-data', convertLayout: false, spills: true,
     async build(f) {
       await create(f, 3 * MiB);
       await qemuIo(f, 'vdi', 'write -q -P 0x81 2M 5k', 'write -q -P 0x82 0 1M');
-      await patch(f, (b) => {
-        const oldMap = mapOffset(b);
-        const moved = Buffer.concat([b, b.subarray(oldMap, oldMap + 512)]);
-        moved.writeUInt32LE(b.byteLength, 0x154);
-        moved.fill(0xee, oldMap, dataOffset(b));
-        return moved;
-      });
+      await patch(f, moveMapBehindData);
     },
   },
 ];

@@ -42,6 +42,7 @@ class RandomReader implements ImageReader {
     const inflight: Promise<Extent[]>[] = [];
     try {
       for await (const run of this.runs()) {
+        this.signal?.throwIfAborted();
         const p = this.read(run);
         p.catch(() => undefined);
         inflight.push(p);
