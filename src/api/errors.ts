@@ -32,6 +32,8 @@ export const errorTable = {
   // archives
   CDI_ERR_ARCHIVE_TRAVERSAL: { message: 'archive entry %s would be written outside the target directory', exit: 2, http: 400 },
   CDI_ERR_ARCHIVE_INVALID: { message: 'invalid tar archive: %s', exit: 2, http: 400 },
+  CDI_ERR_OVA_INVALID: { message: 'invalid OVA: %s', exit: 2, http: 400 },
+  CDI_ERR_OVA_UNSUPPORTED: { message: 'OVA %s is not supported', exit: 2, http: 400 },
   CDI_ERR_BLANK_ARCHIVE: { message: 'Cannot create empty disk with content type archive', exit: 1, http: 400 },
   // upload tokens and the upload proxy (CDI's texts where CDI has them)
   CDI_ERR_TOKEN_MISSING: { message: 'missing or malformed Authorization header, want "Bearer <token>"', exit: 3, http: 400 },

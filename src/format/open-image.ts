@@ -7,6 +7,8 @@ import { CdiError } from '../api/errors.ts';
 import type { ChecksumTee } from './checksum.ts';
 import type { ImageReader, RandomAccessInput } from './contracts.ts';
 import { peelLayers, type Peeled } from './decompress.ts';
+import { isOva } from './ova-detect.ts';
+import type { OvaDisk } from './ova.ts';
 import type { ProgressMeter } from './progress.ts';
 import { rawStreamReader } from './raw.ts';
 import { sniff, sniffLength, type Compression, type Detected } from './sniff.ts';
@@ -110,22 +112,39 @@ async function openRandom(random: RandomAccessInput, head: Uint8Array, open: Ope
 async function openStream(source: AsyncIterable<Uint8Array>, size: number | undefined, context: OpenContext): Promise<OpenedImage> {
   const tap = new SourceTap(source, context.meter, context.checksum);
   let peeled: Peeled | undefined;
+  let ova: OvaDisk | undefined;
   try {
     peeled = await peelLayers(tap.stream, context.signal);
     if (peeled.head.byteLength === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
-    const reader = await readerFor(peeled, peeled.compressions.length === 0 ? size : undefined, context);
+    let image = peeled;
+    let imageSize = peeled.compressions.length === 0 ? size : undefined;
+    if (peeled.format === 'tar' && isOva(peeled.head)) {
+      // an OVA: the image is its first disk's entry, sniffed and unwrapped in turn
+      ova = await (await import('./ova.ts')).openOvaDisk(peeled.stream);
+      image = await peelLayers(ova.body, context.signal);
+      if (image.head.byteLength === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
+      imageSize = image.compressions.length === 0 ? ova.size : undefined;
+    }
+    const reader = await readerFor(image, imageSize, context);
+    const layers = peeled;
+    const disk = ova;
     return {
       reader,
-      compressions: peeled.compressions,
-      head: peeled.head,
+      compressions: image === peeled ? peeled.compressions : [...peeled.compressions, ...image.compressions],
+      head: image.head,
       async finishSource() {
+        await disk?.finish();
         await tap.drain();
         return context.checksum?.verify();
       },
       // a reader that was never iterated (refused before the first extent) leaves its layers open
-      close: () => closeLayers(peeled, tap),
+      close: async () => {
+        await disk?.close();
+        await closeLayers(layers, tap);
+      },
     };
   } catch (err) {
+    await ova?.close();
     await closeLayers(peeled, tap);
     throw err;
   }
