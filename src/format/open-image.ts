@@ -113,6 +113,7 @@ async function openStream(source: AsyncIterable<Uint8Array>, size: number | unde
   const tap = new SourceTap(source, context.meter, context.checksum);
   let peeled: Peeled | undefined;
   let ova: OvaDisk | undefined;
+  let disk: Peeled | undefined;
   try {
     peeled = await peelLayers(tap.stream, context.signal);
     if (peeled.head.byteLength === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
@@ -121,30 +122,31 @@ async function openStream(source: AsyncIterable<Uint8Array>, size: number | unde
     if (peeled.format === 'tar' && isOva(peeled.head)) {
       // an OVA: the image is its first disk's entry, sniffed and unwrapped in turn
       ova = await (await import('./ova.ts')).openOvaDisk(peeled.stream);
-      image = await peelLayers(ova.body, context.signal);
+      image = disk = await peelLayers(ova.body, context.signal);
       if (image.head.byteLength === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
       imageSize = image.compressions.length === 0 ? ova.size : undefined;
     }
     const reader = await readerFor(image, imageSize, context);
     const layers = peeled;
-    const disk = ova;
+    const archive = ova;
+    const diskLayers = disk;
     return {
       reader,
       compressions: image === peeled ? peeled.compressions : [...peeled.compressions, ...image.compressions],
       head: image.head,
       async finishSource() {
-        await disk?.finish();
+        await archive?.finish();
         await tap.drain();
         return context.checksum?.verify();
       },
       // a reader that was never iterated (refused before the first extent) leaves its layers open
       close: async () => {
-        await disk?.close();
+        await closeOva(diskLayers, archive);
         await closeLayers(layers, tap);
       },
     };
   } catch (err) {
-    await ova?.close();
+    await closeOva(disk, ova);
     await closeLayers(peeled, tap);
     throw err;
   }
@@ -153,6 +155,12 @@ async function openStream(source: AsyncIterable<Uint8Array>, size: number | unde
 async function closeLayers(peeled: Peeled | undefined, tap: SourceTap): Promise<void> {
   await peeled?.stream[Symbol.asyncIterator]().return?.();
   await tap.close();
+}
+
+/** The disk's own layers (a decompressor of the entry), then the archive. */
+async function closeOva(disk: Peeled | undefined, ova: OvaDisk | undefined): Promise<void> {
+  await disk?.stream[Symbol.asyncIterator]().return?.();
+  await ova?.close();
 }
 
 async function readerFor(peeled: Peeled, size: number | undefined, context: OpenContext): Promise<ImageReader> {

@@ -9,8 +9,8 @@ import type { Extent } from '../extent.ts';
 import { abortError } from '../qcow2/abort.ts';
 import { decodeVdiMap, ENTRY_DISCARDED, ENTRY_UNALLOCATED, parseVdiHeader, VDI_HEADER_BYTES, type VdiHeader } from './header.ts';
 
-/** Largest single read: four blocks. */
-const MAX_READ = 4 * 1024 * 1024;
+/** Largest single read: two blocks, the size of the file input's pooled buffers (bigger reads are not pooled). */
+const MAX_READ = 2 * 1024 * 1024;
 const READS_IN_FLIGHT = 4;
 
 /** Guest bytes [guest, guest+length) stored at host offset `host`, or zeros when `host` is undefined. */

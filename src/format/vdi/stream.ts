@@ -11,18 +11,13 @@ import type { Extent } from '../extent.ts';
 import { abortError } from '../qcow2/abort.ts';
 import { ByteSource } from '../qcow2/byte-source.ts';
 import { SpillStore } from '../qcow2/spill.ts';
+import type { StreamOptions } from '../qcow2/stream.ts';
 import { decodeVdiMap, ENTRY_DISCARDED, parseVdiHeader, VDI_HEADER_BYTES, type VdiHeader } from './header.ts';
 
 /** Bytes per extent when joining small stream chunks, and per piece when emitting kept bytes. */
 const PIECE = 1024 * 1024;
 /** Memory window of the scratch store before kept bytes go to its file. */
 const LOOKBACK = 256 * 1024;
-
-export interface VdiStreamOptions {
-  scratchDir: string;
-  signal?: AbortSignal;
-  spillLimit?: number;
-}
 
 class StreamReader implements ImageReader {
   readonly format = 'vdi';
@@ -33,7 +28,7 @@ class StreamReader implements ImageReader {
   private readonly signal: AbortSignal | undefined;
   private readonly pieces = new BufferPool(PIECE, 8);
 
-  constructor(h: VdiHeader, src: ByteSource, opts: VdiStreamOptions) {
+  constructor(h: VdiHeader, src: ByteSource, opts: StreamOptions) {
     this.h = h;
     this.virtualSize = h.virtualSize;
     this.src = src;
@@ -115,7 +110,7 @@ class StreamReader implements ImageReader {
 }
 
 /** Reads the header from the stream; the returned reader continues from there. */
-export async function openVdiStream(stream: AsyncIterable<Uint8Array>, opts: VdiStreamOptions): Promise<ImageReader> {
+export async function openVdiStream(stream: AsyncIterable<Uint8Array>, opts: StreamOptions): Promise<ImageReader> {
   const src = new ByteSource(stream, opts.signal);
   try {
     // parsed before the next read, which may hand the chunk under these bytes back to its pool
