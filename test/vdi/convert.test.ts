@@ -5,13 +5,15 @@
  * wrappers in a pipe.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openVdiRandom, openVdiStream } from '../../src/format/vdi/index.ts';
-import { convertWith } from '../format/helpers.ts';
+import { codeOf, convertWith, exists } from '../format/helpers.ts';
+import { RecordingSink } from '../format/recording-sink.ts';
 import { convertToFile, fileChunks, fileInput, pooledChunks, type Chunking } from '../qcow2/harness.ts';
 import { sha256File } from '../support/qemu.ts';
 import { built, fixtures } from './fixtures.ts';
@@ -75,4 +77,27 @@ describe('vdi through the engine', () => {
       }
     },
   );
+});
+
+describe('vdi checksums and capacity', () => {
+  it('verifies a checksum over every byte of the file in file and pipe mode; a mismatch leaves no target', async () => {
+    const img = await built(fixtures.find((f) => f.name === 'dynamic-reverse')!);
+    const checksum = `sha256:${createHash('sha256').update(await readFile(img.file)).digest('hex')}`;
+    for (const feed of ['file', 'pipe'] as const) {
+      const result = await convertWith(feed, img.file, { kind: 'file', path: path.join(work, `sum-${feed}.img`) }, { checksum });
+      expect(result.checksum).toBe(checksum);
+      const target = path.join(work, `sum-bad-${feed}.img`);
+      expect(await codeOf(convertWith(feed, img.file, { kind: 'file', path: target }, { checksum: `sha256:${'0'.repeat(64)}` }))).toBe('CDI_ERR_CHECKSUM_MISMATCH');
+      expect(await exists(target)).toBe(false);
+    }
+  });
+
+  it('refuses an image larger than the capacity before writing anything', async () => {
+    const img = await built(fixtures.find((f) => f.name === 'dynamic-reverse')!);
+    for (const feed of ['file', 'pipe'] as const) {
+      const sink = new RecordingSink(4 * 1024 * 1024);
+      expect(await codeOf(convertWith(feed, img.file, { kind: 'sink', sink }))).toBe('CDI_ERR_TOO_LARGE');
+      expect(sink.maxEnd).toBe(0);
+    }
+  });
 });
