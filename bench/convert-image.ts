@@ -1,7 +1,7 @@
 /**
  * The benchmark's inputs, built once and cached in .cache/bench: a 2 GiB raw image in 1 MiB
  * chunks (about half data taken from system binaries so it compresses, a quarter written zeros,
- * a quarter holes), and from it qcow2 (plain, zlib, zstd clusters), raw.gz, raw.xz and raw.zst.
+ * a quarter holes), and from it qcow2 (plain, zlib, zstd clusters), VDI, raw.gz, raw.xz and raw.zst.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -20,6 +20,7 @@ export interface BenchInputs {
   qcow2: string;
   zlibQcow2: string;
   zstdQcow2: string;
+  vdi: string;
   gz: string;
   xz: string;
   zst: string;
@@ -32,6 +33,7 @@ const names: Record<BenchInputName, string> = {
   qcow2: 'test.qcow2',
   zlibQcow2: 'test-zlib.qcow2',
   zstdQcow2: 'test-zstd.qcow2',
+  vdi: 'test.vdi',
   gz: 'test.raw.gz',
   xz: 'test.raw.xz',
   zst: 'test.raw.zst',
@@ -58,6 +60,7 @@ export async function benchInput(name: BenchInputName, log: (line: string) => vo
     qcow2: qemu(),
     zlibQcow2: qemu('-c'),
     zstdQcow2: qemu('-c', '-o', 'compression_type=zstd'),
+    vdi: (tmp) => run('qemu-img', ['convert', '-f', 'raw', '-O', 'vdi', raw, tmp]),
     gz: shell('pigz -6'),
     // -T0 writes a multi-block file, so `xz -dc -T0` (reference and ours) can decode on every
     // core; preset 3 builds several times faster than 6 on two cores and decodes about as fast.

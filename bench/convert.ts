@@ -42,6 +42,8 @@ const allCases: Case[] = [
   { name: 'qcow2 pipe mode', mode: 'stream', input: 'qcow2', reference: qemu, floor: 1.25 },
   { name: 'zlib qcow2', mode: 'file', input: 'zlibQcow2', reference: qemu, floor: 1.0 },
   { name: 'zstd qcow2', mode: 'file', input: 'zstdQcow2', reference: qemu, floor: 1.0 },
+  { name: 'vdi file mode', mode: 'file', input: 'vdi', reference: qemu, floor: 1.25 },
+  { name: 'vdi pipe mode', mode: 'stream', input: 'vdi', reference: qemu, floor: 1.25 },
   { name: 'raw.gz', mode: 'stream', input: 'gz', reference: 'pigz -dc "$IN" > "$OUT"', floor: 1.0 },
   { name: 'raw.xz', mode: 'stream', input: 'xz', reference: 'xz -dc -T0 "$IN" > "$OUT"', floor: 1.7 },
   { name: 'raw.zst', mode: 'stream', input: 'zst', reference: 'zstd -dc "$IN" > "$OUT"', floor: 1.5 },

@@ -16,6 +16,9 @@ export const errorTable = {
   CDI_ERR_QCOW2_FEATURE: { message: 'qcow2 image uses unknown incompatible features 0x%s', exit: 2, http: 400 },
   CDI_ERR_QCOW2_L1_TOO_BIG: { message: 'L1 size too big: %s', exit: 2, http: 400 },
   CDI_ERR_QCOW2_OUT_OF_BOUNDS: { message: 'qcow2 %s offset %s is outside the image', exit: 2, http: 400 },
+  CDI_ERR_VDI_INVALID: { message: 'invalid VDI image: %s', exit: 2, http: 400 },
+  CDI_ERR_VDI_DIFFERENCING: { message: 'VDI differencing images are not supported (%s)', exit: 2, http: 400 },
+  CDI_ERR_VDI_OUT_OF_BOUNDS: { message: 'VDI %s offset %s is outside the image', exit: 2, http: 400 },
   CDI_ERR_BAD_COMPRESSED_CLUSTER: { message: 'compressed cluster at guest offset %s is corrupt: %s', exit: 2, http: 400 },
   CDI_ERR_DECOMPRESS: { message: 'cannot decompress %s stream: %s', exit: 2, http: 400 },
   CDI_ERR_CHECKSUM_FORMAT: { message: 'invalid checksum %s: want algo:hex with algo one of md5, sha1, sha256, sha512', exit: 2, http: 400 },
@@ -29,6 +32,8 @@ export const errorTable = {
   // archives
   CDI_ERR_ARCHIVE_TRAVERSAL: { message: 'archive entry %s would be written outside the target directory', exit: 2, http: 400 },
   CDI_ERR_ARCHIVE_INVALID: { message: 'invalid tar archive: %s', exit: 2, http: 400 },
+  CDI_ERR_OVA_INVALID: { message: 'invalid OVA: %s', exit: 2, http: 400 },
+  CDI_ERR_OVA_UNSUPPORTED: { message: 'OVA %s is not supported', exit: 2, http: 400 },
   CDI_ERR_BLANK_ARCHIVE: { message: 'Cannot create empty disk with content type archive', exit: 1, http: 400 },
   // upload tokens and the upload proxy (CDI's texts where CDI has them)
   CDI_ERR_TOKEN_MISSING: { message: 'missing or malformed Authorization header, want "Bearer <token>"', exit: 3, http: 400 },

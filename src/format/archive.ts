@@ -205,7 +205,8 @@ async function skip(entry: Entry): Promise<void> {
   for await (const _chunk of entry);
 }
 
-async function feed(stream: AsyncIterable<Uint8Array>, extract: Extract): Promise<void> {
+/** Writes a stream into a tar extractor with backpressure, ending it at the end of the stream. */
+export async function feed(stream: AsyncIterable<Uint8Array>, extract: Extract): Promise<void> {
   for await (const chunk of stream) {
     if (extract.destroyed) return;
     if (!extract.write(chunk)) {
@@ -223,7 +224,7 @@ async function feed(stream: AsyncIterable<Uint8Array>, extract: Extract): Promis
   extract.end(undefined);
 }
 
-function archiveError(err: unknown): unknown {
+export function archiveError(err: unknown): unknown {
   if (err instanceof CdiError) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (/unexpected end|truncated|premature/i.test(message)) return new CdiError('CDI_ERR_TRUNCATED', [`tar archive: ${message}`], { cause: err });

@@ -1,15 +1,17 @@
 /**
- * Finds the image inside an input and opens the reader for it. Seekable qcow2 gets the
- * random-access reader; everything else (compressed, raw, ISO, qcow2 in a pipe) is read as a
+ * Finds the image inside an input and opens the reader for it. Seekable qcow2 and VDI get their
+ * random-access readers; everything else (compressed, raw, ISO, images in a pipe) is read as a
  * stream through the source tap, the decompressors and the sniffer.
  */
 import { CdiError } from '../api/errors.ts';
 import type { ChecksumTee } from './checksum.ts';
 import type { ImageReader, RandomAccessInput } from './contracts.ts';
 import { peelLayers, type Peeled } from './decompress.ts';
+import { isOva } from './ova-detect.ts';
+import type { OvaDisk } from './ova.ts';
 import type { ProgressMeter } from './progress.ts';
 import { rawStreamReader } from './raw.ts';
-import { sniff, sniffLength, type Compression } from './sniff.ts';
+import { sniff, sniffLength, type Compression, type Detected } from './sniff.ts';
 import { SourceTap } from './source-tap.ts';
 
 export interface OpenContext {
@@ -33,21 +35,32 @@ export interface OpenedImage {
 type StreamInput = { kind: 'stream'; stream: AsyncIterable<Uint8Array>; size?: number };
 type RandomInput = { kind: 'random'; input: RandomAccessInput };
 
-const unsupported = new Set(['vmdk', 'vhd', 'vhdx', 'vdi']);
+const unsupported = new Set(['vmdk', 'vhd', 'vhdx']);
 
-/** The qcow2 readers load only when a qcow2 image shows up: raw and compressed-raw conversions start faster and smaller. */
-const qcow2 = (): Promise<typeof import('./qcow2/index.ts')> => import('./qcow2/index.ts');
+type OpenRandom = (input: RandomAccessInput, opts: { signal?: AbortSignal }) => Promise<ImageReader>;
+type OpenStream = (stream: AsyncIterable<Uint8Array>, opts: { scratchDir: string; signal?: AbortSignal }) => Promise<ImageReader>;
+
+// Format readers load only when their format shows up: raw and compressed-raw conversions start faster and smaller.
+const randomReaders: Partial<Record<Detected, OpenRandom>> = {
+  qcow2: async (input, opts) => (await import('./qcow2/index.ts')).openQcow2Random(input, opts),
+  vdi: async (input, opts) => (await import('./vdi/index.ts')).openVdiRandom(input, opts),
+};
+const streamReaders: Partial<Record<Detected, OpenStream>> = {
+  qcow2: async (stream, opts) => (await import('./qcow2/index.ts')).openQcow2Stream(stream, opts),
+  vdi: async (stream, opts) => (await import('./vdi/index.ts')).openVdiStream(stream, opts),
+};
 
 export async function openImage(input: StreamInput | RandomInput, context: OpenContext): Promise<OpenedImage> {
   if (input.kind === 'stream') return openStream(input.stream, input.size, context);
   const random = input.input;
   if (random.size === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
   const head = await random.read(0, Math.min(random.size, sniffLength), context.signal);
-  if (sniff(head) !== 'qcow2') return openStream(random.stream(0, context.signal), random.size, context);
-  return openRandomQcow2(random, head, context);
+  const open = randomReaders[sniff(head)];
+  if (!open) return openStream(random.stream(0, context.signal), random.size, context);
+  return openRandom(random, head, open, context);
 }
 
-async function openRandomQcow2(random: RandomAccessInput, head: Uint8Array, context: OpenContext): Promise<OpenedImage> {
+async function openRandom(random: RandomAccessInput, head: Uint8Array, open: OpenRandom, context: OpenContext): Promise<OpenedImage> {
   const { meter, checksum } = context;
   const stop = new AbortController();
   const signal = context.signal ? AbortSignal.any([context.signal, stop.signal]) : stop.signal;
@@ -77,8 +90,7 @@ async function openRandomQcow2(random: RandomAccessInput, head: Uint8Array, cont
     },
   };
   try {
-    const { openQcow2Random } = await qcow2();
-    const reader = await openQcow2Random(counted, { signal: context.signal });
+    const reader = await open(counted, { signal: context.signal });
     return {
       reader,
       compressions: [],
@@ -100,22 +112,41 @@ async function openRandomQcow2(random: RandomAccessInput, head: Uint8Array, cont
 async function openStream(source: AsyncIterable<Uint8Array>, size: number | undefined, context: OpenContext): Promise<OpenedImage> {
   const tap = new SourceTap(source, context.meter, context.checksum);
   let peeled: Peeled | undefined;
+  let ova: OvaDisk | undefined;
+  let disk: Peeled | undefined;
   try {
     peeled = await peelLayers(tap.stream, context.signal);
     if (peeled.head.byteLength === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
-    const reader = await readerFor(peeled, peeled.compressions.length === 0 ? size : undefined, context);
+    let image = peeled;
+    let imageSize = peeled.compressions.length === 0 ? size : undefined;
+    if (peeled.format === 'tar' && isOva(peeled.head)) {
+      // an OVA: the image is its first disk's entry, sniffed and unwrapped in turn
+      ova = await (await import('./ova.ts')).openOvaDisk(peeled.stream);
+      image = disk = await peelLayers(ova.body, context.signal);
+      if (image.head.byteLength === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
+      imageSize = image.compressions.length === 0 ? ova.size : undefined;
+    }
+    const reader = await readerFor(image, imageSize, context);
+    const layers = peeled;
+    const archive = ova;
+    const diskLayers = disk;
     return {
       reader,
-      compressions: peeled.compressions,
-      head: peeled.head,
+      compressions: image === peeled ? peeled.compressions : [...peeled.compressions, ...image.compressions],
+      head: image.head,
       async finishSource() {
+        await archive?.finish();
         await tap.drain();
         return context.checksum?.verify();
       },
       // a reader that was never iterated (refused before the first extent) leaves its layers open
-      close: () => closeLayers(peeled, tap),
+      close: async () => {
+        await closeOva(diskLayers, archive);
+        await closeLayers(layers, tap);
+      },
     };
   } catch (err) {
+    await closeOva(disk, ova);
     await closeLayers(peeled, tap);
     throw err;
   }
@@ -126,11 +157,15 @@ async function closeLayers(peeled: Peeled | undefined, tap: SourceTap): Promise<
   await tap.close();
 }
 
+/** The disk's own layers (a decompressor of the entry), then the archive. */
+async function closeOva(disk: Peeled | undefined, ova: OvaDisk | undefined): Promise<void> {
+  await disk?.stream[Symbol.asyncIterator]().return?.();
+  await ova?.close();
+}
+
 async function readerFor(peeled: Peeled, size: number | undefined, context: OpenContext): Promise<ImageReader> {
-  if (peeled.format === 'qcow2') {
-    const { openQcow2Stream } = await qcow2();
-    return openQcow2Stream(peeled.stream, { scratchDir: context.scratchDir, signal: context.signal });
-  }
+  const open = streamReaders[peeled.format];
+  if (open) return open(peeled.stream, { scratchDir: context.scratchDir, signal: context.signal });
   if (unsupported.has(peeled.format)) throw new CdiError('CDI_ERR_UNSUPPORTED_FORMAT', [peeled.format]);
   // tar with contentType kubevirt is written as raw, as CDI does.
   const format = peeled.format === 'iso' ? 'iso' : 'raw';

@@ -51,6 +51,17 @@ describe('cdi convert succeeds', () => {
     expect((await stat(out('b.img'))).size).toBe(8 * 2 ** 20);
   });
 
+  it('converts a VDI file and a VDI from stdin', async () => {
+    const a = await run(['convert', fx.file('tiny.vdi'), out('vdi-a.img')]);
+    expect(a.stderr).toBe('');
+    expect(a.code).toBe(0);
+    expect(a.stdout).toMatch(/^vdi: /);
+    const b = await run(['convert', '-', out('vdi-b.img')], fx.file('tiny.vdi'));
+    expect(b.code).toBe(0);
+    expect(await sha256File(out('vdi-a.img'))).toBe(await sha256File(out('vdi-b.img')));
+    expect(await sha256File(out('vdi-a.img'))).toBe(await sha256File(fx.file('tiny.raw')));
+  });
+
   it('extracts an archive into a directory', async () => {
     const p = tar.pack();
     p.entry({ name: 'disk.img' }, Buffer.alloc(4096, 7));
@@ -76,7 +87,6 @@ describe('cdi convert fails with a coded message and a non-zero exit', () => {
     ['a checksum mismatch', async () => ['--checksum', `sha256:${'1'.repeat(64)}`, fx.file('small.raw.zst')], 'CDI_ERR_CHECKSUM_MISMATCH'],
     ['vmdk', async () => [fx.file('tiny.vmdk')], 'CDI_ERR_UNSUPPORTED_FORMAT'],
     ['vhdx', async () => [fx.file('tiny.vhdx')], 'CDI_ERR_UNSUPPORTED_FORMAT'],
-    ['vdi', async () => [fx.file('tiny.vdi')], 'CDI_ERR_UNSUPPORTED_FORMAT'],
     ['vhd from stdin', async () => ['-'], 'CDI_ERR_UNSUPPORTED_FORMAT', 'tiny.vhd'],
     ['a tar with a traversal entry', async () => ['--content-type', 'archive', await evilTar()], 'CDI_ERR_ARCHIVE_TRAVERSAL'],
     ['a bad size', async () => ['--size', '12 parsecs', fx.file('tiny.raw')], 'CDI_ERR_USAGE'],

@@ -263,10 +263,13 @@ export interface BuiltFixture {
   readonly reference: string;
 }
 
-/** The cached image and its reference digest, built on first use (safe across parallel test files). */
-export async function built(fixture: Fixture): Promise<BuiltFixture> {
-  const dir = await cacheDir('qcow2');
-  const file = path.join(dir, `${RECIPES}-${fixture.name}.qcow2`);
+/**
+ * The cached image and its reference digest, built on first use (safe across parallel test files).
+ * Other formats' fixtures (`format`, with their own recipe version) share the cache logic.
+ */
+export async function built(fixture: Fixture, format = 'qcow2', recipes = RECIPES): Promise<BuiltFixture> {
+  const dir = await cacheDir(format);
+  const file = path.join(dir, `${recipes}-${fixture.name}.${format}`);
   const digestFile = `${file}.sha256`;
   try {
     const reference = (await readFile(digestFile, 'utf8')).trim();
@@ -274,9 +277,9 @@ export async function built(fixture: Fixture): Promise<BuiltFixture> {
   } catch {
     // not cached yet
   }
-  const work = await cacheDir('qcow2', `work-${randomUUID()}`);
+  const work = await cacheDir(format, `work-${randomUUID()}`);
   try {
-    const tmp = path.join(work, 'image.qcow2');
+    const tmp = path.join(work, `image.${format}`);
     await fixture.build(tmp, work);
     const raw = path.join(work, 'ref.raw');
     await qemuConvertToRaw(tmp, raw);

@@ -1,4 +1,4 @@
-import { claimChunk, type Lease } from '../buffer-pool.ts';
+import { claimChunk, type BufferPool, type Lease, type Leased } from '../buffer-pool.ts';
 
 /**
  * Sequential reader over an async iterable of chunks, handing out views without copying when it
@@ -6,6 +6,8 @@ import { claimChunk, type Lease } from '../buffer-pool.ts';
  * source claims pooled chunks' leases and gives each back once it has moved past the chunk.
  */
 const EMPTY = new Uint8Array(0);
+/** Stream chunks smaller than this are joined with the next ones before becoming an extent. */
+const SMALL_PIECE = 64 * 1024;
 
 export class ByteSource {
   /** Absolute offset of the next byte. */
@@ -58,6 +60,34 @@ export class ByteSource {
     if (!bytes) return undefined;
     this.chunkLease?.retain();
     return { bytes, lease: this.chunkLease };
+  }
+
+  /**
+   * Up to `max` bytes (at least one) for an extent, or undefined at the end: a leased view of the
+   * current chunk, or, when fewer than 64 KiB of it are left, those joined with the next chunks'
+   * into a buffer of `pool` (up to its buffer size), so extents stay big whatever the chunking.
+   */
+  async takeExtent(max: number, pool: BufferPool, poolBytes: number): Promise<Leased | undefined> {
+    const piece = await this.takeLeased(max);
+    if (!piece || piece.bytes.byteLength >= max || piece.bytes.byteLength >= SMALL_PIECE) return piece;
+    // a copy into a pooled buffer: the small piece's chunk is not held any longer
+    const joined = await this.join(piece.bytes, Math.min(max, poolBytes), pool);
+    piece.lease?.release();
+    return joined;
+  }
+
+  /** `first` followed by stream bytes up to `n` in all, copied into a buffer of `pool`; short only at the end. */
+  async join(first: Uint8Array, n: number, pool: BufferPool): Promise<Leased> {
+    const out = pool.take(n);
+    out.bytes.set(first);
+    let got = first.byteLength;
+    while (got < n) {
+      const b = await this.take(n - got);
+      if (!b) break;
+      out.bytes.set(b, got);
+      got += b.byteLength;
+    }
+    return { bytes: out.bytes.subarray(0, got), lease: out.lease };
   }
 
   /** Exactly `n` bytes, fewer only when the stream ends first. */

@@ -76,6 +76,15 @@ export class SpillStore {
 
   private add(host: number, length: number, at: number): void {
     const last = this.starts.length - 1;
+    if (last >= 0 && this.starts[last]! > host) {
+      // a range leaving the window after later all-zero ranges were noted: keep the list sorted
+      let i = last;
+      while (i > 0 && this.starts[i - 1]! > host) i--;
+      this.starts.splice(i, 0, host);
+      this.lengths.splice(i, 0, length);
+      this.at.splice(i, 0, at);
+      return;
+    }
     if (last >= 0 && this.starts[last]! + this.lengths[last]! === host) {
       const lastAt = this.at[last]!;
       if ((lastAt === -1 && at === -1) || (lastAt >= 0 && at === lastAt + this.lengths[last]!)) {

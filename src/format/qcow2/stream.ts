@@ -7,7 +7,7 @@
  */
 import { CdiError } from '../../api/errors.ts';
 import type { ImageReader } from '../contracts.ts';
-import { BufferPool, type Lease, type Leased } from '../buffer-pool.ts';
+import { BufferPool, type Lease } from '../buffer-pool.ts';
 import { holdPerExtent, type Extent } from '../extent.ts';
 import { abortError } from './abort.ts';
 import { ByteSource } from './byte-source.ts';
@@ -27,7 +27,7 @@ const PASSED_PIECE = 4 * 1024 * 1024;
 const BATCHES_IN_FLIGHT = 3;
 /** Smallest memory window of recent unmapped bytes kept before they go to the scratch file. */
 const LOOKBACK_MIN = 256 * 1024;
-/** Stream chunks smaller than this are joined (up to GATHER bytes) before becoming an extent. */
+/** Stream chunks smaller than this are joined (up to GATHER bytes) before being kept. */
 const SMALL_PIECE = 64 * 1024;
 const GATHER = 1024 * 1024;
 
@@ -135,7 +135,7 @@ class StreamReader implements ImageReader {
       if (this.tablesAhead === 0) continue;
       if (bytes.byteLength < want && bytes.byteLength < SMALL_PIECE) {
         // the store copies what it keeps
-        const joined = await this.gather(bytes, Math.min(want, GATHER));
+        const joined = await this.src.join(bytes, Math.min(want, GATHER), this.gathered);
         await this.store.keep(at, joined.bytes);
         joined.lease?.release();
       } else {
@@ -200,33 +200,12 @@ class StreamReader implements ImageReader {
     if (done === length) return;
     await this.passTo(host + done);
     while (done < length) {
-      const want = length - done;
-      const piece = await this.src.takeLeased(want);
+      const piece = await this.src.takeExtent(length - done, this.gathered, GATHER);
       if (!piece) throw new CdiError('CDI_ERR_TRUNCATED', [`the stream ended inside the data cluster at host offset ${host + done}`]);
-      let { bytes, lease } = piece;
-      if (bytes.byteLength < want && bytes.byteLength < SMALL_PIECE) {
-        // a copy into a pooled buffer: the small piece's chunk is not held any longer
-        const joined = await this.gather(bytes, Math.min(want, GATHER));
-        lease?.release();
-        ({ bytes, lease } = joined);
-      }
+      const { bytes, lease } = piece;
       yield { kind: 'data', offset: guest + done, data: bytes, ...(lease ? { lease } : {}) };
       done += bytes.byteLength;
     }
-  }
-
-  /** Joins small input chunks (TLS records, pipe reads) so extents stay big whatever the chunking of the stream. */
-  private async gather(first: Uint8Array, n: number): Promise<Leased> {
-    const out = this.gathered.take(n);
-    out.bytes.set(first);
-    let got = first.byteLength;
-    while (got < n) {
-      const b = await this.src.take(n - got);
-      if (!b) break;
-      out.bytes.set(b, got);
-      got += b.byteLength;
-    }
-    return { bytes: out.bytes.subarray(0, got), lease: out.lease };
   }
 
   private async compressed(host: number, hostLength: number, guest: number, length: number): Promise<void> {
