@@ -1,7 +1,7 @@
 /**
- * Finds the image inside an input and opens the reader for it. Seekable qcow2 gets the
- * random-access reader; everything else (compressed, raw, ISO, qcow2 in a pipe) is read as a
- * stream through the source tap, the decompressors and the sniffer.
+ * Finds the image inside an input and opens the reader for it. Seekable qcow2 and sparse vmdk
+ * get a random-access reader; everything else (compressed, raw, ISO, images in a pipe) is read
+ * as a stream through the source tap, the decompressors and the sniffer.
  */
 import { CdiError } from '../api/errors.ts';
 import type { ChecksumTee } from './checksum.ts';
@@ -33,21 +33,32 @@ export interface OpenedImage {
 type StreamInput = { kind: 'stream'; stream: AsyncIterable<Uint8Array>; size?: number };
 type RandomInput = { kind: 'random'; input: RandomAccessInput };
 
-const unsupported = new Set(['vmdk', 'vhd', 'vhdx', 'vdi']);
+const unsupported = new Set(['vhd', 'vhdx', 'vdi']);
 
 /** The qcow2 readers load only when a qcow2 image shows up: raw and compressed-raw conversions start faster and smaller. */
 const qcow2 = (): Promise<typeof import('./qcow2/index.ts')> => import('./qcow2/index.ts');
+const vmdk = (): Promise<typeof import('./vmdk/index.ts')> => import('./vmdk/index.ts');
+/** A sparse extent ("KDMV") is read at random; a text descriptor is read as a stream. */
+const VMDK_SPARSE_MAGIC = 'KDMV';
+
+type RandomOpener = (input: RandomAccessInput, signal: AbortSignal | undefined) => Promise<ImageReader>;
 
 export async function openImage(input: StreamInput | RandomInput, context: OpenContext): Promise<OpenedImage> {
   if (input.kind === 'stream') return openStream(input.stream, input.size, context);
   const random = input.input;
   if (random.size === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
   const head = await random.read(0, Math.min(random.size, sniffLength), context.signal);
-  if (sniff(head) !== 'qcow2') return openStream(random.stream(0, context.signal), random.size, context);
-  return openRandomQcow2(random, head, context);
+  const format = sniff(head);
+  if (format === 'qcow2') {
+    return openRandom(random, head, context, async (counted, signal) => (await qcow2()).openQcow2Random(counted, { signal }));
+  }
+  if (format === 'vmdk' && Buffer.from(head.subarray(0, 4)).toString('latin1') === VMDK_SPARSE_MAGIC) {
+    return openRandom(random, head, context, async (counted, signal) => (await vmdk()).openVmdkRandom(counted, { signal }));
+  }
+  return openStream(random.stream(0, context.signal), random.size, context);
 }
 
-async function openRandomQcow2(random: RandomAccessInput, head: Uint8Array, context: OpenContext): Promise<OpenedImage> {
+async function openRandom(random: RandomAccessInput, head: Uint8Array, context: OpenContext, open: RandomOpener): Promise<OpenedImage> {
   const { meter, checksum } = context;
   const stop = new AbortController();
   const signal = context.signal ? AbortSignal.any([context.signal, stop.signal]) : stop.signal;
@@ -77,8 +88,7 @@ async function openRandomQcow2(random: RandomAccessInput, head: Uint8Array, cont
     },
   };
   try {
-    const { openQcow2Random } = await qcow2();
-    const reader = await openQcow2Random(counted, { signal: context.signal });
+    const reader = await open(counted, context.signal);
     return {
       reader,
       compressions: [],
@@ -130,6 +140,10 @@ async function readerFor(peeled: Peeled, size: number | undefined, context: Open
   if (peeled.format === 'qcow2') {
     const { openQcow2Stream } = await qcow2();
     return openQcow2Stream(peeled.stream, { scratchDir: context.scratchDir, signal: context.signal });
+  }
+  if (peeled.format === 'vmdk') {
+    const { openVmdkStream } = await vmdk();
+    return openVmdkStream(peeled.stream, { scratchDir: context.scratchDir, signal: context.signal });
   }
   if (unsupported.has(peeled.format)) throw new CdiError('CDI_ERR_UNSUPPORTED_FORMAT', [peeled.format]);
   // tar with contentType kubevirt is written as raw, as CDI does.
