@@ -172,11 +172,13 @@ class RandomReader implements ImageReader {
       lengths[i] = marker.size;
     }
     const grain = this.h.grainSize;
-    const result = await runInflateBatch({ codec: 'deflate', clusterSize: grain, input: bytes, starts, lengths });
+    // qemu-img writes the last grain of a disk whose size is not whole grains only as far as the disk goes
+    const outLengths = job.guest.map((g) => Math.min(grain, this.virtualSize - g));
+    const result = await runInflateBatch({ codec: 'deflate', clusterSize: grain, input: bytes, starts, lengths, outLengths });
     if (!result.ok) throw new CdiError('CDI_ERR_VMDK_BAD_GRAIN', [job.guest[result.index]!, result.message]);
     const { lease } = result;
     const out = job.guest.map((g, i): Extent => ({
-      kind: 'data', offset: g, data: result.output.subarray(i * grain, i * grain + Math.min(grain, this.virtualSize - g)), ...(lease ? { lease } : {}),
+      kind: 'data', offset: g, data: result.output.subarray(i * grain, i * grain + outLengths[i]!), ...(lease ? { lease } : {}),
     }));
     holdPerExtent(out, lease);
     return out;

@@ -141,13 +141,14 @@ class MarkerReader implements ImageReader {
     if (!b) return;
     this.batch = undefined;
     const grain = this.h.grainSize;
-    const p = runInflateBatch({ codec: 'deflate', clusterSize: grain, input: b.input.subarray(0, b.used), starts: b.starts, lengths: b.lengths })
+    const outLengths = b.guest.map((g) => Math.min(grain, this.virtualSize - g));
+    const p = runInflateBatch({ codec: 'deflate', clusterSize: grain, input: b.input.subarray(0, b.used), starts: b.starts, lengths: b.lengths, outLengths })
       .finally(() => b.lease?.release())
       .then((result) => {
         if (!result.ok) throw new CdiError('CDI_ERR_VMDK_BAD_GRAIN', [b.guest[result.index]!, result.message]);
         const { lease } = result;
         const out = b.guest.map((g, i): Extent => ({
-          kind: 'data', offset: g, data: result.output.subarray(i * grain, i * grain + Math.min(grain, this.virtualSize - g)), ...(lease ? { lease } : {}),
+          kind: 'data', offset: g, data: result.output.subarray(i * grain, i * grain + outLengths[i]!), ...(lease ? { lease } : {}),
         }));
         holdPerExtent(out, lease);
         return out;
