@@ -12,6 +12,8 @@ const GT_ENTRIES = 512;
 export interface WriterOptions {
   readonly compressed: boolean;
   readonly grainSectors?: number;
+  /** Replaces the bytes stored for grain `index` (before compression): for hostile images. */
+  readonly grainBytes?: (index: number, grain: Buffer) => Buffer;
 }
 
 const roundUp = (n: number): number => Math.ceil(n / SECTOR) * SECTOR;
@@ -77,8 +79,9 @@ export function writeVmdk(raw: Buffer, opts: WriterOptions): Buffer {
       if (g >= grains) break;
       const data = raw.subarray(g * grain, (g + 1) * grain);
       if (isZero(data)) continue;
-      const full = Buffer.alloc(grain);
+      let full: Buffer = Buffer.alloc(grain);
       data.copy(full);
+      if (opts.grainBytes) full = opts.grainBytes(g, full);
       let host: number;
       if (opts.compressed) {
         const z = deflateSync(full);

@@ -35,6 +35,7 @@ export function descriptorText(bytes: Uint8Array): string {
 
 export function parseDescriptor(text: string): Descriptor {
   let createType: string | undefined;
+  let parentCID: string | undefined;
   const extents: ExtentLine[] = [];
   for (const raw of text.split('\n')) {
     const line = raw.trim();
@@ -43,7 +44,7 @@ export function parseDescriptor(text: string): Descriptor {
     if (setting) {
       const [, key, value] = setting;
       if (key === 'createType') createType = value;
-      else if (key === 'parentCID' && value!.toLowerCase() !== 'ffffffff') throw unsupported(`the disk is a delta of a parent disk (parentCID=${value})`);
+      else if (key === 'parentCID' && value!.toLowerCase() !== 'ffffffff') parentCID = value;
       else if (key === 'parentFileNameHint') throw new CdiError('CDI_ERR_VMDK_EXTERNAL_FILE', [value!]);
       continue;
     }
@@ -54,6 +55,7 @@ export function parseDescriptor(text: string): Descriptor {
     }
     // other lines (change tracking files, DDB entries in other spellings) do not change the data
   }
+  if (parentCID !== undefined) throw unsupported(`the disk is a delta of a parent disk (parentCID=${parentCID})`);
   if (createType === undefined) throw invalid('the descriptor has no createType');
   if (SPLIT_TYPES.has(createType)) {
     throw unsupported(`${createType} images are split over several files; convert them to one file first (qemu-img convert -O vmdk -o subformat=streamOptimized)`);
