@@ -83,6 +83,15 @@ export class SpillStore {
         return;
       }
     }
+    if (last >= 0 && host < this.starts[last]!) {
+      // a range leaving the window after zero ranges that followed it were recorded: keep the lookup sorted
+      let i = last;
+      while (i > 0 && this.starts[i - 1]! > host) i--;
+      this.starts.splice(i, 0, host);
+      this.lengths.splice(i, 0, length);
+      this.at.splice(i, 0, at);
+      return;
+    }
     this.starts.push(host);
     this.lengths.push(length);
     this.at.push(at);

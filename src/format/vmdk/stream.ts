@@ -241,10 +241,28 @@ class SparseReader implements ImageReader {
   private async passTo(host: number): Promise<void> {
     while (this.src.pos < host) {
       const at = this.src.pos;
-      const bytes = await this.src.take(host - at);
+      const want = host - at;
+      const bytes = await this.src.take(want);
       if (!bytes) return;
-      if (this.tablesAhead > 0 && at >= this.h.overhead) await this.store.keep(at, bytes);
+      if (this.tablesAhead === 0 || at < this.h.overhead) continue;
+      // small pieces of a pipe are joined first, so the store keeps few big ranges
+      await this.store.keep(at, bytes.byteLength < want && bytes.byteLength < SMALL_PIECE ? await this.join(bytes, Math.min(want, GATHER)) : bytes);
     }
+  }
+
+  /** `first` and what follows it in the stream, up to `n` bytes in all (fewer at the end), as one copy. */
+  private async join(first: Uint8Array, n: number): Promise<Uint8Array> {
+    // `first` is copied before the stream moves on: its chunk may be a pooled buffer that is then reused
+    const joined = new Uint8Array(n);
+    joined.set(first);
+    let got = first.byteLength;
+    while (got < n) {
+      const piece = await this.src.take(n - got);
+      if (!piece) break;
+      joined.set(piece, got);
+      got += piece.byteLength;
+    }
+    return joined.subarray(0, got);
   }
 
   private async passed(host: number, length: number, what: string): Promise<Uint8Array> {
@@ -311,11 +329,8 @@ class SparseReader implements ImageReader {
       const { bytes, lease } = piece;
       if (bytes.byteLength < want && bytes.byteLength < SMALL_PIECE) {
         // a small piece of a pipe: joined with what follows into one copy, so extents stay big
+        const joined = await this.join(bytes, Math.min(want, GATHER));
         lease?.release();
-        const rest = await this.src.read(Math.min(want, GATHER) - bytes.byteLength);
-        const joined = new Uint8Array(bytes.byteLength + rest.byteLength);
-        joined.set(bytes);
-        joined.set(rest, bytes.byteLength);
         if (joined.byteLength < Math.min(want, GATHER)) throw new CdiError('CDI_ERR_TRUNCATED', [`the stream ended inside the vmdk grain at offset ${host + done}`]);
         yield { kind: 'data', offset: guest + done, data: joined };
         done += joined.byteLength;
