@@ -51,6 +51,14 @@ describe('cdi convert succeeds', () => {
     expect((await stat(out('b.img'))).size).toBe(8 * 2 ** 20);
   });
 
+  it('converts a vmdk from stdin in one pass', async () => {
+    const r = await run(['convert', '-', out('v.img')], fx.file('tiny.vmdk'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^vmdk: \d+ bytes virtual/);
+    expect(await sha256File(out('v.img'))).toBe(fx.reference['tiny.raw']);
+  });
+
   it('extracts an archive into a directory', async () => {
     const p = tar.pack();
     p.entry({ name: 'disk.img' }, Buffer.alloc(4096, 7));
