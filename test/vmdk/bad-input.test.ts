@@ -134,6 +134,33 @@ describe('vmdk refusals: overlapping and out-of-range entries', () => {
     await expectRefused(beyond, 'CDI_ERR_VMDK_OUT_OF_BOUNDS');
   });
 
+  it('refuses grain markers that disagree with grain tables before the grains (qemu-img layout) in both modes', async () => {
+    const moved = await fixtureBytes('stream-optimized');
+    expect(moved.readUInt32LE(gtAt(moved))).toBe(0);
+    // the second grain now claims guest offset 0, which the table leaves unallocated
+    moved.writeBigUInt64LE(0n, moved.readUInt32LE(grainEntry(moved, 1)) * 512);
+    await expectRefused(moved, 'CDI_ERR_VMDK_INVALID');
+    // the table maps the unallocated first grain to the second grain's marker: that grain is then read twice or not at all
+    const mapped = await fixtureBytes('stream-optimized');
+    mapped.writeUInt32LE(mapped.readUInt32LE(grainEntry(mapped, 1)), gtAt(mapped));
+    await expectRefused(mapped, 'CDI_ERR_VMDK_INVALID');
+  });
+
+  it('refuses grain markers that disagree with grain tables after the grains (ESXi layout) in both modes', async () => {
+    const bytes = await fixtureBytes('esxi-stream-4k-grains');
+    const seen = new Set<bigint>();
+    for (let at = 3 * 512; ;) {
+      const size = bytes.readUInt32LE(at + 8);
+      if (size === 0) break;
+      seen.add(bytes.readBigUInt64LE(at));
+      at += Math.ceil((12 + size) / 512) * 512;
+    }
+    let free = 0n;
+    while (seen.has(free)) free += 8n;
+    bytes.writeBigUInt64LE(free, 3 * 512);
+    await expectRefused(bytes, 'CDI_ERR_VMDK_INVALID');
+  });
+
   it('refuses a grain whose compressed size runs into the next grain', async () => {
     const bytes = await fixtureBytes('stream-optimized');
     const first = bytes.readUInt32LE(grainEntry(bytes, 0)) * 512;

@@ -2,8 +2,8 @@
  * One-pass VMDK readers for pipes and uploads.
  *
  * - streamOptimized: every grain carries its guest sector in its marker, so grains are inflated
- *   as they pass and the grain tables (which ESXi writes after the grains) are never needed:
- *   nothing is spilled, whatever the layout.
+ *   as they pass and nothing is spilled, whatever the layout; the grain tables, before the grains
+ *   (qemu-img) or after them (ESXi), are only checked against the markers.
  * - monolithicSparse: walks the file in host order like the one-pass qcow2 reader: the grain
  *   directory, then each grain table, then the grains they map. Grains that pass while a table
  *   is still ahead go to the scratch store; qemu-img and VMware put every table before the grains.
@@ -24,6 +24,7 @@ import {
   checkFooter, grainGuest, invalid, MARKER_EOS, MARKER_FOOTER, MARKER_GD, MARKER_GT, parseMarker, parseSparseHeader, SECTOR,
   type Marker, type SparseHeader,
 } from './header.ts';
+import { MarkerCheck } from './marker-check.ts';
 import { decodeGD, decodeGT, gtBytes, RUN_DATA, RUN_ZERO, RunList } from './tables.ts';
 import { UnitSet } from './unit-set.ts';
 
@@ -66,6 +67,7 @@ class MarkerReader implements ImageReader {
   private readonly src: ByteSource;
   private readonly signal: AbortSignal | undefined;
   private readonly grainsSeen = new UnitSet();
+  private readonly check: MarkerCheck;
   private readonly inputs = new BufferPool(BATCH_INPUT, BATCHES_IN_FLIGHT + 1);
   private readonly inflight: Promise<Extent[]>[] = [];
   private readonly batchGrains: number;
@@ -77,6 +79,7 @@ class MarkerReader implements ImageReader {
     this.src = src;
     this.signal = signal;
     this.batchGrains = clustersPerBatch(h.grainSize);
+    this.check = new MarkerCheck(h);
   }
 
   spillBytes(): number {
@@ -85,6 +88,7 @@ class MarkerReader implements ImageReader {
 
   async *extents(): AsyncIterable<Extent> {
     try {
+      await this.loadTables();
       if (!(await skipTo(this.src, this.h.overhead))) throw new CdiError('CDI_ERR_TRUNCATED', ['the stream ended before the vmdk grains']);
       for (;;) {
         const at = this.src.pos;
@@ -97,6 +101,7 @@ class MarkerReader implements ImageReader {
         }
         while (this.inflight.length >= BATCHES_IN_FLIGHT) yield* await this.inflight.shift()!;
       }
+      this.check.finish((grain) => this.grainsSeen.has(grain));
       this.flush();
       while (this.inflight.length > 0) yield* await this.inflight.shift()!;
       await this.src.drain();
@@ -108,10 +113,24 @@ class MarkerReader implements ImageReader {
     }
   }
 
+  /** Reads the grain directory and tables when they pass before the grains (qemu-img's layout), to check the markers against. */
+  private async loadTables(): Promise<void> {
+    if (!this.check.wantsTables(this.src.pos)) return;
+    if (!(await skipTo(this.src, this.h.gdOffset))) return;
+    const tables = this.check.directory(await exactly(this.src, this.h.gdEntries * 4, 'grain directory'));
+    const length = gtBytes(this.h);
+    for (const { index, host } of tables) {
+      if (host < this.src.pos || host + length > this.h.overhead) continue;
+      await skipTo(this.src, host);
+      this.check.table(index, await exactly(this.src, length, 'grain table'));
+    }
+  }
+
   private async grain(marker: Marker, at: number): Promise<void> {
     const { size } = marker;
     const guest = grainGuest(this.h, marker);
     if (!this.grainsSeen.claim(guest / this.h.grainSize, 1)) throw invalid(`two grains hold guest offset ${guest}`);
+    this.check.grain(guest / this.h.grainSize, at);
     let b = this.batch;
     if (b && (b.used + size > b.input.byteLength || b.starts.length >= this.batchGrains)) {
       this.flush();
@@ -157,7 +176,7 @@ class MarkerReader implements ImageReader {
     this.inflight.push(p);
   }
 
-  /** Grain tables and directories are not needed (markers carry the guest sector); a footer must agree with the header. */
+  /** Grain tables check the markers (marker-check.ts); a footer must agree with the header. */
   private async metadata(type: number, sectors: number, at: number): Promise<void> {
     if (type !== MARKER_GT && type !== MARKER_GD && type !== MARKER_FOOTER) throw invalid(`unknown marker type ${type} at offset ${at}`);
     const end = at + SECTOR + sectors * SECTOR;
@@ -166,6 +185,10 @@ class MarkerReader implements ImageReader {
     if (type === MARKER_FOOTER) {
       if (sectors !== 1) throw invalid(`footer marker at offset ${at} claims ${sectors} sectors`);
       checkFooter(this.h, parseSparseHeader(await exactly(this.src, SECTOR, 'footer')));
+      return;
+    }
+    if (type === MARKER_GT && sectors === sectorsOf(gtBytes(this.h))) {
+      this.check.gtMarker(await exactly(this.src, sectors * SECTOR, 'grain table'));
       return;
     }
     if (!(await skipTo(this.src, end))) throw new CdiError('CDI_ERR_TRUNCATED', [`the stream ended inside the vmdk metadata at offset ${at}`]);

@@ -29,4 +29,10 @@ export class UnitSet {
     }
     return true;
   }
+
+  has(unit: number): boolean {
+    const page = this.pages.get(Math.floor(unit / PAGE_BITS));
+    const bit = unit % PAGE_BITS;
+    return page !== undefined && (page[bit >>> 5]! & (1 << (bit & 31))) !== 0;
+  }
 }
