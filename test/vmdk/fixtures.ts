@@ -11,7 +11,7 @@ import { cacheDir, qemuConvertToRaw, qemuImg, qemuIo, sha256File } from '../supp
 import { writeVmdk, type WriterOptions } from './writer.ts';
 
 /** Bump when a recipe changes so stale cached images are rebuilt. */
-const RECIPES = 'v1';
+const RECIPES = 'v2';
 const KiB = 1024;
 const MiB = 1024 * 1024;
 
@@ -65,7 +65,7 @@ export const vmdkFixtures: readonly VmdkFixture[] = [
   { name: 'sparse-tiny', noSpill: true, tiny: true, build: (f, w) => fromRaw(f, w, 160 * KiB + 512, 8 * KiB, 38, 'subformat=monolithicSparse') },
   { name: 'esxi-stream', noSpill: true, big: true, build: (f, w) => written(f, w, 40 * MiB + 64 * KiB, 128 * KiB, 39, { compressed: true }) },
   { name: 'esxi-stream-4k-grains', noSpill: true, tiny: true, build: (f, w) => written(f, w, 1 * MiB, 16 * KiB, 40, { compressed: true, grainSectors: 8 }) },
-  { name: 'sparse-zeroed-tiny', noSpill: true, tiny: true, build: (f) => inPlace(f, 512 * KiB, 'subformat=monolithicSparse,zeroed_grain=on', 40 * KiB) },
+  { name: 'sparse-zeroed-tiny', noSpill: true, tiny: true, build: (f) => inPlace(f, 512 * KiB, 'subformat=monolithicSparse,zeroed_grain=on', 64 * KiB) },
   { name: 'sparse-tables-last-tiny', noSpill: false, spills: true, tiny: true, build: (f, w) => written(f, w, 384 * KiB, 16 * KiB, 43, { compressed: false, grainSectors: 16 }) },
   { name: 'sparse-tables-last', noSpill: false, spills: true, build: (f, w) => written(f, w, 3 * MiB, 64 * KiB, 41, { compressed: false }) },
 ];
