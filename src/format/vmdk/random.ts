@@ -150,7 +150,18 @@ class RandomReader implements ImageReader {
   /** Reads a run of compressed grains with their markers, checks each marker, and inflates them as one batch. */
   private async grains(job: Extract<Job, { kind: 'grains' }>): Promise<Extent[]> {
     const end = Math.min(this.input.size, job.host[job.host.length - 1]! + this.grainSpan);
-    const bytes = await this.input.read(job.start, end - job.start, this.signal);
+    const { bytes, lease } = this.input.readLeased
+      ? await this.input.readLeased(job.start, end - job.start, this.signal)
+      : { bytes: await this.input.read(job.start, end - job.start, this.signal), lease: undefined };
+    try {
+      return await this.inflate(job, bytes);
+    } finally {
+      // the inflate pool is done with its input once the batch settles (the worker gets a copy)
+      lease?.release();
+    }
+  }
+
+  private async inflate(job: Extract<Job, { kind: 'grains' }>, bytes: Uint8Array): Promise<Extent[]> {
     const n = job.guest.length;
     const starts: number[] = new Array(n);
     const lengths: number[] = new Array(n);
