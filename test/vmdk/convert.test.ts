@@ -4,15 +4,16 @@
  * `qemu-img convert -O raw`; and the whole pipeline finds VMDK inside gzip, xz and zstd.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convert, openFileInput } from '../../src/format/index.ts';
+import { convert, openFileInput, type ConvertInput } from '../../src/format/index.ts';
 import { openVmdkRandom, openVmdkStream } from '../../src/format/vmdk/index.ts';
-import { convertToFile, fileChunks, fileInput, type Chunking } from '../qcow2/harness.ts';
+import { bufferInput, chunked, convertToFile, fileChunks, fileInput, type Chunking } from '../qcow2/harness.ts';
 import { sha256File } from '../support/qemu.ts';
 import { builtVmdk, vmdkFixture, vmdkFixtures } from './fixtures.ts';
 
@@ -79,5 +80,24 @@ describe('vmdk through the pipeline', () => {
     const bytes = await readFile(img.file);
     await convert({ kind: 'stream', stream: (async function* () { yield bytes; })() }, { kind: 'file', path: fromPipe }, { contentType: 'kubevirt', scratchDir: work });
     expect(await sha256File(fromPipe)).toBe(img.reference);
+  });
+
+  it.each(['file', 'pipe'] as const)('verifies a checksum of the vmdk bytes and refuses an image larger than the capacity (%s)', async (feed) => {
+    const img = await builtVmdk(vmdkFixture('stream-optimized'));
+    const bytes = await readFile(img.file);
+    const input = async (): Promise<ConvertInput> => (feed === 'pipe' ? { kind: 'stream', stream: chunked(bytes, 65536) } : { kind: 'random', input: bufferInput(bytes) });
+    const sum = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const target = path.join(work, `checked-${feed}.img`);
+    const ok = await convert(await input(), { kind: 'file', path: target }, { contentType: 'kubevirt', checksum: sum, scratchDir: work });
+    expect(ok.checksum).toBe(sum);
+    expect(await sha256File(target)).toBe(img.reference);
+    const wrong = path.join(work, `wrong-${feed}.img`);
+    await expect(convert(await input(), { kind: 'file', path: wrong }, { contentType: 'kubevirt', checksum: `sha256:${'0'.repeat(64)}`, scratchDir: work }))
+      .rejects.toMatchObject({ code: 'CDI_ERR_CHECKSUM_MISMATCH' });
+    await expect(stat(wrong)).rejects.toThrow();
+    const small = path.join(work, `small-${feed}.img`);
+    await expect(convert(await input(), { kind: 'file', path: small }, { contentType: 'kubevirt', capacity: 4 * 1024 * 1024, scratchDir: work }))
+      .rejects.toMatchObject({ code: 'CDI_ERR_TOO_LARGE' });
+    await expect(stat(small)).rejects.toThrow();
   });
 });
