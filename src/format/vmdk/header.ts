@@ -6,6 +6,9 @@
 import { CdiError } from '../../api/errors.ts';
 
 export const SECTOR = 512;
+
+/** Whole sectors that `bytes` bytes take. */
+export const sectorsOf = (bytes: number): number => Math.ceil(bytes / SECTOR);
 export const VMDK4_MAGIC = 0x564d444b; // "KDMV" read little-endian
 const VMDK3_MAGIC = 0x44574f43; // "COWD"
 

@@ -12,7 +12,8 @@ import { abortError } from '../qcow2/abort.ts';
 import { BATCH_INPUT, clustersPerBatch, runInflateBatch } from '../qcow2/inflate-pool.ts';
 import { checkDescriptor, MAX_DESCRIPTOR_BYTES } from './descriptor.ts';
 import {
-  checkFooter, grainGuest, invalid, MARKER_EOS, MARKER_FOOTER, maxCompressedGrain, parseMarker, parseSparseHeader, SECTOR, type SparseHeader,
+  checkFooter, grainGuest, invalid, MARKER_EOS, MARKER_FOOTER, maxCompressedGrain, parseMarker, parseSparseHeader, SECTOR, sectorsOf,
+  type SparseHeader,
 } from './header.ts';
 import { decodeGD, decodeGT, gtBytes, RUN_COMPRESSED, RUN_DATA, RUN_ZERO, RunList } from './tables.ts';
 import { UnitSet } from './unit-set.ts';
@@ -21,8 +22,6 @@ import { UnitSet } from './unit-set.ts';
 const MAX_DATA_READ = 2 * 1024 * 1024;
 const READS_IN_FLIGHT = 4;
 const GT_PREFETCH = 2;
-
-const sectorsOf = (bytes: number): number => Math.ceil(bytes / SECTOR);
 
 type Job =
   | { kind: 'zero'; guest: number; length: number }
