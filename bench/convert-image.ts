@@ -1,7 +1,8 @@
 /**
  * The benchmark's inputs, built once and cached in .cache/bench: a 2 GiB raw image in 1 MiB
  * chunks (about half data taken from system binaries so it compresses, a quarter written zeros,
- * a quarter holes), and from it qcow2 (plain, zlib, zstd clusters), VDI, raw.gz, raw.xz and raw.zst.
+ * a quarter holes), and from it qcow2 (plain, zlib, zstd clusters), streamOptimized vmdk, VDI,
+ * raw.gz, raw.xz and raw.zst.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,6 +22,7 @@ export interface BenchInputs {
   zlibQcow2: string;
   zstdQcow2: string;
   vdi: string;
+  streamVmdk: string;
   gz: string;
   xz: string;
   zst: string;
@@ -34,6 +36,7 @@ const names: Record<BenchInputName, string> = {
   zlibQcow2: 'test-zlib.qcow2',
   zstdQcow2: 'test-zstd.qcow2',
   vdi: 'test.vdi',
+  streamVmdk: 'test-stream.vmdk',
   gz: 'test.raw.gz',
   xz: 'test.raw.xz',
   zst: 'test.raw.zst',
@@ -54,6 +57,7 @@ export async function benchInput(name: BenchInputName, log: (line: string) => vo
   await make(raw, log, buildRaw);
   const file = at(name);
   const qemu = (...opts: string[]) => (tmp: string) => run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', ...opts, raw, tmp]);
+  const vmdk = (subformat: string) => (tmp: string) => run('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', `subformat=${subformat}`, raw, tmp]);
   const shell = (command: string) => (tmp: string) => run('sh', ['-c', `${command} -c "$0" > "$1"`, raw, tmp]);
   const builders: Record<BenchInputName, (tmp: string) => Promise<unknown>> = {
     raw: buildRaw,
@@ -61,6 +65,7 @@ export async function benchInput(name: BenchInputName, log: (line: string) => vo
     zlibQcow2: qemu('-c'),
     zstdQcow2: qemu('-c', '-o', 'compression_type=zstd'),
     vdi: (tmp) => run('qemu-img', ['convert', '-f', 'raw', '-O', 'vdi', raw, tmp]),
+    streamVmdk: vmdk('streamOptimized'),
     gz: shell('pigz -6'),
     // -T0 writes a multi-block file, so `xz -dc -T0` (reference and ours) can decode on every
     // core; preset 3 builds several times faster than 6 on two cores and decodes about as fast.

@@ -1,7 +1,7 @@
 /**
- * Finds the image inside an input and opens the reader for it. Seekable qcow2 and VDI get their
- * random-access readers; everything else (compressed, raw, ISO, images in a pipe) is read as a
- * stream through the source tap, the decompressors and the sniffer.
+ * Finds the image inside an input and opens the reader for it. Seekable qcow2, VDI and sparse
+ * VMDK get their random-access readers; everything else (compressed, raw, ISO, images in a pipe)
+ * is read as a stream through the source tap, the decompressors and the sniffer.
  */
 import { CdiError } from '../api/errors.ts';
 import type { ChecksumTee } from './checksum.ts';
@@ -35,7 +35,7 @@ export interface OpenedImage {
 type StreamInput = { kind: 'stream'; stream: AsyncIterable<Uint8Array>; size?: number };
 type RandomInput = { kind: 'random'; input: RandomAccessInput };
 
-const unsupported = new Set(['vmdk', 'vhd', 'vhdx']);
+const unsupported = new Set(['vhd', 'vhdx']);
 
 type OpenRandom = (input: RandomAccessInput, opts: { signal?: AbortSignal }) => Promise<ImageReader>;
 type OpenStream = (stream: AsyncIterable<Uint8Array>, opts: { scratchDir: string; signal?: AbortSignal }) => Promise<ImageReader>;
@@ -44,18 +44,25 @@ type OpenStream = (stream: AsyncIterable<Uint8Array>, opts: { scratchDir: string
 const randomReaders: Partial<Record<Detected, OpenRandom>> = {
   qcow2: async (input, opts) => (await import('./qcow2/index.ts')).openQcow2Random(input, opts),
   vdi: async (input, opts) => (await import('./vdi/index.ts')).openVdiRandom(input, opts),
+  vmdk: async (input, opts) => (await import('./vmdk/index.ts')).openVmdkRandom(input, opts),
 };
 const streamReaders: Partial<Record<Detected, OpenStream>> = {
   qcow2: async (stream, opts) => (await import('./qcow2/index.ts')).openQcow2Stream(stream, opts),
   vdi: async (stream, opts) => (await import('./vdi/index.ts')).openVdiStream(stream, opts),
+  vmdk: async (stream, opts) => (await import('./vmdk/index.ts')).openVmdkStream(stream, opts),
 };
+
+/** A sparse VMDK extent ("KDMV") is read at random; a text descriptor is read as a stream. */
+const isTextVmdk = (format: Detected, head: Uint8Array): boolean =>
+  format === 'vmdk' && Buffer.from(head.subarray(0, 4)).toString('latin1') !== 'KDMV';
 
 export async function openImage(input: StreamInput | RandomInput, context: OpenContext): Promise<OpenedImage> {
   if (input.kind === 'stream') return openStream(input.stream, input.size, context);
   const random = input.input;
   if (random.size === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
   const head = await random.read(0, Math.min(random.size, sniffLength), context.signal);
-  const open = randomReaders[sniff(head)];
+  const format = sniff(head);
+  const open = isTextVmdk(format, head) ? undefined : randomReaders[format];
   if (!open) return openStream(random.stream(0, context.signal), random.size, context);
   return openRandom(random, head, open, context);
 }

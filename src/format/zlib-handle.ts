@@ -9,7 +9,7 @@
  * worker thread, which runs it as plain JavaScript.
  */
 
-export type ZlibKind = 'inflateRaw' | 'gunzip' | 'zstd';
+export type ZlibKind = 'inflateRaw' | 'inflate' | 'gunzip' | 'zstd';
 
 export interface ZlibHandle {
   /** One step with a zlib/zstd flush flag: returns [output bytes produced, input bytes consumed]; throws what the codec reports. */
@@ -36,7 +36,7 @@ export function openZlibHandle(kind: ZlibKind): ZlibHandle {
   let engine: Engine | undefined;
   let failure: Error | undefined;
   const open = (): Engine => {
-    const e = (kind === 'zstd' ? zlib.createZstdDecompress() : kind === 'gunzip' ? zlib.createGunzip() : zlib.createInflateRaw()) as unknown as Engine;
+    const e = (kind === 'zstd' ? zlib.createZstdDecompress() : kind === 'gunzip' ? zlib.createGunzip() : kind === 'inflate' ? zlib.createInflate() : zlib.createInflateRaw()) as unknown as Engine;
     if (typeof e._handle?.writeSync !== 'function' || !(e._writeState instanceof Uint32Array)) {
       throw new Error('this Node.js does not expose the zlib handle the decoders drive');
     }

@@ -62,6 +62,14 @@ describe('cdi convert succeeds', () => {
     expect(await sha256File(out('vdi-a.img'))).toBe(await sha256File(fx.file('tiny.raw')));
   });
 
+  it('converts a vmdk from stdin in one pass', async () => {
+    const r = await run(['convert', '-', out('v.img')], fx.file('tiny.vmdk'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^vmdk: \d+ bytes virtual/);
+    expect(await sha256File(out('v.img'))).toBe(fx.reference['tiny.raw']);
+  });
+
   it('extracts an archive into a directory', async () => {
     const p = tar.pack();
     p.entry({ name: 'disk.img' }, Buffer.alloc(4096, 7));
@@ -85,7 +93,7 @@ describe('cdi convert fails with a coded message and a non-zero exit', () => {
     ['a zstd bomb past the capacity', async () => ['--capacity', '8Mi', fx.file('bomb.zst')], 'CDI_ERR_TOO_LARGE'],
     ['an image larger than the capacity', async () => ['--capacity', '1Mi', fx.file('small.qcow2')], 'CDI_ERR_TOO_LARGE'],
     ['a checksum mismatch', async () => ['--checksum', `sha256:${'1'.repeat(64)}`, fx.file('small.raw.zst')], 'CDI_ERR_CHECKSUM_MISMATCH'],
-    ['vmdk', async () => [fx.file('tiny.vmdk')], 'CDI_ERR_UNSUPPORTED_FORMAT'],
+    ['a vmdk descriptor naming another file', async () => [fx.file('flat.vmdk')], 'CDI_ERR_VMDK_EXTERNAL_FILE'],
     ['vhdx', async () => [fx.file('tiny.vhdx')], 'CDI_ERR_UNSUPPORTED_FORMAT'],
     ['vhd from stdin', async () => ['-'], 'CDI_ERR_UNSUPPORTED_FORMAT', 'tiny.vhd'],
     ['a tar with a traversal entry', async () => ['--content-type', 'archive', await evilTar()], 'CDI_ERR_ARCHIVE_TRAVERSAL'],

@@ -65,7 +65,7 @@ async function build(dir: string): Promise<void> {
   for (const name of [...images, ...tinyImages]) {
     await sh('sh', ['-c', `pigz -6 -c "$0" > "$0.gz" && xz -T0 --block-size=1MiB -c "$0" > "$0.xz" && zstd -q -c "$0" > "$0.zst"`, at(name)]);
   }
-  // Formats that are detected and refused.
+  // A monolithicSparse vmdk, and formats that are detected and refused (vmdk: a descriptor naming its flat extent beside it).
   await qemuImg('convert', '-f', 'raw', '-O', 'vmdk', at('tiny.raw'), at('tiny.vmdk'));
   await qemuImg('convert', '-f', 'raw', '-O', 'vpc', at('tiny.raw'), at('tiny.vhd'));
   await qemuImg('convert', '-f', 'raw', '-O', 'vhdx', at('tiny.raw'), at('tiny.vhdx'));

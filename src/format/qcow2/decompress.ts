@@ -16,7 +16,8 @@
  */
 import { openZlibHandle } from '../zlib-handle.ts';
 
-export type Codec = 'zlib' | 'zstd';
+/** `zlib` is raw deflate (qcow2); `deflate` is zlib-wrapped deflate, RFC 1950 (VMDK grains). */
+export type Codec = 'zlib' | 'deflate' | 'zstd';
 
 /** End of the zstd frame starting at `at`, or -1 when the bytes do not hold a whole frame. */
 export function zstdFrameEnd(b: Uint8Array, at: number): number {
@@ -51,7 +52,7 @@ export interface ClusterDecoder {
 export function openClusterDecoder(codec: Codec, frameEnd: typeof zstdFrameEnd = zstdFrameEnd, openHandle: typeof openZlibHandle = openZlibHandle): ClusterDecoder {
   const zlib = process.getBuiltinModule('node:zlib');
   const flush = codec === 'zstd' ? zlib.constants.ZSTD_e_end : zlib.constants.Z_SYNC_FLUSH;
-  const handle = openHandle(codec === 'zstd' ? 'zstd' : 'inflateRaw');
+  const handle = openHandle(codec === 'zstd' ? 'zstd' : codec === 'deflate' ? 'inflate' : 'inflateRaw');
   const probe = new Uint8Array(64);
 
   return {

@@ -38,6 +38,8 @@ export interface InflateBatch {
   /** Start and length of each compressed range inside `input`. */
   readonly starts: readonly number[];
   readonly lengths: readonly number[];
+  /** Bytes each range must inflate to, when not a whole cluster (a VMDK's last grain). */
+  readonly outLengths?: readonly number[];
 }
 
 /**
@@ -50,11 +52,14 @@ export type BatchResult =
 
 type Outcome = { readonly ok: true } | { readonly ok: false; readonly index: number; readonly message: string };
 
-function inflateBatch(input: Uint8Array, starts: readonly number[], lengths: readonly number[], clusterSize: number, output: Uint8Array, decoder: ClusterDecoder): Outcome {
+function inflateBatch(
+  input: Uint8Array, starts: readonly number[], lengths: readonly number[], clusterSize: number, output: Uint8Array, decoder: ClusterDecoder,
+  outLengths: readonly number[] | undefined,
+): Outcome {
   for (let i = 0; i < starts.length; i++) {
     const start = starts[i]!;
     try {
-      decoder.inflate(input.subarray(start, start + lengths[i]!), clusterSize, output, i * clusterSize);
+      decoder.inflate(input.subarray(start, start + lengths[i]!), outLengths?.[i] ?? clusterSize, output, i * clusterSize);
     } catch (err) {
       return { ok: false, index: i, message: (err as Error).message };
     }
@@ -70,9 +75,9 @@ const openClusterDecoder = ${openClusterDecoder.toString()};
 const inflateBatch = ${inflateBatch.toString()};
 const { parentPort } = process.getBuiltinModule('node:worker_threads');
 const decoders = {};
-parentPort.on('message', ({ id, codec, clusterSize, input, starts, lengths, output }) => {
+parentPort.on('message', ({ id, codec, clusterSize, input, starts, lengths, outLengths, output }) => {
   decoders[codec] ??= openClusterDecoder(codec, zstdFrameEnd, openZlibHandle);
-  parentPort.postMessage({ id, outcome: inflateBatch(input, starts, lengths, clusterSize, output, decoders[codec]) });
+  parentPort.postMessage({ id, outcome: inflateBatch(input, starts, lengths, clusterSize, output, decoders[codec], outLengths) });
 });
 `;
 
@@ -140,7 +145,7 @@ function onWorker(target: Slot, batch: InflateBatch, output: Uint8Array): Promis
     pending.set(id, { resolve, reject, slot: target });
     if (target.busy++ === 0) target.worker.ref();
     target.worker.postMessage({
-      id, codec: batch.codec, clusterSize: batch.clusterSize, input: input.bytes, starts: batch.starts, lengths: batch.lengths, output,
+      id, codec: batch.codec, clusterSize: batch.clusterSize, input: input.bytes, starts: batch.starts, lengths: batch.lengths, outLengths: batch.outLengths, output,
     });
   }).finally(() => input.lease?.release());
 }
@@ -154,7 +159,7 @@ export async function runInflateBatch(batch: InflateBatch): Promise<BatchResult>
   const here = batch.input.byteLength < INLINE_BELOW || !USE_WORKER || (slot !== undefined && slot.busy >= WORKER_QUEUE);
   let outcome: Outcome;
   try {
-    if (here) outcome = inflateBatch(batch.input, batch.starts, batch.lengths, batch.clusterSize, out.bytes, decoderHere(batch.codec));
+    if (here) outcome = inflateBatch(batch.input, batch.starts, batch.lengths, batch.clusterSize, out.bytes, decoderHere(batch.codec), batch.outLengths);
     else {
       slot ??= startWorker();
       outcome = await onWorker(slot, batch, out.bytes);
