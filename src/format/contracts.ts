@@ -34,11 +34,11 @@ export interface ExtentSink {
 
 /** A disk image format reader: header first, then the guest extents. */
 export interface ImageReader {
-  readonly format: 'qcow2' | 'raw' | 'iso';
-  /** Known before any extent for qcow2; for a raw stream it is known only at the end. */
+  readonly format: 'qcow2' | 'vhd' | 'vhdx' | 'raw' | 'iso';
+  /** Known before any extent for qcow2, VHD and VHDX; for a raw stream it is known only at the end. */
   readonly virtualSize: number | undefined;
   extents(): AsyncIterable<Extent>;
-  /** Bytes spilled to scratch so far (one-pass qcow2 only; 0 otherwise). */
+  /** Bytes spilled to scratch so far (one-pass readers of table formats only; 0 otherwise). */
   spillBytes(): number;
 }
 

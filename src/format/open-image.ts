@@ -1,7 +1,8 @@
 /**
- * Finds the image inside an input and opens the reader for it. Seekable qcow2 gets the
- * random-access reader; everything else (compressed, raw, ISO, qcow2 in a pipe) is read as a
- * stream through the source tap, the decompressors and the sniffer.
+ * Finds the image inside an input and opens the reader for it. Seekable qcow2, VHD and VHDX get
+ * their random-access readers (a seekable input that looks raw but ends with a VHD footer is a
+ * fixed VHD); everything else (compressed, raw, ISO, any of them in a pipe) is read as a stream
+ * through the source tap, the decompressors and the sniffer.
  */
 import { CdiError } from '../api/errors.ts';
 import type { ChecksumTee } from './checksum.ts';
@@ -9,7 +10,7 @@ import type { ImageReader, RandomAccessInput } from './contracts.ts';
 import { peelLayers, type Peeled } from './decompress.ts';
 import type { ProgressMeter } from './progress.ts';
 import { rawStreamReader } from './raw.ts';
-import { sniff, sniffLength, type Compression } from './sniff.ts';
+import { sniff, sniffLength, type Compression, type Detected } from './sniff.ts';
 import { SourceTap } from './source-tap.ts';
 
 export interface OpenContext {
@@ -33,21 +34,34 @@ export interface OpenedImage {
 type StreamInput = { kind: 'stream'; stream: AsyncIterable<Uint8Array>; size?: number };
 type RandomInput = { kind: 'random'; input: RandomAccessInput };
 
-const unsupported = new Set(['vmdk', 'vhd', 'vhdx', 'vdi']);
+const unsupported = new Set(['vmdk', 'vdi']);
 
 /** The qcow2 readers load only when a qcow2 image shows up: raw and compressed-raw conversions start faster and smaller. */
 const qcow2 = (): Promise<typeof import('./qcow2/index.ts')> => import('./qcow2/index.ts');
+const vhd = (): Promise<typeof import('./vhd/index.ts')> => import('./vhd/index.ts');
+const vhdx = (): Promise<typeof import('./vhdx/index.ts')> => import('./vhdx/index.ts');
+
+type RandomOpener = (input: RandomAccessInput, signal: AbortSignal | undefined) => Promise<ImageReader>;
+
+const randomOpeners: Partial<Record<Detected, RandomOpener>> = {
+  qcow2: async (input, signal) => (await qcow2()).openQcow2Random(input, { signal }),
+  vhd: async (input, signal) => (await vhd()).openVhdRandom(input, { signal }),
+  vhdx: async (input, signal) => (await vhdx()).openVhdxRandom(input, { signal }),
+};
 
 export async function openImage(input: StreamInput | RandomInput, context: OpenContext): Promise<OpenedImage> {
   if (input.kind === 'stream') return openStream(input.stream, input.size, context);
   const random = input.input;
   if (random.size === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
   const head = await random.read(0, Math.min(random.size, sniffLength), context.signal);
-  if (sniff(head) !== 'qcow2') return openStream(random.stream(0, context.signal), random.size, context);
-  return openRandomQcow2(random, head, context);
+  let format = sniff(head);
+  if ((format === 'raw' || format === 'iso') && (await (await vhd()).endsWithVhdFooter(random, context.signal))) format = 'vhd';
+  const opener = randomOpeners[format];
+  if (!opener) return openStream(random.stream(0, context.signal), random.size, context);
+  return openRandom(random, head, context, opener);
 }
 
-async function openRandomQcow2(random: RandomAccessInput, head: Uint8Array, context: OpenContext): Promise<OpenedImage> {
+async function openRandom(random: RandomAccessInput, head: Uint8Array, context: OpenContext, opener: RandomOpener): Promise<OpenedImage> {
   const { meter, checksum } = context;
   const stop = new AbortController();
   const signal = context.signal ? AbortSignal.any([context.signal, stop.signal]) : stop.signal;
@@ -77,8 +91,7 @@ async function openRandomQcow2(random: RandomAccessInput, head: Uint8Array, cont
     },
   };
   try {
-    const { openQcow2Random } = await qcow2();
-    const reader = await openQcow2Random(counted, { signal: context.signal });
+    const reader = await opener(counted, context.signal);
     return {
       reader,
       compressions: [],
@@ -131,6 +144,8 @@ async function readerFor(peeled: Peeled, size: number | undefined, context: Open
     const { openQcow2Stream } = await qcow2();
     return openQcow2Stream(peeled.stream, { scratchDir: context.scratchDir, signal: context.signal });
   }
+  if (peeled.format === 'vhd') return (await vhd()).openVhdStream(peeled.stream, { scratchDir: context.scratchDir, signal: context.signal });
+  if (peeled.format === 'vhdx') return (await vhdx()).openVhdxStream(peeled.stream, { scratchDir: context.scratchDir, signal: context.signal });
   if (unsupported.has(peeled.format)) throw new CdiError('CDI_ERR_UNSUPPORTED_FORMAT', [peeled.format]);
   // tar with contentType kubevirt is written as raw, as CDI does.
   const format = peeled.format === 'iso' ? 'iso' : 'raw';

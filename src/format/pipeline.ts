@@ -115,9 +115,9 @@ async function convertImage(
         else {
           // a sink that does not release leases may still hold the bytes: then the buffer is never reused
           const lease = sink.releasesLeases ? extent.lease : undefined;
-          if (reader.format !== 'qcow2') await writeData(sink, meter, extent.offset, extent.data, lease);
+          if (reader.format === 'raw' || reader.format === 'iso') await writeData(sink, meter, extent.offset, extent.data, lease);
           else {
-            // Allocated qcow2 clusters may hold zeros; like qemu-img, keep those as holes.
+            // Allocated clusters and blocks may hold zeros; like qemu-img, keep those as holes.
             for (const run of zeroRuns(extent.data, zeroGranule)) {
               if (run.zero) await sink.writeZeros(extent.offset + run.start, run.end - run.start);
               else await writeData(sink, meter, extent.offset + run.start, extent.data.subarray(run.start, run.end), lease);
