@@ -1,7 +1,8 @@
 /**
  * The benchmark's inputs, built once and cached in .cache/bench: a 2 GiB raw image in 1 MiB
  * chunks (about half data taken from system binaries so it compresses, a quarter written zeros,
- * a quarter holes), and from it qcow2 (plain, zlib, zstd clusters), raw.gz, raw.xz and raw.zst.
+ * a quarter holes), and from it qcow2 (plain, zlib, zstd clusters), VHD and VHDX (dynamic, as
+ * qemu-img convert writes them), raw.gz, raw.xz and raw.zst.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -20,6 +21,8 @@ export interface BenchInputs {
   qcow2: string;
   zlibQcow2: string;
   zstdQcow2: string;
+  vhd: string;
+  vhdx: string;
   gz: string;
   xz: string;
   zst: string;
@@ -32,6 +35,8 @@ const names: Record<BenchInputName, string> = {
   qcow2: 'test.qcow2',
   zlibQcow2: 'test-zlib.qcow2',
   zstdQcow2: 'test-zstd.qcow2',
+  vhd: 'test.vhd',
+  vhdx: 'test.vhdx',
   gz: 'test.raw.gz',
   xz: 'test.raw.xz',
   zst: 'test.raw.zst',
@@ -51,13 +56,16 @@ export async function benchInput(name: BenchInputName, log: (line: string) => vo
   const raw = at('raw');
   await make(raw, log, buildRaw);
   const file = at(name);
-  const qemu = (...opts: string[]) => (tmp: string) => run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', ...opts, raw, tmp]);
+  const qemuTo = (format: string, ...opts: string[]) => (tmp: string) => run('qemu-img', ['convert', '-f', 'raw', '-O', format, ...opts, raw, tmp]);
+  const qemu = (...opts: string[]) => qemuTo('qcow2', ...opts);
   const shell = (command: string) => (tmp: string) => run('sh', ['-c', `${command} -c "$0" > "$1"`, raw, tmp]);
   const builders: Record<BenchInputName, (tmp: string) => Promise<unknown>> = {
     raw: buildRaw,
     qcow2: qemu(),
     zlibQcow2: qemu('-c'),
     zstdQcow2: qemu('-c', '-o', 'compression_type=zstd'),
+    vhd: qemuTo('vpc'),
+    vhdx: qemuTo('vhdx'),
     gz: shell('pigz -6'),
     // -T0 writes a multi-block file, so `xz -dc -T0` (reference and ours) can decode on every
     // core; preset 3 builds several times faster than 6 on two cores and decodes about as fast.

@@ -42,6 +42,10 @@ const allCases: Case[] = [
   { name: 'qcow2 pipe mode', mode: 'stream', input: 'qcow2', reference: qemu, floor: 1.25 },
   { name: 'zlib qcow2', mode: 'file', input: 'zlibQcow2', reference: qemu, floor: 1.0 },
   { name: 'zstd qcow2', mode: 'file', input: 'zstdQcow2', reference: qemu, floor: 1.0 },
+  { name: 'vhd file mode', mode: 'file', input: 'vhd', reference: 'qemu-img convert -f vpc -O raw "$IN" "$OUT"', floor: 1.25 },
+  { name: 'vhd pipe mode', mode: 'stream', input: 'vhd', reference: 'qemu-img convert -f vpc -O raw "$IN" "$OUT"', floor: 1.25 },
+  { name: 'vhdx file mode', mode: 'file', input: 'vhdx', reference: 'qemu-img convert -f vhdx -O raw "$IN" "$OUT"', floor: 1.25 },
+  { name: 'vhdx pipe mode', mode: 'stream', input: 'vhdx', reference: 'qemu-img convert -f vhdx -O raw "$IN" "$OUT"', floor: 1.25 },
   { name: 'raw.gz', mode: 'stream', input: 'gz', reference: 'pigz -dc "$IN" > "$OUT"', floor: 1.0 },
   { name: 'raw.xz', mode: 'stream', input: 'xz', reference: 'xz -dc -T0 "$IN" > "$OUT"', floor: 1.7 },
   { name: 'raw.zst', mode: 'stream', input: 'zst', reference: 'zstd -dc "$IN" > "$OUT"', floor: 1.5 },
@@ -62,7 +66,9 @@ async function timeOurs(c: Case, input: string): Promise<{ seconds: number; engi
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (code !== 0) throw new Error(`ours failed on ${c.name} (exit ${code})`);
-  const { maxRssKiB, engineSeconds } = JSON.parse(stdout) as { maxRssKiB: number; engineSeconds: number };
+  const { maxRssKiB, engineSeconds, result } = JSON.parse(stdout) as { maxRssKiB: number; engineSeconds: number; result: { spillBytes: number } };
+  // images as qemu-img writes them must convert without scratch space
+  if (result.spillBytes > 0) throw new Error(`ours spilled ${result.spillBytes} bytes on ${c.name}`);
   return { seconds, engine: engineSeconds, rssMiB: maxRssKiB / 1024 };
 }
 

@@ -76,6 +76,9 @@ export const vhdxFixtures: readonly VhdxFixture[] = [
       await qemuIo(f, 'vhdx', ...cmds);
     },
   },
+  // small bases for the mutation fuzz
+  { name: 'small-1m', convertLayout: true, build: (f, w) => fromRaw(f, w, 2 * MiB + 4 * KiB, 32 * KiB, 18, ['-o', 'block_size=1M']) },
+  { name: 'small-1m-fixed', convertLayout: true, build: (f, w) => fromRaw(f, w, MiB + 512, 32 * KiB, 19, ['-o', 'subformat=fixed,block_size=1M']) },
   { name: 'empty', convertLayout: true, build: (f) => qemuImg('create', '-q', '-f', 'vhdx', f, '0').then(() => undefined) },
   {
     // the BAT region moved to the end of the file, behind every block it maps
