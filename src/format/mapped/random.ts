@@ -3,7 +3,6 @@
  * reads of up to MAX_READ bytes, several reads in flight. A block with a prefix is read together
  * with it and cut by what the prefix says is present.
  */
-import type { Lease } from '../buffer-pool.ts';
 import type { ImageReader, RandomAccessInput } from '../contracts.ts';
 import { holdPerExtent, type Extent } from '../extent.ts';
 import { abortError } from '../qcow2/abort.ts';
@@ -93,6 +92,6 @@ async function run(input: RandomAccessInput, job: Job, present: PresentRanges | 
   const data = bytes.subarray(job.prefix);
   const ranges = job.prefix > 0 ? present!(bytes.subarray(0, job.prefix), job.length) : [[0, job.length] as const];
   const out: Extent[] = ranges.map(([start, end]) => ({ kind: 'data', offset: job.guest + start, data: data.subarray(start, end), ...(lease ? { lease } : {}) }));
-  holdPerExtent(out, lease as Lease | undefined);
+  holdPerExtent(out, lease);
   return out;
 }

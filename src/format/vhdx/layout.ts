@@ -69,6 +69,7 @@ export function parseLayout(head: Uint8Array): Layout {
 
 interface Header {
   readonly sequence: bigint;
+  readonly version: number;
   readonly logOffset: number;
   readonly logLength: number;
   readonly bytes: Uint8Array;
@@ -87,6 +88,7 @@ function currentHeader(head: Uint8Array): { logOffset: number; logLength: number
     }
     current = second.sequence > first.sequence ? second : first;
   }
+  if (current.version !== 1) throw unsupported(`header version ${current.version} (only version 1 exists)`);
   // A log entry may hold newer copies of the BAT or metadata than the regions do: reading
   // without replaying it would read stale data.
   if (current.logGuid !== ZERO_GUID) throw new CdiError('CDI_ERR_VHDX_LOG', [current.logGuid]);
@@ -99,9 +101,8 @@ function parseHeader(bytes: Uint8Array): Header | string {
   const stored = v.getUint32(4, true);
   const computed = crc32cWithHole(bytes, 4);
   if (stored !== computed) return `CRC-32C is 0x${stored.toString(16)}, the header's is 0x${computed.toString(16)}`;
-  const version = v.getUint16(66, true);
-  if (version !== 1) throw unsupported(`header version ${version} (only version 1 exists)`);
   return {
+    version: v.getUint16(66, true),
     sequence: v.getBigUint64(8, true),
     logGuid: readGuid(bytes, 48),
     logLength: v.getUint32(68, true),
