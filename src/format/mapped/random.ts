@@ -1,22 +1,31 @@
 /**
  * Random-access reader over a block map: blocks in guest order, host-contiguous ones joined into
- * reads of up to MAX_READ bytes, several reads in flight. A block with a prefix is read together
- * with it and cut by what the prefix says is present.
+ * reads of up to MAX_READ bytes (the file input's pooled buffer size, so reads reuse buffers),
+ * several reads in flight. A block's prefix is read on its own, beside its data: the data pieces
+ * wait for what it says is present, then are cut by it.
  */
 import type { ImageReader, RandomAccessInput } from '../contracts.ts';
 import { holdPerExtent, type Extent } from '../extent.ts';
 import { abortError } from '../qcow2/abort.ts';
-import type { BlockMap, MappedBlock, PresentRanges } from './blocks.ts';
+import type { BlockMap } from './blocks.ts';
 
-const MAX_READ = 4 * 1024 * 1024;
+const MAX_READ = 2 * 1024 * 1024;
 const READS_IN_FLIGHT = 4;
+
+type Ranges = ReadonlyArray<readonly [number, number]>;
 
 interface Job {
   host: number;
-  /** Bytes of prefix at the start of the read (0: every byte after it is data). */
-  prefix: number;
-  guest: number;
   length: number;
+  guest: number;
+  /** A prefix read: hands the block's present ranges to its data pieces and emits nothing. */
+  deliver?: (ranges: Ranges) => void;
+  /** Length of the prefix's block (for prefix reads). */
+  blockLength: number;
+  /** For data pieces of a block with a prefix: its present ranges, in block offsets. */
+  ranges?: Promise<Ranges>;
+  /** Offset of the piece's first byte in its block. */
+  at: number;
 }
 
 export type MappedFormat = 'vhd' | 'vhdx';
@@ -34,8 +43,8 @@ async function* extents(input: RandomAccessInput, map: BlockMap, signal: AbortSi
   for (const z of map.zeros) yield { kind: 'zero', offset: z.offset, length: z.length };
   const inflight: Promise<Extent[]>[] = [];
   try {
-    for await (const job of jobs(input, map, signal)) {
-      const p = run(input, job, map.present, signal);
+    for (const job of jobs(map)) {
+      const p = run(input, job, map, signal);
       p.catch(() => undefined);
       inflight.push(p);
       if (inflight.length >= READS_IN_FLIGHT) yield* await inflight.shift()!;
@@ -47,51 +56,53 @@ async function* extents(input: RandomAccessInput, map: BlockMap, signal: AbortSi
   }
 }
 
-async function* jobs(input: RandomAccessInput, map: BlockMap, signal: AbortSignal | undefined): AsyncGenerator<Job> {
+function* jobs(map: BlockMap): Generator<Job> {
   const blocks = [...map.blocks].sort((a, b) => a.guest - b.guest);
   let job: Job | undefined;
   for (const block of blocks) {
+    let ranges: Promise<Ranges> | undefined;
     if (block.prefix > 0) {
       if (job) yield job;
       job = undefined;
-      if (block.prefix + block.length <= MAX_READ) yield { host: block.host, prefix: block.prefix, guest: block.guest, length: block.length };
-      else yield* bigPrefixed(input, block, map.present!, signal);
-      continue;
+      let deliver!: (r: Ranges) => void;
+      ranges = new Promise<Ranges>((resolve) => (deliver = resolve));
+      yield { host: block.host, length: block.prefix, guest: block.guest, deliver, blockLength: block.length, at: 0 };
     }
-    for (let done = 0; done < block.length; done += MAX_READ) {
-      const host = block.host + done;
-      const guest = block.guest + done;
-      const length = Math.min(MAX_READ, block.length - done);
-      if (job && job.host + job.length === host && job.guest + job.length === guest && job.length + length <= MAX_READ) {
+    const data = block.host + block.prefix;
+    for (let at = 0; at < block.length; at += MAX_READ) {
+      const host = data + at;
+      const guest = block.guest + at;
+      const length = Math.min(MAX_READ, block.length - at);
+      if (!ranges && job && !job.ranges && job.host + job.length === host && job.guest + job.length === guest && job.length + length <= MAX_READ) {
         job.length += length;
         continue;
       }
       if (job) yield job;
-      job = { host, prefix: 0, guest, length };
+      job = { host, length, guest, blockLength: block.length, at, ...(ranges ? { ranges } : {}) };
+      if (ranges) {
+        yield job;
+        job = undefined;
+      }
     }
   }
   if (job) yield job;
 }
 
-/** A block too big to read with its prefix: the prefix first, then its present ranges in pieces. */
-async function* bigPrefixed(input: RandomAccessInput, block: MappedBlock, present: PresentRanges, signal: AbortSignal | undefined): AsyncGenerator<Job> {
-  const prefix = await input.read(block.host, block.prefix, signal);
-  const data = block.host + block.prefix;
-  for (const [start, end] of present(prefix, block.length)) {
-    for (let at = start; at < end; at += MAX_READ) {
-      yield { host: data + at, prefix: 0, guest: block.guest + at, length: Math.min(MAX_READ, end - at) };
-    }
+async function run(input: RandomAccessInput, job: Job, map: BlockMap, signal: AbortSignal | undefined): Promise<Extent[]> {
+  if (job.deliver) {
+    job.deliver(map.present!(await input.read(job.host, job.length, signal), job.blockLength));
+    return [];
   }
-}
-
-async function run(input: RandomAccessInput, job: Job, present: PresentRanges | undefined, signal: AbortSignal | undefined): Promise<Extent[]> {
-  const total = job.prefix + job.length;
   const { bytes, lease } = input.readLeased
-    ? await input.readLeased(job.host, total, signal)
-    : { bytes: await input.read(job.host, total, signal), lease: undefined };
-  const data = bytes.subarray(job.prefix);
-  const ranges = job.prefix > 0 ? present!(bytes.subarray(0, job.prefix), job.length) : [[0, job.length] as const];
-  const out: Extent[] = ranges.map(([start, end]) => ({ kind: 'data', offset: job.guest + start, data: data.subarray(start, end), ...(lease ? { lease } : {}) }));
+    ? await input.readLeased(job.host, job.length, signal)
+    : { bytes: await input.read(job.host, job.length, signal), lease: undefined };
+  const out: Extent[] = [];
+  const end = job.at + job.length;
+  for (const [start, stop] of job.ranges ? await job.ranges : [[job.at, end] as const]) {
+    const s = Math.max(start, job.at);
+    const e = Math.min(stop, end);
+    if (s < e) out.push({ kind: 'data', offset: job.guest + s - job.at, data: bytes.subarray(s - job.at, e - job.at), ...(lease ? { lease } : {}) });
+  }
   holdPerExtent(out, lease);
   return out;
 }
