@@ -131,6 +131,19 @@ describe('refused VHDs', () => {
     return expectRefused(b, 'CDI_ERR_VHD_INVALID', /more than a 2040 GiB disk/);
   });
 
+  it('a table too big to map (1 TiB in 512-byte blocks)', () => {
+    const b = copy(dynamic);
+    patchFooters(b, (f) => {
+      f.write('qem2', 28, 'latin1');
+      f.writeBigUInt64BE(1n << 40n, 48);
+    });
+    patchDynamicHeader(b, (h) => {
+      h.writeUInt32BE(512, 32);
+      h.writeUInt32BE(2 ** 31, 28);
+    });
+    return expectRefused(b, 'CDI_ERR_VHD_UNSUPPORTED', /needs 2147483648 entries, more than the 8388608 this reader maps/);
+  });
+
   it('a block table too small for the disk', () => {
     const b = copy(dynamic);
     patchDynamicHeader(b, (h) => h.writeUInt32BE(1, 28));

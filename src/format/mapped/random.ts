@@ -1,8 +1,9 @@
 /**
  * Random-access reader over a block map: blocks in guest order, host-contiguous ones joined into
  * reads of up to MAX_READ bytes (the file input's pooled buffer size, so reads reuse buffers),
- * several reads in flight. A block's prefix is read on its own, beside its data: the data pieces
- * wait for what it says is present, then are cut by it.
+ * several reads in flight. A block's prefix is read on its own as its first data piece is
+ * issued (outside the window of data reads): the data pieces wait for what it says is present,
+ * then are cut by it.
  */
 import type { ImageReader, RandomAccessInput } from '../contracts.ts';
 import { holdPerExtent, type Extent } from '../extent.ts';
@@ -18,10 +19,6 @@ interface Job {
   host: number;
   length: number;
   guest: number;
-  /** A prefix read: hands the block's present ranges to its data pieces and emits nothing. */
-  deliver?: (ranges: Ranges) => void;
-  /** Length of the prefix's block (for prefix reads). */
-  blockLength: number;
   /** For data pieces of a block with a prefix: its present ranges, in block offsets. */
   ranges?: Promise<Ranges>;
   /** Offset of the piece's first byte in its block. */
@@ -43,8 +40,8 @@ async function* extents(input: RandomAccessInput, map: BlockMap, signal: AbortSi
   for (const z of map.zeros) yield { kind: 'zero', offset: z.offset, length: z.length };
   const inflight: Promise<Extent[]>[] = [];
   try {
-    for (const job of jobs(map)) {
-      const p = run(input, job, map, signal);
+    for (const job of jobs(input, map, signal)) {
+      const p = run(input, job, signal);
       p.catch(() => undefined);
       inflight.push(p);
       if (inflight.length >= READS_IN_FLIGHT) yield* await inflight.shift()!;
@@ -56,7 +53,7 @@ async function* extents(input: RandomAccessInput, map: BlockMap, signal: AbortSi
   }
 }
 
-function* jobs(map: BlockMap): Generator<Job> {
+function* jobs(input: RandomAccessInput, map: BlockMap, signal: AbortSignal | undefined): Generator<Job> {
   const blocks = [...map.blocks].sort((a, b) => a.guest - b.guest);
   let job: Job | undefined;
   for (const block of blocks) {
@@ -64,9 +61,9 @@ function* jobs(map: BlockMap): Generator<Job> {
     if (block.prefix > 0) {
       if (job) yield job;
       job = undefined;
-      let deliver!: (r: Ranges) => void;
-      ranges = new Promise<Ranges>((resolve) => (deliver = resolve));
-      yield { host: block.host, length: block.prefix, guest: block.guest, deliver, blockLength: block.length, at: 0 };
+      // issued as the generator reaches the block, alongside its first data read
+      ranges = input.read(block.host, block.prefix, signal).then((prefix) => map.present!(prefix, block.length));
+      ranges.catch(() => undefined);
     }
     const data = block.host + block.prefix;
     for (let at = 0; at < block.length; at += MAX_READ) {
@@ -78,7 +75,7 @@ function* jobs(map: BlockMap): Generator<Job> {
         continue;
       }
       if (job) yield job;
-      job = { host, length, guest, blockLength: block.length, at, ...(ranges ? { ranges } : {}) };
+      job = { host, length, guest, at, ...(ranges ? { ranges } : {}) };
       if (ranges) {
         yield job;
         job = undefined;
@@ -88,11 +85,7 @@ function* jobs(map: BlockMap): Generator<Job> {
   if (job) yield job;
 }
 
-async function run(input: RandomAccessInput, job: Job, map: BlockMap, signal: AbortSignal | undefined): Promise<Extent[]> {
-  if (job.deliver) {
-    job.deliver(map.present!(await input.read(job.host, job.length, signal), job.blockLength));
-    return [];
-  }
+async function run(input: RandomAccessInput, job: Job, signal: AbortSignal | undefined): Promise<Extent[]> {
   const { bytes, lease } = input.readLeased
     ? await input.readLeased(job.host, job.length, signal)
     : { bytes: await input.read(job.host, job.length, signal), lease: undefined };

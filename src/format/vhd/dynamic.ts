@@ -5,7 +5,7 @@
  * by the block's data.
  */
 import { CdiError } from '../../api/errors.ts';
-import { checkBlocks, type BlockMap, type MappedBlock, type Reserved } from '../mapped/blocks.ts';
+import { checkBlocks, MAX_TABLE_ENTRIES, type BlockMap, type MappedBlock, type Reserved } from '../mapped/blocks.ts';
 import { FOOTER_BYTES, hex, MAX_VIRTUAL_SIZE, SECTOR, u64, vhdChecksum, type VhdFooter } from './footer.ts';
 
 export const HEADER_BYTES = 1024;
@@ -37,6 +37,7 @@ export function parseDynamicHeader(bytes: Uint8Array, footer: VhdFooter): Dynami
   const entries = Math.ceil(footer.virtualSize / blockSize);
   if (maxEntries < entries) throw invalid(`the block table has ${maxEntries} entries, the ${footer.virtualSize}-byte disk needs ${entries}`);
   if (maxEntries > MAX_VIRTUAL_SIZE / blockSize) throw invalid(`the block table has ${maxEntries} entries, more than a 2040 GiB disk of ${blockSize}-byte blocks has`);
+  if (entries > MAX_TABLE_ENTRIES) throw new CdiError('CDI_ERR_VHD_UNSUPPORTED', [`its block table needs ${entries} entries, more than the ${MAX_TABLE_ENTRIES} this reader maps`]);
   return {
     tableOffset,
     blockSize,
