@@ -1,8 +1,8 @@
 /**
  * The benchmark's inputs, built once and cached in .cache/bench: a 2 GiB raw image in 1 MiB
  * chunks (about half data taken from system binaries so it compresses, a quarter written zeros,
- * a quarter holes), and from it qcow2 (plain, zlib, zstd clusters), streamOptimized vmdk, VDI,
- * raw.gz, raw.xz and raw.zst.
+ * a quarter holes), and from it qcow2 (plain, zlib, zstd clusters), streamOptimized vmdk, VDI, VHD
+ * and VHDX (dynamic, as qemu-img convert writes them), raw.gz, raw.xz and raw.zst.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -23,6 +23,8 @@ export interface BenchInputs {
   zstdQcow2: string;
   vdi: string;
   streamVmdk: string;
+  vhd: string;
+  vhdx: string;
   gz: string;
   xz: string;
   zst: string;
@@ -37,6 +39,8 @@ const names: Record<BenchInputName, string> = {
   zstdQcow2: 'test-zstd.qcow2',
   vdi: 'test.vdi',
   streamVmdk: 'test-stream.vmdk',
+  vhd: 'test.vhd',
+  vhdx: 'test.vhdx',
   gz: 'test.raw.gz',
   xz: 'test.raw.xz',
   zst: 'test.raw.zst',
@@ -56,16 +60,19 @@ export async function benchInput(name: BenchInputName, log: (line: string) => vo
   const raw = at('raw');
   await make(raw, log, buildRaw);
   const file = at(name);
-  const qemu = (...opts: string[]) => (tmp: string) => run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', ...opts, raw, tmp]);
-  const vmdk = (subformat: string) => (tmp: string) => run('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', `subformat=${subformat}`, raw, tmp]);
+  const qemuTo = (format: string, ...opts: string[]) => (tmp: string) => run('qemu-img', ['convert', '-f', 'raw', '-O', format, ...opts, raw, tmp]);
+  const qemu = (...opts: string[]) => qemuTo('qcow2', ...opts);
+  const vmdk = (subformat: string) => qemuTo('vmdk', '-o', `subformat=${subformat}`);
   const shell = (command: string) => (tmp: string) => run('sh', ['-c', `${command} -c "$0" > "$1"`, raw, tmp]);
   const builders: Record<BenchInputName, (tmp: string) => Promise<unknown>> = {
     raw: buildRaw,
     qcow2: qemu(),
     zlibQcow2: qemu('-c'),
     zstdQcow2: qemu('-c', '-o', 'compression_type=zstd'),
-    vdi: (tmp) => run('qemu-img', ['convert', '-f', 'raw', '-O', 'vdi', raw, tmp]),
+    vdi: qemuTo('vdi'),
     streamVmdk: vmdk('streamOptimized'),
+    vhd: qemuTo('vpc'),
+    vhdx: qemuTo('vhdx'),
     gz: shell('pigz -6'),
     // -T0 writes a multi-block file, so `xz -dc -T0` (reference and ours) can decode on every
     // core; preset 3 builds several times faster than 6 on two cores and decodes about as fast.

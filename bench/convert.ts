@@ -34,8 +34,6 @@ interface Case {
   /** The reference command; $IN and $OUT are substituted. */
   reference: string;
   floor: number;
-  /** The image is laid out as its tool writes it: a one-pass conversion must not spill. */
-  noSpill?: true;
 }
 
 const qemu = 'qemu-img convert -O raw "$IN" "$OUT"';
@@ -47,7 +45,11 @@ const allCases: Case[] = [
   { name: 'vdi file mode', mode: 'file', input: 'vdi', reference: qemu, floor: 1.25 },
   { name: 'vdi pipe mode', mode: 'stream', input: 'vdi', reference: qemu, floor: 1.25 },
   { name: 'streamOptimized vmdk file mode', mode: 'file', input: 'streamVmdk', reference: qemu, floor: 1.0 },
-  { name: 'streamOptimized vmdk pipe mode', mode: 'stream', input: 'streamVmdk', reference: qemu, floor: 1.0, noSpill: true },
+  { name: 'streamOptimized vmdk pipe mode', mode: 'stream', input: 'streamVmdk', reference: qemu, floor: 1.0 },
+  { name: 'vhd file mode', mode: 'file', input: 'vhd', reference: 'qemu-img convert -f vpc -O raw "$IN" "$OUT"', floor: 1.25 },
+  { name: 'vhd pipe mode', mode: 'stream', input: 'vhd', reference: 'qemu-img convert -f vpc -O raw "$IN" "$OUT"', floor: 1.25 },
+  { name: 'vhdx file mode', mode: 'file', input: 'vhdx', reference: 'qemu-img convert -f vhdx -O raw "$IN" "$OUT"', floor: 1.25 },
+  { name: 'vhdx pipe mode', mode: 'stream', input: 'vhdx', reference: 'qemu-img convert -f vhdx -O raw "$IN" "$OUT"', floor: 1.25 },
   { name: 'raw.gz', mode: 'stream', input: 'gz', reference: 'pigz -dc "$IN" > "$OUT"', floor: 1.0 },
   { name: 'raw.xz', mode: 'stream', input: 'xz', reference: 'xz -dc -T0 "$IN" > "$OUT"', floor: 1.7 },
   { name: 'raw.zst', mode: 'stream', input: 'zst', reference: 'zstd -dc "$IN" > "$OUT"', floor: 1.5 },
@@ -69,7 +71,8 @@ async function timeOurs(c: Case, input: string): Promise<{ seconds: number; engi
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (code !== 0) throw new Error(`ours failed on ${c.name} (exit ${code})`);
   const { maxRssKiB, engineSeconds, result } = JSON.parse(stdout) as { maxRssKiB: number; engineSeconds: number; result: { spillBytes: number } };
-  if (c.noSpill && result.spillBytes > 0) throw new Error(`${c.name} spilled ${result.spillBytes} bytes`);
+  // images as qemu-img writes them must convert without scratch space
+  if (result.spillBytes > 0) throw new Error(`ours spilled ${result.spillBytes} bytes on ${c.name}`);
   return { seconds, engine: engineSeconds, rssMiB: maxRssKiB / 1024 };
 }
 

@@ -7,7 +7,6 @@ export const errorTable = {
   // input and format
   CDI_ERR_EMPTY_INPUT: { message: 'input is empty', exit: 2, http: 400 },
   CDI_ERR_TRUNCATED: { message: 'image is truncated: %s', exit: 2, http: 400 },
-  CDI_ERR_UNSUPPORTED_FORMAT: { message: 'format %s is not supported yet', exit: 2, http: 400 },
   CDI_ERR_INVALID_FORMAT: { message: 'Invalid format %s for image %s', exit: 2, http: 400 },
   CDI_ERR_QCOW2_INVALID: { message: 'invalid qcow2 image: %s', exit: 2, http: 400 },
   CDI_ERR_QCOW2_BACKING_FILE: { message: 'Image is invalid because it has invalid backing file %s', exit: 2, http: 400 },
@@ -24,6 +23,15 @@ export const errorTable = {
   CDI_ERR_VMDK_EXTERNAL_FILE: { message: 'vmdk descriptor refers to the file %s outside the image; import a single-file VMDK (monolithicSparse or streamOptimized)', exit: 2, http: 400 },
   CDI_ERR_VMDK_OUT_OF_BOUNDS: { message: 'vmdk %s offset %s is outside the image', exit: 2, http: 400 },
   CDI_ERR_VMDK_BAD_GRAIN: { message: 'compressed grain at guest offset %s is corrupt: %s', exit: 2, http: 400 },
+  CDI_ERR_VHD_INVALID: { message: 'invalid VHD image: %s', exit: 2, http: 400 },
+  CDI_ERR_VHD_UNSUPPORTED: { message: 'VHD image is not supported: %s', exit: 2, http: 400 },
+  CDI_ERR_VHDX_INVALID: { message: 'invalid VHDX image: %s', exit: 2, http: 400 },
+  CDI_ERR_VHDX_UNSUPPORTED: { message: 'VHDX image is not supported: %s', exit: 2, http: 400 },
+  CDI_ERR_VHDX_LOG: {
+    message: 'VHDX image has a log that needs replay (log GUID %s): its tables may be stale; attach it once in Hyper-V or run `qemu-img check -r all` on it, then import it again',
+    exit: 2,
+    http: 400,
+  },
   CDI_ERR_BAD_COMPRESSED_CLUSTER: { message: 'compressed cluster at guest offset %s is corrupt: %s', exit: 2, http: 400 },
   CDI_ERR_DECOMPRESS: { message: 'cannot decompress %s stream: %s', exit: 2, http: 400 },
   CDI_ERR_CHECKSUM_FORMAT: { message: 'invalid checksum %s: want algo:hex with algo one of md5, sha1, sha256, sha512', exit: 2, http: 400 },

@@ -34,8 +34,8 @@ export interface ExtentSink {
 
 /** A disk image format reader: header first, then the guest extents. */
 export interface ImageReader {
-  readonly format: 'qcow2' | 'vmdk' | 'vdi' | 'raw' | 'iso';
-  /** Known before any extent for qcow2, vmdk and vdi; for a raw stream it is known only at the end. */
+  readonly format: 'qcow2' | 'vmdk' | 'vdi' | 'vhd' | 'vhdx' | 'raw' | 'iso';
+  /** Known before any extent for qcow2, vmdk, vdi, VHD and VHDX; for a raw stream it is known only at the end. */
   readonly virtualSize: number | undefined;
   extents(): AsyncIterable<Extent>;
   /** Bytes spilled to scratch so far (one-pass readers only; 0 otherwise). */

@@ -1,7 +1,8 @@
 /**
- * Finds the image inside an input and opens the reader for it. Seekable qcow2, VDI and sparse
- * VMDK get their random-access readers; everything else (compressed, raw, ISO, images in a pipe)
- * is read as a stream through the source tap, the decompressors and the sniffer.
+ * Finds the image inside an input and opens the reader for it. Seekable qcow2, VDI, sparse VMDK,
+ * VHD and VHDX get their random-access readers (a seekable input that looks raw but ends with a
+ * VHD footer is a fixed VHD); everything else (compressed, raw, ISO, any of them in a pipe) is
+ * read as a stream through the source tap, the decompressors and the sniffer.
  */
 import { CdiError } from '../api/errors.ts';
 import type { ChecksumTee } from './checksum.ts';
@@ -35,21 +36,25 @@ export interface OpenedImage {
 type StreamInput = { kind: 'stream'; stream: AsyncIterable<Uint8Array>; size?: number };
 type RandomInput = { kind: 'random'; input: RandomAccessInput };
 
-const unsupported = new Set(['vhd', 'vhdx']);
-
 type OpenRandom = (input: RandomAccessInput, opts: { signal?: AbortSignal }) => Promise<ImageReader>;
 type OpenStream = (stream: AsyncIterable<Uint8Array>, opts: { scratchDir: string; signal?: AbortSignal }) => Promise<ImageReader>;
+
+const vhd = (): Promise<typeof import('./vhd/index.ts')> => import('./vhd/index.ts');
 
 // Format readers load only when their format shows up: raw and compressed-raw conversions start faster and smaller.
 const randomReaders: Partial<Record<Detected, OpenRandom>> = {
   qcow2: async (input, opts) => (await import('./qcow2/index.ts')).openQcow2Random(input, opts),
   vdi: async (input, opts) => (await import('./vdi/index.ts')).openVdiRandom(input, opts),
   vmdk: async (input, opts) => (await import('./vmdk/index.ts')).openVmdkRandom(input, opts),
+  vhd: async (input, opts) => (await vhd()).openVhdRandom(input, opts),
+  vhdx: async (input, opts) => (await import('./vhdx/index.ts')).openVhdxRandom(input, opts),
 };
 const streamReaders: Partial<Record<Detected, OpenStream>> = {
   qcow2: async (stream, opts) => (await import('./qcow2/index.ts')).openQcow2Stream(stream, opts),
   vdi: async (stream, opts) => (await import('./vdi/index.ts')).openVdiStream(stream, opts),
   vmdk: async (stream, opts) => (await import('./vmdk/index.ts')).openVmdkStream(stream, opts),
+  vhd: async (stream, opts) => (await vhd()).openVhdStream(stream, opts),
+  vhdx: async (stream, opts) => (await import('./vhdx/index.ts')).openVhdxStream(stream, opts),
 };
 
 /** A sparse VMDK extent ("KDMV") is read at random; a text descriptor is read as a stream. */
@@ -61,7 +66,8 @@ export async function openImage(input: StreamInput | RandomInput, context: OpenC
   const random = input.input;
   if (random.size === 0) throw new CdiError('CDI_ERR_EMPTY_INPUT');
   const head = await random.read(0, Math.min(random.size, sniffLength), context.signal);
-  const format = sniff(head);
+  let format = sniff(head);
+  if ((format === 'raw' || format === 'iso') && (await (await vhd()).endsWithVhdFooter(random, context.signal))) format = 'vhd';
   const open = isTextVmdk(format, head) ? undefined : randomReaders[format];
   if (!open) return openStream(random.stream(0, context.signal), random.size, context);
   return openRandom(random, head, open, context);
@@ -173,7 +179,6 @@ async function closeOva(disk: Peeled | undefined, ova: OvaDisk | undefined): Pro
 async function readerFor(peeled: Peeled, size: number | undefined, context: OpenContext): Promise<ImageReader> {
   const open = streamReaders[peeled.format];
   if (open) return open(peeled.stream, { scratchDir: context.scratchDir, signal: context.signal });
-  if (unsupported.has(peeled.format)) throw new CdiError('CDI_ERR_UNSUPPORTED_FORMAT', [peeled.format]);
   // tar with contentType kubevirt is written as raw, as CDI does.
   const format = peeled.format === 'iso' ? 'iso' : 'raw';
   return rawStreamReader(peeled.stream, size === undefined ? { format } : { format, size });

@@ -116,19 +116,6 @@ describe('images larger than the target', () => {
   });
 });
 
-describe('unsupported formats', () => {
-  it.each(feeds.flatMap((feed) => [
-    ['tiny.vhd', 'vhd'],
-    ['tiny.vhdx', 'vhdx'],
-  ].map(([name, format]) => [name!, format!, feed] as const)))('%s (%s) in %s mode', async (name, format, feed) => {
-    const target = out(`${name}-${feed}.img`);
-    const error = await convertWith(feed, fx.file(name), { kind: 'file', path: target }).catch((err: Error) => err);
-    expect((error as { code?: string }).code).toBe('CDI_ERR_UNSUPPORTED_FORMAT');
-    expect((error as Error).message).toBe(`format ${format} is not supported yet`);
-    expect(await exists(target)).toBe(false);
-  });
-});
-
 describe('vmdk descriptors naming another file', () => {
   it.each(feeds)('flat.vmdk (monolithicFlat) in %s mode', async (feed) => {
     const target = out(`flat.vmdk-${feed}.img`);
