@@ -153,6 +153,30 @@ describe('upload server', () => {
     expect(await sha256File(s.target)).toBe(fx.qcow2RawSha);
   });
 
+  it('ends a multipart upload cut before its closing boundary, so a new one can start', async () => {
+    const s = await server({ imageSize: fx.virtualSize });
+    const half = Math.floor((await stat(fx.qcow2)).size / 2);
+    // curl reads a form's file whole before sending; a rate limit keeps it mid-body long enough.
+    const child = spawn('curl', ['-sS', '--cacert', certs.caCert, ...mtls(), '--limit-rate', '8M', '-F', `file=@${fx.qcow2}`, `${s.url}/v1beta1/upload-form`], {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    await waitFor(() => s.session.offset >= half);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+    await waitFor(() => s.session.phase === 'idle');
+    const res = await curl([...mtls(), '-F', `file=@${fx.qcow2}`, `${s.url}/v1beta1/upload-form`]);
+    expect(res.status).toBe(200);
+    expect(await sha256File(s.target)).toBe(fx.qcow2RawSha);
+  });
+
+  it('answers 400 to a multipart request without a boundary', async () => {
+    const s = await server({ imageSize: fx.virtualSize });
+    const res = await curl([...mtls(), '-X', 'POST', '-H', 'Content-Type: multipart/form-data', '--data-binary', 'abc', `${s.url}/v1beta1/upload-form`]);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatch(/^invalid multipart upload: /);
+    expect(s.session.phase).toBe('idle');
+  });
+
   it('starts over when a cut-off upload is simply retried', async () => {
     const s = await server({ imageSize: fx.virtualSize });
     await killHalfWay(s, (await stat(fx.qcow2)).size);

@@ -10,6 +10,7 @@ import { parseChecksum, type ConvertResult } from '../../src/format/index.ts';
 import { discardRestOfBody } from '../early-answer.ts';
 import { uploadHopCiphers } from '../hop-tls.ts';
 import { HealthzPath, UploadHeaders, uploadRoutes, type UploadPathKind } from '../paths.ts';
+import { withFormFile } from './form.ts';
 import { UploadSession, type RunEngine, type UploadContentType } from './session.ts';
 import { parseUploadRange } from './range.ts';
 
@@ -156,30 +157,9 @@ async function receive(
   const contentType: UploadContentType = kind === 'archive' ? 'archive' : volumeContentType;
 
   if (kind === 'form' || kind === 'form-async') {
-    if (!request.isMultipart()) throw new CdiError('CDI_ERR_UPLOAD_FORM', ['request is not multipart/form-data']);
-    const parts = request.parts({ limits: multipartLimits });
-    for (let next = await parts.next(); !next.done; next = await parts.next()) {
-      const part = next.value;
-      if (part.type !== 'file' || part.fieldname !== 'file') {
-        if (part.type === 'file') await drain(part.file);
-        continue;
-      }
-      const result = await session.upload({
-        body: part.file,
-        contentType,
-        contentLength: undefined,
-        offset: undefined,
-        total: undefined,
-        checksum,
-        resumable: false,
-      });
-      // Drain the rest of the form so the connection ends cleanly.
-      for (let rest = await parts.next(); !rest.done; rest = await parts.next()) {
-        if (rest.value.type === 'file') await drain(rest.value.file);
-      }
-      return result;
-    }
-    throw new CdiError('CDI_ERR_UPLOAD_FORM', ['no form part named "file"']);
+    return withFormFile(request, multipartLimits, (file) =>
+      session.upload({ body: file, contentType, contentLength: undefined, offset: undefined, total: undefined, checksum, resumable: false }),
+    );
   }
 
   const range = parseUploadRange(headers);
@@ -197,10 +177,6 @@ async function receive(
 /** The request stream is destroyed once read; only the socket tells whether the client is still there. */
 export function clientGone(reply: FastifyReply): boolean {
   return reply.raw.destroyed || reply.raw.socket?.destroyed !== false;
-}
-
-async function drain(stream: AsyncIterable<unknown>): Promise<void> {
-  for await (const _chunk of stream);
 }
 
 function failureAnswer(request: FastifyRequest, reply: FastifyReply, session: UploadSession, err: unknown, logger: Logger): FastifyReply {

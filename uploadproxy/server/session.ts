@@ -170,6 +170,7 @@ export class UploadSession {
       this.#logger.warn({ held, err: String(cause) }, 'upload interrupted; waiting for a continuation');
     } else {
       await this.#discard(run, 'interrupted');
+      this.#phase = 'idle';
     }
     throw new CdiError('CDI_ERR_ABORTED', [`upload interrupted after ${held} bytes`], { cause });
   }
