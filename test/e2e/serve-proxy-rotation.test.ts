@@ -130,3 +130,33 @@ it('the proxy process started with --exit-with-stdin ends when its parent goes (
     child.kill('SIGKILL');
   }
 });
+
+it('the proxy process ends with its parent even when it cannot log (its stdout a closed pipe)', async () => {
+  const materialDir = path.join(dataDir, 'uploadproxy');
+  const entry = path.join(import.meta.dirname, '..', '..', 'src', 'cluster', 'uploadproxy', 'main.ts');
+  const child = spawn(
+    process.execPath,
+    [
+      entry,
+      ...['--address', '127.0.0.1', '--port', '0', '--kubeconfig', api.kubeconfigPath],
+      ...['--tls-dir', path.join(materialDir, 'serving'), '--client-cert-dir', path.join(materialDir, 'client'), '--server-ca-dir', path.join(materialDir, 'server-ca')],
+      '--exit-with-stdin',
+    ],
+    { env: { ...process.env, APISERVER_PUBLIC_KEY: api.uploadSigningKey.publicPem, LOG_LEVEL: 'debug' }, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  const exited = once(child, 'exit');
+  try {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 300 && !out.includes('upload proxy listening'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(out).toContain('upload proxy listening');
+    // The parent is gone as after a kill -9: nobody reads its output any more, and stdin closes.
+    child.stdout.destroy();
+    child.stderr.destroy();
+    child.stdin.end();
+    const [code] = await Promise.race([exited, new Promise((r) => setTimeout(() => r(['still running']), 15_000))]) as [unknown];
+    expect(code).toBe(0);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});

@@ -8,6 +8,7 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import { CdiError } from '../../api/errors.ts';
 import type { Logger } from '../../api/logger.ts';
 import { dataPathNodeFlags } from '../../api/runtime.ts';
+import { findTool } from '../../node/tools.ts';
 import { uploadClientTls } from './upload-proxy-tls.ts';
 
 export interface UploadProxyRunner {
@@ -106,7 +107,11 @@ export async function runUploadProxy(opts: UploadProxyRunOptions): Promise<Uploa
       // stdin is a pipe only serve holds: it closes when serve dies, however it dies.
       '--exit-with-stdin',
     ];
-    const proc = spawn(process.execPath, args, {
+    // Under setpriv --pdeathsig the kernel kills it when serve dies, whatever state its stdin or
+    // its log is in; the stdin flag stays for where util-linux is missing.
+    const setpriv = await findTool('setpriv');
+    const [command, argv] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', process.execPath, ...args]] : [process.execPath, args];
+    const proc = spawn(command, argv, {
       // At least info: its "listening" line says where it is; serve's logger filters what it relays.
       env: { ...process.env, APISERVER_PUBLIC_KEY: opts.publicKeyPem, LOG_LEVEL: verboseLevels.has(process.env.LOG_LEVEL ?? '') ? process.env.LOG_LEVEL : 'info' },
       stdio: ['pipe', 'pipe', 'pipe'],
