@@ -52,6 +52,7 @@ export const errorTable = {
   },
   CDI_ERR_UPLOAD_SAVE: { message: 'Saving stream failed: %s', exit: 1, http: 500 },
   CDI_ERR_UPLOAD_RESUME: { message: 'cannot resume upload: %s', exit: 1, http: 416 },
+  CDI_ERR_UPLOAD_IDLE: { message: 'no upload data received for %s seconds; the request was cut off', exit: 1, http: 408 },
   // image-upload client (virtctl's texts)
   CDI_ERR_UPLOAD_HTTP: { message: 'unexpected return value %s, %s', exit: 1, http: 502 },
   CDI_ERR_UPLOAD_AUTH: { message: 'authentication failed: %s', exit: 3, http: 401 },

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -165,6 +166,24 @@ describe('upload server', () => {
     await new Promise((r) => child.once('close', r));
     await waitFor(() => s.session.phase === 'idle');
     const res = await curl([...mtls(), '-F', `file=@${fx.qcow2}`, `${s.url}/v1beta1/upload-form`]);
+    expect(res.status).toBe(200);
+    expect(await sha256File(s.target)).toBe(fx.qcow2RawSha);
+  });
+
+  it('cuts a body that stops sending (idle timeout), so the upload is freed for a new one', async () => {
+    const s = await server({ imageSize: fx.virtualSize, idleBodyMs: 500 });
+    const child = spawn('curl', ['-sS', '--cacert', certs.caCert, ...mtls(), '--limit-rate', '2M', '-X', 'POST', '--data-binary', `@${fx.qcow2}`, `${s.url}/v1beta1/upload`], {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    const exited = once(child, 'exit') as Promise<[number | null]>;
+    await waitFor(() => s.session.offset > 0);
+    // a client that goes silent mid-body: the server, not the client, has to end this
+    child.kill('SIGSTOP');
+    await waitFor(() => s.session.phase === 'interrupted');
+    child.kill('SIGCONT');
+    const [code] = await exited;
+    expect(code).not.toBe(0);
+    const res = await curl([...mtls(), '-X', 'POST', '--data-binary', `@${fx.qcow2}`, `${s.url}/v1beta1/upload`]);
     expect(res.status).toBe(200);
     expect(await sha256File(s.target)).toBe(fx.qcow2RawSha);
   });

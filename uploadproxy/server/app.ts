@@ -9,6 +9,7 @@ import type { Logger } from '../../src/api/logger.ts';
 import { parseChecksum, type ConvertResult } from '../../src/format/index.ts';
 import { discardRestOfBody } from '../early-answer.ts';
 import { uploadHopCiphers } from '../hop-tls.ts';
+import { defaultConnectionLimits, defaultIdleBodyMs, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../limits.ts';
 import { HealthzPath, UploadHeaders, uploadRoutes, type UploadPathKind } from '../paths.ts';
 import { withFormFile } from './form.ts';
 import { UploadSession, type RunEngine, type UploadContentType } from './session.ts';
@@ -27,6 +28,9 @@ export interface UploadServerOptions {
   clientName?: string;
   /** How long an interrupted upload waits for its continuation. */
   resumeWindowMs?: number;
+  /** A request body that sends nothing for this long is cut and the upload freed. */
+  idleBodyMs?: number;
+  limits?: ConnectionLimits;
   /** Called after the success answer went out; the entry point then writes the termination message. */
   onComplete?: (result: ConvertResult) => void;
 }
@@ -53,7 +57,13 @@ export interface UploadServer {
 
 export function buildUploadServer(opts: UploadServerOptions): UploadServer {
   const logger = opts.logger;
-  const session = new UploadSession({ runEngine: opts.runEngine, resumeWindowMs: opts.resumeWindowMs ?? 10 * 60_000, logger });
+  const session = new UploadSession({
+    runEngine: opts.runEngine,
+    resumeWindowMs: opts.resumeWindowMs ?? 10 * 60_000,
+    idleBodyMs: opts.idleBodyMs ?? defaultIdleBodyMs,
+    logger,
+  });
+  const limits = opts.limits ?? defaultConnectionLimits;
   const app = (
     opts.tls
       ? Fastify({
@@ -65,10 +75,12 @@ export function buildUploadServer(opts: UploadServerOptions): UploadServer {
             requestCert: true,
             rejectUnauthorized: false,
             ciphers: uploadHopCiphers,
+            ...headTimeoutOptions(limits),
           },
         })
       : Fastify({ logger: false })
   ) as unknown as FastifyInstance;
+  limitConnections(app.server, limits);
 
   app.removeAllContentTypeParsers();
   void app.register(fastifyMultipart, { limits: multipartLimits });
@@ -115,7 +127,8 @@ export function buildUploadServer(opts: UploadServerOptions): UploadServer {
   const serveLocal = async (socketPath: string): Promise<void> => {
     await app.ready();
     // An upload may take hours: no request timeout, as fastify sets on its own server.
-    const server = createServer({ requestTimeout: 0 }, (req, res) => app.routing(req, res));
+    const server = createServer(headTimeoutOptions(limits), (req, res) => app.routing(req, res));
+    limitConnections(server, limits);
     server.on('connection', (socket: Socket) => localConnections.add(socket));
     await rm(socketPath, { force: true });
     const umask = process.umask(0o177);
