@@ -18,6 +18,7 @@ export const errorTable = {
   CDI_ERR_QCOW2_OUT_OF_BOUNDS: { message: 'qcow2 %s offset %s is outside the image', exit: 2, http: 400 },
   CDI_ERR_BAD_COMPRESSED_CLUSTER: { message: 'compressed cluster at guest offset %s is corrupt: %s', exit: 2, http: 400 },
   CDI_ERR_DECOMPRESS: { message: 'cannot decompress %s stream: %s', exit: 2, http: 400 },
+  CDI_ERR_DECOMPRESS_MEMORY: { message: 'cannot decompress %s stream: it needs more memory than the limit of %s (a dictionary larger than any xz preset uses)', exit: 2, http: 400 },
   CDI_ERR_CHECKSUM_FORMAT: { message: 'invalid checksum %s: want algo:hex with algo one of md5, sha1, sha256, sha512', exit: 2, http: 400 },
   CDI_ERR_CHECKSUM_MISMATCH: { message: 'checksum mismatch: expected %s, got %s', exit: 3, http: 400 },
   CDI_ERR_TOO_LARGE: {
