@@ -80,7 +80,8 @@ export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
           return reply;
         } catch (err) {
           const cdiErr = asCdiError(err);
-          logger.warn({ code: cdiErr.code, err: cdiErr.message, status: cdiErr.httpStatus }, 'upload request refused');
+          const cause = cdiErr.cause === undefined ? {} : { cause: String(cdiErr.cause) };
+          logger.warn({ code: cdiErr.code, err: cdiErr.message, ...cause, status: cdiErr.httpStatus }, 'upload request refused');
           if (reply.sent || clientGone(reply)) return reply;
           discardRestOfBody(request, reply);
           return reply.code(cdiErr.httpStatus).type('text/plain; charset=utf-8').send(cdiErr.message);
