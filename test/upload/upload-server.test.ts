@@ -124,6 +124,17 @@ describe('upload server', () => {
     expect(await readdir(path.join(s.dir, 'a'))).toEqual(['b.txt']);
   });
 
+  it('answers an archive entry name too long for the filesystem with the archive error (CDI: 500 for a bad stream)', async () => {
+    const s = await server({ contentType: 'archive', imageSize: 64 * 1024 * 1024 });
+    const long = await tarFile(path.join(s.dir, '..', `long-${process.pid}.tar`), [{ name: `${'n'.repeat(300)}.txt`, data: 'x' }]);
+    const res = await curl([...mtls(), '-X', 'POST', '--data-binary', `@${long}`, `${s.url}/v1beta1/upload-archive`]);
+    expect(res.status).toBe(500);
+    expect(res.body).toMatch(/^Saving stream failed: invalid tar archive: entry name has a component longer than 255 bytes/);
+    expect(await readdir(s.dir)).toEqual([]);
+    const good = await tarFile(path.join(s.dir, '..', `fine-${process.pid}.tar`), [{ name: 'a.txt', data: 'hello' }]);
+    expect((await curl([...mtls(), '-X', 'POST', '--data-binary', `@${good}`, `${s.url}/v1beta1/upload-archive`])).status).toBe(200);
+  });
+
   it('checks the x-cdi-checksum header before declaring the volume done', async () => {
     const s = await server({ imageSize: fx.virtualSize });
     const wrong = `sha256:${'0'.repeat(64)}`;
