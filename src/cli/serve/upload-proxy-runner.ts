@@ -9,6 +9,7 @@ import { CdiError } from '../../api/errors.ts';
 import type { Logger } from '../../api/logger.ts';
 import { dataPathNodeFlags } from '../../api/runtime.ts';
 import { findTool } from '../../node/tools.ts';
+import { keepRenewed } from '../../cluster/pki/serving-renewal.ts';
 import { uploadClientTls } from './upload-proxy-tls.ts';
 
 export interface UploadProxyRunner {
@@ -31,6 +32,8 @@ export interface UploadProxyRunOptions {
   /** Owner-only directory for the certificates handed to the process. */
   materialDir: string;
   checkMs?: number;
+  /** Issues the next serving certificate; called when the current one is 80% into its life. */
+  renewServing?: () => Promise<{ cert: string; key: string }>;
   logger: Logger;
 }
 
@@ -158,12 +161,27 @@ export async function runUploadProxy(opts: UploadProxyRunOptions): Promise<Uploa
     });
   }, opts.checkMs ?? 600_000);
   timer.unref();
+  const renewServing = opts.renewServing;
+  const stopRenewal = renewServing
+    ? keepRenewed(
+        opts.tls.cert,
+        async () => {
+          const next = await renewServing();
+          // the process watches this directory and serves the new pair to new connections
+          await writeMaterial(dirs.serving, { 'tls.crt': next.cert, 'tls.key': next.key });
+          return next.cert;
+        },
+        logger,
+        'upload proxy',
+      )
+    : () => {};
 
   return {
     url,
     async close() {
       closing = true;
       clearInterval(timer);
+      stopRenewal();
       clearTimeout(restartTimer);
       await checking;
       const proc = child;
