@@ -84,6 +84,7 @@ export const errorTable = {
   // targets and I/O
   CDI_ERR_TARGET: { message: 'cannot write target %s: %s', exit: 1, http: 500 },
   CDI_ERR_NO_SPACE: { message: 'no space left on target %s: %s', exit: 4, http: 400 },
+  CDI_ERR_NODE_DISK_FULL: { message: "no space left on device: the node's disk holding the volumes is full, not the DataVolume", exit: 4, http: 507 },
   CDI_ERR_SCRATCH_LIMIT: { message: 'scratch space limit of %s bytes exceeded', exit: 1, http: 500 },
   CDI_ERR_ABORTED: { message: 'aborted: %s', exit: 130, http: 500 },
   CDI_ERR_USAGE: { message: '%s', exit: 64, http: 400 },
