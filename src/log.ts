@@ -1,4 +1,5 @@
 import { pino, type Logger as PinoLogger } from 'pino';
+import { DroppingDestination } from './log-destination.ts';
 
 /** Fields that may carry secrets; pino replaces their values before a line is written. */
 const redactPaths = [
@@ -16,7 +17,10 @@ const redactPaths = [
   '*.IMPORTER_SECRET_KEY',
 ];
 
-/** The process-wide JSON logger; composition roots create it and pass it down. */
-export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): PinoLogger {
-  return pino({ name, level, redact: { paths: redactPaths, censor: '[redacted]' } });
+/**
+ * The process-wide JSON logger on standard output; composition roots create it and pass it down.
+ * Logging never blocks nor kills the process: lines that cannot be written are dropped.
+ */
+export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info', destination = new DroppingDestination()): PinoLogger {
+  return pino({ name, level, redact: { paths: redactPaths, censor: '[redacted]' } }, destination);
 }

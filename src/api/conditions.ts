@@ -1,4 +1,6 @@
 /** DataVolume condition types, reasons and messages as CDI's `pkg/controller/datavolume/conditions.go`. */
+import { CdiError } from './errors.ts';
+
 export const ConditionType = { Ready: 'Ready', Bound: 'Bound', Running: 'Running' } as const;
 export type DataVolumeConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -39,8 +41,19 @@ export const SpaceErrorPatterns = [
   'file largest block is bigger than maxblock',
 ] as const;
 
-export function rewriteSpaceError(message: string): string {
+/** A full filesystem or quota: on a volume of its own the volume is full, on cdi serve the node's disk. */
+const DeviceFullPatterns = ['no space left on device', 'disk quota exceeded'] as const;
+
+/**
+ * CDI's rewrite of a worker's space error. `volumesOnNodeDisk` (cdi serve): volumes are files on
+ * the node's disk whose capacity is a file-size limit, so the volume being full shows as "file too
+ * large" (EFBIG) and is the one "too small"; ENOSPC there means the node's disk is full, which
+ * no larger DataVolume fixes, and is said so.
+ */
+export function rewriteSpaceError(message: string, volumesOnNodeDisk = false): string {
   const lower = message.toLowerCase();
+  if (volumesOnNodeDisk && DeviceFullPatterns.some((p) => lower.includes(p))) return `${new CdiError('CDI_ERR_NODE_DISK_FULL').message} (CDI_ERR_NODE_DISK_FULL)`;
+  if (volumesOnNodeDisk && lower.includes('file too large')) return ConditionMessage.tooSmall;
   return SpaceErrorPatterns.some((p) => lower.includes(p)) ? ConditionMessage.tooSmall : message;
 }
 

@@ -34,6 +34,7 @@ export const errorTable = {
   },
   CDI_ERR_BAD_COMPRESSED_CLUSTER: { message: 'compressed cluster at guest offset %s is corrupt: %s', exit: 2, http: 400 },
   CDI_ERR_DECOMPRESS: { message: 'cannot decompress %s stream: %s', exit: 2, http: 400 },
+  CDI_ERR_DECOMPRESS_MEMORY: { message: 'cannot decompress %s stream: it needs more memory than the limit of %s (a dictionary larger than any xz preset uses)', exit: 2, http: 400 },
   CDI_ERR_CHECKSUM_FORMAT: { message: 'invalid checksum %s: want algo:hex with algo one of md5, sha1, sha256, sha512', exit: 2, http: 400 },
   CDI_ERR_CHECKSUM_MISMATCH: { message: 'checksum mismatch: expected %s, got %s', exit: 3, http: 400 },
   CDI_ERR_TOO_LARGE: {
@@ -70,6 +71,7 @@ export const errorTable = {
   },
   CDI_ERR_UPLOAD_SAVE: { message: 'Saving stream failed: %s', exit: 1, http: 500 },
   CDI_ERR_UPLOAD_RESUME: { message: 'cannot resume upload: %s', exit: 1, http: 416 },
+  CDI_ERR_UPLOAD_IDLE: { message: 'no upload data received for %s seconds; the request was cut off', exit: 1, http: 408 },
   // image-upload client (virtctl's texts)
   CDI_ERR_UPLOAD_HTTP: { message: 'unexpected return value %s, %s', exit: 1, http: 502 },
   CDI_ERR_UPLOAD_AUTH: { message: 'authentication failed: %s', exit: 3, http: 401 },
@@ -100,6 +102,7 @@ export const errorTable = {
   // targets and I/O
   CDI_ERR_TARGET: { message: 'cannot write target %s: %s', exit: 1, http: 500 },
   CDI_ERR_NO_SPACE: { message: 'no space left on target %s: %s', exit: 4, http: 400 },
+  CDI_ERR_NODE_DISK_FULL: { message: "no space left on device: the node's disk holding the volumes is full, not the DataVolume", exit: 4, http: 507 },
   CDI_ERR_SCRATCH_LIMIT: { message: 'scratch space limit of %s bytes exceeded', exit: 1, http: 500 },
   CDI_ERR_ABORTED: { message: 'aborted: %s', exit: 130, http: 500 },
   CDI_ERR_USAGE: { message: '%s', exit: 64, http: 400 },

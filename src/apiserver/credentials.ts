@@ -5,6 +5,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { generateSigningKey } from '../api/upload-token.ts';
 import { issueCertificate } from '../cluster/pki/certificate.ts';
+import { renewalDue } from '../cluster/pki/serving-renewal.ts';
 
 /**
  * The server's secrets, created on first start under `<dataDir>/pki` and reused afterwards: a CA,
@@ -67,9 +68,12 @@ function issueServer(ca: { certPem: string; keyPem: string }, host: string) {
   );
 }
 
-/** A bind address the stored serving certificate does not name gets a new one from the same CA. */
+/**
+ * A serving certificate that does not name the bind address, or is expired or 80% into its life,
+ * is replaced by a new one from the same CA.
+ */
 async function reissueIfNeeded(dir: string, creds: Credentials, host: string): Promise<Credentials> {
-  if (covers(creds.certPem, serverHostnames(host))) return creds;
+  if (covers(creds.certPem, serverHostnames(host)) && Date.now() < renewalDue(creds.certPem).getTime()) return creds;
   const caKeyPem = await readFile(path.join(dir, files.caKey), 'utf8');
   const server = issueServer({ certPem: creds.caPem, keyPem: caKeyPem }, host);
   for (const [f, text] of [

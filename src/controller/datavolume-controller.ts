@@ -34,6 +34,8 @@ export interface DataVolumeControllerOptions {
   workers: number;
   /** Importer and clone-source pods allowed to exist at once (upload servers wait for users and do not count). */
   maxRunningWorkers: number;
+  /** The node agent of cdi serve runs the pods: volumes are files on its disk. */
+  volumesOnNodeDisk: boolean;
 }
 
 const dvRef = cdi('datavolumes');
@@ -206,7 +208,7 @@ export class DataVolumeController {
     const cached = this.o.caches.dataVolumes.get(name, namespace);
     if (!cached || cached.metadata?.deletionTimestamp) return;
     const dv = this.withOwnWrites(cached);
-    const decision = reconcileDataVolume(dv, this.observe(dv), { images: this.o.images, retryBudget: this.o.retryBudget, now: rfc3339() });
+    const decision = reconcileDataVolume(dv, this.observe(dv), { images: this.o.images, retryBudget: this.o.retryBudget, now: rfc3339(), volumesOnNodeDisk: this.o.volumesOnNodeDisk });
     for (const action of decision.actions) await this.execute(dv, action);
     if (!isDeepStrictEqual(normalise(dv.status), normalise(decision.status))) await this.writeStatus(dv, decision.status);
     if (isFinalPhase(decision.status.phase)) this.progress.delete(dv.metadata?.uid ?? '');
@@ -228,7 +230,7 @@ export class DataVolumeController {
       profiles: new Map(),
       ...(caches.configs.get(CdiConfigName) ? { config: caches.configs.get(CdiConfigName)! } : {}),
     };
-    const actions = reconcileUploadClaim(pvc, observed, { images: this.o.images, retryBudget: this.o.retryBudget, now: rfc3339() });
+    const actions = reconcileUploadClaim(pvc, observed, { images: this.o.images, retryBudget: this.o.retryBudget, now: rfc3339(), volumesOnNodeDisk: this.o.volumesOnNodeDisk });
     const owner = { metadata: { name, namespace, uid: pvc.metadata?.uid ?? '' } } as DataVolume;
     for (const action of actions) if (action.kind !== 'event') await this.execute(owner, action);
   }

@@ -39,10 +39,15 @@ export interface ControllerOptions {
 
 export const DefaultCdiNamespace = 'cdi';
 
-async function workerLimit(kube: Kube, wanted: number | 'auto'): Promise<number> {
-  if (wanted !== 'auto') return wanted;
+/** The embedded API server of cdi serve says so in its version; its pods are local processes. */
+async function embeddedApi(kube: Kube): Promise<boolean> {
   const version = await kube.kubeConfig.makeApiClient(VersionApi).getCode().catch(() => undefined);
-  return version?.gitVersion?.endsWith('-cdi') ? 4 * cpus().length : Infinity;
+  return version?.gitVersion?.endsWith('-cdi') ?? false;
+}
+
+function workerLimit(embedded: boolean, wanted: number | 'auto'): number {
+  if (wanted !== 'auto') return wanted;
+  return embedded ? 4 * cpus().length : Infinity;
 }
 
 /** Starts the DataVolume controller (and, in embedded mode, the VM template controller). */
@@ -52,6 +57,7 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
   const pki = new UploadPki(kube, opts.namespace ?? DefaultCdiNamespace, logger);
   await pki.sync();
   const caches = makeCaches(kube);
+  const embedded = await embeddedApi(kube);
   const dvController = new DataVolumeController({
     kube,
     caches,
@@ -61,7 +67,8 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
     retryBudget: opts.retryBudget ?? DefaultWorkerRetryBudget,
     progressIntervalMs: opts.progressIntervalMs ?? 2000,
     workers: opts.workers ?? 16,
-    maxRunningWorkers: await workerLimit(kube, opts.maxRunningWorkers ?? 'auto'),
+    maxRunningWorkers: workerLimit(embedded, opts.maxRunningWorkers ?? 'auto'),
+    volumesOnNodeDisk: embedded,
   });
   const manageVms = opts.virtualMachines === 'auto' || opts.virtualMachines === undefined ? await shouldManageVirtualMachines(kube) : opts.virtualMachines;
   const vmController = manageVms ? new VirtualMachineController(kube, caches, logger) : undefined;

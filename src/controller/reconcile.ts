@@ -54,6 +54,8 @@ export interface Options {
   images: WorkerImageMap;
   retryBudget: number;
   now: string;
+  /** cdi serve: volumes are files on the node's disk (a full disk is not a too small volume). */
+  volumesOnNodeDisk?: boolean;
 }
 
 export interface Decision {
@@ -204,10 +206,10 @@ function budgetSpent(ws: WorkerStatus, opts: Options, o: Observed): boolean {
   return ws.restarts >= budget && ws.lastError !== undefined && ws.phase !== 'Succeeded';
 }
 
-function failed(ws: WorkerStatus, pod: V1Pod, reason: string, message: string): Step {
+function failed(ws: WorkerStatus, pod: V1Pod, reason: string, message: string, volumesOnNodeDisk = false): Step {
   return {
     phase: Phase.Failed,
-    running: notRunning(reason, rewriteSpaceError(message)),
+    running: notRunning(reason, rewriteSpaceError(message, volumesOnNodeDisk)),
     restarts: ws.restarts,
     actions: [{ kind: 'deletePod', namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '' }],
   };
@@ -247,17 +249,17 @@ function importStep(pvc: V1PersistentVolumeClaim, o: Observed, opts: Options): S
     const pod = importerPod({ pvc, config: o.config, image: opts.images.importer });
     return { phase: Phase.ImportScheduled, running: notRunning(), actions: [{ kind: 'createPod', pod }] };
   }
-  const ws = workerStatus(o.pod);
+  const ws = workerStatus(o.pod, opts.volumesOnNodeDisk);
   const actions = mirror(pvc, ws, { [Ann.importPodName]: o.pod.metadata?.name ?? '' });
   if (ws.fatal) {
-    const step = failed(ws, o.pod, Reason.ChecksumError, ws.terminationMessage ?? 'checksum mismatch');
+    const step = failed(ws, o.pod, Reason.ChecksumError, ws.terminationMessage ?? 'checksum mismatch', opts.volumesOnNodeDisk);
     return { ...step, actions: [...step.actions, ...mirror(pvc, ws, { [Ann.fatalError]: 'true' })] };
   }
   if (ws.phase === 'Succeeded') {
     return { phase: Phase.Succeeded, running: ws.running, restarts: ws.restarts, actions };
   }
   if (ws.phase === 'Failed' || budgetSpent(ws, opts, o)) {
-    return failed(ws, o.pod, Reason.RetryBudgetExhausted, ws.lastError ?? ws.terminationMessage ?? 'worker failed');
+    return failed(ws, o.pod, Reason.RetryBudgetExhausted, ws.lastError ?? ws.terminationMessage ?? 'worker failed', opts.volumesOnNodeDisk);
   }
   const phase = ws.phase === 'Running' ? Phase.ImportInProgress : Phase.ImportScheduled;
   return { phase, running: withStage(ws.running, o), restarts: ws.restarts, actions, ...(phase === Phase.ImportInProgress ? { progress: progressOf(o) ?? Progress.unknown } : {}) };
@@ -281,10 +283,10 @@ function uploadStep(pvc: V1PersistentVolumeClaim, o: Observed, opts: Options, cl
     if (pvc.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') return { phase: Phase.Succeeded, running: notRunning('Completed', 'Upload Complete'), actions: [] };
     return { phase: Phase.UploadScheduled, running: notRunning(), actions: [...actions, ...mirror(pvc, undefined, { [Ann.uploadTarget]: '' })] };
   }
-  const ws = workerStatus(o.pod);
+  const ws = workerStatus(o.pod, opts.volumesOnNodeDisk);
   actions.push(...mirror(pvc, ws));
   if (ws.phase === 'Succeeded') return { phase: Phase.Succeeded, running: ws.running, restarts: ws.restarts, actions };
-  if (ws.phase === 'Failed' || budgetSpent(ws, opts, o)) return failed(ws, o.pod, Reason.RetryBudgetExhausted, ws.lastError ?? 'upload server failed');
+  if (ws.phase === 'Failed' || budgetSpent(ws, opts, o)) return failed(ws, o.pod, Reason.RetryBudgetExhausted, ws.lastError ?? 'upload server failed', opts.volumesOnNodeDisk);
   const phase = ws.phase === 'Running' && ws.ready ? Phase.UploadReady : Phase.UploadScheduled;
   return { phase, running: ws.running, restarts: ws.restarts, actions };
 }
@@ -294,7 +296,7 @@ function cloneStep(dv: DataVolume, pvc: V1PersistentVolumeClaim, source: V1Persi
   const srcName = source.metadata?.name ?? '';
   const clientName = cloneClientName(srcNs, srcName, pvc.metadata?.namespace ?? '', pvc.metadata?.name ?? '');
   const actions = serverSide(pvc, o, opts, clientName);
-  const target = o.pod ? workerStatus(o.pod) : undefined;
+  const target = o.pod ? workerStatus(o.pod, opts.volumesOnNodeDisk) : undefined;
   if (!o.pod && pvc.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') {
     return { phase: Phase.Succeeded, running: notRunning('Completed', 'Clone Complete'), actions: [] };
   }
@@ -333,9 +335,9 @@ function cloneStep(dv: DataVolume, pvc: V1PersistentVolumeClaim, source: V1Persi
     }
     return { phase: Phase.CloneScheduled, running: notRunning(), actions };
   }
-  const ws = workerStatus(o.clonerPod);
+  const ws = workerStatus(o.clonerPod, opts.volumesOnNodeDisk);
   if (ws.phase === 'Failed' || budgetSpent(ws, opts, o)) {
-    const step = failed(ws, o.clonerPod, Reason.RetryBudgetExhausted, ws.lastError ?? 'clone source failed');
+    const step = failed(ws, o.clonerPod, Reason.RetryBudgetExhausted, ws.lastError ?? 'clone source failed', opts.volumesOnNodeDisk);
     return { ...step, actions: [...step.actions, ...actions] };
   }
   const phase = ws.phase === 'Running' || ws.phase === 'Succeeded' ? Phase.CloneInProgress : Phase.CloneScheduled;
@@ -375,7 +377,7 @@ export function reconcileUploadClaim(pvc: V1PersistentVolumeClaim, o: Observed, 
   if (!bound && annotations[Ann.immediateBinding] === undefined) return [];
   const actions = serverSide(pvc, o, opts, undefined);
   if (!o.pod) return actions;
-  const ws = workerStatus(o.pod);
+  const ws = workerStatus(o.pod, opts.volumesOnNodeDisk);
   actions.push(
     ...mirror(pvc, ws, {
       [Ann.uploadPodName]: o.pod.metadata?.name ?? '',

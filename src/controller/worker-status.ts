@@ -55,7 +55,8 @@ function mainContainer(pod: V1Pod): V1ContainerStatus | undefined {
   return pod.status?.containerStatuses?.[0];
 }
 
-export function workerStatus(pod: V1Pod): WorkerStatus {
+/** `volumesOnNodeDisk`: see rewriteSpaceError. */
+export function workerStatus(pod: V1Pod, volumesOnNodeDisk = false): WorkerStatus {
   const phase = (pod.status?.phase ?? 'Pending') as WorkerStatus['phase'];
   const cs = mainContainer(pod);
   const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -77,10 +78,10 @@ export function workerStatus(pod: V1Pod): WorkerStatus {
     running = {
       status: 'False',
       reason: fatal ? Reason.ChecksumError : (terminated.reason ?? (terminated.exitCode === 0 ? 'Completed' : 'Error')),
-      message: rewriteSpaceError(message ?? ''),
+      message: rewriteSpaceError(message ?? '', volumesOnNodeDisk),
     };
   } else if (waiting && lastTerminated) {
-    running = { status: 'False', reason: fatal ? Reason.ChecksumError : (lastTerminated.reason ?? 'Error'), message: rewriteSpaceError(message ?? '') };
+    running = { status: 'False', reason: fatal ? Reason.ChecksumError : (lastTerminated.reason ?? 'Error'), message: rewriteSpaceError(message ?? '', volumesOnNodeDisk) };
   } else if (waiting && /ImagePull|ErrImage/.test(waiting.reason ?? '')) {
     running = { status: 'False', reason: Reason.ImagePullFailed, message: ConditionMessage.imagePull(cs?.image ?? '') };
   } else if (waiting) {

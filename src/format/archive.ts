@@ -133,6 +133,7 @@ export class TarExtractor {
 
   async #symlink(target: string, linkname: string, name: string): Promise<void> {
     if (linkname === '' || path.isAbsolute(linkname)) throw traversal(`${name} -> ${linkname}`);
+    checkLength(linkname, `symlink target of ${name.slice(0, 64)}`);
     const resolved = path.resolve(path.dirname(target), linkname);
     this.#checkInside(resolved, `${name} -> ${linkname}`);
     await symlink(linkname, target);
@@ -181,12 +182,25 @@ export class TarExtractor {
   }
 }
 
-/** Normalises an entry name; throws on absolute names and `..` components. */
+/** Linux's NAME_MAX and PATH_MAX: a longer name (a pax header allows any) cannot be created. */
+const NameMaxBytes = 255;
+const PathMaxBytes = 4095;
+
+/** Refuses a name the filesystem cannot hold, before anything tries to create it. */
+function checkLength(name: string, what: string): void {
+  if (Buffer.byteLength(name) > PathMaxBytes) throw new CdiError('CDI_ERR_ARCHIVE_INVALID', [`${what} is longer than ${PathMaxBytes} bytes`]);
+  const long = name.split('/').find((part) => Buffer.byteLength(part) > NameMaxBytes);
+  if (long !== undefined) throw new CdiError('CDI_ERR_ARCHIVE_INVALID', [`${what} has a component longer than ${NameMaxBytes} bytes (${long.slice(0, 32)}...)`]);
+}
+
+/** Normalises an entry name; throws on absolute names, `..` components and names too long to create. */
 function safeName(name: string): string {
   if (name.startsWith('/') || /^[A-Za-z]:[\\/]/.test(name)) throw traversal(name);
   const parts = name.split('/').filter((part) => part !== '' && part !== '.');
   if (parts.includes('..')) throw traversal(name);
-  return parts.join('/');
+  const relative = parts.join('/');
+  checkLength(relative, 'entry name');
+  return relative;
 }
 
 function traversal(name: string): CdiError {
@@ -229,5 +243,6 @@ export function archiveError(err: unknown): unknown {
   const message = err instanceof Error ? err.message : String(err);
   if (/unexpected end|truncated|premature/i.test(message)) return new CdiError('CDI_ERR_TRUNCATED', [`tar archive: ${message}`], { cause: err });
   if (/header|checksum|invalid|format/i.test(message)) return new CdiError('CDI_ERR_ARCHIVE_INVALID', [message], { cause: err });
+  if ((err as { code?: unknown }).code === 'ENAMETOOLONG') return new CdiError('CDI_ERR_ARCHIVE_INVALID', ['an entry name is too long for the filesystem'], { cause: err });
   return err;
 }

@@ -20,6 +20,14 @@ import { readDescriptor } from './file-input.ts';
 
 const run = promisify(execFile);
 
+/**
+ * The most memory xz may use to decode one image. Every preset decodes within it (`xz -9`, the
+ * largest, has a 64 MiB dictionary and needs 65 MiB; multi-threaded decoding takes fewer threads
+ * to stay under it); a stream that asks for more (a few hundred bytes can declare a 1.5 GiB
+ * dictionary) is refused instead of costing a worker that much memory.
+ */
+export const XzMemoryLimitMiB = 256;
+
 /** A FIFO in a private directory, opened at both ends (each open waits for the other). */
 async function outputFifo(): Promise<{ reader: FileHandle; writer: FileHandle; remove(): Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cdi-xz-'));
@@ -39,7 +47,7 @@ export async function* xzDecompress(source: AsyncIterable<Uint8Array>, signal?: 
   const fifo = await outputFifo();
   let child;
   try {
-    child = spawn('xz', ['-dc', '-T0'], { stdio: ['pipe', fifo.writer.fd, 'pipe'], signal });
+    child = spawn('xz', ['-dc', '-T0', `--memlimit-decompress=${XzMemoryLimitMiB}MiB`], { stdio: ['pipe', fifo.writer.fd, 'pipe'], signal });
   } catch (err) {
     await Promise.all([fifo.writer.close(), fifo.reader.close()]);
     await fifo.remove();
@@ -103,5 +111,6 @@ function drained(stream: Writable): Promise<void> {
 function xzError(stderr: string): CdiError {
   const text = stderr.replace(/^xz: \(stdin\): /gm, '').trim() || 'xz failed';
   if (/unexpected end of input/i.test(text)) return new CdiError('CDI_ERR_TRUNCATED', ['xz stream ended early']);
+  if (/memory usage limit reached/i.test(text)) return new CdiError('CDI_ERR_DECOMPRESS_MEMORY', ['xz', `${XzMemoryLimitMiB} MiB`]);
   return new CdiError('CDI_ERR_DECOMPRESS', ['xz', text]);
 }

@@ -134,4 +134,55 @@ describe('cluster upload proxy', () => {
     upstream.setSecureContext({ cert: rotated.certPem, key: rotated.keyPem, ca: clientSigner.certPem });
     expect(await upload()).toEqual({ status: 200, body: `received by CN=${UploadClientCommonName}` });
   });
+
+  describe('against clients that hold connections', () => {
+    const started: ClusterUploadProxy[] = [];
+    afterAll(async () => {
+      await Promise.all(started.map((p) => p.close()));
+    });
+    const limitedProxy = async (limits: { headersTimeoutMs: number; maxConnections: number }): Promise<number> => {
+      const p = await startClusterUploadProxy({
+        host: '127.0.0.1',
+        port: 0,
+        servingDir: join(dir, 'serving'),
+        clientDir: join(dir, 'client'),
+        serverCaDir: join(dir, 'ca'),
+        publicKeyPem: (await generateSigningKey()).publicPem,
+        resolver: { resolve: async () => ({ kind: 'missing' }) },
+        logger: silentLogger,
+        limits,
+      });
+      started.push(p);
+      return p.port;
+    };
+    /** A TLS connection and everything the proxy sent on it until it closed it. */
+    const open = (port: number): { socket: TLSSocket; closed: Promise<string> } => {
+      const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+      let received = '';
+      socket.on('data', (d: Buffer) => (received += d.toString()));
+      socket.on('error', () => undefined);
+      return { socket, closed: new Promise((resolve) => socket.once('close', () => resolve(received))) };
+    };
+
+    it('answers 408 and closes a connection whose request head never completes (slow loris)', async () => {
+      const port = await limitedProxy({ headersTimeoutMs: 300, maxConnections: 16 });
+      const loris = open(port);
+      loris.socket.once('secureConnect', () => loris.socket.write('POST /v1beta1/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: '));
+      expect(await loris.closed).toMatch(/^HTTP\/1\.1 408 /);
+      const idle = open(port);
+      expect(await idle.closed).toMatch(/^HTTP\/1\.1 408 /);
+    });
+
+    it('keeps at most maxConnections open: one more is closed at once', async () => {
+      const port = await limitedProxy({ headersTimeoutMs: 60_000, maxConnections: 2 });
+      const held = [open(port), open(port)];
+      await Promise.all(held.map(({ socket }) => new Promise((resolve) => socket.once('secureConnect', resolve))));
+      const extra = open(port);
+      let handshaken = false;
+      extra.socket.once('secureConnect', () => (handshaken = true));
+      expect(await extra.closed).toBe('');
+      expect(handshaken).toBe(false);
+      for (const { socket } of held) socket.destroy();
+    });
+  });
 });

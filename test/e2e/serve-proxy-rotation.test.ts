@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import https from 'node:https';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { silentLogger, type Logger } from '../../src/api/logger.ts';
 import { startApiServer, type ApiServerHandle } from '../../src/apiserver/index.ts';
 import { dataPathNodeFlags } from '../../src/api/runtime.ts';
@@ -128,5 +130,83 @@ it('the proxy process started with --exit-with-stdin ends when its parent goes (
     expect(code).toBe(0);
   } finally {
     child.kill('SIGKILL');
+  }
+});
+
+it('the proxy process ends with its parent even when it cannot log (its stdout a closed pipe)', async () => {
+  const materialDir = path.join(dataDir, 'uploadproxy');
+  const entry = path.join(import.meta.dirname, '..', '..', 'src', 'cluster', 'uploadproxy', 'main.ts');
+  const child = spawn(
+    process.execPath,
+    [
+      entry,
+      ...['--address', '127.0.0.1', '--port', '0', '--kubeconfig', api.kubeconfigPath],
+      ...['--tls-dir', path.join(materialDir, 'serving'), '--client-cert-dir', path.join(materialDir, 'client'), '--server-ca-dir', path.join(materialDir, 'server-ca')],
+      '--exit-with-stdin',
+    ],
+    { env: { ...process.env, APISERVER_PUBLIC_KEY: api.uploadSigningKey.publicPem, LOG_LEVEL: 'debug' }, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  const exited = once(child, 'exit');
+  try {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 300 && !out.includes('upload proxy listening'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(out).toContain('upload proxy listening');
+    // The parent is gone as after a kill -9: nobody reads its output any more, and stdin closes.
+    child.stdout.destroy();
+    child.stderr.destroy();
+    child.stdin.end();
+    const [code] = await Promise.race([exited, new Promise((r) => setTimeout(() => r(['still running']), 15_000))]) as [unknown];
+    expect(code).toBe(0);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+it('reissues an expired upload proxy certificate at start, and renews the served one 80% into its life without a restart', async () => {
+  const pki = path.join(dataDir, 'pki');
+  const caPem = fs.readFileSync(path.join(pki, 'ca.crt'), 'utf8');
+  const ca = { certPem: caPem, keyPem: fs.readFileSync(path.join(pki, 'ca.key'), 'utf8') };
+  const now = Date.now();
+  const issue = (notBefore: number, notAfter: number) =>
+    issueCertificate({ commonName: 'cdi-uploadproxy', usage: 'server', hostnames: ['localhost', '127.0.0.1'], notBefore: new Date(notBefore), notAfter: new Date(notAfter) }, ca);
+  const expired = issue(now - 7200_000, now - 3600_000);
+  fs.writeFileSync(path.join(pki, 'uploadproxy.crt'), expired.certPem);
+  fs.writeFileSync(path.join(pki, 'uploadproxy.key'), expired.keyPem);
+  const fresh = await uploadProxyServingCert(dataDir, ['localhost', '127.0.0.1']);
+  expect(new Date(new X509Certificate(fresh.cert).validTo).getTime()).toBeGreaterThan(now + 300 * 24 * 3600_000);
+
+  // 8 of its 10 seconds are gone: due for renewal as the proxy starts
+  const ageing = issue(now - 8_000, now + 2_000);
+  let renewals = 0;
+  const proxy = await runUploadProxy({
+    host: '127.0.0.1',
+    port: 0,
+    tls: { cert: ageing.certPem, key: ageing.keyPem },
+    kubeconfigPath: api.kubeconfigPath,
+    core,
+    cdiNamespace: 'cdi',
+    publicKeyPem: api.uploadSigningKey.publicPem,
+    materialDir: path.join(dataDir, 'uploadproxy-renewal'),
+    renewServing: async () => {
+      renewals++;
+      return fresh;
+    },
+    logger: silentLogger,
+  });
+  try {
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port: Number(new URL(proxy.url).port), rejectUnauthorized: false }, () => {
+          resolve(socket.getPeerX509Certificate()?.serialNumber ?? '');
+          socket.destroy();
+        });
+        socket.once('error', reject);
+      });
+    const freshSerial = new X509Certificate(fresh.cert).serialNumber;
+    await vi.waitFor(async () => expect(await served()).toBe(freshSerial), { timeout: 20_000, interval: 200 });
+    expect(renewals).toBe(1);
+  } finally {
+    await proxy.close();
   }
 });

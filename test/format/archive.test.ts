@@ -93,6 +93,22 @@ describe('extraction', () => {
     expect(await codeOf(extract(await readFile(fx.file('tiny.qcow2')), target))).toBe('CDI_ERR_ARCHIVE_INVALID');
   });
 
+  it.each([
+    ['a component over 255 bytes', `disk/${'n'.repeat(256)}.img`],
+    ['a pax path over 4095 bytes', `${'d/'.repeat(2100)}disk.img`],
+  ])('refuses an entry name with %s as an archive error, leaving nothing', async (_what, name) => {
+    const { target } = await newCase();
+    const bytes = await pack([{ name: 'ok.txt', body: new TextEncoder().encode('fine') }, { name, body: new TextEncoder().encode('x') }]);
+    expect(await codeOf(extract(bytes, target))).toBe('CDI_ERR_ARCHIVE_INVALID');
+    expect(await lstat(target).catch(() => undefined)).toBeUndefined();
+  });
+
+  it('refuses a symlink whose target is too long to create', async () => {
+    const { target } = await newCase();
+    const bytes = await pack([{ name: 'link', type: 'symlink', linkname: `${'l'.repeat(300)}` }]);
+    expect(await codeOf(extract(bytes, target))).toBe('CDI_ERR_ARCHIVE_INVALID');
+  });
+
   it('refuses a truncated archive and removes what it extracted', async () => {
     const { target } = await newCase();
     const bytes = await pack(good);

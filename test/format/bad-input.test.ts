@@ -2,11 +2,13 @@
  * Bad inputs end with a coded error, and the target never looks complete: a file we created is
  * gone, a file that existed is emptied, a sink is aborted, nothing is written past the capacity.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convert } from '../../src/format/index.ts';
+import { XzMemoryLimitMiB } from '../../src/format/xz.ts';
 import { formatFixtures, type FormatFixtures } from '../support/fixtures-format.ts';
 import { codeOf, convertWith, exists, tempDir, type Feed } from './helpers.ts';
 import { RecordingSink } from './recording-sink.ts';
@@ -90,6 +92,20 @@ describe('images larger than the target', () => {
       expect(sink.maxEnd).toBe(0);
     },
   );
+
+  it('an xz stream declaring a dictionary past the memory limit is refused with a coded error, nothing written', async () => {
+    const file = out('huge-dictionary.raw.xz');
+    // 64 KiB of data whose header asks the decoder for a 320 MiB dictionary
+    await writeFile(file, execFileSync('xz', ['-c', '-T1', '--lzma2=dict=320MiB'], { input: Buffer.alloc(64 * 1024, 7) }));
+    expect((await stat(file)).size).toBeLessThan(4096);
+    for (const feed of feeds) {
+      const target = out(`huge-dictionary-${feed}.img`);
+      const err = await convertWith(feed, file, { kind: 'file', path: target }).then(() => undefined, (e: unknown) => e as Error & { code?: string });
+      expect(err?.code).toBe('CDI_ERR_DECOMPRESS_MEMORY');
+      expect(err?.message).toBe(`cannot decompress xz stream: it needs more memory than the limit of ${XzMemoryLimitMiB} MiB (a dictionary larger than any xz preset uses)`);
+      expect(await exists(target)).toBe(false);
+    }
+  });
 
   it('an xz image refused before its first extent leaves no xz process or pipe behind', async () => {
     const scratch = out('xz-tmp');

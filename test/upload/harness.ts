@@ -102,6 +102,7 @@ export async function startTestUploadServer(opts: {
   contentType?: 'kubevirt' | 'archive';
   imageSize?: number;
   resumeWindowMs?: number;
+  idleBodyMs?: number;
   clientName?: string;
   /** Also serve on an owner-only unix socket in this directory, and answer its URL (embedded mode). */
   localSocketDir?: string;
@@ -116,6 +117,7 @@ export async function startTestUploadServer(opts: {
     tls: { key: certs.serverKeyPem, cert: certs.serverPem, clientCa: certs.caPem },
     clientName: opts.clientName ?? UploadClientName,
     resumeWindowMs: opts.resumeWindowMs ?? 60_000,
+    ...(opts.idleBodyMs !== undefined ? { idleBodyMs: opts.idleBodyMs } : {}),
     logger: silentLogger,
     runEngine: volumeEngine({
       target,

@@ -211,6 +211,19 @@ describe.each([
     expect(again.status).toBe(409);
   });
 
+  it('answers 502 for an upload server it cannot reach without naming a socket or any path', async () => {
+    const gone = socketDir ? `unix:${path.join(socketDir, 'gone.sock')}` : 'https://127.0.0.1:1';
+    const outside = `unix:${path.join(os.tmpdir(), 'elsewhere', 'x.sock')}`;
+    for (const [name, url] of [['gone', gone], ['outside', outside]] as const) {
+      resolver.table.set(`ns/${name}`, { kind: 'ready', url, contentType: 'kubevirt' });
+      const token = await signUploadToken(proxy.keys.privatePem, { name, namespace: 'ns' });
+      const res = await curl(['-H', `Authorization: Bearer ${token}`, '-X', 'POST', '--data-binary', 'abc', `${proxy.url}/v1beta1/upload`]);
+      expect(res.status).toBe(502);
+      expect(res.body).toMatch(/^error in upload-proxy: /);
+      expect(res.body).not.toMatch(/\/|\.sock/);
+    }
+  });
+
   it('streams a chunked body (no Content-Length, curl -T -) through, byte-identical', async () => {
     const { v, auth } = await volume('chunked');
     const { createReadStream } = await import('node:fs');

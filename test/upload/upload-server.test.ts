@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -123,6 +124,17 @@ describe('upload server', () => {
     expect(await readdir(path.join(s.dir, 'a'))).toEqual(['b.txt']);
   });
 
+  it('answers an archive entry name too long for the filesystem with the archive error (CDI: 500 for a bad stream)', async () => {
+    const s = await server({ contentType: 'archive', imageSize: 64 * 1024 * 1024 });
+    const long = await tarFile(path.join(s.dir, '..', `long-${process.pid}.tar`), [{ name: `${'n'.repeat(300)}.txt`, data: 'x' }]);
+    const res = await curl([...mtls(), '-X', 'POST', '--data-binary', `@${long}`, `${s.url}/v1beta1/upload-archive`]);
+    expect(res.status).toBe(500);
+    expect(res.body).toMatch(/^Saving stream failed: invalid tar archive: entry name has a component longer than 255 bytes/);
+    expect(await readdir(s.dir)).toEqual([]);
+    const good = await tarFile(path.join(s.dir, '..', `fine-${process.pid}.tar`), [{ name: 'a.txt', data: 'hello' }]);
+    expect((await curl([...mtls(), '-X', 'POST', '--data-binary', `@${good}`, `${s.url}/v1beta1/upload-archive`])).status).toBe(200);
+  });
+
   it('checks the x-cdi-checksum header before declaring the volume done', async () => {
     const s = await server({ imageSize: fx.virtualSize });
     const wrong = `sha256:${'0'.repeat(64)}`;
@@ -151,6 +163,48 @@ describe('upload server', () => {
     const rest = await curl([...mtls(), '-X', 'POST', '-T', fx.qcow2, '-C', String(offset), `${s.url}/v1beta1/upload`]);
     expect(rest.status).toBe(200);
     expect(await sha256File(s.target)).toBe(fx.qcow2RawSha);
+  });
+
+  it('ends a multipart upload cut before its closing boundary, so a new one can start', async () => {
+    const s = await server({ imageSize: fx.virtualSize });
+    const half = Math.floor((await stat(fx.qcow2)).size / 2);
+    // curl reads a form's file whole before sending; a rate limit keeps it mid-body long enough.
+    const child = spawn('curl', ['-sS', '--cacert', certs.caCert, ...mtls(), '--limit-rate', '8M', '-F', `file=@${fx.qcow2}`, `${s.url}/v1beta1/upload-form`], {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    await waitFor(() => s.session.offset >= half);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+    await waitFor(() => s.session.phase === 'idle');
+    const res = await curl([...mtls(), '-F', `file=@${fx.qcow2}`, `${s.url}/v1beta1/upload-form`]);
+    expect(res.status).toBe(200);
+    expect(await sha256File(s.target)).toBe(fx.qcow2RawSha);
+  });
+
+  it('cuts a body that stops sending (idle timeout), so the upload is freed for a new one', async () => {
+    const s = await server({ imageSize: fx.virtualSize, idleBodyMs: 500 });
+    const child = spawn('curl', ['-sS', '--cacert', certs.caCert, ...mtls(), '--limit-rate', '2M', '-X', 'POST', '--data-binary', `@${fx.qcow2}`, `${s.url}/v1beta1/upload`], {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    const exited = once(child, 'exit') as Promise<[number | null]>;
+    await waitFor(() => s.session.offset > 0);
+    // a client that goes silent mid-body: the server, not the client, has to end this
+    child.kill('SIGSTOP');
+    await waitFor(() => s.session.phase === 'interrupted');
+    child.kill('SIGCONT');
+    const [code] = await exited;
+    expect(code).not.toBe(0);
+    const res = await curl([...mtls(), '-X', 'POST', '--data-binary', `@${fx.qcow2}`, `${s.url}/v1beta1/upload`]);
+    expect(res.status).toBe(200);
+    expect(await sha256File(s.target)).toBe(fx.qcow2RawSha);
+  });
+
+  it('answers 400 to a multipart request without a boundary', async () => {
+    const s = await server({ imageSize: fx.virtualSize });
+    const res = await curl([...mtls(), '-X', 'POST', '-H', 'Content-Type: multipart/form-data', '--data-binary', 'abc', `${s.url}/v1beta1/upload-form`]);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatch(/^invalid multipart upload: /);
+    expect(s.session.phase).toBe('idle');
   });
 
   it('starts over when a cut-off upload is simply retried', async () => {

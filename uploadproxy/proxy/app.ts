@@ -3,6 +3,7 @@ import { CdiError, asCdiError } from '../../src/api/errors.ts';
 import type { Logger } from '../../src/api/logger.ts';
 import { verifyUploadToken } from '../../src/api/upload-token.ts';
 import { discardRestOfBody } from '../early-answer.ts';
+import { defaultConnectionLimits, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../limits.ts';
 import { HealthzPath, proxyRoutes, uploadPath, type UploadPathKind, type UploadVersion } from '../paths.ts';
 import { clientGone } from '../server/app.ts';
 import { applyCors } from './cors.ts';
@@ -26,15 +27,21 @@ export interface UploadProxyOptions {
   /** How long to wait for the upload server to become ready (CDI: 10 s, polled every second). */
   readyTimeoutMs?: number;
   readyPollMs?: number;
+  /** When its own server is used (tls set): the head deadline and connection cap. */
+  limits?: ConnectionLimits;
 }
 
 // CDI's pattern (pkg/uploadproxy), case-insensitive.
 const bearerPattern = /^Bearer\s+([A-Za-z0-9\-._~+/]+)$/i;
 
 export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
+  const limits = opts.limits ?? defaultConnectionLimits;
   const app = (
-    opts.tls ? Fastify({ logger: false, https: { cert: opts.tls.cert, key: opts.tls.key } }) : Fastify({ logger: false })
+    opts.tls
+      ? Fastify({ logger: false, https: { cert: opts.tls.cert, key: opts.tls.key, ...headTimeoutOptions(limits) } })
+      : Fastify({ logger: false })
   ) as unknown as FastifyInstance;
+  limitConnections(app.server, limits);
   const clients = new UploadServerClients(opts.clientTls, opts.localSocketDir);
   const logger = opts.logger;
 
@@ -73,7 +80,8 @@ export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
           return reply;
         } catch (err) {
           const cdiErr = asCdiError(err);
-          logger.warn({ code: cdiErr.code, err: cdiErr.message, status: cdiErr.httpStatus }, 'upload request refused');
+          const cause = cdiErr.cause === undefined ? {} : { cause: String(cdiErr.cause) };
+          logger.warn({ code: cdiErr.code, err: cdiErr.message, ...cause, status: cdiErr.httpStatus }, 'upload request refused');
           if (reply.sent || clientGone(reply)) return reply;
           discardRestOfBody(request, reply);
           return reply.code(cdiErr.httpStatus).type('text/plain; charset=utf-8').send(cdiErr.message);

@@ -45,9 +45,16 @@ const ConnectTimeoutMs = 10_000;
  */
 export const UpstreamBufferBytes = 4 * 1024 * 1024;
 
+/**
+ * The client's answer for a failed hop. Node's connect errors name the socket path, and paths under
+ * the data dir are nobody's business outside it: a system error is told by its code alone (the
+ * proxy's log keeps the whole error).
+ */
 function forwardError(err: unknown): CdiError {
   if (err instanceof CdiError) return err;
-  return new CdiError('CDI_ERR_UPLOAD_FORWARD', [err instanceof Error ? err.message : String(err)], { cause: err });
+  const code = (err as { code?: unknown } | null)?.code;
+  const reason = typeof code === 'string' ? `cannot reach the upload server (${code})` : err instanceof Error ? err.message : String(err);
+  return new CdiError('CDI_ERR_UPLOAD_FORWARD', [reason], { cause: err });
 }
 
 /**
@@ -75,7 +82,7 @@ export class UploadServerClients {
       // a pod annotation must not be able to aim users' uploads at any other socket.
       // The agent gives each pod its own directory there: <dir>/<pod uid>/<socket>.
       if (this.#socketDir === undefined || path.dirname(path.dirname(socketPath)) !== this.#socketDir || path.normalize(socketPath) !== socketPath) {
-        throw new CdiError('CDI_ERR_UPLOAD_FORWARD', [`upload server socket ${socketPath} is not in the node agent's socket directory`]);
+        throw new CdiError('CDI_ERR_UPLOAD_FORWARD', ["the upload server's socket is not in the node agent's socket directory"], { cause: socketPath });
       }
       // highWaterMark is a Duplex option net.Socket passes on; @types/node does not list it.
       socket = net.connect({ path: socketPath, highWaterMark: UpstreamBufferBytes } as net.NetConnectOpts);

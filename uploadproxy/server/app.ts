@@ -9,7 +9,9 @@ import type { Logger } from '../../src/api/logger.ts';
 import { parseChecksum, type ConvertResult } from '../../src/format/index.ts';
 import { discardRestOfBody } from '../early-answer.ts';
 import { uploadHopCiphers } from '../hop-tls.ts';
+import { defaultConnectionLimits, defaultIdleBodyMs, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../limits.ts';
 import { HealthzPath, UploadHeaders, uploadRoutes, type UploadPathKind } from '../paths.ts';
+import { withFormFile } from './form.ts';
 import { UploadSession, type RunEngine, type UploadContentType } from './session.ts';
 import { parseUploadRange } from './range.ts';
 
@@ -26,6 +28,9 @@ export interface UploadServerOptions {
   clientName?: string;
   /** How long an interrupted upload waits for its continuation. */
   resumeWindowMs?: number;
+  /** A request body that sends nothing for this long is cut and the upload freed. */
+  idleBodyMs?: number;
+  limits?: ConnectionLimits;
   /** Called after the success answer went out; the entry point then writes the termination message. */
   onComplete?: (result: ConvertResult) => void;
 }
@@ -52,7 +57,13 @@ export interface UploadServer {
 
 export function buildUploadServer(opts: UploadServerOptions): UploadServer {
   const logger = opts.logger;
-  const session = new UploadSession({ runEngine: opts.runEngine, resumeWindowMs: opts.resumeWindowMs ?? 10 * 60_000, logger });
+  const session = new UploadSession({
+    runEngine: opts.runEngine,
+    resumeWindowMs: opts.resumeWindowMs ?? 10 * 60_000,
+    idleBodyMs: opts.idleBodyMs ?? defaultIdleBodyMs,
+    logger,
+  });
+  const limits = opts.limits ?? defaultConnectionLimits;
   const app = (
     opts.tls
       ? Fastify({
@@ -64,10 +75,12 @@ export function buildUploadServer(opts: UploadServerOptions): UploadServer {
             requestCert: true,
             rejectUnauthorized: false,
             ciphers: uploadHopCiphers,
+            ...headTimeoutOptions(limits),
           },
         })
       : Fastify({ logger: false })
   ) as unknown as FastifyInstance;
+  limitConnections(app.server, limits);
 
   app.removeAllContentTypeParsers();
   void app.register(fastifyMultipart, { limits: multipartLimits });
@@ -114,7 +127,8 @@ export function buildUploadServer(opts: UploadServerOptions): UploadServer {
   const serveLocal = async (socketPath: string): Promise<void> => {
     await app.ready();
     // An upload may take hours: no request timeout, as fastify sets on its own server.
-    const server = createServer({ requestTimeout: 0 }, (req, res) => app.routing(req, res));
+    const server = createServer(headTimeoutOptions(limits), (req, res) => app.routing(req, res));
+    limitConnections(server, limits);
     server.on('connection', (socket: Socket) => localConnections.add(socket));
     await rm(socketPath, { force: true });
     const umask = process.umask(0o177);
@@ -156,30 +170,9 @@ async function receive(
   const contentType: UploadContentType = kind === 'archive' ? 'archive' : volumeContentType;
 
   if (kind === 'form' || kind === 'form-async') {
-    if (!request.isMultipart()) throw new CdiError('CDI_ERR_UPLOAD_FORM', ['request is not multipart/form-data']);
-    const parts = request.parts({ limits: multipartLimits });
-    for (let next = await parts.next(); !next.done; next = await parts.next()) {
-      const part = next.value;
-      if (part.type !== 'file' || part.fieldname !== 'file') {
-        if (part.type === 'file') await drain(part.file);
-        continue;
-      }
-      const result = await session.upload({
-        body: part.file,
-        contentType,
-        contentLength: undefined,
-        offset: undefined,
-        total: undefined,
-        checksum,
-        resumable: false,
-      });
-      // Drain the rest of the form so the connection ends cleanly.
-      for (let rest = await parts.next(); !rest.done; rest = await parts.next()) {
-        if (rest.value.type === 'file') await drain(rest.value.file);
-      }
-      return result;
-    }
-    throw new CdiError('CDI_ERR_UPLOAD_FORM', ['no form part named "file"']);
+    return withFormFile(request, multipartLimits, (file) =>
+      session.upload({ body: file, contentType, contentLength: undefined, offset: undefined, total: undefined, checksum, resumable: false }),
+    );
   }
 
   const range = parseUploadRange(headers);
@@ -197,10 +190,6 @@ async function receive(
 /** The request stream is destroyed once read; only the socket tells whether the client is still there. */
 export function clientGone(reply: FastifyReply): boolean {
   return reply.raw.destroyed || reply.raw.socket?.destroyed !== false;
-}
-
-async function drain(stream: AsyncIterable<unknown>): Promise<void> {
-  for await (const _chunk of stream);
 }
 
 function failureAnswer(request: FastifyRequest, reply: FastifyReply, session: UploadSession, err: unknown, logger: Logger): FastifyReply {

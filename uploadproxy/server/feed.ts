@@ -1,4 +1,5 @@
 import { finished, type Readable } from 'node:stream';
+import { CdiError } from '../../src/api/errors.ts';
 
 /** Largest chunk the engine is handed when several small ones wait. */
 const JoinLimit = 1024 * 1024;
@@ -50,13 +51,19 @@ export class ByteFeed implements AsyncIterable<Uint8Array> {
    * 16 KiB TLS records costs no promise per record. Resolves at the body's end; rejects when it
    * fails or closes before its end, or when the engine failed. The body is left paused, never
    * destroyed, so the caller can still answer and drain it.
+   *
+   * With `idleMs`, a body that sends nothing for that long while the feed wants more rejects with
+   * CDI_ERR_UPLOAD_IDLE: a stalled client must not hold the upload forever. Time the body spends
+   * paused by backpressure is the engine's, not the client's, and is not counted.
    */
-  pump(body: Readable): Promise<void> {
+  pump(body: Readable, idleMs?: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let settled = false;
+      let idleTimer: NodeJS.Timeout | undefined;
       const settle = (err?: unknown): void => {
         if (settled) return;
         settled = true;
+        clearTimeout(idleTimer);
         body.off('data', onData);
         cleanup();
         if (err === undefined) resolve();
@@ -65,14 +72,23 @@ export class ByteFeed implements AsyncIterable<Uint8Array> {
           reject(err);
         }
       };
+      const waitForClient = (): void => {
+        if (idleMs === undefined || settled) return;
+        idleTimer = setTimeout(() => settle(new CdiError('CDI_ERR_UPLOAD_IDLE', [idleMs / 1000])), idleMs);
+      };
       const onData = (chunk: Buffer): void => {
+        idleTimer?.refresh();
         try {
           if (!this.#offer(chunk)) {
             body.pause();
+            clearTimeout(idleTimer);
             this.#whenRoom(() => {
               // a failure wakes the body too: report it now rather than at the next chunk
               if (this.#failure) settle(this.#failure.error);
-              else if (!settled) body.resume();
+              else if (!settled) {
+                waitForClient();
+                body.resume();
+              }
             });
           }
         } catch (err) {
@@ -80,6 +96,7 @@ export class ByteFeed implements AsyncIterable<Uint8Array> {
         }
       };
       const cleanup = finished(body, { writable: false }, (err) => settle(err ?? undefined));
+      waitForClient();
       body.on('data', onData);
     });
   }

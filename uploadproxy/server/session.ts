@@ -50,13 +50,16 @@ interface Run {
 export class UploadSession {
   readonly #runEngine: RunEngine;
   readonly #resumeWindowMs: number;
+  readonly #idleBodyMs: number | undefined;
   readonly #logger: Logger;
   #phase: UploadPhase = 'idle';
   #run: Run | undefined;
 
-  constructor(opts: { runEngine: RunEngine; resumeWindowMs: number; logger: Logger }) {
+  /** `idleBodyMs`: a request body that sends nothing for this long is cut (ByteFeed.pump). */
+  constructor(opts: { runEngine: RunEngine; resumeWindowMs: number; idleBodyMs?: number; logger: Logger }) {
     this.#runEngine = opts.runEngine;
     this.#resumeWindowMs = opts.resumeWindowMs;
+    this.#idleBodyMs = opts.idleBodyMs;
     this.#logger = opts.logger;
   }
 
@@ -79,7 +82,7 @@ export class UploadSession {
     const run = (attempt.offset ?? 0) > 0 ? this.#continue(attempt) : await this.#start(attempt);
     this.#phase = 'receiving';
     try {
-      await run.feed.pump(attempt.body);
+      await run.feed.pump(attempt.body, this.#idleBodyMs);
     } catch (err) {
       return this.#interrupted(run, attempt, err);
     }
@@ -170,6 +173,7 @@ export class UploadSession {
       this.#logger.warn({ held, err: String(cause) }, 'upload interrupted; waiting for a continuation');
     } else {
       await this.#discard(run, 'interrupted');
+      this.#phase = 'idle';
     }
     throw new CdiError('CDI_ERR_ABORTED', [`upload interrupted after ${held} bytes`], { cause });
   }

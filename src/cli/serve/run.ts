@@ -66,6 +66,7 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
       publicKeyPem: api.uploadSigningKey.publicPem,
       localSocketDir: agent.socketDir,
       materialDir: path.join(o.dataDir, 'uploadproxy'),
+      renewServing: () => uploadProxyServingCert(o.dataDir, proxyHostnames(o.host)),
       logger: o.logger.child({ component: 'uploadproxy' }),
     });
     closers.push(() => proxy.close());

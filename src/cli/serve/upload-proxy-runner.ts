@@ -8,6 +8,8 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import { CdiError } from '../../api/errors.ts';
 import type { Logger } from '../../api/logger.ts';
 import { dataPathNodeFlags } from '../../api/runtime.ts';
+import { findTool } from '../../node/tools.ts';
+import { keepRenewed } from '../../cluster/pki/serving-renewal.ts';
 import { uploadClientTls } from './upload-proxy-tls.ts';
 
 export interface UploadProxyRunner {
@@ -30,6 +32,8 @@ export interface UploadProxyRunOptions {
   /** Owner-only directory for the certificates handed to the process. */
   materialDir: string;
   checkMs?: number;
+  /** Issues the next serving certificate; called when the current one is 80% into its life. */
+  renewServing?: () => Promise<{ cert: string; key: string }>;
   logger: Logger;
 }
 
@@ -106,7 +110,11 @@ export async function runUploadProxy(opts: UploadProxyRunOptions): Promise<Uploa
       // stdin is a pipe only serve holds: it closes when serve dies, however it dies.
       '--exit-with-stdin',
     ];
-    const proc = spawn(process.execPath, args, {
+    // Under setpriv --pdeathsig the kernel kills it when serve dies, whatever state its stdin or
+    // its log is in; the stdin flag stays for where util-linux is missing.
+    const setpriv = await findTool('setpriv');
+    const [command, argv] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', process.execPath, ...args]] : [process.execPath, args];
+    const proc = spawn(command, argv, {
       // At least info: its "listening" line says where it is; serve's logger filters what it relays.
       env: { ...process.env, APISERVER_PUBLIC_KEY: opts.publicKeyPem, LOG_LEVEL: verboseLevels.has(process.env.LOG_LEVEL ?? '') ? process.env.LOG_LEVEL : 'info' },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -153,12 +161,27 @@ export async function runUploadProxy(opts: UploadProxyRunOptions): Promise<Uploa
     });
   }, opts.checkMs ?? 600_000);
   timer.unref();
+  const renewServing = opts.renewServing;
+  const stopRenewal = renewServing
+    ? keepRenewed(
+        opts.tls.cert,
+        async () => {
+          const next = await renewServing();
+          // the process watches this directory and serves the new pair to new connections
+          await writeMaterial(dirs.serving, { 'tls.crt': next.cert, 'tls.key': next.key });
+          return next.cert;
+        },
+        logger,
+        'upload proxy',
+      )
+    : () => {};
 
   return {
     url,
     async close() {
       closing = true;
       clearInterval(timer);
+      stopRenewal();
       clearTimeout(restartTimer);
       await checking;
       const proc = child;

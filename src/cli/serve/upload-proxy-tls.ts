@@ -5,13 +5,14 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import { CdiError } from '../../api/errors.ts';
 import { issueCertificate } from '../../cluster/pki/certificate.ts';
 import { TlsKeys } from '../../cluster/pki/rotation.ts';
+import { renewalDue } from '../../cluster/pki/serving-renewal.ts';
 
 const Year = 365 * 24 * 3600 * 1000;
 
 /**
  * The upload proxy's serving certificate for localhost/127.0.0.1 (and the bind address), signed
  * by the CA of the data dir (`pki/ca.crt`, the one the kubeconfig trusts), so one CA covers both
- * endpoints. Reissued when missing or within 30 days of expiry.
+ * endpoints. Reissued when missing, expired or 80% into its life (pki/serving-renewal.ts).
  */
 export async function uploadProxyServingCert(dataDir: string, hostnames: readonly string[]): Promise<{ cert: string; key: string; caPem: string }> {
   const pki = path.join(dataDir, 'pki');
@@ -36,7 +37,7 @@ function stillGood(certPem: string, caPem: string, hostnames: readonly string[])
     const cert = new X509Certificate(certPem);
     const ca = new X509Certificate(caPem);
     const names = cert.subjectAltName ?? '';
-    return cert.verify(ca.publicKey) && Date.parse(cert.validTo) - Date.now() > 30 * 24 * 3600 * 1000 && hostnames.every((h) => names.includes(h));
+    return cert.verify(ca.publicKey) && Date.now() < renewalDue(certPem).getTime() && hostnames.every((h) => names.includes(h));
   } catch {
     return false;
   }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../api/logger.ts';
+import { defaultConnectionLimits, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../../../uploadproxy/limits.ts';
 import { buildUploadProxy } from '../../../uploadproxy/proxy/app.ts';
 import type { UploadTargetResolver } from '../../../uploadproxy/proxy/resolver.ts';
 import { readTlsMaterial, tlsFingerprint, watchMountedFiles, watchTlsDirectory, type CertWatcher, type TlsMaterial } from '../pki/reload.ts';
@@ -32,6 +33,7 @@ export interface ClusterUploadProxyOptions {
   localSocketDir?: string;
   logger: Logger;
   debounceMs?: number;
+  limits?: ConnectionLimits;
 }
 
 export interface ClusterUploadProxy {
@@ -61,8 +63,10 @@ export async function startClusterUploadProxy(opts: ClusterUploadProxyOptions): 
   };
   let current = await build(await readClientTls(opts));
   const serving = await readTlsMaterial({ dir: opts.servingDir });
-  // fastify's own server defaults: no request timeout (uploads run for hours), 72 s keep-alive
-  const server = createServer({ cert: serving.cert, key: serving.key, requestTimeout: 0, keepAliveTimeout: 72_000 }, (req, res) => current.routing(req, res));
+  // fastify's own server defaults (no request timeout: uploads run for hours; 72 s keep-alive), with a head deadline
+  const limits = opts.limits ?? defaultConnectionLimits;
+  const server = createServer({ cert: serving.cert, key: serving.key, keepAliveTimeout: 72_000, ...headTimeoutOptions(limits) }, (req, res) => current.routing(req, res));
+  limitConnections(server, limits);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => resolve());
