@@ -232,7 +232,7 @@ export class DataImportCronController {
       const copy = structuredClone(cron);
       const conditions = ((copy.status ??= {}).conditions ??= []);
       setCondition(conditions, 'Progressing', 'False', message, 'ErrDataSourceAlreadyManaged', rfc3339(this.now()));
-      await this.o.kube.replaceStatus(cronRef, ns, cron.metadata?.name ?? '', copy);
+      await this.o.kube.custom.replaceNamespacedCustomObjectStatus({ ...cronRef, namespace: ns, name: cron.metadata?.name ?? '', body: copy });
     }
     return false;
   }
@@ -382,7 +382,7 @@ export class DataImportCronController {
       resourceVersion = written.metadata?.resourceVersion;
     }
     if (!isDeepStrictEqual(JSON.parse(JSON.stringify(before.status ?? {})), JSON.parse(JSON.stringify(cron.status ?? {})))) {
-      await this.o.kube.replaceStatus(cronRef, ns, name, { ...cron, metadata: { ...cron.metadata, resourceVersion } });
+      await this.o.kube.custom.replaceNamespacedCustomObjectStatus({ ...cronRef, namespace: ns, name, body: { ...cron, metadata: { ...cron.metadata, resourceVersion } } });
     }
   }
 
