@@ -304,6 +304,8 @@ export class DataVolumeController {
         return kube.remove(() => core.deleteNamespacedSecret({ name: a.name, namespace: a.namespace }));
       case 'annotateClaim':
         return kube.remove(() => kube.mergePatchPvc(a.namespace, a.name, { metadata: { annotations: a.annotations } }));
+      case 'labelClaim':
+        return kube.remove(() => kube.mergePatchPvc(a.namespace, a.name, { metadata: { labels: a.labels } }));
       case 'event':
         return this.event(dv, a.type, a.reason, a.message);
     }

@@ -119,6 +119,10 @@ spec:
     const dv1 = await getDv(serve, first);
     expect(dv1.metadata?.labels?.['cdi.kubevirt.io/dataImportCron']).toBe('fedora-cron');
     expect(dv1.spec?.source?.registry?.url).toBe(`docker://${registry.host}/golden@${digest1}`);
+    // KubeVirt's labels from the image config's environment reach the claim and the DataSource.
+    const pvc1 = await serve.core.readNamespacedPersistentVolumeClaim({ name: first, namespace: ns });
+    expect(pvc1.metadata?.labels?.['instancetype.kubevirt.io/default-preference']).toBe('fedora');
+    await until(async () => ((await getDs('fedora')).metadata?.labels?.['instancetype.kubevirt.io/default-preference'] === 'fedora' ? true : undefined), 'DataSource label');
     let cron = await getCron('fedora-cron');
     expect(cron.status?.currentImports).toEqual([{ DataVolumeName: first, Digest: digest1 }]);
     expect(condition(cron, 'UpToDate')).toMatchObject({ status: 'True', reason: 'UpToDate', message: 'Latest import is up to date' });
@@ -145,6 +149,36 @@ spec:
     await apply(dvYaml('from-golden', '', '32Mi').replace('  source:\n    \n', '  sourceRef:\n    kind: DataSource\n    name: fedora\n'));
     await waitPhase(serve, 'from-golden', 'Succeeded', 120_000);
     await expectBytes('from-golden', gen2);
+
+    // So does a VM's dataVolumeTemplate: the DataSource is resolved to its PVC when the DV is made.
+    await apply(`apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata:
+  name: vm-golden
+spec:
+  running: false
+  dataVolumeTemplates:
+  - metadata:
+      name: vm-golden-root
+    spec:
+      sourceRef:
+        kind: DataSource
+        name: fedora
+      storage:
+        resources:
+          requests:
+            storage: 32Mi
+  template:
+    spec:
+      volumes:
+      - name: root
+        dataVolume:
+          name: vm-golden-root
+`);
+    const vmDv = await waitPhase(serve, 'vm-golden-root', 'Succeeded', 120_000);
+    expect(vmDv.spec?.source?.pvc).toEqual({ namespace: ns, name: second });
+    expect(vmDv.spec?.sourceRef).toBeUndefined();
+    await expectBytes('vm-golden-root', gen2);
 
     // The registry goes down: the DataSource stays on the last good import and the cron says why.
     await registry.stop();

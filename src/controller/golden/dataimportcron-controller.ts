@@ -178,6 +178,8 @@ export class DataImportCronController {
     if (refusal) {
       setCondition(conditions, 'UpToDate', 'False', refusal, CronReason.NotSupported, stamp);
       setCondition(conditions, 'Progressing', 'False', refusal, CronReason.NotSupported, stamp);
+    } else if (poll === undefined && !digestUpdated && conditionOf(before.status, 'UpToDate')?.reason === CronReason.DigestPollFailed) {
+      // The last poll failed: that stays said until a poll succeeds.
     } else if (poll?.error !== undefined) {
       const where = status.lastImportedPVC ? `; DataSource ${cron.spec?.managedDataSource} stays on ${status.lastImportedPVC.name}` : '';
       setCondition(conditions, 'UpToDate', 'False', `Cannot poll the source digest: ${poll.error}${where}`, CronReason.DigestPollFailed, stamp);
