@@ -55,7 +55,8 @@ async function succeedImport(dv: string, labels: Record<string, string> = {}): P
 }
 
 beforeAll(async () => {
-  h = await startHarness({ now: () => clock, pollDigest: async () => {
+  // The test plays the kubelet for a few importers at once: no worker-slot limit in the way.
+  h = await startHarness({ maxRunningWorkers: Infinity, now: () => clock, pollDigest: async () => {
     polls++;
     if (served instanceof Error) throw served;
     return served;

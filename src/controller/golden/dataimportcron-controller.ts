@@ -337,7 +337,8 @@ export class DataImportCronController {
     if (cron.spec?.garbageCollect === 'Never') return;
     const ns = cron.metadata?.namespace ?? '';
     const keep = cron.spec?.importsToKeep !== undefined && cron.spec.importsToKeep >= 0 ? cron.spec.importsToKeep : DefaultImportsToKeep;
-    const lastUse = (c: V1PersistentVolumeClaim) => c.metadata?.annotations?.[CronAnn.lastUseTime] ?? '';
+    // Newest use first; creation order breaks ties (two imports made current within one clock tick).
+    const lastUse = (c: V1PersistentVolumeClaim) => `${c.metadata?.annotations?.[CronAnn.lastUseTime] ?? ''} ${new Date(c.metadata?.creationTimestamp ?? 0).toISOString()}`;
     const claims = this.o.caches.claims.list(ns).filter((c) => c.metadata?.labels?.[CronLabel] === cron.metadata?.name).sort((a, b) => lastUse(b).localeCompare(lastUse(a)));
     for (const claim of claims.slice(keep)) {
       const name = claim.metadata?.name ?? '';
