@@ -20,7 +20,7 @@ type Ready = { status: 'True' | 'False'; reason: string; message: string };
 /** Labels upstream copies from a ready source onto its DataSource (CopyAllowedLabels). */
 const allowedLabel = /^([\w.]+\.kubevirt\.io|kubevirt\.io)\/[\w.-]+$/;
 
-function allowedLabels(...sources: Array<Record<string, string> | undefined>): Record<string, string> {
+export function allowedLabels(...sources: Array<Record<string, string> | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const labels of sources) for (const [k, v] of Object.entries(labels ?? {})) if (allowedLabel.test(k)) out[k] = v;
   return out;

@@ -1,5 +1,6 @@
 import { Gauge, register } from 'prom-client';
 import type { DataImportCron } from '../../api/dataimportcron.ts';
+import { allowedLabels } from '../datasource.ts';
 import { shortName } from '../names.ts';
 
 /** Labels, annotations and names of DataImportCron's objects, spelled as upstream CDI spells them. */
@@ -18,14 +19,6 @@ export const CronAnn = {
   lastUseTime: 'cdi.kubevirt.io/storage.import.lastUseTime',
 } as const;
 
-/** KubeVirt's default instancetype/preference labels, passed from the cron to its imports as upstream. */
-export const DefaultInstanceTypeLabels = [
-  'instancetype.kubevirt.io/default-instancetype',
-  'instancetype.kubevirt.io/default-instancetype-kind',
-  'instancetype.kubevirt.io/default-preference',
-  'instancetype.kubevirt.io/default-preference-kind',
-] as const;
-
 export const DefaultImportsToKeep = 3;
 
 /** Upstream's `createDvName`: the managed DataSource's name and the first 12 hex digits of the digest. */
@@ -36,12 +29,9 @@ export function importName(dataSource: string, digest: string): string | undefin
 
 /** The labels a cron puts on its DataVolumes, claims and DataSource. */
 export function cronResourceLabels(cron: DataImportCron): Record<string, string> {
-  const labels: Record<string, string> = { [CronLabel]: cron.metadata?.name ?? '' };
+  // Upstream copies the cron's KubeVirt labels (default instancetype and preference among them).
+  const labels: Record<string, string> = { ...allowedLabels(cron.metadata?.labels), [CronLabel]: cron.metadata?.name ?? '' };
   if (cron.spec?.retentionPolicy === 'None') labels[CronCleanupLabel] = 'true';
-  for (const key of DefaultInstanceTypeLabels) {
-    const value = cron.metadata?.labels?.[key];
-    if (value) labels[key] = value;
-  }
   return labels;
 }
 
