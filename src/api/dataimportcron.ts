@@ -2,7 +2,7 @@ import { Int32, ObjectMetaSchema } from './core-schemas.ts';
 import { DataVolumeConditionSchema, DataVolumeSpecSchema } from './datavolume.ts';
 import { arr, obj, str, strEnum, type Static } from './schema.ts';
 
-/** cdi.kubevirt.io/v1beta1 DataImportCron: accepted and stored; this implementation does not poll yet. */
+/** cdi.kubevirt.io/v1beta1 DataImportCron: polls a registry tag on a cron schedule and keeps a DataSource on the newest import. */
 export const DataImportCronSchema = obj(
   {
     apiVersion: str(),

@@ -117,6 +117,8 @@ export const errorTable = {
   CDI_ERR_TOKEN_API_UNAUTHENTICATED: { message: 'request is not from a trusted front proxy: %s', exit: 3, http: 401 },
   CDI_ERR_TOKEN_API_DENIED: { message: '%s', exit: 3, http: 401 },
   CDI_ERR_TOKEN_API_REQUEST: { message: 'invalid UploadTokenRequest: %s', exit: 2, http: 400 },
+  // golden images: DataImportCron and DataSource
+  CDI_ERR_CRON_SCHEDULE: { message: 'invalid schedule %s: %s', exit: 2, http: 422 },
   CDI_ERR_KUBECONFIG: { message: 'cannot load Kubernetes client configuration: %s', exit: 1, http: 500 },
 } as const satisfies Record<string, { message: string; exit: number; http: number }>;
 

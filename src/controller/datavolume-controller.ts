@@ -8,6 +8,7 @@ import type { Logger } from '../api/logger.ts';
 import { isFinalPhase, Phase } from '../api/phases.ts';
 import type { StorageProfile } from '../api/storageprofile.ts';
 import type { UploadPki } from './certs.ts';
+import { resolveDataSourceChain } from './datasource-chain.ts';
 import { cdi, type Caches } from './informers.ts';
 import { recordEvent } from './events.ts';
 import { isConflict, isNotFound, type Kube } from './kube.ts';
@@ -150,7 +151,10 @@ export class DataVolumeController {
     let sourceRef = dv.spec?.source?.pvc;
     if (dv.spec?.sourceRef) {
       const dsNs = dv.spec.sourceRef.namespace || ns;
-      dataSource = caches.dataSources.get(dv.spec.sourceRef.name, dsNs) ?? null;
+      const found = caches.dataSources.get(dv.spec.sourceRef.name, dsNs);
+      // A DataSource → DataSource reference clones from what the chain ends at.
+      const chain = found ? resolveDataSourceChain(found, (n, s) => caches.dataSources.get(n, s)) : undefined;
+      dataSource = chain && 'resolved' in chain ? chain.resolved : (found ?? null);
       const p = dataSource?.spec?.source?.pvc;
       sourceRef = p ? { namespace: p.namespace || dsNs, name: p.name } : undefined;
     }
@@ -302,6 +306,8 @@ export class DataVolumeController {
         return kube.remove(() => core.deleteNamespacedSecret({ name: a.name, namespace: a.namespace }));
       case 'annotateClaim':
         return kube.remove(() => kube.mergePatchPvc(a.namespace, a.name, { metadata: { annotations: a.annotations } }));
+      case 'labelClaim':
+        return kube.remove(() => kube.mergePatchPvc(a.namespace, a.name, { metadata: { labels: a.labels } }));
       case 'event':
         return this.event(dv, a.type, a.reason, a.message);
     }

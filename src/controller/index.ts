@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import { VersionApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { DefaultWorkerRetryBudget } from '../api/cdiconfig.ts';
+import type { ImageDigestPoller } from '../api/image-digest.ts';
 import type { Logger } from '../api/logger.ts';
 import { UploadPki } from './certs.ts';
 import { DataVolumeController } from './datavolume-controller.ts';
@@ -8,6 +9,7 @@ import { guardHandlers, makeCaches, startAll, type Cache } from './informers.ts'
 import { Kube } from './kube.ts';
 import { workerImages, type WorkerImageMap } from './pods.ts';
 import { DataSourceController } from './datasource.ts';
+import { DataImportCronController } from './golden/dataimportcron-controller.ts';
 import { StorageProfileController } from './storageprofile.ts';
 import { shouldManageVirtualMachines, VirtualMachineController } from './vm-controller.ts';
 
@@ -35,6 +37,10 @@ export interface ControllerOptions {
    * whose scheduler places pods by their resource requests.
    */
   maxRunningWorkers?: number | 'auto';
+  /** The clock DataImportCron schedules run on (tests inject one). */
+  now?: () => Date;
+  /** The registry client's digest poller for DataImportCrons (the controller itself speaks only the Kubernetes API). */
+  pollDigest?: ImageDigestPoller;
 }
 
 export const DefaultCdiNamespace = 'cdi';
@@ -78,6 +84,8 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
   // Handlers go on before the first list so no event is missed.
   new StorageProfileController(kube, caches, logger).start();
   new DataSourceController(kube, caches, logger).start();
+  const cronController = new DataImportCronController({ kube, caches, logger, ...(opts.now ? { now: opts.now } : {}), ...(opts.pollDigest ? { pollDigest: opts.pollDigest } : {}) });
+  cronController.start();
   dvController.start();
   vmController?.start();
   const stopped = { value: false };
@@ -90,7 +98,7 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
       stopped.value = true;
       clearInterval(rotation);
       await Promise.all(Object.values(informers).map((i) => i.stop().catch(() => {})));
-      await Promise.all([dvController.stop(), vmController?.stop()]);
+      await Promise.all([dvController.stop(), vmController?.stop(), cronController.stop()]);
     },
   };
 }

@@ -11,6 +11,7 @@ import {
   type V1StorageClass,
 } from '@kubernetes/client-node';
 import type { CdiConfig } from '../api/cdiconfig.ts';
+import type { DataImportCron } from '../api/dataimportcron.ts';
 import type { DataSource } from '../api/datasource.ts';
 import { Group, Version, type DataVolume } from '../api/datavolume.ts';
 import { CdiError } from '../api/errors.ts';
@@ -31,6 +32,7 @@ export interface Caches {
   profiles: Cache<StorageProfile & KubernetesObject>;
   configs: Cache<CdiConfig & KubernetesObject>;
   dataSources: Cache<DataSource & KubernetesObject>;
+  dataImportCrons: Cache<DataImportCron & KubernetesObject>;
 }
 
 export const cdi = (plural: string) => ({ group: Group, version: Version, plural });
@@ -49,6 +51,7 @@ export function makeCaches(kube: Kube): Caches {
     profiles: custom('storageprofiles'),
     configs: custom('cdiconfigs'),
     dataSources: custom('datasources'),
+    dataImportCrons: custom('dataimportcrons'),
   };
 }
 

@@ -26,6 +26,7 @@ export type Action =
   | { kind: 'clientCert'; namespace: string; secret: string; commonName: string }
   | { kind: 'deleteSecret'; namespace: string; name: string }
   | { kind: 'annotateClaim'; namespace: string; name: string; annotations: Record<string, string> }
+  | { kind: 'labelClaim'; namespace: string; name: string; labels: Record<string, string> }
   | { kind: 'event'; type: 'Normal' | 'Warning'; reason: string; message: string };
 
 export interface Observed {
@@ -256,6 +257,9 @@ function importStep(pvc: V1PersistentVolumeClaim, o: Observed, opts: Options): S
     return { ...step, actions: [...step.actions, ...mirror(pvc, ws, { [Ann.fatalError]: 'true' })] };
   }
   if (ws.phase === 'Succeeded') {
+    // CDI's import controller puts the labels the importer reports (image env) on the claim.
+    const labels = Object.fromEntries(Object.entries(ws.labels ?? {}).filter(([k, v]) => pvc.metadata?.labels?.[k] !== v));
+    if (Object.keys(labels).length) actions.push({ kind: 'labelClaim', namespace: pvc.metadata?.namespace ?? '', name: pvc.metadata?.name ?? '', labels });
     return { phase: Phase.Succeeded, running: ws.running, restarts: ws.restarts, actions };
   }
   if (ws.phase === 'Failed' || budgetSpent(ws, opts, o)) {

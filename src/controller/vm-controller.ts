@@ -6,7 +6,7 @@ import { cdi, type Cache, type Caches } from './informers.ts';
 import { recordEvent } from './events.ts';
 import { isConflict, isNotFound, type Kube } from './kube.ts';
 import { key, splitKey } from './names.ts';
-import { reconcileVirtualMachine, type VirtualMachine } from './vm.ts';
+import { reconcileVirtualMachine, resolveTemplateSourceRef, type VirtualMachine } from './vm.ts';
 import { runWorkers, WorkQueue } from './workqueue.ts';
 import { rfc3339 } from '../api/time.ts';
 
@@ -84,7 +84,8 @@ export class VirtualMachineController {
       if (dv) existing.set(t.metadata?.name ?? '', dv);
     }
     const decision = reconcileVirtualMachine(vm, existing, rfc3339());
-    for (const dv of decision.create) {
+    for (const template of decision.create) {
+      const dv = resolveTemplateSourceRef(template, (n, ns) => this.caches.dataSources.get(n, ns));
       this.logger.info({ virtualMachine: k, dataVolume: dv.metadata?.name }, 'creating DataVolume from template');
       try {
         await this.kube.createCustom(cdi('datavolumes'), namespace, dv);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DataVolume } from '../api/datavolume.ts';
-import { reconcileVirtualMachine, type VirtualMachine } from './vm.ts';
+import type { DataSource } from '../api/datasource.ts';
+import { reconcileVirtualMachine, resolveTemplateSourceRef, type VirtualMachine } from './vm.ts';
 
 const vm: VirtualMachine = {
   apiVersion: 'kubevirt.io/v1',
@@ -51,5 +52,26 @@ describe('reconcileVirtualMachine', () => {
   it('waits for the VM to start when immediate creation is off', () => {
     const lazy = { ...vm, metadata: { ...vm.metadata, annotations: { 'kubevirt.io/immediate-data-volume-creation': 'false' } } };
     expect(reconcileVirtualMachine(lazy, new Map(), 'now').create).toEqual([]);
+  });
+});
+
+describe('dataVolumeTemplates with sourceRef (KubeVirt resolves the DataSource when it creates the DV)', () => {
+  const sources: Record<string, DataSource> = {
+    fedora: { metadata: { name: 'fedora', namespace: 'golden' }, spec: { source: { pvc: { name: 'fedora-0123456789ab' } } } },
+    'fedora-latest': { metadata: { name: 'fedora-latest', namespace: 'golden' }, spec: { source: { dataSource: { name: 'fedora' } } } },
+    snap: { metadata: { name: 'snap', namespace: 'golden' }, spec: { source: { snapshot: { name: 's', namespace: 'golden' } } } },
+  };
+  const get = (name: string, ns: string) => (ns === 'golden' ? sources[name] : undefined);
+  const dv = (ref: string): DataVolume => ({ metadata: { name: 'root', namespace: 'vms' }, spec: { sourceRef: { kind: 'DataSource', name: ref, namespace: 'golden' }, storage: {} } });
+
+  it('becomes a pvc source, through a DataSource chain too', () => {
+    for (const ref of ['fedora', 'fedora-latest']) {
+      expect(resolveTemplateSourceRef(dv(ref), get).spec).toEqual({ source: { pvc: { namespace: 'golden', name: 'fedora-0123456789ab' } }, storage: {} });
+    }
+  });
+
+  it('stays a sourceRef when the DataSource is missing or does not point at a PVC', () => {
+    expect(resolveTemplateSourceRef(dv('missing'), get)).toEqual(dv('missing'));
+    expect(resolveTemplateSourceRef(dv('snap'), get)).toEqual(dv('snap'));
   });
 });

@@ -1,7 +1,9 @@
 import { Ann, Label } from '../api/annotations.ts';
 import { ApiVersion, type DataVolume, type DataVolumeSpec } from '../api/datavolume.ts';
 import type { ObjectMeta } from '../api/core-schemas.ts';
+import type { DataSource } from '../api/datasource.ts';
 import { isSucceededOrPendingPopulation, Phase } from '../api/phases.ts';
+import { resolveDataSourceChain } from './datasource-chain.ts';
 
 /**
  * KubeVirt's VirtualMachine as far as DataVolumes go (kubevirt.io/v1), and virt-controller's
@@ -112,4 +114,22 @@ export function reconcileVirtualMachine(vm: VirtualMachine, existing: ReadonlyMa
     events,
     status: { ...(vm.status ?? {}), printableStatus, ready: false, created: false, conditions: [...others, condition] },
   };
+}
+
+/**
+ * KubeVirt turns a template's `sourceRef` to a DataSource into the DataVolume's clone source when
+ * it creates the DV: the PVC the DataSource (after its chain) points at at that moment, so the VM
+ * keeps the image it was created from when the DataSource later moves on. A DataSource that does
+ * not resolve to a PVC leaves `sourceRef` for the DataVolume controller to report on.
+ */
+export function resolveTemplateSourceRef(dv: DataVolume, getDataSource: (name: string, namespace: string) => DataSource | undefined): DataVolume {
+  const ref = dv.spec?.sourceRef;
+  if (!ref || ref.kind !== 'DataSource' || !dv.spec) return dv;
+  const ns = ref.namespace || dv.metadata?.namespace || 'default';
+  const found = getDataSource(ref.name, ns);
+  const chain = found ? resolveDataSourceChain(found, getDataSource) : undefined;
+  const pvc = chain && 'resolved' in chain ? chain.resolved.spec?.source?.pvc : undefined;
+  if (!pvc || !chain || !('resolved' in chain)) return dv;
+  const { sourceRef: _resolved, ...spec } = dv.spec;
+  return { ...dv, spec: { ...spec, source: { pvc: { namespace: pvc.namespace || chain.resolved.metadata?.namespace || ns, name: pvc.name } } } };
 }

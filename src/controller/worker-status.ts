@@ -17,12 +17,15 @@ export interface WorkerStatus {
   fatal: boolean;
   /** The last error a restarted or failed container left, for the retry budget. */
   lastError?: string;
+  /** Labels the importer found for the claim (a registry image's *_KUBEVIRT_IO_* environment). */
+  labels?: Record<string, string>;
 }
 
 interface TerminationJson {
   message?: string;
   preallocationApplied?: boolean;
   stage?: string;
+  labels?: Record<string, string>;
 }
 
 export function parseTerminationMessage(raw: string | undefined, exitCode: number | undefined): { message?: string; json?: TerminationJson } {
@@ -91,5 +94,12 @@ export function workerStatus(pod: V1Pod, volumesOnNodeDisk = false): WorkerStatu
   } else {
     running = { status: 'False', reason: phase === 'Pending' ? 'Pending' : '', message: '' };
   }
-  return { phase, ready, restarts, running, ...(message !== undefined ? { terminationMessage: message } : {}), fatal, ...(lastError ? { lastError } : {}) };
+  const labels = terminated?.exitCode === 0 ? stringRecord(parsed.json?.labels) : undefined;
+  return { phase, ready, restarts, running, ...(message !== undefined ? { terminationMessage: message } : {}), fatal, ...(lastError ? { lastError } : {}), ...(labels ? { labels } : {}) };
+}
+
+function stringRecord(value: unknown): Record<string, string> | undefined {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string');
+  return entries.length ? Object.fromEntries(entries) : undefined;
 }

@@ -3,6 +3,7 @@ import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, CoreV1Ap
 import type { Logger } from '../../api/logger.ts';
 import { startApiServer } from '../../apiserver/index.ts';
 import { DefaultCdiNamespace, startController } from '../../controller/index.ts';
+import { pollImageDigest } from '../../sources/registry/digest.ts';
 import { pooledKubeConfig } from '../../controller/kube.ts';
 import { startNodeAgent } from '../../node/agent.ts';
 import { lockDataDir } from './data-dir.ts';
@@ -51,7 +52,7 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     const agent = await startNodeAgent({ kubeConfig: pooledKubeConfig(loaded), dataDir: o.dataDir, logger: o.logger });
     closers.push(() => agent.close());
     await ensureNamespace(kubeConfig, DefaultCdiNamespace);
-    const controller = await startController({ kubeConfig, logger: o.logger });
+    const controller = await startController({ kubeConfig, logger: o.logger, pollDigest: pollImageDigest });
     closers.push(() => controller.stop());
 
     const core = kubeConfig.makeApiClient(CoreV1Api);

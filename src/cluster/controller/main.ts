@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { Gauge, collectDefaultMetrics } from 'prom-client';
 import { asCdiError } from '../../api/errors.ts';
 import { startController } from '../../controller/index.ts';
+import { pollImageDigest } from '../../sources/registry/digest.ts';
 import { createLogger } from '../../log.ts';
 import { buildHealthServer } from '../health.ts';
 import { ownNamespace, selectKubeConfig } from '../kubeconfig.ts';
@@ -72,7 +73,7 @@ const program = new Command('cdi-controller')
       // The DataVolume controller issues upload-pod certificates from the signers, so it starts
       // once the certificate controller has made its first pass over them.
       const startReconciling = () =>
-        startController({ kubeConfig, logger, namespace: flags.namespace, workerImages, virtualMachines: 'auto' }).then(
+        startController({ kubeConfig, logger, namespace: flags.namespace, workerImages, virtualMachines: 'auto', pollDigest: pollImageDigest }).then(
           (controller) => {
             stopController = () => controller.stop();
             if (signal.aborted) void controller.stop();
