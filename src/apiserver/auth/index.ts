@@ -1,0 +1,56 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from '../../api/logger.ts';
+import type { ObjectService } from '../objects.ts';
+import { unauthorized } from '../status.ts';
+import { startDefaultServiceAccounts, serviceAccounts } from './default-serviceaccounts.ts';
+import { forbidden } from './forbidden.ts';
+import { startClusterRoleAggregation } from './rbac-aggregation.ts';
+import { RbacAuthorizer } from './rbac-authorizer.ts';
+import { seedRbacDefaults } from './rbac-defaults.ts';
+import type { RequestAttributes } from './rbac-rules.ts';
+import { authenticateServiceAccountToken, looksLikeJwt, type ServiceAccountKeys } from './serviceaccount-tokens.ts';
+import { AdminUser, type UserInfo } from './user.ts';
+
+/**
+ * Authentication and authorization of every request to the embedded API server: the admin
+ * bearer token (system:masters) or a ServiceAccount token, then RBAC. Tokens are never logged.
+ */
+export class ApiAuth {
+  readonly rbac: RbacAuthorizer;
+  readonly serviceAccountKeys: ServiceAccountKeys;
+  private readonly service: ObjectService;
+  private readonly adminToken: Buffer;
+  private readonly stops: Array<() => void>;
+
+  constructor(service: ObjectService, adminToken: string, serviceAccountKeys: ServiceAccountKeys, log: Logger) {
+    this.service = service;
+    this.adminToken = Buffer.from(adminToken);
+    this.serviceAccountKeys = serviceAccountKeys;
+    seedRbacDefaults(service);
+    this.rbac = new RbacAuthorizer(service);
+    this.stops = [startClusterRoleAggregation(service, this.rbac, log), startDefaultServiceAccounts(service, log), () => this.rbac.close()];
+  }
+
+  close(): void {
+    for (const stop of this.stops) stop();
+  }
+
+  /** The request's user; 401 Unauthorized for a missing, unknown, forged, expired or orphaned token. */
+  async authenticate(req: IncomingMessage): Promise<UserInfo> {
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (!m) throw unauthorized();
+    const given = Buffer.from(m[1]!);
+    if (given.length === this.adminToken.length && timingSafeEqual(given, this.adminToken)) return AdminUser;
+    if (looksLikeJwt(m[1]!)) {
+      const user = await authenticateServiceAccountToken(this.serviceAccountKeys, m[1]!, (ns, name) => this.service.find(serviceAccounts, ns, name));
+      if (user) return user;
+    }
+    throw unauthorized();
+  }
+
+  /** 403 Forbidden, with kube-apiserver's message, unless RBAC allows the request. */
+  require(user: UserInfo, attrs: RequestAttributes): void {
+    if (!this.rbac.authorize(user, attrs)) throw forbidden(user, attrs);
+  }
+}
