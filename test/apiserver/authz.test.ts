@@ -105,6 +105,11 @@ describe('cdi serve authorization (RBAC, ServiceAccount tokens, clone authorizat
     expect(list.stdout).toMatch(/datavolumes\.cdi\.kubevirt\.io\s+\[\]\s+\[\]\s+\[get list watch create update patch delete deletecollection\]/);
     expect(list.stdout).toContain('selfsubjectaccessreviews.authorization.k8s.io');
     expect((await kubectl(h.server.kubeconfigPath, 'auth', 'can-i', '*', '*', '--all-namespaces')).stdout.trim()).toBe('yes');
+    // The admin asks as the ServiceAccount (impersonation); the ServiceAccount may not impersonate anyone.
+    expect((await kubectl(h.server.kubeconfigPath, 'auth', 'can-i', 'list', 'secrets', '-n', 'golden', `--as=${SA}`)).stdout.trim()).toBe('no');
+    expect((await kubectl(h.server.kubeconfigPath, 'auth', 'can-i', 'list', 'secrets', '-n', 'team', `--as=${SA}`)).stdout.trim()).toBe('yes');
+    const impersonating = await kubectl(saKubeconfig, 'get', 'pods', '-n', 'team', '--as=someone');
+    expect(impersonating.stderr).toContain(`users "someone" is forbidden: User "${SA}" cannot impersonate resource "users" in API group "" at the cluster scope`);
     const review = (user: string, namespace: string) =>
       curl(admin, 'POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', json({ apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user, groups: ['system:serviceaccounts'], resourceAttributes: { namespace, verb: 'delete', group: 'cdi.kubevirt.io', resource: 'datavolumes' } } }));
     expect((await review(SA, 'team')).json().status).toEqual({ allowed: true });

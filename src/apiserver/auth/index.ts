@@ -5,6 +5,7 @@ import type { ObjectService } from '../objects.ts';
 import { unauthorized } from '../status.ts';
 import { startDefaultServiceAccounts, serviceAccounts } from './default-serviceaccounts.ts';
 import { forbidden } from './forbidden.ts';
+import { impersonated } from './impersonation.ts';
 import { startClusterRoleAggregation } from './rbac-aggregation.ts';
 import { RbacAuthorizer } from './rbac-authorizer.ts';
 import { seedRbacDefaults } from './rbac-defaults.ts';
@@ -36,8 +37,12 @@ export class ApiAuth {
     for (const stop of this.stops) stop();
   }
 
-  /** The request's user; 401 Unauthorized for a missing, unknown, forged, expired or orphaned token. */
+  /** The request's user (or the one it may impersonate); 401 Unauthorized for a missing, unknown, forged, expired or orphaned token. */
   async authenticate(req: IncomingMessage): Promise<UserInfo> {
+    return impersonated(req, await this.tokenUser(req), (user, attrs) => this.require(user, attrs));
+  }
+
+  private async tokenUser(req: IncomingMessage): Promise<UserInfo> {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     if (!m) throw unauthorized();
     const given = Buffer.from(m[1]!);
