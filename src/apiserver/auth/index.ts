@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../../api/logger.ts';
+import { resourceKey } from '../kinds.ts';
 import type { ObjectService } from '../objects.ts';
 import { unauthorized } from '../status.ts';
 import { startDefaultServiceAccounts, serviceAccounts } from './default-serviceaccounts.ts';
@@ -13,6 +14,9 @@ import type { RequestAttributes } from './rbac-rules.ts';
 import { authenticateServiceAccountToken, looksLikeJwt, type ServiceAccountKeys } from './serviceaccount-tokens.ts';
 import { AdminUser, type UserInfo } from './user.ts';
 
+const saResource = resourceKey(serviceAccounts);
+const MaxVerifiedTokens = 4096;
+
 /**
  * Authentication and authorization of every request to the embedded API server: the admin
  * bearer token (system:masters) or a ServiceAccount token, then RBAC. Tokens are never logged.
@@ -23,6 +27,11 @@ export class ApiAuth {
   private readonly service: ObjectService;
   private readonly adminToken: Buffer;
   private readonly stops: Array<() => void>;
+  /**
+   * ServiceAccount tokens already verified, until they expire: a token is checked once, not on
+   * every request. Any change to a ServiceAccount empties it, so a deleted one stops working at once.
+   */
+  private readonly verified = new Map<string, { user: UserInfo; expiresAt: number }>();
 
   constructor(service: ObjectService, adminToken: string, serviceAccountKeys: ServiceAccountKeys, log: Logger) {
     this.service = service;
@@ -30,7 +39,10 @@ export class ApiAuth {
     this.serviceAccountKeys = serviceAccountKeys;
     seedRbacDefaults(service);
     this.rbac = new RbacAuthorizer(service);
-    this.stops = [startClusterRoleAggregation(service, this.rbac, log), startDefaultServiceAccounts(service, log), () => this.rbac.close()];
+    const forgetTokens = service.hub.subscribe((e) => {
+      if (e.resource === saResource) this.verified.clear();
+    });
+    this.stops = [startClusterRoleAggregation(service, this.rbac, log), startDefaultServiceAccounts(service, log), () => this.rbac.close(), forgetTokens];
   }
 
   close(): void {
@@ -48,8 +60,14 @@ export class ApiAuth {
     const given = Buffer.from(m[1]!);
     if (given.length === this.adminToken.length && timingSafeEqual(given, this.adminToken)) return AdminUser;
     if (looksLikeJwt(m[1]!)) {
-      const user = await authenticateServiceAccountToken(this.serviceAccountKeys, m[1]!, (ns, name) => this.service.find(serviceAccounts, ns, name));
-      if (user) return user;
+      const known = this.verified.get(m[1]!);
+      if (known && known.expiresAt > Date.now()) return known.user;
+      const result = await authenticateServiceAccountToken(this.serviceAccountKeys, m[1]!, (ns, name) => this.service.find(serviceAccounts, ns, name));
+      if (result) {
+        if (this.verified.size >= MaxVerifiedTokens) this.verified.clear();
+        this.verified.set(m[1]!, result);
+        return result.user;
+      }
     }
     throw unauthorized();
   }

@@ -74,11 +74,13 @@ export async function authenticateServiceAccountToken(
   keys: ServiceAccountKeys,
   token: string,
   findServiceAccount: (namespace: string, name: string) => KubeObject | undefined,
-): Promise<UserInfo | undefined> {
+): Promise<{ user: UserInfo; expiresAt: number } | undefined> {
   let claim: KubernetesClaim;
+  let expiresAt: number;
   try {
     const { payload } = await jwtVerify(token, keys.publicKey, { algorithms: ['RS256'], issuer: Issuer, audience: Issuer, requiredClaims: ['exp'] });
     claim = (payload['kubernetes.io'] ?? {}) as KubernetesClaim;
+    expiresAt = payload.exp! * 1000;
   } catch {
     return undefined;
   }
@@ -88,5 +90,5 @@ export async function authenticateServiceAccountToken(
   if (typeof namespace !== 'string' || typeof name !== 'string' || typeof uid !== 'string') return undefined;
   const sa = findServiceAccount(namespace, name);
   if (!sa || sa.metadata?.uid !== uid || sa.metadata.deletionTimestamp) return undefined;
-  return serviceAccountUser(namespace, name, uid);
+  return { user: serviceAccountUser(namespace, name, uid), expiresAt };
 }
