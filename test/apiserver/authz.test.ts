@@ -166,6 +166,19 @@ describe('cdi serve authorization (RBAC, ServiceAccount tokens, clone authorizat
     expect((await curl(admin, 'GET', '/apis/rbac.authorization.k8s.io/v1/namespaces/team/roles/readers')).json().rules).toEqual(held.rules);
   });
 
+  it('validates bindings: roleRef required and immutable, subjects of known kinds', async () => {
+    const rb = '/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings';
+    const bad = await curl(admin, 'POST', rb, json({ metadata: { name: 'bad' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Pod', name: 'x' }, subjects: [{ kind: 'Robot', name: 'r' }] }));
+    expect(bad.code).toBe(422);
+    expect(bad.json().message).toBe(
+      'RoleBinding.rbac.authorization.k8s.io "bad" is invalid: [roleRef.kind: Unsupported value: "Pod": supported values: "Role", "ClusterRole", subjects[0].kind: Unsupported value: "Robot": supported values: "ServiceAccount", "User", "Group"]',
+    );
+    expect((await curl(admin, 'GET', `${rb}/bad`)).code).toBe(404);
+    const changed = await curl(admin, 'PATCH', `${rb}/builder-edit`, json({ roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' } }), 'application/merge-patch+json');
+    expect(changed.code).toBe(422);
+    expect(changed.json().message).toContain('roleRef: Invalid value: {"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"admin"}: cannot change roleRef');
+  });
+
   it('keeps aggregated ClusterRoles current', async () => {
     const extra = { metadata: { name: 'widgets-view', labels: { 'rbac.authorization.k8s.io/aggregate-to-view': 'true' } }, rules: [{ apiGroups: ['example.com'], resources: ['widgets'], verbs: ['get'] }] };
     expect((await curl(admin, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', json(extra))).code).toBe(201);
