@@ -9,7 +9,8 @@ import { Authenticated, Masters } from './user.ts';
 
 /**
  * The ClusterRoles and ClusterRoleBindings a fresh cluster has (kube-apiserver's bootstrap
- * policy, narrowed to the resources served here), plus CDI's user ClusterRoles, read from the
+ * policy, narrowed to the resources served here), KubeVirt's user roles for VirtualMachines,
+ * and CDI's user ClusterRoles, read from the
  * same manifest cluster mode deploys (docker/deploy/user-rbac.yaml). Created when missing.
  */
 const AutoUpdate = { 'rbac.authorization.kubernetes.io/autoupdate': 'true' };
@@ -76,6 +77,9 @@ const bootstrapRoles: KubeObject[] = [
     [core(read, ['configmaps', 'events', 'persistentvolumeclaims', 'persistentvolumeclaims/status', 'pods', 'pods/log', 'pods/status', 'serviceaccounts', 'services', 'services/status', 'namespaces', 'namespaces/status'])],
     aggregateTo('view'),
   ),
+  // KubeVirt's user roles, for the VirtualMachines served here (KubeVirt installs them on a cluster).
+  clusterRole('kubevirt.io:edit', [{ verbs: [...read, ...write], apiGroups: ['kubevirt.io'], resources: ['virtualmachines'] }], { ...aggregateTo('admin'), ...aggregateTo('edit') }),
+  clusterRole('kubevirt.io:view', [{ verbs: read, apiGroups: ['kubevirt.io'], resources: ['virtualmachines', 'virtualmachines/status'] }], aggregateTo('view')),
 ];
 
 const bootstrapBindings: KubeObject[] = [
