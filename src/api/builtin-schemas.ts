@@ -70,7 +70,7 @@ const apiVersion = () => str({ description: 'The versioned schema of this repres
 const kind = () => str({ description: 'The REST resource this object represents, in CamelCase.' });
 
 /** An object root: apiVersion, kind, metadata, then the kind's own fields. */
-function root(go: string, description: string, fields: Record<string, JsonSchema>, required: string[] = []): JsonSchema {
+export function root(go: string, description: string, fields: Record<string, JsonSchema>, required: string[] = []): JsonSchema {
   const schema: JsonSchema = obj({ apiVersion: apiVersion(), kind: kind(), metadata: ObjectMetaFullSchema, ...fields });
   return goType(go, { ...schema, ...(required.length ? { required } : {}), description });
 }

@@ -49,7 +49,7 @@ export function resourceList(groupName: string, version: string): Record<string,
       singularName: '',
       namespaced: k.namespaced,
       kind: k.kind,
-      verbs: sub === 'log' ? ['get'] : ['get', 'patch', 'update'],
+      verbs: sub === 'log' ? ['get'] : sub === 'token' ? ['create'] : ['get', 'patch', 'update'],
     })),
   ]);
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: groupName ? `${groupName}/${version}` : version, resources };

@@ -3,6 +3,8 @@ import { request as httpsRequest, createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../api/logger.ts';
+import { ApiAuth } from './auth/index.ts';
+import { loadOrCreateServiceAccountKeys } from './auth/serviceaccount-tokens.ts';
 import { loadOrCreateCredentials } from './credentials.ts';
 import { startEventExpiry } from './event-ttl.ts';
 import { GarbageCollector } from './gc.ts';
@@ -18,7 +20,7 @@ import { WatchHub } from './watch-hub.ts';
 /**
  * The embedded Kubernetes-compatible API server. Everything lives under `dataDir`:
  *   apiserver.db            the objects (SQLite, WAL)
- *   pki/                    CA, serving cert, bearer token, upload-token signing key (0600)
+ *   pki/                    CA, serving cert, bearer token, upload-token and ServiceAccount-token signing keys (0600)
  *   kubeconfig              written (0600) once the API answers
  *   pods/<ns>/<pod>/<container>.log   read by pods/log, written by the node agent
  */
@@ -87,6 +89,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   const hub = new WatchHub(store.currentRv, opts.watchWindow ?? 10_000, undefined, log);
   const service = new ObjectService(store, hub, opts.validator ?? defaultValidator);
   seedDefaults(service);
+  const auth = new ApiAuth(service, creds.token, await loadOrCreateServiceAccountKeys(opts.dataDir), log);
   const gc = new GarbageCollector(service, log);
   const stopEventExpiry = startEventExpiry(service, opts.eventTtlSeconds ?? 3600, log);
 
@@ -105,7 +108,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
     },
     createRouter({
       service,
-      token: creds.token,
+      auth,
       dataDir: opts.dataDir,
       serverAddress: () => url.replace(/^https:\/\//, ''),
       uploadSigningKey: creds.uploadSigningKey.privatePem,
@@ -128,6 +131,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
     ready = false;
     stopEventExpiry();
     gc.close();
+    auth.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     store.close();

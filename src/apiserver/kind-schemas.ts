@@ -12,6 +12,16 @@ import {
   UploadTokenRequestSchema,
   VirtualMachineSchema,
 } from '../api/builtin-schemas.ts';
+import {
+  ClusterRoleBindingSchema,
+  ClusterRoleSchema,
+  RoleBindingSchema,
+  RoleSchema,
+  SelfSubjectAccessReviewSchema,
+  SelfSubjectRulesReviewSchema,
+  ServiceAccountSchema,
+  SubjectAccessReviewSchema,
+} from '../api/auth-schemas.ts';
 import { crdSpecs, rootSchema } from '../api/crds.ts';
 import type { JsonSchema } from '../api/schema.ts';
 import type { KindInfo } from './kinds.ts';
@@ -33,6 +43,14 @@ const builtins: Record<string, JsonSchema> = {
   StorageClass: StorageClassSchema,
   Lease: LeaseSchema,
   UploadTokenRequest: UploadTokenRequestSchema,
+  ServiceAccount: ServiceAccountSchema,
+  Role: RoleSchema,
+  ClusterRole: ClusterRoleSchema,
+  RoleBinding: RoleBindingSchema,
+  ClusterRoleBinding: ClusterRoleBindingSchema,
+  SelfSubjectAccessReview: SelfSubjectAccessReviewSchema,
+  SubjectAccessReview: SubjectAccessReviewSchema,
+  SelfSubjectRulesReview: SelfSubjectRulesReviewSchema,
 };
 
 const crds: Record<string, JsonSchema> = {

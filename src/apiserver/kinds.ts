@@ -19,7 +19,7 @@ export interface KindInfo {
   namespaced: boolean;
   shortNames: string[];
   /** Subresources beyond the object itself. */
-  subresources: Array<'status' | 'log'>;
+  subresources: Array<'status' | 'log' | 'token'>;
   /** Served as a CRD would be on a cluster: metadata.generation counts its spec changes, no protobuf. */
   customResource: boolean;
   /** Create-only virtual kinds are answered, never stored (UploadTokenRequest). */
@@ -98,8 +98,10 @@ function row(
   };
 }
 
+const rbacGroup = 'rbac.authorization.k8s.io';
+
 /** API groups kube-apiserver serves itself; every other group here is a CustomResourceDefinition on a cluster. */
-const builtinGroups = new Set(['', 'storage.k8s.io', 'coordination.k8s.io']);
+const builtinGroups = new Set(['', 'storage.k8s.io', 'coordination.k8s.io', rbacGroup, 'authorization.k8s.io']);
 const cdi = 'cdi.kubevirt.io';
 const all = ['all'];
 
@@ -177,6 +179,17 @@ export const kinds: readonly KindInfo[] = [
   row('coordination.k8s.io', 'v1', 'Lease', 'leases', {
     columns: [{ name: 'Holder', type: 'string', path: 'spec.holderIdentity' }],
   }),
+  row('', 'v1', 'ServiceAccount', 'serviceaccounts', { shortNames: ['sa'], subresources: ['token'] }),
+  row(rbacGroup, 'v1', 'Role', 'roles'),
+  row(rbacGroup, 'v1', 'RoleBinding', 'rolebindings', { columns: [{ name: 'Role', type: 'string', path: (o) => `${readPath(o, 'roleRef.kind')}/${readPath(o, 'roleRef.name')}` }] }),
+  row(rbacGroup, 'v1', 'ClusterRole', 'clusterroles', { namespaced: false }),
+  row(rbacGroup, 'v1', 'ClusterRoleBinding', 'clusterrolebindings', {
+    namespaced: false,
+    columns: [{ name: 'Role', type: 'string', path: (o) => `${readPath(o, 'roleRef.kind')}/${readPath(o, 'roleRef.name')}` }],
+  }),
+  row('authorization.k8s.io', 'v1', 'SelfSubjectAccessReview', 'selfsubjectaccessreviews', { namespaced: false, createOnly: true }),
+  row('authorization.k8s.io', 'v1', 'SelfSubjectRulesReview', 'selfsubjectrulesreviews', { namespaced: false, createOnly: true }),
+  row('authorization.k8s.io', 'v1', 'SubjectAccessReview', 'subjectaccessreviews', { namespaced: false, createOnly: true }),
   row('kubevirt.io', 'v1', 'VirtualMachine', 'virtualmachines', {
     shortNames: ['vm', 'vms'],
     subresources: ['status'],

@@ -35,7 +35,14 @@ export function checkTypeMeta(info: KindInfo, body: unknown): KubeObject {
   return obj;
 }
 
+/** RBAC objects only need names that are valid path segments (`system:discovery`), as ValidateRBACName. */
+function pathSegmentCauses(name: string): StatusCause[] {
+  const problem = name === '.' || name === '..' ? `may not be '${name}'` : ['/', '%'].find((c) => name.includes(c)) ? `may not contain '${['/', '%'].find((c) => name.includes(c))}'` : undefined;
+  return problem ? [{ field: 'metadata.name', message: `Invalid value: "${name}": ${problem}` }] : [];
+}
+
 function nameCauses(info: KindInfo, name: string): StatusCause[] {
+  if (info.group === 'rbac.authorization.k8s.io') return pathSegmentCauses(name);
   const label = info.kind === 'Namespace' || info.kind === 'Service';
   const ok = label ? dns1123Label.test(name) && name.length <= 63 : dns1123Subdomain.test(name) && name.length <= 253;
   if (ok) return [];

@@ -1,9 +1,14 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../api/logger.ts';
+import { selfSubjectAccessReview, selfSubjectRulesReview, subjectAccessReview } from './auth/access-reviews.ts';
+import { admitWrite } from './auth/admission.ts';
+import { nonResource, resourceAttributes } from './auth/forbidden.ts';
+import type { ApiAuth } from './auth/index.ts';
+import { createServiceAccountToken } from './auth/token-request.ts';
+import type { UserInfo } from './auth/user.ts';
 import { coreVersions, group, groupList, resourceList, versionInfo } from './discovery.ts';
 import { readJson, sendError, sendJson, sendText, successStatus } from './http.ts';
-import { apiVersionOf, findKind, type KindInfo } from './kinds.ts';
+import { apiVersionOf, findKind, type KindInfo, type KubeObject } from './kinds.ts';
 import type { ObjectService } from './objects.ts';
 import { protobufKinds } from '../protobuf/k8s-messages.ts';
 import { checkTypeMeta } from './metadata.ts';
@@ -12,7 +17,7 @@ import { servePodLog } from './pod-log.ts';
 import { kindSchema } from './kind-schemas.ts';
 import { deleteQuery, dryRunQuery, listQuery, queryBool, queryInt, watchQuery } from './query.ts';
 import { checkSchema, parseFieldValidation } from './schema-check.ts';
-import { ApiError, badRequest, internal, methodNotAllowed, pathNotFound, unauthorized } from './status.ts';
+import { ApiError, badRequest, internal, methodNotAllowed, pathNotFound } from './status.ts';
 import { toTable, wantsTable } from './table.ts';
 import { createUploadToken } from './upload-token-request.ts';
 import { serveWatch } from './watch.ts';
@@ -25,7 +30,7 @@ import { serveWatch } from './watch.ts';
  */
 export interface RouterOptions {
   service: ObjectService;
-  token: string;
+  auth: ApiAuth;
   dataDir: string;
   serverAddress: () => string;
   uploadSigningKey: string;
@@ -54,13 +59,21 @@ function resolve(groupName: string, version: string, rest: string[]): Target | u
   return { info, namespace: undefined, name: rest[1], subresource: rest[2] };
 }
 
-function authorized(req: IncomingMessage, token: string): boolean {
-  const header = req.headers.authorization ?? '';
-  const m = /^Bearer\s+(\S+)$/i.exec(header);
-  if (!m) return false;
-  const given = Buffer.from(m[1]!);
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
+/** The RBAC verb of a request (kube-apiserver's RequestInfo): list/watch on collections, get on pods/log. */
+function verbOf(method: string, t: Target, q: URLSearchParams): string {
+  if (t.subresource === 'log') return 'get';
+  switch (method) {
+    case 'GET':
+      return queryBool(q, 'watch') ? 'watch' : t.name === undefined ? 'list' : 'get';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'DELETE':
+      return t.name === undefined ? 'deletecollection' : 'delete';
+    default:
+      return method.toLowerCase();
+  }
 }
 
 /** A path segment; a malformed escape (%ZZ) is the client's error, as Go's URL parser reports it. */
@@ -87,17 +100,32 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
     sendJson(res, status, body);
   };
 
-  async function serveResource(t: Target, req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> {
+  async function serveCreateOnly(info: KindInfo, namespace: string | undefined, user: UserInfo, body: unknown): Promise<unknown> {
+    switch (info.plural) {
+      case 'selfsubjectaccessreviews':
+        return selfSubjectAccessReview(o.auth.rbac, info, user, body);
+      case 'subjectaccessreviews':
+        return subjectAccessReview(o.auth.rbac, info, body);
+      case 'selfsubjectrulesreviews':
+        return selfSubjectRulesReview(o.auth.rbac, info, user, body);
+      default:
+        if (namespace === undefined) throw methodNotAllowed(`the server does not allow this method on the requested resource`);
+        return createUploadToken(info, namespace, body, o.uploadSigningKey);
+    }
+  }
+
+  async function serveResource(t: Target, req: IncomingMessage, res: ServerResponse, q: URLSearchParams, user: UserInfo): Promise<void> {
     const { info, namespace, name, subresource } = t;
     const method = req.method ?? 'GET';
     if (subresource !== undefined && !(info.subresources as string[]).includes(subresource)) throw pathNotFound(req.url ?? '');
+    o.auth.require(user, resourceAttributes({ verb: verbOf(method, t, q), apiGroup: info.group, resource: info.plural, subresource: subresource ?? '', namespace: namespace ?? '', name: name ?? '' }));
     if (info.createOnly) {
-      if (method !== 'POST' || name !== undefined || namespace === undefined) throw methodNotAllowed(`the server does not allow this method on the requested resource`);
+      if (method !== 'POST' || name !== undefined) throw methodNotAllowed(`the server does not allow this method on the requested resource`);
       const duplicates: string[] = [];
-      const body = checkTypeMeta(info, await readJson(req, { duplicates }));
+      const body = checkTypeMeta(info, await readJson(req, { protobuf: `${apiVersionOf(info)}/${info.kind}` in protobufKinds, duplicates }));
       const checked = checkSchema(info, kindSchema(info), body, parseFieldValidation(q.get('fieldValidation')), duplicates);
       setWarnings(res, checked.warnings);
-      return reply(res, 201, await createUploadToken(info, namespace, checked.object, o.uploadSigningKey));
+      return reply(res, 201, await serveCreateOnly(info, namespace, user, checked.object));
     }
     const table = wantsTable(req.headers.accept);
     const warnings: string[] = [];
@@ -116,6 +144,11 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
       setWarnings(res, warnings);
       return reply(res, status, result);
     };
+    if (subresource === 'token') {
+      if (method !== 'POST') throw methodNotAllowed('only POST is allowed on serviceaccounts/token');
+      const sa = service.get(info, namespace, name!);
+      return reply(res, 201, await createServiceAccountToken(o.auth.serviceAccountKeys, sa, await body()));
+    }
     if (subresource === 'log') {
       if (method !== 'GET') throw methodNotAllowed('only GET is allowed on pods/log');
       return servePodLog(service, pods, o.dataDir, namespace ?? '', name!, req, res, {
@@ -144,8 +177,11 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
             items: list.items,
           });
         }
-        case 'POST':
-          return replyWarned(201, service.create(info, namespace, await body(), writeOpts('CreateOptions')));
+        case 'POST': {
+          const obj = await body();
+          await admitWrite(o.auth.rbac, service, user, info, namespace, obj as KubeObject, 'CREATE');
+          return replyWarned(201, service.create(info, namespace, obj, writeOpts('CreateOptions')));
+        }
         case 'DELETE': {
           const options = await body();
           const items = service.deleteCollection(info, namespace, listQuery(q), deleteQuery(q, options));
@@ -160,10 +196,19 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
         const obj = service.get(info, namespace, name);
         return reply(res, 200, table ? toTable(info, [obj], obj.metadata?.resourceVersion ?? '') : obj);
       }
-      case 'PUT':
-        return replyWarned(200, service.update(info, namespace, name, await body(), writeOpts('UpdateOptions')));
-      case 'PATCH':
-        return replyWarned(200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), writeOpts('PatchOptions')));
+      case 'PUT': {
+        const obj = await body();
+        await admitWrite(o.auth.rbac, service, user, info, namespace, obj as KubeObject, 'UPDATE');
+        return replyWarned(200, service.update(info, namespace, name, obj, writeOpts('UpdateOptions')));
+      }
+      case 'PATCH': {
+        const contentType = req.headers['content-type'] ?? '';
+        const patch = await readJson(req);
+        // Who may write what depends on the patched result: compute it without writing, admit it, then write.
+        const result = service.patch(info, namespace, name, contentType, patch, { ...writeOpts('PatchOptions'), dryRun: true });
+        await admitWrite(o.auth.rbac, service, user, info, namespace, result, 'UPDATE');
+        return replyWarned(200, service.patch(info, namespace, name, contentType, patch, writeOpts('PatchOptions')));
+      }
       case 'DELETE': {
         if (subresource) throw methodNotAllowed('DELETE is not allowed on the status subresource');
         const obj = service.delete(info, namespace, name, deleteQuery(q, await body()));
@@ -183,7 +228,9 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
     const path = url.pathname.replace(/\/+$/, '') || '/';
     if (path === '/healthz' || path === '/livez') return sendText(res, 200, 'ok');
     if (path === '/readyz') return o.isReady() ? sendText(res, 200, 'ok') : sendText(res, 503, 'not ready');
-    if (!authorized(req, o.token)) throw unauthorized();
+    const user = await o.auth.authenticate(req);
+    const resourcePath = (parts[0] === 'api' && parts.length > 2) || (parts[0] === 'apis' && parts.length > 3);
+    if (!resourcePath) o.auth.require(user, nonResource((req.method ?? 'GET').toLowerCase(), path));
     if (path === '/version') return sendJson(res, 200, versionInfo);
     if (path === '/openapi/v2' || path === '/openapi/v3' || path.startsWith('/openapi/v3/')) return serveOpenApi(req, res, path, q);
     if (path === '/api') return sendJson(res, 200, coreVersions(o.serverAddress()));
@@ -191,7 +238,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
     if (parts[0] === 'api' && parts[1] === 'v1') {
       if (parts.length === 2) return sendJson(res, 200, resourceList('', 'v1'));
       const t = resolve('', 'v1', parts.slice(2));
-      if (t) return serveResource(t, req, res, q);
+      if (t) return serveResource(t, req, res, q, user);
     }
     if (parts[0] === 'apis' && parts.length >= 2) {
       if (parts.length === 2) {
@@ -202,7 +249,7 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
         if (list) return sendJson(res, 200, list);
       } else {
         const t = resolve(parts[1]!, parts[2]!, parts.slice(3));
-        if (t) return serveResource(t, req, res, q);
+        if (t) return serveResource(t, req, res, q, user);
       }
     }
     throw pathNotFound(url.pathname);

@@ -30,6 +30,109 @@ const list = field('list');
 const map = field('map');
 
 export const messages = {
+  AggregationRule: {
+    1: list('clusterRoleSelectors', 'LabelSelector'),
+  },
+  BoundObjectReference: {
+    1: one('kind', 'string'),
+    2: one('apiVersion', 'string'),
+    3: one('name', 'string'),
+    4: one('uid', 'string'),
+  },
+  ClusterRole: {
+    1: one('metadata', 'ObjectMeta'),
+    2: list('rules', 'PolicyRule'),
+    3: one('aggregationRule', 'AggregationRule'),
+  },
+  ClusterRoleBinding: {
+    1: one('metadata', 'ObjectMeta'),
+    2: list('subjects', 'Subject'),
+    3: one('roleRef', 'RoleRef'),
+  },
+  LocalObjectReference: {
+    1: one('name', 'string'),
+  },
+  NonResourceAttributes: {
+    1: one('path', 'string'),
+    2: one('verb', 'string'),
+  },
+  PolicyRule: {
+    1: list('verbs', 'string'),
+    2: list('apiGroups', 'string'),
+    3: list('resources', 'string'),
+    4: list('resourceNames', 'string'),
+    5: list('nonResourceURLs', 'string'),
+  },
+  ResourceAttributes: {
+    1: one('namespace', 'string'),
+    2: one('verb', 'string'),
+    3: one('group', 'string'),
+    4: one('version', 'string'),
+    5: one('resource', 'string'),
+    6: one('subresource', 'string'),
+    7: one('name', 'string'),
+  },
+  Role: {
+    1: one('metadata', 'ObjectMeta'),
+    2: list('rules', 'PolicyRule'),
+  },
+  RoleBinding: {
+    1: one('metadata', 'ObjectMeta'),
+    2: list('subjects', 'Subject'),
+    3: one('roleRef', 'RoleRef'),
+  },
+  RoleRef: {
+    1: one('apiGroup', 'string'),
+    2: one('kind', 'string'),
+    3: one('name', 'string'),
+  },
+  SelfSubjectAccessReview: {
+    1: one('metadata', 'ObjectMeta'),
+    2: one('spec', 'SelfSubjectAccessReviewSpec'),
+  },
+  SelfSubjectAccessReviewSpec: {
+    1: one('resourceAttributes', 'ResourceAttributes'),
+    2: one('nonResourceAttributes', 'NonResourceAttributes'),
+  },
+  SelfSubjectRulesReview: {
+    1: one('metadata', 'ObjectMeta'),
+    2: one('spec', 'SelfSubjectRulesReviewSpec'),
+  },
+  SelfSubjectRulesReviewSpec: {
+    1: one('namespace', 'string'),
+  },
+  ServiceAccount: {
+    1: one('metadata', 'ObjectMeta'),
+    2: list('secrets', 'ObjectReference'),
+    3: list('imagePullSecrets', 'LocalObjectReference'),
+    4: one('automountServiceAccountToken', 'bool', pointer),
+  },
+  Subject: {
+    1: one('kind', 'string'),
+    2: one('apiGroup', 'string'),
+    3: one('name', 'string'),
+    4: one('namespace', 'string'),
+  },
+  SubjectAccessReview: {
+    1: one('metadata', 'ObjectMeta'),
+    2: one('spec', 'SubjectAccessReviewSpec'),
+  },
+  SubjectAccessReviewSpec: {
+    1: one('resourceAttributes', 'ResourceAttributes'),
+    2: one('nonResourceAttributes', 'NonResourceAttributes'),
+    3: one('user', 'string'),
+    4: list('groups', 'string'),
+    6: one('uid', 'string'),
+  },
+  TokenRequest: {
+    1: one('metadata', 'ObjectMeta'),
+    2: one('spec', 'TokenRequestSpec'),
+  },
+  TokenRequestSpec: {
+    1: list('audiences', 'string'),
+    3: one('boundObjectRef', 'BoundObjectReference'),
+    4: one('expirationSeconds', 'int64', pointer),
+  },
   ClientIPConfig: {
     1: one('timeoutSeconds', 'int32', pointer),
   },
@@ -325,6 +428,15 @@ export const protobufKinds: Record<string, MessageName> = {
   'v1/Event': 'Event',
   'coordination.k8s.io/v1/Lease': 'Lease',
   'storage.k8s.io/v1/StorageClass': 'StorageClass',
+  'v1/ServiceAccount': 'ServiceAccount',
+  'rbac.authorization.k8s.io/v1/Role': 'Role',
+  'rbac.authorization.k8s.io/v1/ClusterRole': 'ClusterRole',
+  'rbac.authorization.k8s.io/v1/RoleBinding': 'RoleBinding',
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'ClusterRoleBinding',
+  'authorization.k8s.io/v1/SelfSubjectAccessReview': 'SelfSubjectAccessReview',
+  'authorization.k8s.io/v1/SelfSubjectRulesReview': 'SelfSubjectRulesReview',
+  'authorization.k8s.io/v1/SubjectAccessReview': 'SubjectAccessReview',
+  'authentication.k8s.io/v1/TokenRequest': 'TokenRequest',
 };
 
 /** The message of a protobuf body's envelope type: one of those kinds, or DeleteOptions of any group. */

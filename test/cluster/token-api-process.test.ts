@@ -16,9 +16,8 @@ import { atomicWrite } from './support/atomic-writer.ts';
 /**
  * src/cluster/token-api/main.ts as a process: kubeconfig from the embedded API server, serving
  * certificate from a kubelet-style Secret directory (reloaded when `..data` is swapped), the
- * front-proxy CA from a file. The embedded server has no authorization.k8s.io, so an
- * authenticated request ends in the SubjectAccessReview failing (500); the authorised path is
- * covered in token-api.test.ts with a stub authorizer.
+ * front-proxy CA from a file. Its SubjectAccessReviews go to the embedded server's RBAC: the
+ * proxied user is refused until a RoleBinding grants CDI's edit ClusterRole, then gets a token.
  */
 
 const repo = join(import.meta.dirname, '..', '..');
@@ -102,7 +101,7 @@ describe('token API process', () => {
             headers: { 'content-type': 'application/json', 'x-remote-user': 'alice' },
             body: JSON.stringify({ spec: { pvcName: 'disk' } }),
           });
-          return { status: res.statusCode, body: (await res.body.json()) as { details?: { causes?: Array<{ reason: string }> } } };
+          return { status: res.statusCode, body: (await res.body.json()) as { message?: string; status?: { token?: string }; details?: { causes?: Array<{ reason: string }> } } };
         } finally {
           await dispatcher.close();
         }
@@ -110,7 +109,26 @@ describe('token API process', () => {
       const anonymous = await post();
       expect(anonymous.status).toBe(401);
       const proxied = await post(aggregator);
-      expect(proxied.status, 'authenticated, then the SubjectAccessReview has no endpoint here').toBe(500);
+      expect(proxied.status, 'authenticated, then refused by the SubjectAccessReview').toBe(401);
+      expect(proxied.body.details?.causes?.[0]?.reason).toBe('CDI_ERR_TOKEN_API_DENIED');
+      const binding = {
+        metadata: { name: 'alice-cdi-edit' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cdi.kubevirt.io:edit' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' }],
+      };
+      const apiAgent = new Agent({ connect: { ca: api.caPem } });
+      const granted = await request(`${api.url}/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings`, {
+        method: 'POST',
+        dispatcher: apiAgent,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${api.token}` },
+        body: JSON.stringify(binding),
+      });
+      await granted.body.dump();
+      await apiAgent.close();
+      expect(granted.statusCode).toBe(201);
+      const allowed = await post(aggregator);
+      expect(allowed.status, JSON.stringify(allowed.body)).toBe(200);
+      expect(allowed.body.status?.token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
 
       expect(await servedSubject(port)).toBe('CN=first');
       const second = serving('second');
