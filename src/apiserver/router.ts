@@ -7,6 +7,7 @@ import { apiVersionOf, findKind, type KindInfo } from './kinds.ts';
 import type { ObjectService } from './objects.ts';
 import { protobufKinds } from '../protobuf/k8s-messages.ts';
 import { checkTypeMeta } from './metadata.ts';
+import { ApplyPatchType, managerOptions, readApplyPatch } from './apply-request.ts';
 import { serveOpenApi } from './openapi-http.ts';
 import { servePodLog } from './pod-log.ts';
 import { kindSchema } from './kind-schemas.ts';
@@ -105,7 +106,9 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
     // Creates and updates of built-in kinds may come as protobuf, custom resources may not; any DELETE may carry DeleteOptions.
     const protobuf = `${apiVersionOf(info)}/${info.kind}` in protobufKinds || method === 'DELETE';
     const body = () => readJson(req, { protobuf, duplicates });
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
     const writeOpts = (verb: 'CreateOptions' | 'UpdateOptions' | 'PatchOptions') => ({
+      ...managerOptions(verb, q, req.headers['user-agent'], verb === 'PatchOptions' && contentType === ApplyPatchType),
       ...(subresource === 'status' ? { subresource: 'status' as const } : {}),
       ...(dryRunQuery(q, verb) ? { dryRun: true } : {}),
       fieldValidation: parseFieldValidation(q.get('fieldValidation')),
@@ -162,8 +165,14 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
       }
       case 'PUT':
         return replyWarned(200, service.update(info, namespace, name, await body(), writeOpts('UpdateOptions')));
-      case 'PATCH':
-        return replyWarned(200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), writeOpts('PatchOptions')));
+      case 'PATCH': {
+        const opts = writeOpts('PatchOptions');
+        if (contentType === ApplyPatchType) {
+          const applied = service.apply(info, namespace, name, await readApplyPatch(req, info), opts);
+          return replyWarned(applied.created ? 201 : 200, applied.object);
+        }
+        return replyWarned(200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', await readJson(req), opts));
+      }
       case 'DELETE': {
         if (subresource) throw methodNotAllowed('DELETE is not allowed on the status subresource');
         const obj = service.delete(info, namespace, name, deleteQuery(q, await body()));
