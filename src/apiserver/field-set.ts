@@ -39,9 +39,9 @@ export class FieldSet {
   }
 
   insert(path: readonly string[]): void {
-    let node: FieldSet = this;
-    for (let i = 0; i < path.length - 1; i++) node = node.child(path[i]!);
-    if (path.length > 0) node.members.add(path[path.length - 1]!);
+    if (path.length === 0) return;
+    const parent = path.slice(0, -1).reduce<FieldSet>((node, element) => node.child(element), this);
+    parent.members.add(path[path.length - 1]!);
   }
 
   private child(element: string): FieldSet {
@@ -53,18 +53,16 @@ export class FieldSet {
     return c;
   }
 
-  has(path: readonly string[]): boolean {
-    let node: FieldSet | undefined = this;
-    for (let i = 0; i < path.length - 1 && node; i++) node = node.children.get(path[i]!);
-    return node !== undefined && path.length > 0 && node.members.has(path[path.length - 1]!);
+  /** The node holding the last element of `path`, if the set reaches that far. */
+  private parentOf(path: readonly string[]): FieldSet | undefined {
+    return path.slice(0, -1).reduce<FieldSet | undefined>((node, element) => node?.children.get(element), this);
   }
 
   /** True when the path or anything below it is in the set. */
   hasWithin(path: readonly string[]): boolean {
-    let node: FieldSet | undefined = this;
-    for (let i = 0; i < path.length - 1 && node; i++) node = node.children.get(path[i]!);
-    const last = path[path.length - 1]!;
-    return node !== undefined && (node.members.has(last) || node.children.has(last));
+    const last = path[path.length - 1];
+    const node = this.parentOf(path);
+    return last !== undefined && node !== undefined && (node.members.has(last) || node.children.has(last));
   }
 
   union(other: FieldSet): FieldSet {

@@ -56,6 +56,13 @@ export function managerFromUserAgent(userAgent: string | undefined): string {
 const identity = (m: Pick<Managed, 'manager' | 'operation' | 'apiVersion' | 'subresource'>): string =>
   JSON.stringify([m.manager, m.operation, m.operation === 'Apply' ? '' : m.apiVersion, m.subresource ?? '']);
 
+/** A client's time as metav1.Time keeps it: RFC 3339, whole seconds (client-node sends milliseconds). */
+function wholeSeconds(time: unknown): string | undefined {
+  if (typeof time !== 'string' || time === '') return undefined;
+  const t = new Date(time);
+  return Number.isNaN(t.getTime()) ? undefined : rfc3339(t);
+}
+
 function decode(entries: unknown): Map<string, Managed> {
   const out = new Map<string, Managed>();
   if (!Array.isArray(entries)) return out;
@@ -66,7 +73,7 @@ function decode(entries: unknown): Map<string, Managed> {
       operation: e.operation,
       apiVersion: e.apiVersion ?? '',
       subresource: e.subresource || undefined,
-      time: e.time,
+      time: wholeSeconds(e.time),
       set: FieldSet.fromFieldsV1(e.fieldsV1),
     };
     out.set(identity(m), m);
@@ -152,11 +159,11 @@ function setEntries(meta: ObjectMeta, managers: Map<string, Managed>): void {
   else delete meta.managedFields;
 }
 
-/** How kube-apiserver names a manager in a conflict: `"kubectl" using v1 at 2026-12-03T07:39:27Z` for updaters. */
+/** How kube-apiserver names a manager in a conflict: by its identity, `"kubectl-client-side-apply" using v1` for updaters. */
 function describe(m: Managed): string {
   let out = JSON.stringify(m.manager);
   if (m.subresource) out += ` with subresource ${JSON.stringify(m.subresource)}`;
-  if (m.operation === 'Update') out += m.time ? ` using ${m.apiVersion} at ${m.time}` : ` using ${m.apiVersion}`;
+  if (m.operation === 'Update') out += ` using ${m.apiVersion}`;
   return out;
 }
 

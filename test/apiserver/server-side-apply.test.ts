@@ -193,7 +193,8 @@ describe.each(clients)('kubectl apply --server-side with %s', (_name, binary) =>
     const forced = await runKubectl(bin, kc, undefined, 'apply', '--server-side', '--field-manager=other', '--force-conflicts', '-f', file);
     expect(forced.stderr).toBe('');
     expect(forced.code).toBe(0);
-    const got = JSON.parse((await runKubectl(bin, kc, undefined, 'get', 'dv', 'fedora', '-o', 'json')).stdout) as { metadata: { labels: Record<string, string>; managedFields: Entry[] } };
+    // kubectl 1.21+ hides managedFields in its output: read them directly.
+    const got = (await rawRequest(h, 'GET', '/apis/cdi.kubevirt.io/v1beta1/namespaces/default/datavolumes/fedora', '', 'application/json')).body as { metadata: { labels: Record<string, string>; managedFields: Entry[] } };
     expect(got.metadata.labels).toEqual({ tier: 'silver' });
     const owners = Object.fromEntries(got.metadata.managedFields.map((e) => [e.manager, e.fieldsV1]));
     // The spec is the same in both configurations: shared; the label moved to the forcing manager.
