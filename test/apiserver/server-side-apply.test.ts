@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectlPath, machineKubectl, runKubectl } from '../support/kubectl.ts';
-import { rawRequest, startHarness, type Harness } from './harness.ts';
+import { rawRequest, startHarness, statusOf, type Harness } from './harness.ts';
 
 /**
  * Server-side apply against the embedded API server, driven by kubectl 1.20 (the project's) and
@@ -113,6 +113,31 @@ describe('server-side apply', () => {
     const clash = await rawRequest(h, 'PATCH', `${url}?fieldManager=other`, pod('nginx:2'), 'application/apply-patch+yaml');
     expect(clash.code).toBe(409);
     expect(clash.body.message).toBe('Apply failed with 1 conflict: conflict with "deployer": .spec.containers[name="app"].image');
+  });
+
+  it('applies through client-node (fieldManager, force) and records a status write under the status subresource', async () => {
+    const { setHeaderOptions, PatchStrategy } = await import('@kubernetes/client-node');
+    const apply = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+    const body = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'disk' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } };
+    const created = await h.core.patchNamespacedPersistentVolumeClaim({ namespace: 'default', name: 'disk', body, fieldManager: 'node-client' }, apply);
+    expect(created.spec?.resources?.requests).toEqual({ storage: '1Gi' });
+    const grown = { ...body, spec: { ...body.spec, resources: { requests: { storage: '2Gi' } } } };
+    const clash = await statusOf(h.core.patchNamespacedPersistentVolumeClaim({ namespace: 'default', name: 'disk', body: grown, fieldManager: 'resizer' }, apply));
+    expect(clash).toMatchObject({ code: 409, body: { reason: 'Conflict', message: 'Apply failed with 1 conflict: conflict with "node-client": .spec.resources.requests.storage' } });
+    const forced = await h.core.patchNamespacedPersistentVolumeClaim({ namespace: 'default', name: 'disk', body: grown, fieldManager: 'resizer', force: true }, apply);
+    expect(forced.spec?.resources?.requests).toEqual({ storage: '2Gi' });
+
+    const status = await rawRequest(h, 'PATCH', '/api/v1/namespaces/default/persistentvolumeclaims/disk/status?fieldManager=binder', JSON.stringify({ status: { phase: 'Bound' } }), 'application/merge-patch+json');
+    expect(status.code).toBe(200);
+    expect(managed(status.body).find((e) => e.manager === 'binder')).toMatchObject({ operation: 'Update', subresource: 'status', fieldsV1: { 'f:status': { 'f:phase': {} } } });
+    // Without fieldManager an update is recorded under the User-Agent's product.
+    const relabeled = await h.core.patchNamespacedPersistentVolumeClaim(
+      { namespace: 'default', name: 'disk', body: { metadata: { labels: { tier: 'fast' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const byAgent = relabeled.metadata?.managedFields?.find((e) => e.operation === 'Update' && !e.subresource);
+    expect(byAgent?.manager).not.toBe('');
+    expect(byAgent?.fieldsV1).toEqual({ 'f:metadata': { 'f:labels': { '.': {}, 'f:tier': {} } } });
   });
 
   it('refuses bad apply requests with kube-apiserver Status answers and stores nothing', async () => {
