@@ -95,6 +95,9 @@ describe('server-side apply', () => {
     const editor = managed(res.body).find((e) => e.manager === 'editor');
     expect(editor).toMatchObject({ operation: 'Update', apiVersion: 'v1', fieldsV1: { 'f:data': { 'f:c': {} } } });
     expect(managed(res.body).map((e) => e.manager).sort()).toEqual(['bob', 'carol', 'editor']);
+    // An updater's field is a conflict for an applier, named with the updater's version.
+    const clash = await apply(configMap({ c: 'mine' }), 'fieldManager=alice');
+    expect(clash).toMatchObject({ code: 409, body: { message: 'Apply failed with 1 conflict: conflict with "editor" using v1: .data.c' } });
     // Clearing with [{}] strips them, as kube-apiserver does; [] keeps them.
     const kept = await rawRequest(h, 'PATCH', cm, JSON.stringify({ metadata: { managedFields: [] }, data: { d: '4' } }), 'application/merge-patch+json');
     expect(managed(kept.body).length).toBe(4);
