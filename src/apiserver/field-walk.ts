@@ -158,11 +158,16 @@ export function merge(live: Value, config: Value, schema: JsonSchema | undefined
       return out;
     }
     case 'keyed': {
-      const liveItems = itemsOf(shape, Array.isArray(live) ? live : []);
+      // Live items are walked as they are, so items repeating a key (env names can) all survive.
+      const liveList = Array.isArray(live) ? (live as Value[]) : [];
       const configItems = itemsOf(shape, config);
-      const out: Value[] = [];
-      for (const [element, item] of liveItems) out.push(configItems.has(element) ? merge(item, configItems.get(element), shape.item) : item);
-      for (const [element, item] of configItems) if (!liveItems.has(element)) out.push(merge(undefined, item, shape.item));
+      const seen = new Set<string>();
+      const out = liveList.map((item, i) => {
+        const element = keyElement(shape.keys, item, i);
+        seen.add(element);
+        return configItems.has(element) ? merge(item, configItems.get(element), shape.item) : item;
+      });
+      for (const [element, item] of configItems) if (!seen.has(element)) out.push(merge(undefined, item, shape.item));
       return out;
     }
     case 'set': {
@@ -176,7 +181,7 @@ export function merge(live: Value, config: Value, schema: JsonSchema | undefined
   }
 }
 
-/** `value` without the paths in `set` (whole subtrees go with their path). */
+/** `value` without the paths in `set` (whole subtrees go with their path, and objects they empty). */
 export function removeItems(value: Value, set: FieldSet, schema: JsonSchema | undefined): Value {
   if (set.empty()) return value;
   const shape = shapeOf(schema, value);
@@ -187,7 +192,13 @@ export function removeItems(value: Value, set: FieldSet, schema: JsonSchema | un
         const element = `f:${k}`;
         if (set.members.has(element)) continue;
         const below = set.children.get(element);
-        out[k] = below ? removeItems(v, below, shape.field(k)) : v;
+        if (!below) {
+          out[k] = v;
+          continue;
+        }
+        // An object emptied by the removal goes too, as kube-apiserver's pruning leaves no husks.
+        const kept = removeItems(v, below, shape.field(k));
+        if (!(isObj(kept) && Object.keys(kept).length === 0)) out[k] = kept;
       }
       return out;
     }

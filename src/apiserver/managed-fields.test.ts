@@ -64,6 +64,13 @@ describe('values through their schema', () => {
     });
   });
 
+  it('keeps live items that repeat a key when merging', () => {
+    const repeated = { spec: { ports: [{ port: '80', protocol: 'TCP', name: 'a' }, { port: '80', protocol: 'TCP', name: 'b' }] } };
+    expect(merge(repeated, { spec: { ports: [{ port: '81', protocol: 'TCP' }] } }, schema)).toEqual({
+      spec: { ports: [...repeated.spec.ports, { port: '81', protocol: 'TCP' }] },
+    });
+  });
+
   it('compares: added subtrees with their maps, changed leaves, removed items', () => {
     const next = { spec: { ports: [], finalizers: ['a'], args: ['x', 'y'], selector: { app: 'web', tier: 'db' }, image: 'two' } };
     const diff = compare(live, next, schema, false);

@@ -85,7 +85,7 @@ describe('server-side apply', () => {
     const dropped = await apply(configMap({}), 'fieldManager=alice');
     expect(dropped.code).toBe(200);
     expect(dropped.body.data).toEqual({ a: 'changed', b: '2' });
-    expect((dropped.body.metadata as Record<string, unknown>).labels ?? {}).toEqual({});
+    expect((dropped.body.metadata as Record<string, unknown>).labels).toBeUndefined();
     expect(managed(dropped.body).map((e) => e.manager).sort()).toEqual(['bob', 'carol']);
   });
 
