@@ -111,7 +111,7 @@ export function compare(before: Value, after: Value, schema: JsonSchema | undefi
     switch (shape.kind) {
       case 'leaf':
         if (side()) side()!.insert(path);
-        else if (JSON.stringify(a) !== JSON.stringify(b)) out.modified.insert(path);
+        else if (a !== b && (typeof a !== 'object' || typeof b !== 'object' || JSON.stringify(a) !== JSON.stringify(b))) out.modified.insert(path);
         return;
       case 'object': {
         const oa = (a ?? {}) as Obj;

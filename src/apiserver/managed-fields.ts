@@ -31,6 +31,8 @@ interface Managed {
   subresource: string | undefined;
   time: string | undefined;
   set: FieldSet;
+  /** The FieldsV1 the set was read from, reused while the set is unchanged. */
+  read?: { set: FieldSet; fieldsV1: FieldsV1 };
 }
 
 export interface Writer {
@@ -63,7 +65,8 @@ function wholeSeconds(time: unknown): string | undefined {
   return Number.isNaN(t.getTime()) ? undefined : rfc3339(t);
 }
 
-function decode(entries: unknown): Map<string, Managed> {
+/** Entries as stored (`trusted`: their FieldsV1 is already in canonical form) or as a client sent them. */
+function decode(entries: unknown, trusted: boolean): Map<string, Managed> {
   const out = new Map<string, Managed>();
   if (!Array.isArray(entries)) return out;
   for (const e of entries as Array<Partial<ManagedFieldsEntry> | null>) {
@@ -76,6 +79,7 @@ function decode(entries: unknown): Map<string, Managed> {
       time: wholeSeconds(e.time),
       set: FieldSet.fromFieldsV1(e.fieldsV1),
     };
+    if (trusted) m.read = { set: m.set, fieldsV1: e.fieldsV1 as FieldsV1 };
     out.set(identity(m), m);
   }
   return out;
@@ -99,13 +103,13 @@ function encode(managers: Map<string, Managed>): ManagedFieldsEntry[] {
     apiVersion: m.apiVersion,
     ...(m.time ? { time: m.time } : {}),
     fieldsType: 'FieldsV1',
-    fieldsV1: m.set.toFieldsV1(),
+    fieldsV1: m.read?.set === m.set ? m.read.fieldsV1 : m.set.toFieldsV1(),
     ...(m.subresource ? { subresource: m.subresource } : {}),
   }));
 }
 
 /** Metadata the server owns: never anyone's field. */
-const ServerMetadata = ['name', 'namespace', 'creationTimestamp', 'selfLink', 'uid', 'generation', 'managedFields', 'resourceVersion', 'deletionTimestamp', 'deletionGracePeriodSeconds'];
+const ServerMetadata = new Set(['name', 'namespace', 'creationTimestamp', 'selfLink', 'uid', 'generation', 'managedFields', 'resourceVersion', 'deletionTimestamp', 'deletionGracePeriodSeconds']);
 
 /**
  * What a manager can own of `obj` through this write: the main resource of a kind with a status
@@ -115,8 +119,8 @@ function view(info: KindInfo, obj: KubeObject | undefined, subresource: string |
   if (!obj) return { metadata: {} };
   const { apiVersion: _a, kind: _k, metadata = {}, ...rest } = obj;
   if (subresource === 'status') return { metadata: {}, ...(obj.status !== undefined ? { status: obj.status } : {}) };
-  const meta: Record<string, unknown> = { ...metadata };
-  for (const k of ServerMetadata) delete meta[k];
+  const meta: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(metadata)) if (!ServerMetadata.has(k)) meta[k] = v;
   const out: KubeObject = { metadata: meta as ObjectMeta, ...rest };
   if (info.subresources.includes('status')) delete out.status;
   return out;
@@ -125,6 +129,18 @@ function view(info: KindInfo, obj: KubeObject | undefined, subresource: string |
 /** `[{}]`: the client asks for managedFields to be dropped altogether. */
 function isReset(entries: unknown): boolean {
   return Array.isArray(entries) && entries.length > 0 && entries.every((e) => e !== null && typeof e === 'object' && Object.keys(e).length === 0);
+}
+
+/** The time of an entry written now; formatted once a second, as writes come in bursts. */
+let lastSecond = -1;
+let lastStamp = '';
+function stamp(): string {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastStamp = rfc3339(new Date(second * 1000));
+  }
+  return lastStamp;
 }
 
 const changed = (c: Comparison): boolean => !c.added.empty() || !c.modified.empty() || !c.removed.empty();
@@ -139,16 +155,20 @@ export function recordUpdate(info: KindInfo, kind: KindSchema, live: KubeObject 
     delete meta.managedFields;
     return;
   }
-  const fromClient = writer.subresource === undefined ? decode(sent) : new Map<string, Managed>();
-  const managers = fromClient.size > 0 ? fromClient : decode(live?.metadata?.managedFields);
+  const stored = live?.metadata?.managedFields;
+  // Most writes send back what they read (patches always do): those are the stored entries.
+  const resent = sent === undefined || (Array.isArray(sent) && sent.length === 0) || JSON.stringify(sent) === JSON.stringify(stored);
+  const fromClient = writer.subresource === undefined && !resent ? decode(sent, false) : new Map<string, Managed>();
+  const managers = fromClient.size > 0 ? fromClient : decode(stored, true);
   const diff = compare(view(info, live, writer.subresource), view(info, next, writer.subresource), kind.schema, kind.builtin);
   if (changed(diff)) {
     const id = identity({ manager: writer.manager, operation: 'Update', apiVersion: apiVersionOf(info), subresource: writer.subresource });
     const taken = diff.modified.union(diff.added);
-    for (const [key, m] of managers) if (key !== id) m.set = m.set.difference(taken).difference(diff.removed);
+    const lost = taken.union(diff.removed);
+    for (const [key, m] of managers) if (key !== id && !m.set.intersection(lost).empty()) m.set = m.set.difference(lost);
     const mine = managers.get(id);
     const set = (mine?.set ?? new FieldSet()).difference(diff.removed).union(taken);
-    managers.set(id, { manager: writer.manager, operation: 'Update', apiVersion: apiVersionOf(info), subresource: writer.subresource, time: rfc3339(), set });
+    managers.set(id, { manager: writer.manager, operation: 'Update', apiVersion: apiVersionOf(info), subresource: writer.subresource, time: stamp(), set });
   }
   setEntries(meta, managers);
 }
@@ -194,7 +214,7 @@ function conflictError(conflicts: Array<{ manager: Managed; path: string }>): Ap
 export function applyConfiguration(info: KindInfo, kind: KindSchema, live: KubeObject | undefined, config: KubeObject, writer: Writer, force: boolean): KubeObject {
   const { managedFields: liveEntries, ...liveMeta } = live?.metadata ?? {};
   const liveObj: KubeObject | undefined = live ? { ...live, metadata: liveMeta } : undefined;
-  const managers = decode(liveEntries);
+  const managers = decode(liveEntries, true);
   if (live && managers.size === 0) {
     // Objects written before anyone tracked ownership: their fields belong to one updater.
     const set = compare(view(info, undefined, writer.subresource), view(info, liveObj, writer.subresource), kind.schema, kind.builtin).added;
@@ -219,7 +239,7 @@ export function applyConfiguration(info: KindInfo, kind: KindSchema, live: KubeO
   const result = compare(view(info, liveObj, writer.subresource), view(info, pruned, writer.subresource), kind.schema, kind.builtin);
   for (const [key, m] of managers) if (key !== id) m.set = m.set.difference(result.removed);
   const mine = managers.get(id)!;
-  if (!previous || changed(result) || !previous.set.equals(applied)) mine.time = rfc3339();
+  if (!previous || changed(result) || !previous.set.equals(applied)) mine.time = stamp();
   const meta = { ...(pruned.metadata as ObjectMeta) };
   setEntries(meta, managers);
   return { ...pruned, metadata: meta };
