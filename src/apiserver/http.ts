@@ -36,7 +36,8 @@ const UnsupportedMediaType = new ApiError(
   `the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json`,
 );
 
-async function readBytes(req: IncomingMessage): Promise<Buffer> {
+/** A request body's bytes, refused past the 3 MiB limit. */
+export async function readBytes(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {

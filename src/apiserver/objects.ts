@@ -6,6 +6,7 @@ import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { normalizeTypedFields } from './typed-fields.ts';
 import { ApiError, alreadyExists, badRequest, conflict, gone, notFound } from './status.ts';
 import { kindSchema } from './kind-schemas.ts';
+import { applyConfiguration, recordUpdate, type ManagedFieldsEntry } from './managed-fields.ts';
 import { checkSchema, type FieldValidation } from './schema-check.ts';
 import type { ObjectStore } from './store.ts';
 import type { Validator } from './validate.ts';
@@ -38,7 +39,22 @@ export interface WriteOptions {
   warnings?: string[];
   /** Paths of keys the request body repeated (JSON parsing kept the last). */
   duplicates?: readonly string[];
+  /** Who the write is recorded under in managedFields (fieldManager or the User-Agent's product). */
+  manager?: string;
 }
+
+export interface ApplyOptions extends WriteOptions {
+  /** Take the fields other managers own instead of failing with a conflict. */
+  force?: boolean;
+}
+
+/** A write whose managedFields an apply has already worked out. */
+interface InternalWriteOptions extends WriteOptions {
+  managed?: ManagedFieldsEntry[];
+}
+
+/** Writes of the server's own components that name no manager. */
+export const DefaultManager = 'cdi-serve';
 
 export interface DeleteOptions {
   dryRun?: boolean;
@@ -210,14 +226,27 @@ export class ObjectService {
   }
 
   /** The body as its kind's schema admits it: refused (400/422) or cleaned of unknown and null fields. */
-  private decode(info: KindInfo, body: unknown, opts: WriteOptions): KubeObject {
-    const checked = checkSchema(info, kindSchema(info), checkTypeMeta(info, body), opts.fieldValidation, opts.duplicates);
+  private decode(info: KindInfo, body: unknown, opts: WriteOptions, partial = false): KubeObject {
+    const checked = checkSchema(info, kindSchema(info), checkTypeMeta(info, body), opts.fieldValidation, opts.duplicates, partial);
     opts.warnings?.push(...checked.warnings);
     return checked.object;
   }
 
-  create(info: KindInfo, namespace: string | undefined, body: unknown, opts: WriteOptions = {}): KubeObject {
-    const obj = prepareCreate(info, this.nsOf(info, namespace), this.decode(info, body, opts));
+  /** Sets managedFields on `next`: as an apply worked them out, or recording this write as an Update. */
+  private manage(info: KindInfo, old: KubeObject | undefined, next: KubeObject, sent: unknown, opts: InternalWriteOptions): void {
+    const meta = next.metadata as ObjectMeta;
+    if (opts.managed) {
+      if (opts.managed.length > 0) meta.managedFields = opts.managed;
+      else delete meta.managedFields;
+      return;
+    }
+    recordUpdate(info, kindSchema(info), old, next, { manager: opts.manager ?? DefaultManager, subresource: opts.subresource }, sent);
+  }
+
+  create(info: KindInfo, namespace: string | undefined, body: unknown, opts: InternalWriteOptions = {}): KubeObject {
+    const decoded = this.decode(info, body, opts);
+    const sent = decoded.metadata?.managedFields;
+    const obj = prepareCreate(info, this.nsOf(info, namespace), decoded);
     normalizeConfigData(info, obj);
     normalizeTypedFields(info, obj);
     const meta = obj.metadata as ObjectMeta;
@@ -226,6 +255,7 @@ export class ObjectService {
     const initialStatus = InitialStatus[info.kind];
     if (initialStatus) obj.status = { ...initialStatus };
     else if (info.subresources.includes('status')) delete obj.status;
+    this.manage(info, undefined, obj, sent, opts);
     const denied = this.validate(info, obj, undefined, this.lookup);
     if (denied) throw denied;
     if (this.store.get(resourceKey(info), meta.namespace ?? '', meta.name!)) throw alreadyExists(info, meta.name!);
@@ -240,7 +270,7 @@ export class ObjectService {
     return this.commit(info, 'MODIFIED', next, old, dryRun);
   }
 
-  update(info: KindInfo, namespace: string | undefined, name: string, body: unknown, opts: WriteOptions = {}): KubeObject {
+  update(info: KindInfo, namespace: string | undefined, name: string, body: unknown, opts: InternalWriteOptions = {}): KubeObject {
     const { subresource } = opts;
     const incoming = this.decode(info, body, opts);
     const meta = incoming.metadata as ObjectMeta;
@@ -250,8 +280,10 @@ export class ObjectService {
       throw conflict(info, name);
     }
     normalizeConfigData(info, incoming);
+    const sent = meta.managedFields;
     const next = prepareUpdate(info, old, incoming, subresource);
     normalizeTypedFields(info, next);
+    this.manage(info, old, next, sent, opts);
     if (subresource !== 'status') {
       const denied = checkConfigDataUpdate(info, next, old) ?? this.validate(info, next, old, this.lookup);
       if (denied) throw denied;
@@ -267,6 +299,23 @@ export class ObjectService {
     if (wanted !== undefined && wanted !== old.metadata?.resourceVersion) throw conflict(info, name);
     patched.metadata = { ...patched.metadata, resourceVersion: old.metadata?.resourceVersion };
     return this.update(info, namespace, name, patched, opts);
+  }
+
+  /**
+   * Server-side apply of `config` (already checked as an apply body): merged into the object, or
+   * creating it when absent, as kube-apiserver does.
+   */
+  apply(info: KindInfo, namespace: string | undefined, name: string, config: unknown, opts: ApplyOptions = {}): { object: KubeObject; created: boolean } {
+    const decoded = this.decode(info, config, opts, true);
+    const meta = decoded.metadata as ObjectMeta;
+    if (meta.name !== undefined && meta.name !== name) throw badRequest('the name of the object does not match the name on the URL');
+    const live = this.find(info, namespace, name);
+    const writer = { manager: opts.manager ?? DefaultManager, subresource: opts.subresource };
+    if (!live && opts.subresource) throw notFound(info, name);
+    const applied = applyConfiguration(info, kindSchema(info), live, { ...decoded, metadata: { ...meta, name } }, writer, opts.force === true);
+    const managed = (applied.metadata?.managedFields ?? []) as ManagedFieldsEntry[];
+    if (!live) return { object: this.create(info, namespace, applied, { ...opts, managed }), created: true };
+    return { object: this.update(info, namespace, name, applied, { ...opts, managed }), created: false };
   }
 
   delete(info: KindInfo, namespace: string | undefined, name: string, opts: DeleteOptions = {}): KubeObject {

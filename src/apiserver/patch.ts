@@ -248,6 +248,6 @@ export function applyPatch(contentType: string, target: unknown, patch: unknown)
     case PatchTypes.strategic:
       return strategicMergePatch(target as Json, patch as Json);
     default:
-      throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${Object.values(PatchTypes).slice(0, 3).join(', ')}`);
+      throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${Object.values(PatchTypes).join(', ')}`);
   }
 }

@@ -12,6 +12,7 @@ import { apiVersionOf, findKind, type KindInfo, type KubeObject } from './kinds.
 import type { ObjectService } from './objects.ts';
 import { protobufKinds } from '../protobuf/k8s-messages.ts';
 import { checkTypeMeta } from './metadata.ts';
+import { ApplyPatchType, managerOptions, readApplyPatch } from './apply-request.ts';
 import { serveOpenApi } from './openapi-http.ts';
 import { servePodLog } from './pod-log.ts';
 import { kindSchema } from './kind-schemas.ts';
@@ -133,7 +134,9 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
     // Creates and updates of built-in kinds may come as protobuf, custom resources may not; any DELETE may carry DeleteOptions.
     const protobuf = `${apiVersionOf(info)}/${info.kind}` in protobufKinds || method === 'DELETE';
     const body = () => readJson(req, { protobuf, duplicates });
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
     const writeOpts = (verb: 'CreateOptions' | 'UpdateOptions' | 'PatchOptions') => ({
+      ...managerOptions(verb, q, req.headers['user-agent'], verb === 'PatchOptions' && contentType === ApplyPatchType),
       ...(subresource === 'status' ? { subresource: 'status' as const } : {}),
       ...(dryRunQuery(q, verb) ? { dryRun: true } : {}),
       fieldValidation: parseFieldValidation(q.get('fieldValidation')),
@@ -202,12 +205,19 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
         return replyWarned(200, service.update(info, namespace, name, obj, writeOpts('UpdateOptions')));
       }
       case 'PATCH': {
-        const contentType = req.headers['content-type'] ?? '';
-        const patch = await readJson(req);
+        const opts = writeOpts('PatchOptions');
         // Who may write what depends on the patched result: compute it without writing, admit it, then write.
-        const result = service.patch(info, namespace, name, contentType, patch, { ...writeOpts('PatchOptions'), dryRun: true });
+        if (contentType === ApplyPatchType) {
+          const config = await readApplyPatch(req, info);
+          const planned = service.apply(info, namespace, name, config, { ...opts, dryRun: true });
+          await admitWrite(o.auth.rbac, service, user, info, namespace, planned.object, planned.created ? 'CREATE' : 'UPDATE');
+          const applied = service.apply(info, namespace, name, config, opts);
+          return replyWarned(applied.created ? 201 : 200, applied.object);
+        }
+        const patch = await readJson(req);
+        const result = service.patch(info, namespace, name, req.headers['content-type'] ?? '', patch, { ...opts, dryRun: true });
         await admitWrite(o.auth.rbac, service, user, info, namespace, result, 'UPDATE');
-        return replyWarned(200, service.patch(info, namespace, name, contentType, patch, writeOpts('PatchOptions')));
+        return replyWarned(200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', patch, opts));
       }
       case 'DELETE': {
         if (subresource) throw methodNotAllowed('DELETE is not allowed on the status subresource');

@@ -25,6 +25,8 @@ export interface KindSchema {
 
 interface Walk {
   builtin: boolean;
+  /** An apply configuration names only the fields its manager sets: required ones may be absent. */
+  partial: boolean;
   unknown: string[];
   causes: StatusCause[];
 }
@@ -184,7 +186,7 @@ function objectValue(w: Walk, s: JsonSchema, v: Record<string, unknown>, p: Path
     if (x === null) continue;
     out[k] = walk(w, field, x, { ...child(p, k), struct });
   }
-  for (const key of s.required ?? []) {
+  for (const key of w.partial ? [] : (s.required ?? [])) {
     if (out[key] === undefined) w.causes.push({ field: child(p, key).show, reason: 'FieldValueRequired', message: 'Required value' });
   }
   return out;
@@ -220,8 +222,9 @@ export function checkSchema(
   body: KubeObject,
   fieldValidation: FieldValidation = 'Warn',
   duplicates: readonly string[] = [],
+  partial = false,
 ): CheckResult {
-  const w: Walk = { builtin: kind.builtin, unknown: [], causes: [] };
+  const w: Walk = { builtin: kind.builtin, partial, unknown: [], causes: [] };
   const handled = `${info.kind} in version "${info.version}" cannot be handled as a ${info.kind}`;
   const { metadata, apiVersion, kind: k, ...rest } = body;
   let checked: Record<string, unknown>;
