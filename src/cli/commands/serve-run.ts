@@ -1,5 +1,6 @@
 /** What `cdi serve` does once its flags are parsed: start everything, print the banner, stop on a signal. */
 import { createLogger } from '../../log.ts';
+import { chooseLogFormat, textLogDestination, type LogFormat } from '../serve/log-format.ts';
 import { startServe } from '../serve/run.ts';
 
 export interface ServeFlags {
@@ -7,10 +8,13 @@ export interface ServeFlags {
   host: string;
   port: number;
   uploadProxyPort: number;
+  logFormat?: LogFormat;
 }
 
 export async function runServe(flags: ServeFlags): Promise<void> {
-  const logger = createLogger('cdi-serve');
+  const text = chooseLogFormat(flags.logFormat, process.stdout) === 'text';
+  const color = text && process.stdout.isTTY && !process.env.NO_COLOR;
+  const logger = createLogger('cdi-serve', undefined, text ? textLogDestination(process.stdout, color) : undefined);
   const serve = await startServe({ dataDir: flags.dataDir, host: flags.host, port: flags.port, uploadProxyPort: flags.uploadProxyPort, logger });
   logger.info({ api: serve.apiUrl, kubeconfig: serve.kubeconfigPath, uploadProxy: serve.uploadProxyUrl }, 'cdi serve is ready');
   process.stderr.write(

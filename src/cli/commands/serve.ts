@@ -3,7 +3,7 @@
  * upload proxy), everything under one data dir, stopped together by SIGTERM or SIGINT. The
  * control plane's modules are loaded only when the command runs (serve-run.ts).
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { defaultDataDir } from '../serve/data-dir.ts';
 import type { ServeFlags } from './serve-run.ts';
 
@@ -21,6 +21,7 @@ export function register(program: Command): void {
     .option('--host <address>', 'address the API server and the upload proxy bind to', '127.0.0.1')
     .option('--port <n>', 'API server port (0: any free port)', port, 6443)
     .option('--upload-proxy-port <n>', 'upload proxy port (0: any free port)', port, 8443)
+    .addOption(new Option('--log-format <format>', 'log lines as text or JSON (default: text on a terminal, JSON otherwise)').choices(['text', 'json']))
     .addHelpText(
       'after',
       `
