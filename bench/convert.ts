@@ -1,7 +1,8 @@
 /**
  * `npm run bench:convert`: our converter against the reference tools on the same 2 GiB image,
  * alternating who goes first, at least 3 rounds; prints the median ratio ours/reference and our
- * peak RSS. The output file is removed and `sync` runs before every timed command (untimed).
+ * peak RSS. Ours is timed twice per case: `bin/cdi convert` as a user runs it (its peak RSS by
+ * `/usr/bin/time -f %M`), and the in-process runner bench/convert-run.ts that loads only the engine. The output file is removed and `sync` runs before every timed command (untimed).
  *
  * Our engine fsyncs the target before it reports success (CDI does; `qemu-img convert -t
  * writeback`, CDI's command, does too), while `qemu-img convert -O raw` (cache=unsafe) and
@@ -11,7 +12,7 @@
  * Usage: node bench/convert.ts [--rounds N] [--only name,name]
  */
 import { execFile, spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { dataPathNodeFlags } from '../src/api/runtime.ts';
@@ -26,6 +27,7 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const oursOut = path.join(benchDir, 'out-ours.raw');
 const refOut = path.join(benchDir, 'out-ref.raw');
 const runner = path.resolve(import.meta.dirname, 'convert-run.ts');
+const cdi = path.resolve(import.meta.dirname, '../bin/cdi');
 
 interface Case {
   name: string;
@@ -76,6 +78,22 @@ async function timeOurs(c: Case, input: string): Promise<{ seconds: number; engi
   return { seconds, engine: engineSeconds, rssMiB: maxRssKiB / 1024 };
 }
 
+/** `bin/cdi convert` as a user runs it: a file argument in file mode, stdin in pipe mode. */
+async function timeCli(c: Case, input: string): Promise<{ seconds: number; rssMiB: number }> {
+  const stdin = c.mode === 'stream' ? await open(input, 'r') : undefined;
+  const argv = ['-f', '%M', cdi, 'convert', '--no-progress', c.mode === 'stream' ? '-' : input, oursOut];
+  const started = process.hrtime.bigint();
+  const child = spawn('/usr/bin/time', argv, { stdio: [stdin ? stdin.fd : 'ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await stdin?.close();
+  if (code !== 0) throw new Error(`bin/cdi convert failed on ${c.name} (exit ${code}): ${stderr}`);
+  const maxRssKiB = Number(stderr.trim().split('\n').at(-1));
+  return { seconds, rssMiB: maxRssKiB / 1024 };
+}
+
 async function timeReference(command: string): Promise<{ seconds: number; durable: number }> {
   const started = process.hrtime.bigint();
   await run('sh', ['-c', command]);
@@ -95,16 +113,22 @@ const rows: string[] = [];
 for (const c of cases) {
   const input = await benchInput(c.input, log);
   const reference = c.reference.replaceAll('$IN', input).replaceAll('$OUT', refOut);
+  const cli: number[] = [];
   const ours: number[] = [];
   const engine: number[] = [];
   const ref: number[] = [];
   const refDurable: number[] = [];
   let rss = 0;
+  let cliRss = 0;
   for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? ['ours', 'ref'] : ['ref', 'ours'];
+    const order = round % 2 === 0 ? ['cli', 'ours', 'ref'] : ['ref', 'ours', 'cli'];
     for (const who of order) {
       await fresh();
-      if (who === 'ours') {
+      if (who === 'cli') {
+        const r = await timeCli(c, input);
+        cli.push(r.seconds);
+        cliRss = Math.max(cliRss, r.rssMiB);
+      } else if (who === 'ours') {
         const r = await timeOurs(c, input);
         ours.push(r.seconds);
         engine.push(r.engine);
@@ -117,25 +141,32 @@ for (const c of cases) {
     }
     if (round === 0) {
       // Once per case: our output must equal the reference's, byte for byte.
-      await run('sh', ['-c', `${reference} && "${process.execPath}" ${dataPathNodeFlags.join(' ')} "${runner}" ${c.mode} "${input}" "${oursOut}" >/dev/null && cmp "${oursOut}" "${refOut}"`]);
+      await run('sh', ['-c', `${reference} && "${process.execPath}" ${dataPathNodeFlags.join(' ')} "${runner}" ${c.mode} "${input}" "${oursOut}" >/dev/null && cmp "${oursOut}" "${refOut}" && "${cdi}" convert --no-progress "${input}" "${oursOut}" >/dev/null && cmp "${oursOut}" "${refOut}"`]);
     }
-    log(`${c.name} round ${round + 1}: ours ${ours.at(-1)!.toFixed(3)} s, reference ${ref.at(-1)!.toFixed(3)} s (+sync ${refDurable.at(-1)!.toFixed(3)} s)`);
+    log(`${c.name} round ${round + 1}: bin/cdi ${cli.at(-1)!.toFixed(3)} s, runner ${ours.at(-1)!.toFixed(3)} s, reference ${ref.at(-1)!.toFixed(3)} s (+sync ${refDurable.at(-1)!.toFixed(3)} s)`);
   }
-  const ratio = median(ours.map((o, i) => o / refDurable[i]!));
   const engineRatio = median(engine.map((o, i) => o / refDurable[i]!));
-  const plainRatio = median(ours.map((o, i) => o / ref[i]!));
+  const row = (who: string, times: number[], engineCell: string, rssMiB: number): string => {
+    const ratio = median(times.map((o, i) => o / refDurable[i]!));
+    const plainRatio = median(times.map((o, i) => o / ref[i]!));
+    return (
+      `| ${c.name} | ${who} | ${median(times).toFixed(3)} | ${engineCell} | ${median(ref).toFixed(3)} | ${median(refDurable).toFixed(3)} | ` +
+      `**${ratio.toFixed(2)}** | ${plainRatio.toFixed(2)} | ≤ ${c.floor.toFixed(2)} ${ratio <= c.floor ? 'ok' : 'MISSED'} | ${rssMiB.toFixed(0)} |`
+    );
+  };
   rows.push(
-    `| ${c.name} | ${median(ours).toFixed(3)} | ${median(engine).toFixed(3)} | ${median(ref).toFixed(3)} | ${median(refDurable).toFixed(3)} | ` +
-      `**${ratio.toFixed(2)}** | ${engineRatio.toFixed(2)} | ${plainRatio.toFixed(2)} | ≤ ${c.floor.toFixed(2)} ${ratio <= c.floor ? 'ok' : 'MISSED'} | ${rss.toFixed(0)} |`,
+    row('bin/cdi convert', cli, '', cliRss),
+    row('runner', ours, `${median(engine).toFixed(3)} (${engineRatio.toFixed(2)}×)`, rss),
   );
 }
 await fresh();
 
 process.stdout.write(
   [
-    `rounds: ${rounds}; medians in seconds. ours = the whole process (Node start, module loading, conversion, fsync);`,
-    'engine = the conversion alone (measured inside); reference+sync = the reference followed by `sync FILE`.',
-    '| case | ours s | engine s | reference s | reference+sync s | ours/(ref+sync) | engine/(ref+sync) | ours/ref | floor (ours/(ref+sync)) | our peak RSS MiB |',
+    `rounds: ${rounds}; medians in seconds. ours = the whole process (Node start, module loading, conversion, fsync): bin/cdi convert`,
+    'as users run it, and the in-process runner; engine = the runner\'s conversion alone (measured inside, and its ratio to ref+sync);',
+    'reference+sync = the reference followed by `sync FILE`.',
+    '| case | ours | ours s | engine s | reference s | reference+sync s | ours/(ref+sync) | ours/ref | floor (ours/(ref+sync)) | peak RSS MiB |',
     '|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
