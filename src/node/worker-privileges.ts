@@ -19,15 +19,24 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
+/** The product's files and Node itself: a worker must be able to read them as its own user. */
+const productRoot = path.resolve(import.meta.dirname, '../..');
+
 /** What to run a pod's container as, and the message its pod gets when that is not its user. */
 export async function privilegesFor(user: WorkerUser, dataDir: string): Promise<Privileges> {
   if (!isRoot()) return { mode: 'unprivileged', why: `privileges could not be dropped: cdi serve does not run as root, so the worker runs as uid ${process.getuid?.()} instead of ${user.uid}` };
-  const blocked = await unreachableAncestor(dataDir, user);
-  if (blocked) {
-    return {
-      mode: 'root-without-capabilities',
-      why: `the worker runs as uid 0 with no capabilities instead of uid ${user.uid}: ${blocked} (mode ${modeOf(await fs.promises.stat(blocked))}) cannot be entered by uid ${user.uid}; use a --data-dir every user can traverse to`,
-    };
+  for (const [dir, fix] of [
+    [dataDir, 'use a --data-dir every user can traverse to'],
+    [productRoot, 'install cdi where every user can read it'],
+    [path.dirname(process.execPath), 'install Node where every user can read it'],
+  ] as const) {
+    const blocked = await unreachableAncestor(dir, user);
+    if (blocked) {
+      return {
+        mode: 'root-without-capabilities',
+        why: `the worker runs as uid 0 with no capabilities instead of uid ${user.uid}: ${blocked} (mode ${modeOf(await fs.promises.stat(blocked))}) cannot be entered by uid ${user.uid}; ${fix}`,
+      };
+    }
   }
   return { mode: 'drop', user };
 }
