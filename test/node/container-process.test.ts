@@ -6,9 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/api/logger.ts';
 import { killOrphan, startContainer } from '../../src/node/container-process.ts';
 import type { ContainerPlan } from '../../src/node/pod-plan.ts';
-import type { Privileges } from '../../src/node/worker-privileges.ts';
+import { privilegesFor, type Privileges } from '../../src/node/worker-privileges.ts';
 
 const fixture = path.join(import.meta.dirname, 'fixtures/behave.mjs');
+/** Root, and uid 107 can read this checkout and Node (not so under a 0700 directory): the agent would drop to it. */
+const canDropTo107 = (await privilegesFor({ uid: 107, gid: 107, groups: [] }, os.tmpdir())).mode === 'drop';
 let dir: string;
 
 beforeAll(async () => {
@@ -100,7 +102,7 @@ describe('container processes', () => {
     expect(await fs.promises.readFile(path.join(dir, 'stubborn.log'), 'utf8')).toContain('ignoring SIGTERM');
   });
 
-  it.runIf(process.getuid?.() === 0)('as root, runs the worker as the pod user 107 with no capabilities and no_new_privs, its volume and tmp its own', async () => {
+  it.runIf(canDropTo107)('as root, runs the worker as the pod user 107 with no capabilities and no_new_privs, its volume and tmp its own (when uid 107 can read the checkout)', async () => {
     await fs.promises.chmod(dir, 0o711);
     const target = path.join(dir, 'vol-107');
     await fs.promises.mkdir(target);
