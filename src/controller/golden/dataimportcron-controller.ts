@@ -332,14 +332,18 @@ export class DataImportCronController {
     await this.o.kube.remove(() => this.o.kube.mergePatchPvc(ns, name, { metadata: { labels: cronResourceLabels(cron), annotations: { [CronAnn.lastUseTime]: now.toISOString() } } }));
   }
 
-  /** `garbageCollect: Outdated` keeps the `importsToKeep` most recently used imports; the one in use always stays. */
+  /** `garbageCollect: Outdated` keeps the `importsToKeep` most recently used imports; the one in use and running ones always stay. */
   private async garbageCollect(cron: DataImportCron, inUse: string): Promise<void> {
     if (cron.spec?.garbageCollect === 'Never') return;
     const ns = cron.metadata?.namespace ?? '';
     const keep = cron.spec?.importsToKeep !== undefined && cron.spec.importsToKeep >= 0 ? cron.spec.importsToKeep : DefaultImportsToKeep;
     // Newest use first; creation order breaks ties (two imports made current within one clock tick).
     const lastUse = (c: V1PersistentVolumeClaim) => `${c.metadata?.annotations?.[CronAnn.lastUseTime] ?? ''} ${new Date(c.metadata?.creationTimestamp ?? 0).toISOString()}`;
-    const claims = this.o.caches.claims.list(ns).filter((c) => c.metadata?.labels?.[CronLabel] === cron.metadata?.name).sort((a, b) => lastUse(b).localeCompare(lastUse(a)));
+    // Only imports that were ever made current count: one still running (no last-use time yet) is never outdated.
+    const claims = this.o.caches.claims
+      .list(ns)
+      .filter((c) => c.metadata?.labels?.[CronLabel] === cron.metadata?.name && c.metadata?.annotations?.[CronAnn.lastUseTime] !== undefined)
+      .sort((a, b) => lastUse(b).localeCompare(lastUse(a)));
     for (const claim of claims.slice(keep)) {
       const name = claim.metadata?.name ?? '';
       if (name === inUse) continue;
