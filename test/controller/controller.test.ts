@@ -90,7 +90,7 @@ describe('controller against the embedded API server', () => {
     await createUploadFailureRecorder(h.kc).uploadFailed('default', 'up1', failure);
     const waiting = await eventually(async () => {
       const dv = await getDv(h, 'up1');
-      return cond(dv, 'Running')?.message === failure ? dv : undefined;
+      return dv.status?.conditions?.find((c) => c.type === 'Running')?.message === failure ? dv : undefined;
     }, 'Running message of the failed upload');
     expect(waiting.status?.phase).toBe('UploadReady');
     const failedEvents = (await h.core.listNamespacedEvent({ namespace: 'default' })).items.filter((e) => e.reason === 'UploadFailed');
