@@ -17,6 +17,18 @@ export interface UploadTargetResolver {
   resolve(namespace: string, name: string): Promise<UploadTarget>;
 }
 
+/** Event reason for an upload the upload server refused or failed to save (CDI's UploadFailed). */
+export const UploadFailedReason = 'UploadFailed';
+
+/**
+ * Where the proxy reports an upload the upload server answered with a failure: a Warning
+ * `UploadFailed` event on the claim and its DataVolume, which the controller shows as the Running
+ * condition's message while the volume waits for a new upload.
+ */
+export interface UploadFailureRecorder {
+  uploadFailed(namespace: string, name: string, message: string): Promise<void>;
+}
+
 /** Embedded mode: the proxy reaches an upload server through its unix socket, not TLS on loopback. */
 export const LocalSocketScheme = 'unix:';
 

@@ -69,13 +69,13 @@ function issueServer(ca: { certPem: string; keyPem: string }, host: string) {
 }
 
 /**
- * A serving certificate that does not name the bind address, or is expired or 80% into its life,
- * is replaced by a new one from the same CA.
+ * A new serving certificate from the data dir's CA, written over the old pair (each file
+ * atomically) so a restart serves it too.
  */
-async function reissueIfNeeded(dir: string, creds: Credentials, host: string): Promise<Credentials> {
-  if (covers(creds.certPem, serverHostnames(host)) && Date.now() < renewalDue(creds.certPem).getTime()) return creds;
+export async function reissueServingCertificate(dataDir: string, caPem: string, host: string): Promise<{ certPem: string; keyPem: string }> {
+  const dir = path.join(dataDir, 'pki');
   const caKeyPem = await readFile(path.join(dir, files.caKey), 'utf8');
-  const server = issueServer({ certPem: creds.caPem, keyPem: caKeyPem }, host);
+  const server = issueServer({ certPem: caPem, keyPem: caKeyPem }, host);
   for (const [f, text] of [
     [files.key, server.keyPem],
     [files.cert, server.certPem],
@@ -83,14 +83,23 @@ async function reissueIfNeeded(dir: string, creds: Credentials, host: string): P
     await writeFile(path.join(dir, `${f}.tmp`), text, { mode: 0o600 });
     await rename(path.join(dir, `${f}.tmp`), path.join(dir, f));
   }
-  return { ...creds, certPem: server.certPem, keyPem: server.keyPem };
+  return { certPem: server.certPem, keyPem: server.keyPem };
+}
+
+/**
+ * A serving certificate that does not name the bind address, or is expired or 80% into its life,
+ * is replaced by a new one from the same CA.
+ */
+async function reissueIfNeeded(dataDir: string, creds: Credentials, host: string): Promise<Credentials> {
+  if (covers(creds.certPem, serverHostnames(host)) && Date.now() < renewalDue(creds.certPem).getTime()) return creds;
+  return { ...creds, ...(await reissueServingCertificate(dataDir, creds.caPem, host)) };
 }
 
 /** Loads the credentials of a data dir, creating them all (atomically, as one set) when absent. */
 export async function loadOrCreateCredentials(dataDir: string, host: string): Promise<Credentials> {
   const dir = path.join(dataDir, 'pki');
   const existing = await readAll(dir);
-  if (existing) return reissueIfNeeded(dir, existing, host);
+  if (existing) return reissueIfNeeded(dataDir, existing, host);
   const now = Date.now();
   const ca = issueCertificate({ commonName: 'cdi-apiserver-ca', usage: 'ca', notBefore: new Date(now - 3600_000), notAfter: new Date(now + TenYears) });
   const server = issueServer(ca, host);

@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { Logger } from '../api/logger.ts';
 import { ApiAuth } from './auth/index.ts';
 import { loadOrCreateServiceAccountKeys } from './auth/serviceaccount-tokens.ts';
-import { loadOrCreateCredentials } from './credentials.ts';
+import { keepRenewed } from '../cluster/pki/serving-renewal.ts';
+import { loadOrCreateCredentials, reissueServingCertificate } from './credentials.ts';
 import { startEventExpiry } from './event-ttl.ts';
 import { GarbageCollector } from './gc.ts';
 import { renderKubeconfig, writeKubeconfig } from './kubeconfig.ts';
@@ -126,9 +127,21 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   });
   const { port } = server.address() as AddressInfo;
   url = `https://${urlHost(host)}:${port}`;
+  // New connections get the renewed pair; open ones keep the certificate they shook hands with.
+  const stopRenewal = keepRenewed(
+    creds.certPem,
+    async () => {
+      const next = await reissueServingCertificate(opts.dataDir, creds.caPem, host);
+      server.setSecureContext({ key: next.keyPem, cert: next.certPem });
+      return next.certPem;
+    },
+    log,
+    'API server',
+  );
 
   const close = async (): Promise<void> => {
     ready = false;
+    stopRenewal();
     stopEventExpiry();
     gc.close();
     auth.close();

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Event, KubernetesObject, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { Ann } from '../api/annotations.ts';
 import { CdiConfigName } from '../api/cdiconfig.ts';
 import { ApiVersion, type DataVolume, type DataVolumeStatus } from '../api/datavolume.ts';
@@ -108,6 +108,9 @@ export class DataVolumeController {
         (c as Caches['configs']).on(verb, () => this.enqueueAll());
       }
     }
+    caches.uploadFailures.on('add', (ev) => {
+      if (ev.involvedObject.kind === 'DataVolume') this.queue.add(key(ev.involvedObject.namespace, ev.involvedObject.name));
+    });
     caches.claims.on('delete', (pvc) => add(this.keysForClaim(pvc)));
     caches.pods.on('delete', (pod) => {
       add(this.keysForPod(pod));
@@ -177,6 +180,7 @@ export class DataVolumeController {
       ...(dataSource !== undefined ? { dataSource } : {}),
       ...(addr ? { uploadUrl: `https://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/v1beta1/upload` } : {}),
       ...(this.progress.has(dv.metadata?.uid ?? '') ? { progress: this.progress.get(dv.metadata?.uid ?? '')! } : {}),
+      ...lastUploadFailure(caches.uploadFailures.list(ns), dv.metadata?.uid),
       ...(this.workerSlotFree() ? {} : { noWorkerSlot: `waiting for a free worker: ${this.o.maxRunningWorkers} importer or clone pods are running` }),
     };
   }
@@ -365,4 +369,11 @@ export class DataVolumeController {
 /** Status comparison ignores key order and undefined members. */
 function normalise(status: DataVolumeStatus | undefined): unknown {
   return JSON.parse(JSON.stringify(status ?? {}));
+}
+
+/** The newest UploadFailed event's text about the DataVolume with this uid. */
+function lastUploadFailure(events: readonly CoreV1Event[], uid: string | undefined): { uploadFailure?: string } {
+  const time = (ev: CoreV1Event) => new Date(ev.lastTimestamp ?? ev.eventTime ?? ev.metadata.creationTimestamp ?? 0).getTime();
+  const newest = events.filter((ev) => uid && ev.involvedObject.uid === uid).sort((a, b) => time(b) - time(a))[0];
+  return newest?.message ? { uploadFailure: newest.message } : {};
 }

@@ -13,7 +13,7 @@ import { DataImportCronController } from './golden/dataimportcron-controller.ts'
 import { StorageProfileController } from './storageprofile.ts';
 import { shouldManageVirtualMachines, VirtualMachineController } from './vm-controller.ts';
 
-export { createUploadTargetResolver } from './upload-resolver.ts';
+export { createUploadFailureRecorder, createUploadTargetResolver } from './upload-resolver.ts';
 export type { UploadTarget, UploadTargetResolver } from '../api/upload-target.ts';
 
 export interface ControllerOptions {

@@ -8,6 +8,7 @@ import {
   type V1Pod,
   type V1Secret,
   type V1Service,
+  type CoreV1Event,
   type V1StorageClass,
 } from '@kubernetes/client-node';
 import type { CdiConfig } from '../api/cdiconfig.ts';
@@ -33,6 +34,8 @@ export interface Caches {
   configs: Cache<CdiConfig & KubernetesObject>;
   dataSources: Cache<DataSource & KubernetesObject>;
   dataImportCrons: Cache<DataImportCron & KubernetesObject>;
+  /** Warning UploadFailed events the upload proxy records (UploadFailedReason), and no other events. */
+  uploadFailures: Cache<CoreV1Event>;
 }
 
 export const cdi = (plural: string) => ({ group: Group, version: Version, plural });
@@ -52,6 +55,7 @@ export function makeCaches(kube: Kube): Caches {
     configs: custom('cdiconfigs'),
     dataSources: custom('datasources'),
     dataImportCrons: custom('dataimportcrons'),
+    uploadFailures: informer('/api/v1/events?fieldSelector=reason%3DUploadFailed'),
   };
 }
 

@@ -236,6 +236,18 @@ describe('reconcileDataVolume: upload', () => {
     expect(done.status.phase).toBe('Succeeded');
     expect(done.actions.find((a) => a.kind === 'event')).toMatchObject({ reason: 'UploadSucceeded', message: 'Successfully uploaded into disk' });
   });
+
+  it('shows the last failed upload as the Running message while the server waits for a new one', () => {
+    const d = dv(upload, { phase: 'UploadReady' });
+    const pvc = claimFor(d);
+    const failure = 'Saving stream failed: effective image size is larger than the reported available storage: 2147483648';
+    const waiting = reconcileDataVolume(d, observed({ pvc, secretExists: true, pod: pod('cdi-upload-disk', 'Running', running(), true), uploadFailure: failure }), opts);
+    expect(waiting.status.phase).toBe('UploadReady');
+    expect(waiting.status.conditions?.find((c) => c.type === 'Running')?.message).toBe(failure);
+    // Not yet ready (a restarted server): the pod's own state is shown, not an old failure.
+    const starting = reconcileDataVolume(d, observed({ pvc, secretExists: true, pod: pod('cdi-upload-disk', 'Pending', undefined, false), uploadFailure: failure }), opts);
+    expect(starting.status.conditions?.find((c) => c.type === 'Running')?.message).not.toBe(failure);
+  });
 });
 
 describe('reconcileDataVolume: host-assisted clone', () => {

@@ -47,6 +47,8 @@ export interface Observed {
   /** Where the clone source reaches the target's upload server (resolved from the pod's port). */
   uploadUrl?: string;
   progress?: { percent?: number; stage?: string; bytes?: number };
+  /** Upload: the text of the newest failed upload (the proxy's Warning UploadFailed event). */
+  uploadFailure?: string;
   /** Set when the worker limit is reached: no new importer or clone source may start; the reason shown. */
   noWorkerSlot?: string;
 }
@@ -292,7 +294,9 @@ function uploadStep(pvc: V1PersistentVolumeClaim, o: Observed, opts: Options, cl
   if (ws.phase === 'Succeeded') return { phase: Phase.Succeeded, running: ws.running, restarts: ws.restarts, actions };
   if (ws.phase === 'Failed' || budgetSpent(ws, opts, o)) return failed(ws, o.pod, Reason.RetryBudgetExhausted, ws.lastError ?? 'upload server failed', opts.volumesOnNodeDisk);
   const phase = ws.phase === 'Running' && ws.ready ? Phase.UploadReady : Phase.UploadScheduled;
-  return { phase, running: ws.running, restarts: ws.restarts, actions };
+  // A ready server after a failed upload waits for the next one: the condition says why the last one failed.
+  const running = phase === Phase.UploadReady && o.uploadFailure ? { ...ws.running, message: o.uploadFailure } : ws.running;
+  return { phase, running, restarts: ws.restarts, actions };
 }
 
 function cloneStep(dv: DataVolume, pvc: V1PersistentVolumeClaim, source: V1PersistentVolumeClaim, o: Observed, opts: Options): Step {

@@ -2,7 +2,9 @@ import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { Ann } from '../api/annotations.ts';
 import { LocalSocketAnnotation, PortMapAnnotation, resolvePodPort } from '../api/local-ports.ts';
 import { localSocketUrl } from '../api/upload-target.ts';
-import type { UploadTargetResolver } from '../api/upload-target.ts';
+import { UploadFailedReason, type UploadFailureRecorder, type UploadTargetResolver } from '../api/upload-target.ts';
+import { Group, Version } from '../api/datavolume.ts';
+import { recordEvent } from './events.ts';
 import { isNotFound, Kube } from './kube.ts';
 import { uploadPodName, uploadServiceName } from './names.ts';
 import { WorkerPort } from './pods.ts';
@@ -48,6 +50,21 @@ export function createUploadTargetResolver(kubeConfig: KubeConfig): UploadTarget
       const contentType = annotations[Ann.contentType] ?? 'kubevirt';
       if (contentType !== 'kubevirt' && contentType !== 'archive') return { kind: 'bad-content-type', value: contentType };
       return { kind: 'ready', url, contentType };
+    },
+  };
+}
+
+/** The proxy's UploadFailureRecorder against the Kubernetes API (events create, claims get). */
+export function createUploadFailureRecorder(kubeConfig: KubeConfig): UploadFailureRecorder {
+  const kube = new Kube(kubeConfig);
+  return {
+    async uploadFailed(namespace, name, message) {
+      const pvc = await kube.core.readNamespacedPersistentVolumeClaim({ namespace, name });
+      await recordEvent(kube, 'cdi-uploadproxy', { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: pvc.metadata }, 'Warning', UploadFailedReason, message);
+      const owner = pvc.metadata?.ownerReferences?.find((r) => r.kind === 'DataVolume' && r.apiVersion === `${Group}/${Version}`);
+      if (owner) {
+        await recordEvent(kube, 'cdi-uploadproxy', { apiVersion: owner.apiVersion, kind: owner.kind, metadata: { name: owner.name, namespace, uid: owner.uid } }, 'Warning', UploadFailedReason, message);
+      }
     },
   };
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUploadTargetResolver } from '../../src/controller/index.ts';
+import { createUploadFailureRecorder, createUploadTargetResolver } from '../../src/controller/index.ts';
 import { bindClaim, createDv, eventually, getDv, setPodStatus, startHarness, waitPhase, type Harness } from './harness.ts';
 
 const size = { storage: { resources: { requests: { storage: '64Mi' } } } };
@@ -84,6 +84,22 @@ describe('controller against the embedded API server', () => {
       const pvc = await h.core.readNamespacedPersistentVolumeClaim({ name: 'up1', namespace: 'default' });
       return pvc.metadata?.annotations?.['cdi.kubevirt.io/storage.pod.ready'] === 'true' ? true : undefined;
     }, 'pod.ready annotation');
+
+    // A failed upload (as the proxy reports it): Warning UploadFailed on the claim and the DataVolume, and the Running message.
+    const failure = 'Saving stream failed: effective image size is larger than the reported available storage: 67108864';
+    await createUploadFailureRecorder(h.kc).uploadFailed('default', 'up1', failure);
+    const waiting = await eventually(async () => {
+      const dv = await getDv(h, 'up1');
+      return dv.status?.conditions?.find((c) => c.type === 'Running')?.message === failure ? dv : undefined;
+    }, 'Running message of the failed upload');
+    expect(waiting.status?.phase).toBe('UploadReady');
+    const failedEvents = (await h.core.listNamespacedEvent({ namespace: 'default' })).items.filter((e) => e.reason === 'UploadFailed');
+    expect(failedEvents.map((e) => [e.involvedObject.kind, e.involvedObject.name, e.type, e.message])).toEqual(
+      expect.arrayContaining([
+        ['PersistentVolumeClaim', 'up1', 'Warning', failure],
+        ['DataVolume', 'up1', 'Warning', failure],
+      ]),
+    );
 
     await setPodStatus(h, 'cdi-upload-up1', 'Succeeded', { state: { terminated: { exitCode: 0, reason: 'Completed', message: '{"message":"Upload Complete"}' } } });
     await waitPhase(h, 'up1', 'Succeeded');

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { silentLogger } from '../../src/api/logger.ts';
-import { localSocketUrl } from '../../src/api/upload-target.ts';
+import { localSocketUrl, type UploadFailureRecorder } from '../../src/api/upload-target.ts';
 import { generateSigningKey } from '../../src/api/upload-token.ts';
 import type { ConvertResult } from '../../src/format/index.ts';
 import { UploadClientName, buildUploadServer } from '../../uploadproxy/server/app.ts';
@@ -159,7 +159,15 @@ export class TableResolver implements UploadTargetResolver {
   }
 }
 
-export async function startTestProxy(resolver: UploadTargetResolver, opts: { readyTimeoutMs?: number; localSocketDir?: string } = {}) {
+/** The failures the proxy reported, in order (the Kubernetes recorder's events, as data). */
+export class FailureLog implements UploadFailureRecorder {
+  readonly seen: Array<{ namespace: string; name: string; message: string }> = [];
+  async uploadFailed(namespace: string, name: string, message: string): Promise<void> {
+    this.seen.push({ namespace, name, message });
+  }
+}
+
+export async function startTestProxy(resolver: UploadTargetResolver, opts: { readyTimeoutMs?: number; localSocketDir?: string; failures?: UploadFailureRecorder } = {}) {
   const certs = await uploadCerts();
   const keys = await generateSigningKey();
   const proxy = await startUploadProxy({
@@ -170,6 +178,7 @@ export async function startTestProxy(resolver: UploadTargetResolver, opts: { rea
     clientTls: { cert: certs.proxyClientPem, key: certs.proxyClientKeyPem, ca: certs.caPem },
     resolver,
     ...(opts.localSocketDir ? { localSocketDir: opts.localSocketDir } : {}),
+    ...(opts.failures ? { failures: opts.failures } : {}),
     logger: silentLogger,
     readyTimeoutMs: opts.readyTimeoutMs ?? 2_000,
     readyPollMs: 200,

@@ -7,12 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../src/api/logger.ts';
 import { generateSigningKey, signUploadToken } from '../../src/api/upload-token.ts';
 import { buildUploadProxy } from '../../uploadproxy/proxy/app.ts';
 import { UploadServerClients, UpstreamBufferBytes } from '../../uploadproxy/proxy/forward.ts';
 import {
+  FailureLog,
   TableResolver,
   curl,
   headerValue,
@@ -180,13 +181,14 @@ describe.each([
   { hop: 'an owner-only unix socket', local: true },
 ])('upload proxy → upload server over $hop, with curl over TLS', ({ local }) => {
   const resolver = new TableResolver();
+  const failures = new FailureLog();
   let proxy: Awaited<ReturnType<typeof startTestProxy>>;
   const volumes: RunningUploadServer[] = [];
   let socketDir: string | undefined;
 
   beforeAll(async () => {
     if (local) socketDir = await mkdtemp(path.join(os.tmpdir(), 'cdi-sockets-'));
-    proxy = await startTestProxy(resolver, socketDir ? { localSocketDir: socketDir } : {});
+    proxy = await startTestProxy(resolver, { failures, ...(socketDir ? { localSocketDir: socketDir } : {}) });
   });
   afterAll(async () => {
     await proxy.close();
@@ -256,6 +258,8 @@ describe.each([
     const res = await curl([...auth, '-X', 'POST', '--data-binary', `@${fx.big}`, `${proxy.url}/v1beta1/upload`]);
     expect(res.status).toBe(400);
     expect(res.body).toMatch(/^Saving stream failed: effective image size is larger than the reported available storage: /);
+    // The failure is reported for the volume's events and Running condition, with the server's text.
+    await vi.waitFor(() => expect(failures.seen.filter((f) => f.name === 'small')).toEqual([{ namespace: 'ns', name: 'small', message: res.body }]));
     expect(await stat(v.target).then((s) => s.size, () => 0)).toBeLessThanOrEqual(fx.virtualSize);
     // The proxy drains the rest of the refused body, so curl's connection ends rather than lingers.
     await waitForAsync(async () => (await establishedConnections(Number(new URL(proxy.url).port))) === 0);
@@ -293,6 +297,8 @@ describe.each([
     const again = await curl([...retried.auth, '-X', 'POST', '--data-binary', `@${fx.qcow2}`, `${proxy.url}/v1beta1/upload`]);
     expect(again.status).toBe(200);
     expect(await sha256File(retried.v.target)).toBe(fx.qcow2RawSha);
+    // 503 (busy) is no failure of the upload: nothing is reported.
+    expect(failures.seen.filter((f) => f.name === 'retried')).toEqual([]);
 
     const resumed = await volume('resumed');
     const second = await killHalfWay(resumed, size);

@@ -9,6 +9,7 @@ import { clientGone } from '../server/app.ts';
 import { applyCors } from './cors.ts';
 import { forwardUpload, UploadServerClients } from './forward.ts';
 import { waitForUploadTarget, type UploadTargetResolver } from './resolver.ts';
+import type { UploadFailureRecorder } from '../../src/api/upload-target.ts';
 
 export interface UploadProxyOptions {
   /** The cdi-apiserver's token signing key, public half (APISERVER_PUBLIC_KEY). */
@@ -16,6 +17,8 @@ export interface UploadProxyOptions {
   /** Client certificate (CN client.upload-server.cdi.kubevirt.io) and the CA of the upload servers. */
   clientTls: { cert: string; key: string; ca: string };
   resolver: UploadTargetResolver;
+  /** Told of every upload the upload server answered with a failure; without it such answers are only logged. */
+  failures?: UploadFailureRecorder;
   /**
    * Embedded mode: the node agent's owner-only socket directory. Upload servers there are reached
    * through their unix socket; without it (a cluster) only https targets are used.
@@ -33,6 +36,11 @@ export interface UploadProxyOptions {
 
 // CDI's pattern (pkg/uploadproxy), case-insensitive.
 const bearerPattern = /^Bearer\s+([A-Za-z0-9\-._~+/]+)$/i;
+
+/** A failure worth telling the volume's owner: not 503 (busy: another upload is running). */
+function isUploadFailure(status: number): boolean {
+  return status >= 400 && status !== 503;
+}
 
 export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
   const limits = opts.limits ?? defaultConnectionLimits;
@@ -67,7 +75,14 @@ export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
     // Archive volumes are always written by the server's archive handler (CDI rewrites every path).
     const path = uploadPath(version, target.contentType === 'archive' ? 'archive' : kind);
     logger.info({ namespace: claims.namespace, name: claims.name, method: request.method, path }, 'forwarding upload');
-    await forwardUpload(clients, request, reply, { url: target.url, path });
+    const answer = await forwardUpload(clients, request, reply, { url: target.url, path });
+    if (answer && isUploadFailure(answer.statusCode)) {
+      const message = answer.body.toString('utf8').trim() || `upload server answered ${answer.statusCode}`;
+      logger.warn({ namespace: claims.namespace, name: claims.name, status: answer.statusCode, err: message }, 'upload failed');
+      opts.failures?.uploadFailed(claims.namespace, claims.name, message).catch((err: unknown) => {
+        logger.warn({ namespace: claims.namespace, name: claims.name, err: String(err) }, 'recording the failed upload failed');
+      });
+    }
   };
 
   for (const route of proxyRoutes) {

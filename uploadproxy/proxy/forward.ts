@@ -189,15 +189,16 @@ async function exchange(socket: Duplex, host: string, request: FastifyRequest, t
 }
 
 /**
- * Streams the request to the upload server and its answer back. If the client goes away the
- * upstream connection is destroyed, so the upload server sees a cut-off upload rather than an end.
+ * Streams the request to the upload server and its answer back, and returns that answer (undefined
+ * when the client went away first). If the client goes away the upstream connection is destroyed,
+ * so the upload server sees a cut-off upload rather than an end.
  */
 export async function forwardUpload(
   clients: UploadServerClients,
   request: FastifyRequest,
   reply: FastifyReply,
   upstream: { url: string; path: string },
-): Promise<void> {
+): Promise<UpstreamResponse | undefined> {
   const abort = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) abort.abort(new Error('client connection closed'));
@@ -207,7 +208,7 @@ export async function forwardUpload(
     const { socket, host } = await clients.connect(upstream.url, abort.signal);
     response = await exchange(socket, host, request, upstream.path, abort.signal);
   } catch (err) {
-    if (abort.signal.aborted) return;
+    if (abort.signal.aborted) return undefined;
     throw forwardError(err);
   }
   // The server may answer before it read the whole body (too large, busy, done): the rest is
@@ -215,4 +216,5 @@ export async function forwardUpload(
   discardRestOfBody(request, reply);
   reply.code(response.statusCode).headers(endToEnd(response.headers));
   await reply.send(response.body);
+  return response;
 }

@@ -31,6 +31,8 @@ export interface UploadServerOptions {
   /** A request body that sends nothing for this long is cut and the upload freed. */
   idleBodyMs?: number;
   limits?: ConnectionLimits;
+  /** Run by cdi serve's node agent: volumes are files on the node's disk (see uploadFailure). */
+  volumesOnNodeDisk?: boolean;
   /** Called after the success answer went out; the entry point then writes the termination message. */
   onComplete?: (result: ConvertResult) => void;
 }
@@ -62,6 +64,7 @@ export function buildUploadServer(opts: UploadServerOptions): UploadServer {
     resumeWindowMs: opts.resumeWindowMs ?? 10 * 60_000,
     idleBodyMs: opts.idleBodyMs ?? defaultIdleBodyMs,
     logger,
+    volumesOnNodeDisk: opts.volumesOnNodeDisk ?? false,
   });
   const limits = opts.limits ?? defaultConnectionLimits;
   const app = (

@@ -18,6 +18,8 @@ export interface UploadServerConfig {
   port: number;
   /** Embedded mode: the owner-only unix socket the proxy uses instead of mTLS on loopback. */
   socket: string | undefined;
+  /** Run by cdi serve's node agent (it always hands the upload server its socket): volumes are files on the node's disk. */
+  volumesOnNodeDisk: boolean;
   terminationLog: string;
   scratchDir: string;
   resumeWindowMs: number;
@@ -68,6 +70,7 @@ export function readUploadServerConfig(env: NodeJS.ProcessEnv): UploadServerConf
     host: localPort ? '127.0.0.1' : '0.0.0.0',
     port: localPort ? Number(localPort) : 8443,
     socket: env[LocalEnv.listenSocket] || undefined,
+    volumesOnNodeDisk: Boolean(env[LocalEnv.listenSocket]),
     terminationLog: env[LocalEnv.terminationLog] || PodPaths.terminationLog,
     scratchDir: env[LocalEnv.scratchDir] || os.tmpdir(),
     resumeWindowMs: Number(env[ResumeWindowEnv] || '600') * 1000,

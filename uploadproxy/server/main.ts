@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     ...(config.tls ? { tls: config.tls } : {}),
     ...(config.clientName ? { clientName: config.clientName } : {}),
     resumeWindowMs: config.resumeWindowMs,
+    volumesOnNodeDisk: config.volumesOnNodeDisk,
     logger,
     runEngine: volumeEngine({
       target: config.target,

@@ -52,12 +52,17 @@ export class UploadSession {
   readonly #resumeWindowMs: number;
   readonly #idleBodyMs: number | undefined;
   readonly #logger: Logger;
+  readonly #volumesOnNodeDisk: boolean;
   #phase: UploadPhase = 'idle';
   #run: Run | undefined;
 
-  /** `idleBodyMs`: a request body that sends nothing for this long is cut (ByteFeed.pump). */
-  constructor(opts: { runEngine: RunEngine; resumeWindowMs: number; idleBodyMs?: number; logger: Logger }) {
+  /**
+   * `idleBodyMs`: a request body that sends nothing for this long is cut (ByteFeed.pump).
+   * `volumesOnNodeDisk`: see uploadFailure.
+   */
+  constructor(opts: { runEngine: RunEngine; resumeWindowMs: number; idleBodyMs?: number; logger: Logger; volumesOnNodeDisk?: boolean }) {
     this.#runEngine = opts.runEngine;
+    this.#volumesOnNodeDisk = opts.volumesOnNodeDisk ?? false;
     this.#resumeWindowMs = opts.resumeWindowMs;
     this.#idleBodyMs = opts.idleBodyMs;
     this.#logger = opts.logger;
@@ -98,7 +103,7 @@ export class UploadSession {
     } catch (err) {
       this.#run = undefined;
       this.#phase = 'idle';
-      throw uploadFailure(err);
+      throw uploadFailure(err, this.#volumesOnNodeDisk);
     }
   }
 
@@ -160,7 +165,7 @@ export class UploadSession {
     if (run.outcome?.ok === false) {
       this.#run = undefined;
       this.#phase = 'idle';
-      throw uploadFailure(run.outcome.error);
+      throw uploadFailure(run.outcome.error, this.#volumesOnNodeDisk);
     }
     const held = run.feed.accepted;
     if (attempt.resumable) {
@@ -190,10 +195,16 @@ export class UploadSession {
   }
 }
 
-/** CDI's answer for a failed save: 400 for capacity, 500 for everything else. */
-export function uploadFailure(err: unknown): CdiError {
-  if (isCdiError(err) && (err.code === 'CDI_ERR_UPLOAD_TOO_LARGE' || err.code === 'CDI_ERR_UPLOAD_SAVE')) return err;
+/**
+ * CDI's answer for a failed save: 400 for capacity, 500 for everything else. Under cdi serve's
+ * node agent (`volumesOnNodeDisk`) a volume is a file whose capacity is a file-size limit, so a
+ * full volume shows as EFBIG (still 400); ENOSPC or EDQUOT there is the node's disk being full,
+ * which no larger DataVolume fixes, and is answered so (as rewriteSpaceError does for imports).
+ */
+export function uploadFailure(err: unknown, volumesOnNodeDisk = false): CdiError {
+  if (isCdiError(err) && (err.code === 'CDI_ERR_UPLOAD_TOO_LARGE' || err.code === 'CDI_ERR_UPLOAD_SAVE' || err.code === 'CDI_ERR_NODE_DISK_FULL')) return err;
   const message = err instanceof Error ? err.message : String(err);
+  if (volumesOnNodeDisk && hasErrno(err, ['ENOSPC', 'EDQUOT'])) return new CdiError('CDI_ERR_NODE_DISK_FULL', [], { cause: err });
   if (isCdiError(err, 'CDI_ERR_TOO_LARGE') || isCdiError(err, 'CDI_ERR_SIZE_SHRINK') || hasErrno(err, ['ENOSPC', 'EDQUOT', 'EFBIG'])) {
     return new CdiError('CDI_ERR_UPLOAD_TOO_LARGE', [message], { cause: err });
   }

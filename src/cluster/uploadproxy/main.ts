@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { CdiError, asCdiError } from '../../api/errors.ts';
-import { createUploadTargetResolver } from '../../controller/index.ts';
+import { createUploadFailureRecorder, createUploadTargetResolver } from '../../controller/index.ts';
 import { createLogger } from '../../log.ts';
 import { selectKubeConfig } from '../kubeconfig.ts';
 import { onShutdown } from '../shutdown.ts';
@@ -43,6 +43,7 @@ const program = new Command('cdi-uploadproxy')
       publicKeyPem: flags.publicKey,
       ...(flags.localSocketDir ? { localSocketDir: flags.localSocketDir } : {}),
       resolver: createUploadTargetResolver(kubeConfig),
+      failures: createUploadFailureRecorder(kubeConfig),
       logger,
     });
     logger.info({ url: proxy.url, kubeconfig: source }, 'upload proxy listening');

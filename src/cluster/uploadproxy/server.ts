@@ -8,6 +8,7 @@ import type { Logger } from '../../api/logger.ts';
 import { defaultConnectionLimits, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../../../uploadproxy/limits.ts';
 import { buildUploadProxy } from '../../../uploadproxy/proxy/app.ts';
 import type { UploadTargetResolver } from '../../../uploadproxy/proxy/resolver.ts';
+import type { UploadFailureRecorder } from '../../api/upload-target.ts';
 import { readTlsMaterial, tlsFingerprint, watchMountedFiles, watchTlsDirectory, type CertWatcher, type TlsMaterial } from '../pki/reload.ts';
 
 /**
@@ -29,6 +30,7 @@ export interface ClusterUploadProxyOptions {
   serverCaDir: string;
   publicKeyPem: string;
   resolver: UploadTargetResolver;
+  failures?: UploadFailureRecorder;
   /** Embedded mode: upload servers' sockets are accepted in this directory (ADR 0018). */
   localSocketDir?: string;
   logger: Logger;
@@ -55,6 +57,7 @@ export async function startClusterUploadProxy(opts: ClusterUploadProxyOptions): 
       publicKeyPem: opts.publicKeyPem,
       clientTls,
       resolver: opts.resolver,
+      ...(opts.failures ? { failures: opts.failures } : {}),
       ...(opts.localSocketDir ? { localSocketDir: opts.localSocketDir } : {}),
       logger: opts.logger,
     });
