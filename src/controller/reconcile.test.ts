@@ -205,6 +205,9 @@ describe('reconcileDataVolume: import', () => {
     expect(r.status.phase).toBe('Failed');
     expect(cond(r, 'Running')).toMatchObject({ reason: 'SourceNotSupported' });
     expect(cond(r, 'Running')?.message).toContain('source gcs');
+    const node = reconcileDataVolume(dv({ source: { registry: { url: 'docker://r/i:1', pullMethod: 'node' } }, storage: { resources: { requests: { storage: '1Gi' } } } }), observed({}), opts);
+    expect(node.status.phase).toBe('Failed');
+    expect(cond(node, 'Running')?.message).toContain('pullMethod node is not supported yet');
   });
 
   it('emits the phase event only when the phase changes', () => {

@@ -144,6 +144,14 @@ function decide(dv: DataVolume, o: Observed, opts: Options): Step {
     };
   }
 
+  if (dv.spec?.source?.registry?.pullMethod === 'node') {
+    return {
+      phase: Phase.Failed,
+      running: notRunning(Reason.SourceNotSupported, 'registry pullMethod node is not supported yet: the node would pull with its own credentials; use pullMethod pod with a secretRef'),
+      actions: [],
+    };
+  }
+
   let sourceRef: { namespace: string; name: string } | undefined = dv.spec?.source?.pvc;
   if (dv.spec?.sourceRef) {
     const ds = o.dataSource;
