@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { silentLogger } from '../src/api/logger.ts';
-import { startUploadProxy } from '../uploadproxy/proxy/app.ts';
+import { startUploadProxy } from '../src/upload-proxy/app.ts';
 
 interface Config {
   cert: string;

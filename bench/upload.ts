@@ -164,7 +164,7 @@ async function ours(file: string, virtualSize: number, hop: Hop): Promise<OursRu
   await mkdir(path.join(dir, 'scratch'), { recursive: true });
   const port = await freePort();
   const socket = path.join(socketDir, 'volume.sock');
-  const server = spawn(process.execPath, [...dataPathNodeFlags, path.join(root, 'uploadproxy/server/main.ts')], {
+  const server = spawn(process.execPath, [...dataPathNodeFlags, path.join(root, 'uploadserver/main.ts')], {
     env: {
       ...process.env,
       TLS_KEY: certs.serverKey,

@@ -75,7 +75,7 @@ if in_image /bin/sh -c 'echo x > /app/probe' 2>/dev/null; then fail "/app is wri
 echo "ok: / is read-only for UID 107"
 
 step "control-plane entry points start (--help)"
-for e in src/cluster/controller/main.ts src/cluster/token-api/main.ts src/cluster/uploadproxy/main.ts; do
+for e in src/cluster/controller/main.ts src/cluster/token-api/main.ts uploadproxy/main.ts; do
   entry "$e" --help | head -1
 done
 
@@ -97,7 +97,7 @@ step "upload server: HEALTHCHECK passes; tini forwards SIGTERM"
 # started directly (not through the in_image function, which would fork a subshell) so that
 # $! is the process that execs into tini
 chroot --userspec=107:107 "$ro" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp /bin/sh -c \
-  'cd /app && exec /usr/bin/tini -s -- env UPLOAD_IMAGE_SIZE=1Mi CDI_TARGET_PATH=/tmp/upload.img CDI_TERMINATION_LOG=/tmp/upload-log CDI_LISTEN_PORT=18932 node uploadproxy/server/main.ts' \
+  'cd /app && exec /usr/bin/tini -s -- env UPLOAD_IMAGE_SIZE=1Mi CDI_TARGET_PATH=/tmp/upload.img CDI_TERMINATION_LOG=/tmp/upload-log CDI_LISTEN_PORT=18932 node uploadserver/main.ts' \
   > "$work/upload.log" 2>&1 &
 tini_pid=$!
 trap 'kill -KILL $tini_pid 2>/dev/null || true; cleanup' EXIT

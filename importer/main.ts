@@ -5,11 +5,11 @@
 import { LocalEnv, PodPaths } from '../src/api/env.ts';
 import { CdiError, asCdiError } from '../src/api/errors.ts';
 import { createLogger } from '../src/log.ts';
-import { configFromEnv } from './config.ts';
-import { serveMetrics, type MetricsServer } from './metrics.ts';
-import { ImportStatus } from './status.ts';
-import { failureMessage, successMessage, writeTermination } from './termination.ts';
-import { ImportFailure, runImport } from './worker.ts';
+import { configFromEnv } from '../src/importer/config.ts';
+import { serveMetrics, type MetricsServer } from '../src/importer/metrics.ts';
+import { ImportStatus } from '../src/importer/status.ts';
+import { failureMessage, successMessage, writeTermination } from '../src/importer/termination.ts';
+import { ImportFailure, runImport } from '../src/importer/worker.ts';
 
 const logger = createLogger('cdi-importer');
 

@@ -5,7 +5,7 @@
  */
 export const WorkerImages = {
   importer: { repository: 'cdi-ts/importer', entry: 'importer/main.ts' },
-  uploadServer: { repository: 'cdi-ts/uploadserver', entry: 'uploadproxy/server/main.ts' },
+  uploadServer: { repository: 'cdi-ts/uploadserver', entry: 'uploadserver/main.ts' },
   cloner: { repository: 'cdi-ts/cloner', entry: 'importer/cloner.ts' },
 } as const;
 

@@ -143,7 +143,7 @@ describe('planPod', () => {
     c.readinessProbe = { httpGet: { path: '/healthz', port: 8443, scheme: 'HTTPS' }, periodSeconds: 5 };
     const r = planPod(inputs(pod));
     if (!r.ok) throw new Error(r.message);
-    expect(r.plan.containers[0]).toMatchObject({ kind: 'uploadServer', entry: '/repo/uploadproxy/server/main.ts' });
+    expect(r.plan.containers[0]).toMatchObject({ kind: 'uploadServer', entry: '/repo/uploadserver/main.ts' });
     expect(r.plan.containers[0]?.env.CDI_LISTEN_SOCKET).toBe('/d/sockets/uid1/upload.sock');
     expect(r.plan.containers[0]?.readiness).toEqual({
       probe: { type: 'http', scheme: 'https', port: 40001, path: '/healthz', headers: {} },

@@ -188,9 +188,9 @@ describe('deploy manifests (docker/deploy)', () => {
     const components = [
       { entry: 'src/cluster/controller/main.ts', serviceAccount: { name: 'cdi-sa', namespace: Namespace } },
       { entry: 'src/cluster/token-api/main.ts', serviceAccount: { name: 'cdi-apiserver', namespace: Namespace } },
-      { entry: 'src/cluster/uploadproxy/main.ts', serviceAccount: { name: 'cdi-uploadproxy', namespace: Namespace } },
+      { entry: 'uploadproxy/main.ts', serviceAccount: { name: 'cdi-uploadproxy', namespace: Namespace } },
     ];
-    const workers = ['importer/main.ts', 'uploadproxy/server/main.ts'];
+    const workers = ['importer/main.ts', 'uploadserver/main.ts'];
     // Modules that act only in the control plane's own namespace, by construction.
     const ownNamespaceModules = ['src/cluster/pki/kube-store.ts', 'src/cluster/leader-election.ts'];
     const derived = deriveApiCalls(repo, [...components.map((c) => c.entry), ...workers]);

@@ -10,10 +10,10 @@ import { freePort, waitForPort } from '../support/ports.ts';
 
 /**
  * The host-assisted clone wire path with the real processes: importer/cloner.ts streams a sparse
- * raw volume over mutual TLS into uploadproxy/server/main.ts, which writes the target volume.
+ * raw volume over mutual TLS into uploadserver/main.ts, which writes the target volume.
  */
 const root = path.resolve(import.meta.dirname, '../..');
-const serverEntry = path.join(root, 'uploadproxy/server/main.ts');
+const serverEntry = path.join(root, 'uploadserver/main.ts');
 const MiB = 1 << 20;
 
 const children = new Set<ChildProcess>();

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImportConfig } from '../../importer/config.ts';
+import type { ImportConfig } from '../../src/importer/config.ts';
 import { makeCerts, type CertFiles } from '../support/certs.ts';
 import { sha256File } from '../support/qemu.ts';
 import { buildOciLayout, startRegistry, type ImageSpec, type Registry } from '../support/registry.ts';

@@ -2,9 +2,9 @@ import { mkdtemp, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../../src/api/logger.ts';
-import type { ImportConfig } from '../../importer/config.ts';
-import { ImportStatus } from '../../importer/status.ts';
-import { ImportFailure, runImport, type ImportOutcome } from '../../importer/worker.ts';
+import type { ImportConfig } from '../../src/importer/config.ts';
+import { ImportStatus } from '../../src/importer/status.ts';
+import { ImportFailure, runImport, type ImportOutcome } from '../../src/importer/worker.ts';
 
 /** A fresh directory with the target path `disk.img` inside. */
 export async function targetDir(): Promise<{ dir: string; target: string }> {

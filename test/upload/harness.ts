@@ -14,11 +14,11 @@ import { silentLogger } from '../../src/api/logger.ts';
 import { localSocketUrl, type UploadFailureRecorder } from '../../src/api/upload-target.ts';
 import { generateSigningKey } from '../../src/api/upload-token.ts';
 import type { ConvertResult } from '../../src/format/index.ts';
-import { UploadClientName, buildUploadServer } from '../../uploadproxy/server/app.ts';
-import { volumeEngine } from '../../uploadproxy/server/engine.ts';
-import type { UploadSession } from '../../uploadproxy/server/session.ts';
-import { startUploadProxy } from '../../uploadproxy/proxy/app.ts';
-import type { UploadTarget, UploadTargetResolver } from '../../uploadproxy/proxy/resolver.ts';
+import { UploadClientName, buildUploadServer } from '../../src/upload-server/app.ts';
+import { volumeEngine } from '../../src/upload-server/engine.ts';
+import type { UploadSession } from '../../src/upload-server/session.ts';
+import { startUploadProxy } from '../../src/upload-proxy/app.ts';
+import type { UploadTarget, UploadTargetResolver } from '../../src/upload-proxy/resolver.ts';
 import { makeCerts, type CertFiles } from '../support/certs.ts';
 import { cacheDir, qemuImg, qemuIo, sha256File } from '../support/qemu.ts';
 

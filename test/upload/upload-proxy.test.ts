@@ -10,8 +10,8 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../src/api/logger.ts';
 import { generateSigningKey, signUploadToken } from '../../src/api/upload-token.ts';
-import { buildUploadProxy } from '../../uploadproxy/proxy/app.ts';
-import { UploadServerClients, UpstreamBufferBytes } from '../../uploadproxy/proxy/forward.ts';
+import { buildUploadProxy } from '../../src/upload-proxy/app.ts';
+import { UploadServerClients, UpstreamBufferBytes } from '../../src/upload-proxy/forward.ts';
 import {
   FailureLog,
   TableResolver,

@@ -1,5 +1,5 @@
 /**
- * uploadproxy/server/main.ts as the node agent or a pod runs it: CDI's env contract in, the
+ * uploadserver/main.ts as the node agent or a pod runs it: CDI's env contract in, the
  * termination message and exit code out.
  */
 import { spawn } from 'node:child_process';
@@ -11,7 +11,7 @@ import { UploadClientName } from '../../src/api/annotations.ts';
 import { freePort, waitForPort } from '../support/ports.ts';
 import { curl, sha256File, uploadCerts, uploadFixtures, type UploadCerts, type UploadFixtures } from './harness.ts';
 
-const entry = path.resolve(import.meta.dirname, '../../uploadproxy/server/main.ts');
+const entry = path.resolve(import.meta.dirname, '../../uploadserver/main.ts');
 
 describe('upload server process', () => {
   let certs: UploadCerts;

@@ -3,9 +3,9 @@ import cliProgress from 'cli-progress';
 import { ImporterEnv } from '../../api/env.ts';
 import { CdiError } from '../../api/errors.ts';
 import { createLogger } from '../../log.ts';
-import { parseSize, targetKindOf, type ImportConfig, type SourceKind } from '../../../importer/config.ts';
-import { ImportStatus } from '../../../importer/status.ts';
-import { ImportFailure, runImport } from '../../../importer/worker.ts';
+import { parseSize, targetKindOf, type ImportConfig, type SourceKind } from '../../importer/config.ts';
+import { ImportStatus } from '../../importer/status.ts';
+import { ImportFailure, runImport } from '../../importer/worker.ts';
 
 export interface ImportFlags {
   source: SourceKind;

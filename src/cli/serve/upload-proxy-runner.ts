@@ -37,7 +37,7 @@ export interface UploadProxyRunOptions {
   logger: Logger;
 }
 
-const entry = fileURLToPath(new URL('../../cluster/uploadproxy/main.ts', import.meta.url));
+const entry = fileURLToPath(new URL('../../../uploadproxy/main.ts', import.meta.url));
 const StartTimeoutMs = 60_000;
 const StopGraceMs = 10_000;
 

@@ -5,14 +5,14 @@ import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../api/logger.ts';
-import { defaultConnectionLimits, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../../../uploadproxy/limits.ts';
-import { buildUploadProxy } from '../../../uploadproxy/proxy/app.ts';
-import type { UploadTargetResolver } from '../../../uploadproxy/proxy/resolver.ts';
+import { defaultConnectionLimits, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../../upload/limits.ts';
+import { buildUploadProxy } from '../../upload-proxy/app.ts';
+import type { UploadTargetResolver } from '../../upload-proxy/resolver.ts';
 import type { UploadFailureRecorder } from '../../api/upload-target.ts';
 import { readTlsMaterial, tlsFingerprint, watchMountedFiles, watchTlsDirectory, type CertWatcher, type TlsMaterial } from '../pki/reload.ts';
 
 /**
- * The upload proxy app (uploadproxy/proxy/app.ts) behind an HTTPS server this module owns, so
+ * The upload proxy app (src/upload-proxy/app.ts) behind an HTTPS server this module owns, so
  * that every certificate it uses rotates without a restart: the serving certificate through
  * setSecureContext, and the client certificate and upload-server CA bundle (which the upload
  * app captures when it is built) by building a fresh app and routing new requests to it; uploads

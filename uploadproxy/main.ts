@@ -1,10 +1,10 @@
 import { Command, Option } from 'commander';
-import { CdiError, asCdiError } from '../../api/errors.ts';
-import { createUploadFailureRecorder, createUploadTargetResolver } from '../../controller/index.ts';
-import { createLogger } from '../../log.ts';
-import { selectKubeConfig } from '../kubeconfig.ts';
-import { onShutdown } from '../shutdown.ts';
-import { startClusterUploadProxy } from './server.ts';
+import { CdiError, asCdiError } from '../src/api/errors.ts';
+import { createUploadFailureRecorder, createUploadTargetResolver } from '../src/controller/index.ts';
+import { createLogger } from '../src/log.ts';
+import { selectKubeConfig } from '../src/cluster/kubeconfig.ts';
+import { onShutdown } from '../src/cluster/shutdown.ts';
+import { startClusterUploadProxy } from '../src/cluster/uploadproxy/server.ts';
 
 /** cdi-uploadproxy for cluster mode: CDI's mount points, certificates reloaded without a restart. */
 interface Flags {

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ImporterEnv, LocalEnv, PodPaths, WorkerTuningEnv } from '../src/api/env.ts';
-import { CdiError } from '../src/api/errors.ts';
-import { parseQuantity } from '../src/api/quantity.ts';
+import { ImporterEnv, LocalEnv, PodPaths, WorkerTuningEnv } from '../api/env.ts';
+import { CdiError } from '../api/errors.ts';
+import { parseQuantity } from '../api/quantity.ts';
 
 export type SourceKind = 'http' | 's3' | 'registry' | 'none';
 export type TargetKind = 'file' | 'block' | 'directory';

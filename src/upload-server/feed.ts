@@ -1,5 +1,5 @@
 import { finished, type Readable } from 'node:stream';
-import { CdiError } from '../../src/api/errors.ts';
+import { CdiError } from '../api/errors.ts';
 
 /** Largest chunk the engine is handed when several small ones wait. */
 const JoinLimit = 1024 * 1024;

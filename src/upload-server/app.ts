@@ -4,18 +4,18 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { CdiError, asCdiError } from '../../src/api/errors.ts';
-import type { Logger } from '../../src/api/logger.ts';
-import { parseChecksum, type ConvertResult } from '../../src/format/index.ts';
-import { discardRestOfBody } from '../early-answer.ts';
-import { uploadHopCiphers } from '../hop-tls.ts';
-import { defaultConnectionLimits, defaultIdleBodyMs, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../limits.ts';
-import { HealthzPath, UploadHeaders, uploadRoutes, type UploadPathKind } from '../paths.ts';
+import { CdiError, asCdiError } from '../api/errors.ts';
+import type { Logger } from '../api/logger.ts';
+import { parseChecksum, type ConvertResult } from '../format/index.ts';
+import { discardRestOfBody } from '../upload/early-answer.ts';
+import { uploadHopCiphers } from '../upload/hop-tls.ts';
+import { defaultConnectionLimits, defaultIdleBodyMs, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../upload/limits.ts';
+import { HealthzPath, UploadHeaders, uploadRoutes, type UploadPathKind } from '../upload/paths.ts';
 import { withFormFile } from './form.ts';
 import { UploadSession, type RunEngine, type UploadContentType } from './session.ts';
 import { parseUploadRange } from './range.ts';
 
-export { UploadClientName } from '../../src/api/annotations.ts';
+export { UploadClientName } from '../api/annotations.ts';
 
 export interface UploadServerOptions {
   /** The content type of the volume (CONTENT_TYPE): what the plain upload paths carry. */

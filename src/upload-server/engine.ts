@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../../src/api/logger.ts';
-import { convert, type ConvertTarget } from '../../src/format/index.ts';
-import { usableSpace } from '../../src/api/quantity.ts';
+import type { Logger } from '../api/logger.ts';
+import { convert, type ConvertTarget } from '../format/index.ts';
+import { usableSpace } from '../api/quantity.ts';
 import { availableSpace } from './capacity.ts';
 import type { RunEngine } from './session.ts';
 

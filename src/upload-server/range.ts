@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { CdiError } from '../../src/api/errors.ts';
-import { UploadHeaders } from '../paths.ts';
+import { CdiError } from '../api/errors.ts';
+import { UploadHeaders } from '../upload/paths.ts';
 
 export interface UploadRange {
   contentLength: number | undefined;

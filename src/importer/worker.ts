@@ -1,8 +1,8 @@
 import { chmod, open, rm } from 'node:fs/promises';
-import { CdiError, asCdiError } from '../src/api/errors.ts';
-import type { Logger } from '../src/api/logger.ts';
-import { convert, type ConvertResult, type ConvertTarget } from '../src/format/index.ts';
-import { createBlank, openSource, type HttpOptions, type ImportSource } from '../src/sources/index.ts';
+import { CdiError, asCdiError } from '../api/errors.ts';
+import type { Logger } from '../api/logger.ts';
+import { convert, type ConvertResult, type ConvertTarget } from '../format/index.ts';
+import { createBlank, openSource, type HttpOptions, type ImportSource } from '../sources/index.ts';
 import type { ImportConfig } from './config.ts';
 import { targetSpace } from './size.ts';
 import type { ImportStatus } from './status.ts';

@@ -1,5 +1,5 @@
-import type { ProgressEvent } from '../src/format/index.ts';
-import type { ByteMeter } from '../src/sources/meter.ts';
+import type { ProgressEvent } from '../format/index.ts';
+import type { ByteMeter } from '../sources/meter.ts';
 
 /** CDI's data-processor phase names where they fit our one-pass pipeline. */
 export type ImportStage = 'Info' | 'TransferDataFile' | 'TransferDataDir' | 'Validate' | 'Resize' | 'Complete' | 'Error';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CdiError } from '../../src/api/errors.ts';
-import { LocalEnv } from '../../src/api/env.ts';
+import { CdiError } from '../api/errors.ts';
+import { LocalEnv } from '../api/env.ts';
 import { readUploadServerConfig } from './config.ts';
 import { uploadFailure } from './session.ts';
 

@@ -1,4 +1,4 @@
-import { CdiError } from '../../src/api/errors.ts';
+import { CdiError } from '../api/errors.ts';
 
 /** An upload server's answer, read whole: these are short texts, never image data. */
 export interface UpstreamResponse {

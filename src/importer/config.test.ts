@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configFromEnv } from './config.ts';
-import { usableSpace } from '../src/api/quantity.ts';
+import { usableSpace } from '../api/quantity.ts';
 import { failureMessage, successMessage, terminationLimit } from './termination.ts';
 
 describe('importer env contract', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isCdiError } from '../../src/api/errors.ts';
+import { isCdiError } from '../api/errors.ts';
 import { requestHead } from './forward.ts';
 import { ResponseDecoder } from './http1-response.ts';
 

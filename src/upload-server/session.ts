@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import { CdiError, isCdiError } from '../../src/api/errors.ts';
-import type { Logger } from '../../src/api/logger.ts';
-import type { ConvertResult } from '../../src/format/index.ts';
+import { CdiError, isCdiError } from '../api/errors.ts';
+import type { Logger } from '../api/logger.ts';
+import type { ConvertResult } from '../format/index.ts';
 import { ByteFeed } from './feed.ts';
 
 export type UploadContentType = 'kubevirt' | 'archive';

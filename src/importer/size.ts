@@ -1,7 +1,7 @@
 import { readFile, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { CdiError } from '../src/api/errors.ts';
-import { usableSpace } from '../src/api/quantity.ts';
+import { CdiError } from '../api/errors.ts';
+import { usableSpace } from '../api/quantity.ts';
 import type { ImportConfig } from './config.ts';
 
 

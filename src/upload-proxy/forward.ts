@@ -5,10 +5,10 @@ import path from 'node:path';
 import { Transform, type Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CdiError } from '../../src/api/errors.ts';
-import { localSocketPath } from '../../src/api/upload-target.ts';
-import { discardRestOfBody } from '../early-answer.ts';
-import { uploadHopCiphers } from '../hop-tls.ts';
+import { CdiError } from '../api/errors.ts';
+import { localSocketPath } from '../api/upload-target.ts';
+import { discardRestOfBody } from '../upload/early-answer.ts';
+import { uploadHopCiphers } from '../upload/hop-tls.ts';
 import { ResponseDecoder, type UpstreamResponse } from './http1-response.ts';
 
 /** Headers that describe one hop, not the request; `expect` is answered by this hop (100-continue). */

@@ -1,15 +1,15 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { CdiError, asCdiError } from '../../src/api/errors.ts';
-import type { Logger } from '../../src/api/logger.ts';
-import { verifyUploadToken } from '../../src/api/upload-token.ts';
-import { discardRestOfBody } from '../early-answer.ts';
-import { defaultConnectionLimits, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../limits.ts';
-import { HealthzPath, proxyRoutes, uploadPath, type UploadPathKind, type UploadVersion } from '../paths.ts';
-import { clientGone } from '../server/app.ts';
+import { CdiError, asCdiError } from '../api/errors.ts';
+import type { Logger } from '../api/logger.ts';
+import { verifyUploadToken } from '../api/upload-token.ts';
+import { discardRestOfBody } from '../upload/early-answer.ts';
+import { defaultConnectionLimits, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../upload/limits.ts';
+import { HealthzPath, proxyRoutes, uploadPath, type UploadPathKind, type UploadVersion } from '../upload/paths.ts';
+import { clientGone } from '../upload-server/app.ts';
 import { applyCors } from './cors.ts';
 import { forwardUpload, UploadServerClients } from './forward.ts';
 import { waitForUploadTarget, type UploadTargetResolver } from './resolver.ts';
-import type { UploadFailureRecorder } from '../../src/api/upload-target.ts';
+import type { UploadFailureRecorder } from '../api/upload-target.ts';
 
 export interface UploadProxyOptions {
   /** The cdi-apiserver's token signing key, public half (APISERVER_PUBLIC_KEY). */

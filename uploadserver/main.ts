@@ -4,12 +4,12 @@
  * engine, then writes CDI's termination message and exits 0 (the pod succeeds, the DataVolume
  * follows).
  */
-import { CdiError, asCdiError } from '../../src/api/errors.ts';
-import { createLogger } from '../../src/log.ts';
-import { buildUploadServer } from './app.ts';
-import { readUploadServerConfig } from './config.ts';
-import { volumeEngine } from './engine.ts';
-import { writeTerminationMessage } from './termination.ts';
+import { CdiError, asCdiError } from '../src/api/errors.ts';
+import { createLogger } from '../src/log.ts';
+import { buildUploadServer } from '../src/upload-server/app.ts';
+import { readUploadServerConfig } from '../src/upload-server/config.ts';
+import { volumeEngine } from '../src/upload-server/engine.ts';
+import { writeTerminationMessage } from '../src/upload-server/termination.ts';
 
 const logger = createLogger('cdi-uploadserver');
 

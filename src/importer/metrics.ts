@@ -1,7 +1,7 @@
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { issueCertificate } from '../src/cluster/pki/certificate.ts';
+import { issueCertificate } from '../cluster/pki/certificate.ts';
 import type { ImportStatus } from './status.ts';
 
 /**

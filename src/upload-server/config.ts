@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { CdiError } from '../../src/api/errors.ts';
-import { LocalEnv, PodPaths, UploadServerEnv, WorkerTuningEnv } from '../../src/api/env.ts';
-import { parseQuantity } from '../../src/api/quantity.ts';
+import { CdiError } from '../api/errors.ts';
+import { LocalEnv, PodPaths, UploadServerEnv, WorkerTuningEnv } from '../api/env.ts';
+import { parseQuantity } from '../api/quantity.ts';
 import type { UploadContentType } from './session.ts';
 
 export interface UploadServerConfig {

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
-import { CdiError, isCdiError } from '../../src/api/errors.ts';
+import { CdiError, isCdiError } from '../api/errors.ts';
 
 type Limits = NonNullable<Parameters<FastifyRequest['parts']>[0]>['limits'];
 

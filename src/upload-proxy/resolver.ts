@@ -1,6 +1,6 @@
-import { CdiError } from '../../src/api/errors.ts';
+import { CdiError } from '../api/errors.ts';
 
-import type { UploadTarget, UploadTargetResolver } from '../../src/api/upload-target.ts';
+import type { UploadTarget, UploadTargetResolver } from '../api/upload-target.ts';
 
 export type { UploadTarget, UploadTargetResolver };
 
