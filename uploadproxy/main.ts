@@ -32,7 +32,7 @@ const program = new Command('cdi-uploadproxy')
   .addOption(new Option('--public-key <pem>', 'token verification key (PEM)').env('APISERVER_PUBLIC_KEY'))
   .action(async (flags: Flags) => {
     const logger = createLogger('cdi-uploadproxy');
-    if (!flags.publicKey) throw new CdiError('CDI_ERR_USAGE', ['APISERVER_PUBLIC_KEY is not set']);
+    if (!flags.publicKey) throw new CdiError('CDI_ERR_WORKER_CONFIG', ['upload proxy', 'APISERVER_PUBLIC_KEY is not set']);
     const { kubeConfig, source } = selectKubeConfig({ kubeconfig: flags.kubeconfig });
     const proxy = await startClusterUploadProxy({
       host: flags.address,

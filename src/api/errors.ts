@@ -78,8 +78,22 @@ export const errorTable = {
   CDI_ERR_UPLOAD_TOKEN_REQUEST: { message: 'failed to get upload token: %s', exit: 1, http: 500 },
   CDI_ERR_UPLOAD_RETRIES: { message: 'error uploading image after %s retries: %s', exit: 1, http: 502 },
   CDI_ERR_UPLOAD_PROXY_URL: { message: 'uploadproxy URL not found', exit: 1, http: 500 },
-  CDI_ERR_UPLOAD_STATE: { message: '%s', exit: 1, http: 409 },
-  CDI_ERR_UPLOAD_TIMEOUT: { message: '%s', exit: 1, http: 504 },
+  CDI_ERR_UPLOAD_API: { message: 'API request failed: %s', exit: 1, http: 502 },
+  CDI_ERR_UPLOAD_SIZE_MISSING: { message: 'when creating a resource, the size must be specified', exit: 64, http: 400 },
+  CDI_ERR_UPLOAD_NO_DATAVOLUME: { message: 'No DataVolume is associated with the existing PVC %s', exit: 1, http: 409 },
+  CDI_ERR_UPLOAD_PVC_DONE: { message: 'PVC %s already successfully imported/cloned/updated', exit: 1, http: 409 },
+  CDI_ERR_UPLOAD_PVC_UNAVAILABLE: { message: 'PVC %s not available for upload', exit: 1, http: 409 },
+  CDI_ERR_UPLOAD_PVC_NOT_ARCHIVE: { message: "PVC %s doesn't have archive contentType annotation", exit: 1, http: 409 },
+  CDI_ERR_UPLOAD_PVC_NOT_FOUND: { message: 'persistentvolumeclaims "%s" not found', exit: 1, http: 404 },
+  CDI_ERR_UPLOAD_DV_PHASE: { message: 'cannot upload to DataVolume in %s phase, make sure the PVC is Bound, or use force-bind flag', exit: 1, http: 409 },
+  CDI_ERR_UPLOAD_PROVISIONING: { message: 'Provisioning failed: %s', exit: 1, http: 409 },
+  CDI_ERR_UPLOAD_CLAIM_INVALID: { message: 'Claim not valid: %s', exit: 1, http: 409 },
+  CDI_ERR_UPLOAD_TIMEOUT: { message: 'timed out waiting for the condition', exit: 1, http: 504 },
+  CDI_ERR_UPLOAD_PROCESSING_TIMEOUT: {
+    message: 'Timed out waiting for post upload processing to complete, please check upload pod status for progress',
+    exit: 1,
+    http: 504,
+  },
   // import sources (CDI's texts where CDI has them)
   CDI_ERR_UNKNOWN_SOURCE: { message: 'Unknown data source: %s', exit: 1, http: 400 },
   CDI_ERR_IMPORT_CONFIG: { message: 'invalid importer configuration: %s', exit: 1, http: 400 },
@@ -105,7 +119,11 @@ export const errorTable = {
   CDI_ERR_NODE_DISK_FULL: { message: "no space left on device: the node's disk holding the volumes is full, not the DataVolume", exit: 4, http: 507 },
   CDI_ERR_SCRATCH_LIMIT: { message: 'scratch space limit of %s bytes exceeded', exit: 1, http: 500 },
   CDI_ERR_ABORTED: { message: 'aborted: %s', exit: 130, http: 500 },
+  // the command line parser's own text (virtctl's where it has one), so no template around it
   CDI_ERR_USAGE: { message: '%s', exit: 64, http: 400 },
+  CDI_ERR_INPUT_OPEN: { message: 'open %s: %s', exit: 66, http: 400 },
+  CDI_ERR_TARGET_KIND: { message: '%s content needs a %s target', exit: 64, http: 400 },
+  CDI_ERR_WORKER_CONFIG: { message: 'invalid %s configuration: %s', exit: 64, http: 500 },
   CDI_ERR_INTERNAL: { message: 'internal error: %s', exit: 1, http: 500 },
   // local node agent and `cdi serve`
   CDI_ERR_UNSAFE_NAME: { message: 'name %s cannot be used as a path under the data dir', exit: 2, http: 422 },
@@ -115,7 +133,7 @@ export const errorTable = {
   CDI_ERR_EVENT_HANDLER: { message: 'a %s event handler failed on %s', exit: 1, http: 500 },
   // cluster mode: token API (aggregated upload.cdi.kubevirt.io), client configuration
   CDI_ERR_TOKEN_API_UNAUTHENTICATED: { message: 'request is not from a trusted front proxy: %s', exit: 3, http: 401 },
-  CDI_ERR_TOKEN_API_DENIED: { message: '%s', exit: 3, http: 401 },
+  CDI_ERR_TOKEN_API_DENIED: { message: 'upload token request denied: %s', exit: 3, http: 401 },
   CDI_ERR_TOKEN_API_REQUEST: { message: 'invalid UploadTokenRequest: %s', exit: 2, http: 400 },
   // golden images: DataImportCron and DataSource
   CDI_ERR_CRON_SCHEDULE: { message: 'invalid schedule %s: %s', exit: 2, http: 422 },

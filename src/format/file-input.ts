@@ -17,7 +17,7 @@ const POOL_KEEP = 16;
 
 export async function openFileInput(path: string): Promise<RandomAccessInput & { close(): Promise<void> }> {
   const handle = await open(path, 'r').catch((err: unknown) => {
-    throw new CdiError('CDI_ERR_USAGE', [`cannot open ${path}: ${(err as Error).message}`], { cause: err });
+    throw new CdiError('CDI_ERR_INPUT_OPEN', [path, (err as Error).message], { cause: err });
   });
   const { size } = await handle.stat();
   let closed = false;

@@ -12,7 +12,7 @@ import { isOva } from './ova-detect.ts';
 import type { OvaDisk } from './ova.ts';
 import type { ProgressMeter } from './progress.ts';
 import { rawStreamReader } from './raw.ts';
-import { sniff, sniffLength, type Compression, type Detected } from './sniff.ts';
+import { refusedFormat, sniff, sniffLength, type Compression, type Detected } from './sniff.ts';
 import { SourceTap } from './source-tap.ts';
 
 export interface OpenContext {
@@ -68,6 +68,7 @@ export async function openImage(input: StreamInput | RandomInput, context: OpenC
   const head = await random.read(0, Math.min(random.size, sniffLength), context.signal);
   let format = sniff(head);
   if ((format === 'raw' || format === 'iso') && (await (await vhd()).endsWithVhdFooter(random, context.signal))) format = 'vhd';
+  if (format === 'raw') refuseOtherFormats(head);
   const open = isTextVmdk(format, head) ? undefined : randomReaders[format];
   if (!open) return openStream(random.stream(0, context.signal), random.size, context);
   return openRandom(random, head, open, context);
@@ -176,10 +177,17 @@ async function closeOva(disk: Peeled | undefined, ova: OvaDisk | undefined): Pro
   await ova?.close();
 }
 
+/** What qemu-img would call another format is refused, as CDI's validation does, not written out as raw. */
+function refuseOtherFormats(head: Uint8Array): void {
+  const refused = refusedFormat(head);
+  if (refused) throw new CdiError('CDI_ERR_INVALID_FORMAT', [refused, 'source']);
+}
+
 async function readerFor(peeled: Peeled, size: number | undefined, context: OpenContext): Promise<ImageReader> {
   const open = streamReaders[peeled.format];
   if (open) return open(peeled.stream, { scratchDir: context.scratchDir, signal: context.signal });
   // tar with contentType kubevirt is written as raw, as CDI does.
   const format = peeled.format === 'iso' ? 'iso' : 'raw';
+  if (peeled.format === 'raw') refuseOtherFormats(peeled.head);
   return rawStreamReader(peeled.stream, size === undefined ? { format } : { format, size });
 }

@@ -90,7 +90,7 @@ async function convertImage(
   meter: ProgressMeter,
   logger: Logger,
 ): Promise<ConvertResult> {
-  if (target.kind === 'directory') throw new CdiError('CDI_ERR_USAGE', ['a directory target needs contentType archive']);
+  if (target.kind === 'directory') throw new CdiError('CDI_ERR_TARGET_KIND', ['kubevirt', 'file or block']);
   const capacity = Math.min(options.capacity ?? Infinity, await targetCapacity(target));
   const opened = await openImage(input, {
     meter,
@@ -166,7 +166,7 @@ async function convertArchive(
   meter: ProgressMeter,
   logger: Logger,
 ): Promise<ConvertResult> {
-  if (target.kind !== 'directory') throw new CdiError('CDI_ERR_USAGE', ['archive content needs a directory target']);
+  if (target.kind !== 'directory') throw new CdiError('CDI_ERR_TARGET_KIND', ['archive', 'directory']);
   const source = input.kind === 'random' ? input.input.stream(0, options.signal) : input.stream;
   const tap = new SourceTap(source, meter, checksum);
   // tar-stream and its stream stack load only when an archive is asked for (startup time of `cdi convert`).
@@ -221,7 +221,7 @@ function openSink(target: ConvertTarget, capacity: number, options: ConvertOptio
     case 'sink':
       return Promise.resolve(target.sink);
     case 'directory':
-      throw new CdiError('CDI_ERR_USAGE', ['a directory target needs contentType archive']);
+      throw new CdiError('CDI_ERR_TARGET_KIND', ['kubevirt', 'file or block']);
   }
 }
 

@@ -31,6 +31,24 @@ const magics: readonly Magic[] = [
   { format: 'iso', offset: 0x8001, bytes: ascii('CD001') },
 ];
 
+/**
+ * Formats qemu-img probes by magic but CDI's validation refuses (it accepts raw, qcow2, vmdk, vdi,
+ * vpc and vhdx only). Without this table their bytes would be written out as a raw disk.
+ */
+const refusedMagics: ReadonlyArray<{ readonly format: string; readonly offset: 0; readonly bytes: Uint8Array }> = [
+  { format: 'qed', offset: 0, bytes: Uint8Array.of(0x51, 0x45, 0x44, 0x00) },
+  { format: 'luks', offset: 0, bytes: Uint8Array.of(0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe) },
+  { format: 'parallels', offset: 0, bytes: ascii('WithoutFreeSpace') },
+  { format: 'parallels', offset: 0, bytes: ascii('WithouFreSpacExt') },
+  { format: 'bochs', offset: 0, bytes: ascii('Bochs Virtual HD Image') },
+  { format: 'cloop', offset: 0, bytes: ascii('#!/bin/sh\n#V2.0 Format\n') },
+];
+
+/** The qemu-img format name of an image CDI refuses, for a head that `sniff` calls raw. */
+export function refusedFormat(head: Uint8Array): string | undefined {
+  return refusedMagics.find((magic) => matches(head, magic))?.format;
+}
+
 /** Bytes to peek so that every magic in the table can be seen. */
 export const sniffLength = 0x8001 + 5;
 
@@ -45,7 +63,7 @@ export function sniff(head: Uint8Array): Detected {
   return 'raw';
 }
 
-function matches(head: Uint8Array, magic: Magic): boolean {
+function matches(head: Uint8Array, magic: Pick<Magic, 'offset' | 'bytes' | 'firstByteMask'>): boolean {
   const { offset, bytes } = magic;
   if (head.byteLength < offset + bytes.byteLength) return false;
   for (let i = 0; i < bytes.byteLength; i++) {

@@ -38,25 +38,25 @@ function pem(value: string | undefined): string | undefined {
 export function readUploadServerConfig(env: NodeJS.ProcessEnv): UploadServerConfig {
   const contentType = env[UploadServerEnv.contentType] || 'kubevirt';
   if (contentType !== 'kubevirt' && contentType !== 'archive') {
-    throw new CdiError('CDI_ERR_USAGE', [`${UploadServerEnv.contentType} must be kubevirt or archive, not ${contentType}`]);
+    throw new CdiError('CDI_ERR_WORKER_CONFIG', ['upload server', `${UploadServerEnv.contentType} must be kubevirt or archive, not ${contentType}`]);
   }
   const overhead = Number(env[UploadServerEnv.filesystemOverhead] || '0');
   if (!(overhead >= 0 && overhead < 1)) {
-    throw new CdiError('CDI_ERR_USAGE', [`${UploadServerEnv.filesystemOverhead} must be in [0, 1), not ${env[UploadServerEnv.filesystemOverhead]}`]);
+    throw new CdiError('CDI_ERR_WORKER_CONFIG', ['upload server', `${UploadServerEnv.filesystemOverhead} must be in [0, 1), not ${env[UploadServerEnv.filesystemOverhead]}`]);
   }
   const key = pem(env[UploadServerEnv.tlsKey]);
   const cert = pem(env[UploadServerEnv.tlsCert]);
   const clientCa = pem(env[UploadServerEnv.clientCert]);
   if ((key || cert || clientCa) && !(key && cert && clientCa)) {
-    throw new CdiError('CDI_ERR_USAGE', [`TLS needs all of ${UploadServerEnv.tlsKey}, ${UploadServerEnv.tlsCert} and ${UploadServerEnv.clientCert}`]);
+    throw new CdiError('CDI_ERR_WORKER_CONFIG', ['upload server', `TLS needs all of ${UploadServerEnv.tlsKey}, ${UploadServerEnv.tlsCert} and ${UploadServerEnv.clientCert}`]);
   }
   const deadlineText = env[UploadServerEnv.deadline];
   const deadline = deadlineText ? new Date(deadlineText) : undefined;
-  if (deadline && Number.isNaN(deadline.getTime())) throw new CdiError('CDI_ERR_USAGE', [`invalid ${UploadServerEnv.deadline} ${deadlineText}`]);
+  if (deadline && Number.isNaN(deadline.getTime())) throw new CdiError('CDI_ERR_WORKER_CONFIG', ['upload server', `invalid ${UploadServerEnv.deadline} ${deadlineText}`]);
   const localPort = env[LocalEnv.listenPort];
   const imageSizeText = env[UploadServerEnv.imageSize];
   const imageSize = imageSizeText ? parseQuantity(imageSizeText) : undefined;
-  if (imageSizeText && imageSize === undefined) throw new CdiError('CDI_ERR_USAGE', [`invalid quantity ${JSON.stringify(imageSizeText)}`]);
+  if (imageSizeText && imageSize === undefined) throw new CdiError('CDI_ERR_WORKER_CONFIG', ['upload server', `invalid quantity ${JSON.stringify(imageSizeText)}`]);
   return {
     target: env[LocalEnv.target] || env[UploadServerEnv.destination] || PodPaths.filesystemTarget,
     contentType,

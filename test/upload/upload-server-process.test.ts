@@ -74,6 +74,6 @@ describe('upload server process', () => {
     const s = await start('bad', { CONTENT_TYPE: 'iso' });
     expect(await s.exit).toBe(64);
     expect(s.output()).toContain('CONTENT_TYPE must be kubevirt or archive, not iso');
-    expect(s.output()).toContain('CDI_ERR_USAGE');
+    expect(s.output()).toContain('CDI_ERR_WORKER_CONFIG');
   });
 });

@@ -13,7 +13,7 @@ const print = (line: string): void => {
 export async function imageUpload(args: string[], flags: ImageUploadFlags): Promise<void> {
   const plan = parseImageUploadArgs(args, flags);
   await access(plan.path).catch((err: unknown) => {
-    throw new CdiError('CDI_ERR_USAGE', [`open ${plan.path}: ${(err as Error).message}`]);
+    throw new CdiError('CDI_ERR_INPUT_OPEN', [plan.path, (err as Error).message], { cause: err });
   });
   const checksum = await resolveChecksum(plan.checksum, plan.path);
   const kube = UploadKube.load(flags.kubeconfig, flags.namespace, print);

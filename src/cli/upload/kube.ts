@@ -45,7 +45,7 @@ function apiMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-const stateError = (text: string): CdiError => new CdiError('CDI_ERR_UPLOAD_STATE', [text]);
+const apiError = (err: unknown): CdiError => new CdiError('CDI_ERR_UPLOAD_API', [apiMessage(err)], { cause: err });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class UploadKube {
@@ -83,7 +83,7 @@ export class UploadKube {
       return await this.#core.readNamespacedPersistentVolumeClaim({ namespace: this.namespace, name });
     } catch (err) {
       if (apiCode(err) === 404) return undefined;
-      throw stateError(apiMessage(err));
+      throw apiError(err);
     }
   }
 
@@ -92,7 +92,7 @@ export class UploadKube {
       return (await this.#custom.getNamespacedCustomObject({ ...cdi, namespace: this.namespace, plural: 'datavolumes', name })) as DataVolumeLike;
     } catch (err) {
       if (apiCode(err) === 404) return undefined;
-      throw stateError(apiMessage(err));
+      throw apiError(err);
     }
   }
 
@@ -101,30 +101,30 @@ export class UploadKube {
     const pvc = await this.#pvc(plan.name);
     if (pvc) {
       if (plan.kind === 'dv' && !(await this.#dataVolume(plan.name))) {
-        throw stateError(`No DataVolume is associated with the existing PVC ${this.namespace}/${plan.name}`);
+        throw new CdiError('CDI_ERR_UPLOAD_NO_DATAVOLUME', [`${this.namespace}/${plan.name}`]);
       }
       const annotations = pvc.metadata?.annotations ?? {};
-      if (annotations[Ann.podPhase] === 'Succeeded') throw stateError(`PVC ${plan.name} already successfully imported/cloned/updated`);
+      if (annotations[Ann.podPhase] === 'Succeeded') throw new CdiError('CDI_ERR_UPLOAD_PVC_DONE', [plan.name]);
       if (!(Ann.uploadTarget in annotations)) {
-        if (!plan.noCreate) throw stateError(`PVC ${plan.name} not available for upload`);
+        if (!plan.noCreate) throw new CdiError('CDI_ERR_UPLOAD_PVC_UNAVAILABLE', [plan.name]);
         await this.#core.patchNamespacedPersistentVolumeClaim(
           { namespace: this.namespace, name: plan.name, body: { metadata: { annotations: { [Ann.uploadTarget]: '' } } } },
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
         );
       }
       if (plan.contentType === 'archive' && annotations[Ann.contentType] !== 'archive') {
-        throw stateError(`PVC ${plan.name} doesn't have archive contentType annotation`);
+        throw new CdiError('CDI_ERR_UPLOAD_PVC_NOT_ARCHIVE', [plan.name]);
       }
       this.#print(`Using existing PVC ${this.namespace}/${plan.name}`);
       return;
     }
-    if (plan.noCreate) throw stateError(`persistentvolumeclaims "${plan.name}" not found`);
-    if (!plan.size) throw new CdiError('CDI_ERR_USAGE', ['when creating a resource, the size must be specified']);
+    if (plan.noCreate) throw new CdiError('CDI_ERR_UPLOAD_PVC_NOT_FOUND', [plan.name]);
+    if (!plan.size) throw new CdiError('CDI_ERR_UPLOAD_SIZE_MISSING');
     if (plan.storageClass) {
       try {
         await this.#kc.makeApiClient(StorageV1Api).readStorageClass({ name: plan.storageClass });
       } catch (err) {
-        throw stateError(apiMessage(err));
+        throw apiError(err);
       }
     }
     const annotations: Record<string, string> = plan.forceBind ? { [Ann.immediateBinding]: '' } : {};
@@ -161,7 +161,7 @@ export class UploadKube {
         this.#print(`PVC ${this.namespace}/${plan.name} created`);
       }
     } catch (err) {
-      throw stateError(apiMessage(err));
+      throw apiError(err);
     }
   }
 
@@ -177,11 +177,11 @@ export class UploadKube {
         const phase = (await this.#dataVolume(plan.name))?.status?.phase;
         if (phase === 'UploadReady') break;
         if ((phase === 'WaitForFirstConsumer' || phase === 'PendingPopulation') && !plan.forceBind) {
-          throw stateError(`cannot upload to DataVolume in ${phase} phase, make sure the PVC is Bound, or use force-bind flag`);
+          throw new CdiError('CDI_ERR_UPLOAD_DV_PHASE', [phase]);
         }
       }
       await this.#checkEvents(plan.name);
-      if (Date.now() + PollMs > deadline) throw new CdiError('CDI_ERR_UPLOAD_TIMEOUT', ['timed out waiting for the condition']);
+      if (Date.now() + PollMs > deadline) throw new CdiError('CDI_ERR_UPLOAD_TIMEOUT');
       await sleep(PollMs);
     }
     this.#print('Pod now ready');
@@ -192,9 +192,9 @@ export class UploadKube {
     for (const event of events?.items ?? []) {
       if (event.involvedObject?.name !== name) continue;
       if (event.reason === 'ProvisioningFailed' && !/the object has been modified/.test(event.message ?? '')) {
-        throw stateError(`Provisioning failed: ${event.message ?? ''}`);
+        throw new CdiError('CDI_ERR_UPLOAD_PROVISIONING', [event.message ?? '']);
       }
-      if (event.reason === 'ErrClaimNotValid') throw stateError(`Claim not valid: ${event.message ?? ''}`);
+      if (event.reason === 'ErrClaimNotValid') throw new CdiError('CDI_ERR_UPLOAD_CLAIM_INVALID', [event.message ?? '']);
     }
   }
 
@@ -204,7 +204,7 @@ export class UploadKube {
     try {
       config = (await this.#custom.getClusterCustomObject({ ...cdi, plural: 'cdiconfigs', name: 'config' })) as typeof config;
     } catch (err) {
-      throw stateError(apiMessage(err));
+      throw apiError(err);
     }
     const url = config.spec?.uploadProxyURLOverride || config.status?.uploadProxyURL;
     if (!url) throw new CdiError('CDI_ERR_UPLOAD_PROXY_URL');
@@ -245,7 +245,7 @@ export class UploadKube {
         body: { apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'DataSource', metadata: { name: plan.name, namespace: this.namespace, ...labels }, spec },
       });
     } catch (err) {
-      if (apiCode(err) !== 409) throw stateError(apiMessage(err));
+      if (apiCode(err) !== 409) throw apiError(err);
       await this.#custom.patchNamespacedCustomObject(
         { ...cdi, namespace: this.namespace, plural: 'datasources', name: plan.name, body: { metadata: labels, spec } },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
@@ -260,7 +260,7 @@ export class UploadKube {
       const pvc = await this.#pvc(name);
       if (pvc?.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') return;
       if (Date.now() + PollMs > deadline) {
-        throw new CdiError('CDI_ERR_UPLOAD_TIMEOUT', ['Timed out waiting for post upload processing to complete, please check upload pod status for progress']);
+        throw new CdiError('CDI_ERR_UPLOAD_PROCESSING_TIMEOUT');
       }
       await sleep(PollMs);
     }

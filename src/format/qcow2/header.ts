@@ -68,6 +68,8 @@ export function peekClusterSize(prefix: Uint8Array): number {
   if (prefix.byteLength < 24) throw new CdiError('CDI_ERR_TRUNCATED', ['qcow2 header is incomplete']);
   const view = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
   if (view.getUint32(0) !== QCOW2_MAGIC) throw invalid('bad magic');
+  // qemu-img calls version 1 'qcow', a format CDI refuses (its header has no cluster_bits here).
+  if (view.getUint32(4) === 1) throw new CdiError('CDI_ERR_INVALID_FORMAT', ['qcow', 'source']);
   const bits = view.getUint32(20);
   if (bits < 9 || bits > 21) throw invalid(`cluster_bits ${bits} is outside 9..21`);
   return 2 ** bits;
