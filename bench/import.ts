@@ -31,7 +31,7 @@ const runs = Number(process.env.BENCH_RUNS ?? 5);
 const exists = (f: string): Promise<boolean> => access(f).then(() => true, () => false);
 const sh = async (cmd: string): Promise<string> => (await run('sh', ['-c', cmd], { maxBuffer: 1 << 26 })).stdout;
 
-/** machine-facts §4's image: 2 GiB in 1 MiB chunks, ~50% random data, ~25% written zeros, ~25% holes. */
+/** The baseline image: 2 GiB in 1 MiB chunks, ~50% random data, ~25% written zeros, ~25% holes. */
 async function makeImage(): Promise<void> {
   await mkdir(dir, { recursive: true });
   if (await exists(path.join(dir, 'test.qcow2'))) return;

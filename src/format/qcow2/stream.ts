@@ -3,7 +3,7 @@
  * they pass, data clusters are emitted as they pass when their mapping is known, and bytes that
  * go by while some L2 table (or the L1) is still ahead are kept in a scratch store and resolved
  * once the table arrives. Images laid out like `qemu-img convert` output never spill.
- * Algorithm: formats-protocols.md §1.15.
+ * The algorithm, its spill rules and limits: docs/qcow2-one-pass.md.
  */
 import { CdiError } from '../../api/errors.ts';
 import type { ImageReader } from '../contracts.ts';

@@ -1,7 +1,7 @@
 /**
  * L1 and L2 table codec: turns table bytes into guest runs (data at a host offset, zeros, or a
  * compressed byte range), validating every entry before anything uses it.
- * Entry layouts: formats-protocols.md §1.6, §1.7, §1.9; qemu `block/qcow2-cluster.c`.
+ * Entry layouts: qemu `docs/interop/qcow2.txt` (L1, L2, extended L2 entries) and `block/qcow2-cluster.c`.
  */
 import { CdiError } from '../../api/errors.ts';
 import type { Qcow2Header } from './header.ts';

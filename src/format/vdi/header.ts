@@ -2,7 +2,7 @@
  * VDI (VirtualBox) header and block map codec: parses the 512-byte header and the block map into
  * the values a reader needs, refusing every image qemu refuses and every one whose tables lie
  * (entries out of range or shared, a map overlapping the header or the data, blocks past the
- * end of the file). Layout: formats-protocols.md §2 "vdi", qemu `block/vdi.c`.
+ * end of the file). Layout: qemu `block/vdi.c`.
  */
 import { CdiError } from '../../api/errors.ts';
 

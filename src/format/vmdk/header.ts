@@ -1,7 +1,7 @@
 /**
  * VMDK hosted sparse extent header codec (the 512-byte "KDMV" sector, also used as the footer of
  * streamOptimized images) and the markers of streamOptimized images. Refuses every header a
- * converter cannot or must not read. Layout: formats-protocols.md "vmdk", qemu `block/vmdk.c`.
+ * converter cannot or must not read. Layout: VMware's Virtual Disk Format 5.0 specification, qemu `block/vmdk.c`.
  */
 import { CdiError } from '../../api/errors.ts';
 
