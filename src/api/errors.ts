@@ -131,6 +131,10 @@ export const errorTable = {
   CDI_ERR_SERVE: { message: 'cdi serve: %s', exit: 1, http: 500 },
   CDI_ERR_STORED_OBJECT: { message: 'stored object %s cannot be read and was set aside: %s', exit: 1, http: 500 },
   CDI_ERR_EVENT_HANDLER: { message: 'a %s event handler failed on %s', exit: 1, http: 500 },
+  // logged by the controller and node agent for failures they survive (they retry or go on)
+  CDI_ERR_KUBE_REQUEST: { message: 'Kubernetes API request failed: %s', exit: 1, http: 502 },
+  CDI_ERR_RECONCILE: { message: 'reconciling %s failed: %s', exit: 1, http: 500 },
+  CDI_ERR_NODE_SYNC: { message: 'node agent sync of %s failed: %s', exit: 1, http: 500 },
   // cluster mode: token API (aggregated upload.cdi.kubevirt.io), client configuration
   CDI_ERR_TOKEN_API_UNAUTHENTICATED: { message: 'request is not from a trusted front proxy: %s', exit: 3, http: 401 },
   CDI_ERR_TOKEN_API_DENIED: { message: 'upload token request denied: %s', exit: 3, http: 401 },

@@ -139,7 +139,7 @@ export class DataVolumeController {
       this.queue.forget(k);
     } catch (err) {
       const delay = this.queue.addRateLimited(k);
-      this.o.logger.warn({ dataVolume: k, err: String(err), retryInMs: delay }, 'reconcile failed');
+      this.o.logger.warn({ code: 'CDI_ERR_RECONCILE', dataVolume: k, err: String(err), retryInMs: delay }, 'reconcile failed');
     }
   }
 
@@ -317,11 +317,19 @@ export class DataVolumeController {
     }
   }
 
+  /** A worker pod or secret left behind is not fatal to the deletion, but someone should hear of it. */
+  private cleanupFailed(kind: string, obj: KubernetesObject): (err: unknown) => void {
+    return (err) => {
+      const what = `${kind} ${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+      this.o.logger.warn({ code: 'CDI_ERR_KUBE_REQUEST', err: String(err), object: what }, 'cannot delete what a DataVolume left behind');
+    };
+  }
+
   private async event(dv: DataVolume, type: string, reason: string, message: string): Promise<void> {
     try {
       await recordEvent(this.o.kube, 'datavolume-controller', { apiVersion: ApiVersion, kind: 'DataVolume', metadata: dv.metadata }, type, reason, message);
     } catch (err) {
-      this.o.logger.debug({ err: String(err), reason }, 'event not recorded');
+      if (!isNotFound(err)) this.o.logger.warn({ code: 'CDI_ERR_KUBE_REQUEST', err: String(err), reason }, 'event not recorded');
     }
   }
 
@@ -334,11 +342,11 @@ export class DataVolumeController {
     for (const pod of this.o.caches.pods.list()) {
       if (pod.metadata?.annotations?.[Ann.createdForDataVolume] !== uid) continue;
       const ns = pod.metadata.namespace ?? '';
-      await this.o.kube.remove(() => this.o.kube.core.deleteNamespacedPod({ name: pod.metadata?.name ?? '', namespace: ns })).catch(() => {});
+      await this.o.kube.remove(() => this.o.kube.core.deleteNamespacedPod({ name: pod.metadata?.name ?? '', namespace: ns })).catch(this.cleanupFailed('Pod', pod));
     }
     for (const s of this.o.caches.secrets.list()) {
       if (s.metadata?.annotations?.[Ann.createdForDataVolume] !== uid) continue;
-      await this.o.kube.remove(() => this.o.kube.core.deleteNamespacedSecret({ name: s.metadata?.name ?? '', namespace: s.metadata?.namespace ?? '' })).catch(() => {});
+      await this.o.kube.remove(() => this.o.kube.core.deleteNamespacedSecret({ name: s.metadata?.name ?? '', namespace: s.metadata?.namespace ?? '' })).catch(this.cleanupFailed('Secret', s));
     }
   }
 

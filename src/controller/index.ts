@@ -46,8 +46,11 @@ export interface ControllerOptions {
 export const DefaultCdiNamespace = 'cdi';
 
 /** The embedded API server of cdi serve says so in its version; its pods are local processes. */
-async function embeddedApi(kube: Kube): Promise<boolean> {
-  const version = await kube.kubeConfig.makeApiClient(VersionApi).getCode().catch(() => undefined);
+async function embeddedApi(kube: Kube, logger: Logger): Promise<boolean> {
+  const version = await kube.kubeConfig.makeApiClient(VersionApi).getCode().catch((err: unknown) => {
+    logger.warn({ code: 'CDI_ERR_KUBE_REQUEST', err: String(err) }, 'cannot read the API server version; assuming a cluster');
+    return undefined;
+  });
   return version?.gitVersion?.endsWith('-cdi') ?? false;
 }
 
@@ -63,7 +66,7 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
   const pki = new UploadPki(kube, opts.namespace ?? DefaultCdiNamespace, logger);
   await pki.sync();
   const caches = makeCaches(kube);
-  const embedded = await embeddedApi(kube);
+  const embedded = await embeddedApi(kube, logger);
   const dvController = new DataVolumeController({
     kube,
     caches,
@@ -76,7 +79,7 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
     maxRunningWorkers: workerLimit(embedded, opts.maxRunningWorkers ?? 'auto'),
     volumesOnNodeDisk: embedded,
   });
-  const manageVms = opts.virtualMachines === 'auto' || opts.virtualMachines === undefined ? await shouldManageVirtualMachines(kube) : opts.virtualMachines;
+  const manageVms = opts.virtualMachines === 'auto' || opts.virtualMachines === undefined ? await shouldManageVirtualMachines(kube, logger) : opts.virtualMachines;
   const vmController = manageVms ? new VirtualMachineController(kube, caches, logger) : undefined;
   const informers: Record<string, Cache<KubernetesObject>> = { ...(caches as unknown as Record<string, Cache<KubernetesObject>>) };
   if (vmController) informers.virtualMachines = vmController.vms as unknown as Cache<KubernetesObject>;
@@ -97,7 +100,9 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
     async stop() {
       stopped.value = true;
       clearInterval(rotation);
-      await Promise.all(Object.values(informers).map((i) => i.stop().catch(() => {})));
+      const stopInformer = (name: string, informer: { stop(): Promise<void> }) =>
+        informer.stop().catch((err: unknown) => logger.warn({ code: 'CDI_ERR_KUBE_REQUEST', informer: name, err: String(err) }, 'informer did not stop cleanly'));
+      await Promise.all(Object.entries(informers).map(([name, informer]) => stopInformer(name, informer)));
       await Promise.all([dvController.stop(), vmController?.stop(), cronController.stop()]);
     },
   };

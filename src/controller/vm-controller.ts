@@ -18,17 +18,20 @@ import { rfc3339 } from '../api/time.ts';
 const vmRef = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' };
 
 /** True when the API serves VirtualMachines and no KubeVirt CR says virt-controller is there. */
-export async function shouldManageVirtualMachines(kube: Kube): Promise<boolean> {
+export async function shouldManageVirtualMachines(kube: Kube, logger: Logger): Promise<boolean> {
   try {
     await kube.listCustom(vmRef);
-  } catch {
+  } catch (err) {
+    if (!isNotFound(err)) logger.warn({ code: 'CDI_ERR_KUBE_REQUEST', err: String(err) }, 'cannot list VirtualMachines; not managing them');
     return false;
   }
   try {
     const kubevirts = await kube.listCustom({ group: 'kubevirt.io', version: 'v1', plural: 'kubevirts' });
     return kubevirts.items.length === 0;
   } catch (err) {
-    return isNotFound(err);
+    if (isNotFound(err)) return true;
+    logger.warn({ code: 'CDI_ERR_KUBE_REQUEST', err: String(err) }, 'cannot list KubeVirt CRs; leaving VirtualMachines to KubeVirt');
+    return false;
   }
 }
 
@@ -61,7 +64,7 @@ export class VirtualMachineController {
         await this.reconcile(k);
         this.queue.forget(k);
       } catch (err) {
-        this.logger.warn({ virtualMachine: k, err: String(err) }, 'VM reconcile failed');
+        this.logger.warn({ code: 'CDI_ERR_RECONCILE', virtualMachine: k, err: String(err) }, 'VM reconcile failed');
         this.queue.addRateLimited(k);
       }
     });
@@ -108,6 +111,8 @@ export class VirtualMachineController {
   }
 
   private async event(vm: VirtualMachine, type: string, reason: string, message: string): Promise<void> {
-    await recordEvent(this.kube, 'virtualmachine-controller', { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: vm.metadata }, type, reason, message).catch(() => {});
+    await recordEvent(this.kube, 'virtualmachine-controller', { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: vm.metadata }, type, reason, message).catch((err: unknown) => {
+      if (!isNotFound(err)) this.logger.warn({ code: 'CDI_ERR_KUBE_REQUEST', err: String(err), reason }, 'event not recorded');
+    });
   }
 }

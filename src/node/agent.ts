@@ -100,9 +100,12 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
   for (const [name, inf] of [['pods', pods], ['persistentvolumeclaims', claims]] as const) {
     (inf as Informer<KubernetesObject>).on('error', (err: unknown) => {
       if (closed) return;
-      logger.warn({ err, informer: name }, 'watch failed; restarting');
+      logger.warn({ code: 'CDI_ERR_KUBE_REQUEST', err, informer: name }, 'watch failed; restarting');
       setTimeout(() => {
-        if (!closed) void (inf as Informer<KubernetesObject>).start().catch(() => {});
+        if (closed) return;
+        (inf as Informer<KubernetesObject>).start().catch((startErr: unknown) => {
+          logger.warn({ code: 'CDI_ERR_KUBE_REQUEST', err: String(startErr), informer: name }, 'watch did not restart');
+        });
       }, 1000);
     });
   }
@@ -136,6 +139,7 @@ const socketDirRecord = 'sockets.tmpdir';
  * the temp dir, recorded in the data dir so a later start removes it too.
  */
 async function freshSocketDir(dataDir: string, logger: Logger): Promise<string> {
+  // no record: the socket directory was under the data dir (or this is the first start)
   const recorded = await fs.promises.readFile(path.join(dataDir, socketDirRecord), 'utf8').catch(() => undefined);
   if (recorded?.startsWith(path.join(os.tmpdir(), 'cdi-sockets-'))) await fs.promises.rm(recorded, { recursive: true, force: true });
   await fs.promises.rm(path.join(dataDir, socketDirRecord), { force: true });

@@ -62,6 +62,7 @@ export async function startContainer(opts: ContainerProcessOptions): Promise<Run
   await fs.promises.mkdir(opts.tmpDir, { recursive: true, mode: 0o700 });
   const compileCache = opts.compileCacheRoot(owner?.uid ?? process.getuid?.() ?? 0);
   await fs.promises.mkdir(compileCache, { recursive: true, mode: 0o700 });
+  // a first start has no log to keep as the previous one
   await fs.promises.rename(opts.logPath, opts.previousLogPath).catch(() => {});
   await fs.promises.writeFile(plan.terminationLogPath, '', { mode: 0o600 });
   if (owner) {
@@ -135,7 +136,7 @@ export async function startContainer(opts: ContainerProcessOptions): Promise<Run
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), Math.max(0, graceMs));
-    await exited.catch(() => {});
+    await exited.catch(() => {}); // whoever awaits `exited` hears how it ended; stop only waits for it
     clearTimeout(timer);
   };
   return { pid, startedAt, exited, stop };
@@ -215,7 +216,7 @@ export async function killOrphan(pidPath: string, logger: Logger): Promise<boole
   try {
     rec = JSON.parse(raw) as PidRecord;
   } catch {
-    return false;
+    return false; // half written by an agent that died mid-write: it names no process to trust
   }
   const ticks = await processStartTicks(rec.pid);
   if (ticks === undefined || ticks !== rec.startTicks) return false;
@@ -224,6 +225,6 @@ export async function killOrphan(pidPath: string, logger: Logger): Promise<boole
     logger.warn({ pid: rec.pid, pidPath }, 'killed orphan container process of a previous agent');
     return true;
   } catch {
-    return false;
+    return false; // it exited between the check and the kill
   }
 }

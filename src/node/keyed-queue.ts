@@ -53,7 +53,7 @@ export class KeyedQueue {
       try {
         await this.handler(key);
       } catch (err) {
-        this.logger.warn({ err, key }, 'sync failed; retrying');
+        this.logger.warn({ code: 'CDI_ERR_NODE_SYNC', err, key }, 'sync failed; retrying');
         this.enqueueAfter(key, this.retryMs);
       }
       const s = this.state.get(key);

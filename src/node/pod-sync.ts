@@ -264,7 +264,7 @@ async function allocatePorts(pod: V1Pod): Promise<Map<number, number>> {
   try {
     recorded = JSON.parse(pod.metadata?.annotations?.[PortMapAnnotation] ?? '{}') as Record<string, number>;
   } catch {
-    recorded = {};
+    recorded = {}; // a mangled annotation only costs the ports' stability across restarts
   }
   const out = new Map<number, number>();
   for (const p of portsToAllocate(pod)) out.set(p, await freePort(recorded[String(p)]));
@@ -333,7 +333,7 @@ class StatusWriter {
           this.last.set(uid, text);
         } catch (err) {
           if (isNotFound(err)) continue;
-          this.logger.warn({ err, pod: key }, 'pod status write failed; retrying');
+          this.logger.warn({ code: 'CDI_ERR_KUBE_REQUEST', err, pod: key }, 'pod status write failed; retrying');
           if (!this.closed) setTimeout(() => this.publish(key), 1000).unref();
         }
       }

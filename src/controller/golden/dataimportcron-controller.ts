@@ -97,7 +97,7 @@ export class DataImportCronController {
         return;
       }
       const delay = this.queue.addRateLimited(k);
-      this.o.logger.warn({ cron: k, err: String(err), retryInMs: delay }, 'DataImportCron reconcile failed');
+      this.o.logger.warn({ code: 'CDI_ERR_RECONCILE', cron: k, err: String(err), retryInMs: delay }, 'DataImportCron reconcile failed');
     }
   }
 
@@ -407,7 +407,7 @@ export class DataImportCronController {
     try {
       await recordEvent(this.o.kube, EventComponent, { apiVersion: ApiVersion, kind: 'DataImportCron', metadata: cron.metadata }, type, reason, message);
     } catch (err) {
-      if (!isNotFound(err)) this.o.logger.debug({ err: String(err), reason }, 'event not recorded');
+      if (!isNotFound(err)) this.o.logger.warn({ code: 'CDI_ERR_KUBE_REQUEST', err: String(err), reason }, 'event not recorded');
     }
   }
 }
