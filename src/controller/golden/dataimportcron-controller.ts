@@ -291,6 +291,9 @@ export class DataImportCronController {
       if (!data) throw new Error(`secret ${ns}/${registry.secretRef} not found`);
       const decode = (k: string) => Buffer.from(data[k] ?? '', 'base64').toString('utf8');
       options.credentials = { user: decode('accessKeyId'), password: decode('secretKey') };
+    } else if (registry?.pullMethod === 'node') {
+      // The import is pulled with the node's credentials; the poll asks with this machine's (in cdi serve, the node).
+      options.machineCredentials = true;
     }
     if (registry?.certConfigMap) {
       const cm = await this.o.kube.core.readNamespacedConfigMap({ name: registry.certConfigMap, namespace: ns });
