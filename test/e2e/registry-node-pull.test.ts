@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataImportCron } from '../../src/api/dataimportcron.ts';
 import { makeCerts } from '../support/certs.ts';
@@ -102,6 +103,10 @@ describe('registry pullMethod node through cdi serve', () => {
     expect(cond.message).toContain(`image volume cdi-image-vol ${registry.host}/private/disk:v1`);
     expect(cond.message).toMatch(/denied access/);
     expect((await getDv(serve, 'node-denied')).status?.phase).not.toBe('Succeeded');
+    // The pod as kubectl sees it: the image volume, and the importer waiting on its pull.
+    const pod = JSON.parse(await run('get', 'pod', 'importer-node-denied', '-o', 'json')) as V1Pod;
+    expect(pod.spec?.volumes).toContainEqual({ name: 'cdi-image-vol', image: { reference: `${registry.host}/private/disk:v1`, pullPolicy: 'IfNotPresent' } });
+    expect(pod.status?.containerStatuses?.[0]?.state?.waiting?.reason).toBe('ErrImagePull');
   });
 
   it('a DataImportCron with pullMethod node polls and imports with the machine credentials', async () => {
