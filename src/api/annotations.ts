@@ -12,6 +12,7 @@ export const Ann = {
   importSecretExtraHeaders: `${p}storage.import.secretExtraHeaders`,
   importInsecureSkipVerify: `${p}storage.import.insecureSkipVerify`,
   registryImageArchitecture: `${p}storage.import.registryImageArchitecture`,
+  registryImportMethod: `${p}storage.import.registryImportMethod`,
   importPodName: `${p}storage.import.importPodName`,
   uploadPodName: `${p}storage.uploadPodName`,
   sourceClonePodName: `${p}storage.sourceClonePodName`,

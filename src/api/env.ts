@@ -15,6 +15,8 @@ export const ImporterEnv = {
   preallocation: 'PREALLOCATION',
   filesystemOverhead: 'FILESYSTEM_OVERHEAD',
   ownerUid: 'OWNER_UID',
+  /** `node`: the disk is read from the image volume the kubelet pulled (PodPaths.imageVolume), not pulled by the importer. */
+  pullMethod: 'IMPORTER_PULL_METHOD',
 } as const;
 
 export const UploadServerEnv = {
@@ -43,6 +45,8 @@ export const LocalEnv = {
   /** The upload server's owner-only unix socket, beside its TLS port. */
   listenSocket: 'CDI_LISTEN_SOCKET',
   scratchDir: 'CDI_SCRATCH_DIR',
+  /** Where the node agent put the pulled image volume, instead of PodPaths.imageVolume. */
+  imageVolumeDir: 'CDI_IMAGE_VOLUME_DIR',
 } as const;
 
 /** CDI's fixed in-pod paths. */
@@ -54,6 +58,8 @@ export const PodPaths = {
   terminationLog: '/dev/termination-log',
   /** secretExtraHeaders: Secret <i> is mounted at /extraheaders/<i>; each value is one header line. */
   secretExtraHeadersDir: '/extraheaders',
+  /** pullMethod node: the registry image, mounted as a Kubernetes image volume; its disk is under disk/. */
+  imageVolume: '/cdi-image',
 } as const;
 
 /** The clone source's contract (CDI's cdi-cloner names, plus SOURCE_PATH and UPLOAD_SERVER_NAME of ours). */

@@ -5,6 +5,8 @@
  */
 export interface DigestPollOptions {
   credentials?: { user: string; password: string };
+  /** pullMethod node: without `credentials`, ask with this machine's container credentials (containers-auth.json(5)). */
+  machineCredentials?: boolean;
   /** CA certificates to trust (a certConfigMap's data), file name → PEM. */
   caFiles?: Record<string, string>;
   insecure?: boolean;

@@ -115,6 +115,7 @@ function claimAnnotations(dv: DataVolume, config: CdiConfig | undefined): Record
     if (source.registry.secretRef) a[Ann.importSecretName] = source.registry.secretRef;
     if (source.registry.certConfigMap) a[Ann.importCertConfigMap] = source.registry.certConfigMap;
     if (source.registry.platform?.architecture) a[Ann.registryImageArchitecture] = source.registry.platform.architecture;
+    if (source.registry.pullMethod === 'node') a[Ann.registryImportMethod] = 'node';
   } else if (source.blank) {
     a[Ann.importSource] = 'none';
   } else if (source.gcs || source.imageio || source.vddk) {

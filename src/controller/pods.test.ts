@@ -56,3 +56,33 @@ describe('secretExtraHeaders', () => {
     expect(JSON.stringify(container?.env)).not.toContain('first');
   });
 });
+
+describe('registry pullMethod node', () => {
+  it('mounts the disk image as a Kubernetes image volume the kubelet pulls, and gives the importer no registry credentials', () => {
+    const pvc = claim('docker://registry.local:5000/disks/fedora@sha256:abc', {
+      [Ann.registryImportMethod]: 'node',
+      [Ann.importSecretName]: 'pull-creds',
+      [Ann.registryImageArchitecture]: 'arm64',
+    });
+    const pod = importerPod({ pvc, config, image: 'cdi-ts/importer:latest' });
+    expect(pod.spec?.volumes).toContainEqual({ name: 'cdi-image-vol', image: { reference: 'registry.local:5000/disks/fedora@sha256:abc', pullPolicy: 'IfNotPresent' } });
+    const importer = pod.spec?.containers[0];
+    expect(pod.spec?.containers).toHaveLength(1);
+    expect(pod.spec?.initContainers).toBeUndefined();
+    expect(importer?.volumeMounts).toContainEqual({ name: 'cdi-image-vol', mountPath: '/cdi-image', readOnly: true });
+    const env = Object.fromEntries((importer?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
+    expect(env).toMatchObject({ IMPORTER_SOURCE: 'registry', IMPORTER_PULL_METHOD: 'node', IMPORTER_ENDPOINT: 'docker://registry.local:5000/disks/fedora@sha256:abc' });
+    expect(env.IMPORTER_ACCESS_KEY_ID).toBeUndefined();
+    expect(env.IMPORTER_SECRET_KEY).toBeUndefined();
+    expect(pod.spec?.nodeSelector).toEqual({ 'kubernetes.io/arch': 'arm64' });
+  });
+
+  it('leaves pullMethod pod as it was: no image volume, the secret in the importer env', () => {
+    const pod = importerPod({ pvc: claim('docker://registry.local:5000/disks/fedora:40', { [Ann.importSecretName]: 'pull-creds' }), config, image: 'cdi-ts/importer:latest' });
+    expect(pod.spec?.volumes?.some((v) => v.image)).toBe(false);
+    expect(pod.spec?.nodeSelector).toBeUndefined();
+    const names = (pod.spec?.containers[0]?.env ?? []).map((e) => e.name);
+    expect(names).toContain('IMPORTER_ACCESS_KEY_ID');
+    expect(names).not.toContain('IMPORTER_PULL_METHOD');
+  });
+});

@@ -110,6 +110,8 @@ export function importerPod({ pvc, config, image }: ImporterPodInputs): V1Pod {
   const proxy = config?.status?.importProxy ?? config?.spec?.importProxy;
   const headers = indexedAnnotations(a, Ann.importExtraHeaders);
   const headerSecrets = indexedAnnotations(a, Ann.importSecretExtraHeaders);
+  const nodePull = isNodePull(pvc);
+  const architecture = a[Ann.registryImageArchitecture];
   const envs: V1EnvVar[] = [
     ...env(ImporterEnv.source, a[Ann.importSource] ?? 'http'),
     ...env(ImporterEnv.endpoint, a[Ann.importEndpoint] ?? ''),
@@ -121,8 +123,10 @@ export function importerPod({ pvc, config, image }: ImporterPodInputs): V1Pod {
     ...env(ImporterEnv.preallocation, a[Ann.preallocationRequested] ?? 'false'),
     ...env(ImporterEnv.checksum, a[Ann.importChecksum]),
     ...env(ImporterEnv.registryArchitecture, a[Ann.registryImageArchitecture]),
+    ...(nodePull ? env(ImporterEnv.pullMethod, 'node') : []),
     ...headers.map((h, i) => ({ name: `${ImporterEnv.extraHeaderPrefix}${i}`, value: h })),
-    ...(secret ? [secretEnv(ImporterEnv.accessKeyId, secret, 'accessKeyId'), secretEnv(ImporterEnv.secretKey, secret, 'secretKey')] : []),
+    // A node pull never reaches the registry from the importer: the secret is the node's business.
+    ...(secret && !nodePull ? [secretEnv(ImporterEnv.accessKeyId, secret, 'accessKeyId'), secretEnv(ImporterEnv.secretKey, secret, 'secretKey')] : []),
     ...(certs ? env(ImporterEnv.certDir, '/certs') : []),
     ...env('http_proxy', proxy?.HTTPProxy || undefined),
     ...env('https_proxy', proxy?.HTTPSProxy || undefined),
@@ -130,6 +134,7 @@ export function importerPod({ pvc, config, image }: ImporterPodInputs): V1Pod {
   ];
   const mounts = targetMounts(pvc);
   if (certs) mounts.volumeMounts = [...(mounts.volumeMounts ?? []), { name: 'cdi-cert-vol', mountPath: '/certs' }];
+  if (nodePull) mounts.volumeMounts = [...(mounts.volumeMounts ?? []), { name: ImageVolumeName, mountPath: PodPaths.imageVolume, readOnly: true }];
   // CDI's layout: Secret i at /extraheaders/i, read by the importer file by file (never in env).
   const headerVolume = (i: number) => `cdi-secret-extra-headers-vol-${i}`;
   if (headerSecrets.length) {
@@ -153,6 +158,8 @@ export function importerPod({ pvc, config, image }: ImporterPodInputs): V1Pod {
       enableServiceLinks: false,
       ...(a[Ann.priorityClassName] ? { priorityClassName: a[Ann.priorityClassName] } : {}),
       ...(a[Ann.serviceAccountName] ? { serviceAccountName: a[Ann.serviceAccountName] } : {}),
+      // Upstream's node pull pins the node's architecture to the one asked for.
+      ...(nodePull && architecture ? { nodeSelector: { 'kubernetes.io/arch': architecture } } : {}),
       securityContext: { ...restrictedPod },
       containers: [
         {
@@ -171,10 +178,25 @@ export function importerPod({ pvc, config, image }: ImporterPodInputs): V1Pod {
         { name: 'cdi-data-vol', persistentVolumeClaim: { claimName: pvc.metadata?.name ?? '' } },
         ...(certs ? [{ name: 'cdi-cert-vol', configMap: { name: certs } }] : []),
         ...headerSecrets.map((secretName, i) => ({ name: headerVolume(i), secret: { secretName } })),
+        ...(nodePull ? [{ name: ImageVolumeName, image: { reference: imageReferenceOf(a[Ann.importEndpoint] ?? ''), pullPolicy: 'IfNotPresent' } }] : []),
       ],
     },
   };
 }
+
+/**
+ * pullMethod node (ADR 0029): the disk image is a Kubernetes image volume, so the kubelet pulls it
+ * with the node's credentials and the importer reads the disk from the mount. Upstream runs the
+ * image as a container serving its disk instead; a containerDisk built FROM scratch cannot run our
+ * Node importer's server, while an image volume needs nothing from the image but its files.
+ */
+export const ImageVolumeName = 'cdi-image-vol';
+
+const isNodePull = (pvc: V1PersistentVolumeClaim) =>
+  pvc.metadata?.annotations?.[Ann.importSource] === 'registry' && pvc.metadata.annotations[Ann.registryImportMethod] === 'node';
+
+/** docker://host/repo:tag → host/repo:tag, the form an image reference takes in a pod. */
+const imageReferenceOf = (endpoint: string) => endpoint.replace(/^docker:\/\//, '');
 
 export interface UploadPodInputs {
   pvc: V1PersistentVolumeClaim;

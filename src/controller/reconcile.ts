@@ -144,10 +144,10 @@ function decide(dv: DataVolume, o: Observed, opts: Options): Step {
     };
   }
 
-  if (dv.spec?.source?.registry?.pullMethod === 'node') {
+  if (dv.spec?.source?.registry?.imageStream) {
     return {
       phase: Phase.Failed,
-      running: notRunning(Reason.SourceNotSupported, 'registry pullMethod node is not supported yet: the node would pull with its own credentials; use pullMethod pod with a secretRef'),
+      running: notRunning(Reason.SourceNotSupported, 'registry imageStream needs OpenShift\'s image registry, which this cluster does not have; use url: docker://… (with pullMethod node to pull with the node\'s credentials)'),
       actions: [],
     };
   }

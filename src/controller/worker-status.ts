@@ -86,7 +86,9 @@ export function workerStatus(pod: V1Pod, volumesOnNodeDisk = false): WorkerStatu
   } else if (waiting && lastTerminated) {
     running = { status: 'False', reason: fatal ? Reason.ChecksumError : (lastTerminated.reason ?? 'Error'), message: rewriteSpaceError(message ?? '', volumesOnNodeDisk) };
   } else if (waiting && /ImagePull|ErrImage/.test(waiting.reason ?? '')) {
-    running = { status: 'False', reason: Reason.ImagePullFailed, message: ConditionMessage.imagePull(cs?.image ?? '') };
+    // The node's own words after CDI's: which registry said what (a denied pull of a pullMethod node image volume).
+    const detail = waiting.message ? `: ${waiting.message}` : '';
+    running = { status: 'False', reason: Reason.ImagePullFailed, message: `${ConditionMessage.imagePull(cs?.image ?? '')}${detail}` };
   } else if (waiting) {
     running = { status: 'False', reason: waiting.reason ?? '', message: waiting.message ?? '' };
   } else if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {

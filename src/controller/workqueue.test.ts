@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { WorkQueue } from './workqueue.ts';
 
 describe('WorkQueue', () => {
@@ -29,6 +29,21 @@ describe('WorkQueue', () => {
     q.forget('a');
     expect(q.addRateLimited('a')).toBe(10);
     q.shutdown();
+  });
+
+  it('holds a delay longer than a timer can (a yearly cron) instead of firing at once', () => {
+    vi.useFakeTimers();
+    try {
+      const q = new WorkQueue();
+      q.addAfter('yearly', 300 * 24 * 3600 * 1000);
+      vi.advanceTimersByTime(24 * 24 * 3600 * 1000);
+      expect(q.length).toBe(0);
+      vi.advanceTimersByTime(1 * 24 * 3600 * 1000);
+      expect(q.length).toBe(1);
+      q.shutdown();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('wakes waiting workers on add and releases them on shutdown', async () => {

@@ -9,6 +9,8 @@ export interface WorkQueueOptions {
   maxDelayMs?: number;
 }
 
+const MaxTimerDelayMs = 2 ** 31 - 1;
+
 export class WorkQueue {
   private readonly queue: string[] = [];
   private readonly dirty = new Set<string>();
@@ -43,15 +45,17 @@ export class WorkQueue {
     }
   }
 
+  /** Adds after a delay; one longer than a timer can hold (about 24.8 days) wakes at that limit, for the handler to re-arm. */
   addAfter(key: string, delayMs: number): void {
     if (this.shuttingDown) return;
     if (delayMs <= 0) return this.add(key);
     const existing = this.timers.get(key);
     if (existing) clearTimeout(existing);
+    // Node fires a longer timeout after 1 ms, which would turn a yearly cron into a busy loop.
     const timer = setTimeout(() => {
       this.timers.delete(key);
       this.add(key);
-    }, delayMs);
+    }, Math.min(delayMs, MaxTimerDelayMs));
     timer.unref();
     this.timers.set(key, timer);
   }

@@ -33,6 +33,14 @@ describe('importer env contract', () => {
     expect(() => configFromEnv({ IMPORTER_SOURCE: 'http', FILESYSTEM_OVERHEAD: '1.5' })).toThrow(/is not a fraction/);
     expect(() => configFromEnv({ IMPORTER_SOURCE: 'http', IMPORTER_IMAGE_SIZE: 'lots' })).toThrow(/is not a quantity/);
     expect(() => configFromEnv({ IMPORTER_SOURCE: 'http', IMPORTER_EXTRA_HEADER_0: 'nocolon' })).toThrow(/Name: value/);
+    expect(() => configFromEnv({ IMPORTER_SOURCE: 'registry', IMPORTER_PULL_METHOD: 'kubelet' })).toThrow(/unknown IMPORTER_PULL_METHOD kubelet/);
+    expect(() => configFromEnv({ IMPORTER_SOURCE: 'http', IMPORTER_PULL_METHOD: 'node' })).toThrow(/IMPORTER_PULL_METHOD node needs IMPORTER_SOURCE registry, not http/);
+  });
+
+  it('reads a node-pulled registry image from the image volume: /cdi-image in a pod, CDI_IMAGE_VOLUME_DIR from the local node', () => {
+    expect(configFromEnv({ IMPORTER_SOURCE: 'registry', IMPORTER_PULL_METHOD: 'node' }).imageDir).toBe('/cdi-image');
+    expect(configFromEnv({ IMPORTER_SOURCE: 'registry', IMPORTER_PULL_METHOD: 'node', CDI_IMAGE_VOLUME_DIR: '/d/pods/x/volumes/v' }).imageDir).toBe('/d/pods/x/volumes/v');
+    expect(configFromEnv({ IMPORTER_SOURCE: 'registry' }).imageDir).toBeUndefined();
   });
 
   it('appends secretExtraHeaders, one line per Secret value, after the plain ones, and never echoes a bad one', async () => {

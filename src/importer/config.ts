@@ -31,6 +31,8 @@ export interface ImportConfig {
   scratchDir?: string;
   /** Not in CDI: shortens the 10-minute idle watchdog for tests. */
   idleTimeoutMs?: number;
+  /** IMPORTER_PULL_METHOD node: the pulled image's directory (the image volume). */
+  imageDir?: string;
 }
 
 /** Worker-only settings: where the termination message goes and where metrics are served. */
@@ -131,6 +133,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ImportConfig & WorkerSett
   const listenPort = Number(env[LocalEnv.listenPort] ?? 8443);
   const optional = (name: string): string | undefined => env[name] || undefined;
   const imageSize = parseSize(env[ImporterEnv.imageSize], ImporterEnv.imageSize);
+  const pullMethod = (env[ImporterEnv.pullMethod] || 'pod').trim();
+  if (pullMethod !== 'pod' && pullMethod !== 'node') throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`unknown ${ImporterEnv.pullMethod} ${pullMethod}`]);
+  if (pullMethod === 'node' && source !== 'registry') throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`${ImporterEnv.pullMethod} node needs ${ImporterEnv.source} registry, not ${source}`]);
   return {
     source: source as SourceKind,
     endpoint: (env[ImporterEnv.endpoint] ?? '').trim(),
@@ -151,6 +156,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ImportConfig & WorkerSett
     target: { kind: targetKindOf(targetPath, contentType), path: targetPath },
     scratchDir: optional(LocalEnv.scratchDir) ?? (existsSync(PodPaths.scratchDir) ? PodPaths.scratchDir : undefined),
     ...(idle > 0 ? { idleTimeoutMs: idle * 1000 } : {}),
+    ...(pullMethod === 'node' ? { imageDir: env[LocalEnv.imageVolumeDir] || PodPaths.imageVolume } : {}),
     terminationLog: env[LocalEnv.terminationLog] || PodPaths.terminationLog,
     listenPort: Number.isInteger(listenPort) && listenPort >= 0 ? listenPort : 8443,
     // In a pod the scraper comes from outside; a local run stays on loopback.

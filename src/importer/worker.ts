@@ -82,6 +82,7 @@ export async function runImport(config: ImportConfig, status: ImportStatus, opti
       extraHeaders: config.extraHeaders,
       ...(config.architecture ? { architecture: config.architecture } : {}),
       ...(config.idleTimeoutMs ? { idleTimeoutMs: config.idleTimeoutMs } : {}),
+      ...(config.imageDir ? { imageDir: config.imageDir } : {}),
       ...(options.http ? { http: options.http } : {}),
       logger,
     }, signal);

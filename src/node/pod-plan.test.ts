@@ -1,6 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { clonerPod, uploadServerPod, workerImages } from '../controller/pods.ts';
+import { Ann } from '../api/annotations.ts';
+import { clonerPod, importerPod as controllerImporterPod, uploadServerPod, workerImages } from '../controller/pods.ts';
 import type { ObjectData } from './pod-env.ts';
 import { admitPod } from './pod-admission.ts';
 import { planPod, podReferences, portsToAllocate, type PlanInputs } from './pod-plan.ts';
@@ -201,5 +202,37 @@ describe('planPod', () => {
       expect(admitPod({ ...pod, metadata: { ...pod.metadata, uid: 'assigned-by-the-api' } })).toEqual({ ok: true });
       expect(r.plan.containers[0]).toMatchObject({ user: { uid: 107, gid: 107, groups: [107] }, memoryLimit: 1e9 });
     }
+  });
+});
+
+describe('pullMethod node: the image volume', () => {
+  const nodePullPod = () => withUid(controllerImporterPod({
+    pvc: {
+      metadata: { name: 'dv1', namespace: 'ns1', uid: 'c1', annotations: { [Ann.importSource]: 'registry', [Ann.importEndpoint]: 'docker://127.0.0.1:5000/disks/fedora:40', [Ann.registryImportMethod]: 'node' } },
+      spec: { resources: { requests: { storage: '1Mi' } } },
+    },
+    config: undefined,
+    image: workerImages().importer,
+  }));
+  // The API server gives a pod its uid.
+  const withUid = (pod: V1Pod): V1Pod => ({ ...pod, metadata: { ...pod.metadata, uid: 'pod-uid-1' } });
+
+  it('is pulled into the pod volume dir and named to the importer by CDI_IMAGE_VOLUME_DIR', () => {
+    const pod = nodePullPod();
+    expect(admitPod(pod)).toMatchObject({ ok: true });
+    const result = planPod(inputs(pod));
+    if (!result.ok) throw new Error(result.message);
+    const dir = '/d/pods/ns1/importer-dv1/volumes/cdi-image-vol';
+    expect(result.plan.imageVolumes).toEqual([{ volume: 'cdi-image-vol', reference: '127.0.0.1:5000/disks/fedora:40', dir }]);
+    expect(result.plan.containers[0]?.env).toMatchObject({ IMPORTER_PULL_METHOD: 'node', CDI_IMAGE_VOLUME_DIR: dir });
+  });
+
+  it('refuses pullPolicy Never (the local node keeps no images) and an image volume without a reference', () => {
+    const never = nodePullPod();
+    never.spec!.volumes!.find((v) => v.image)!.image!.pullPolicy = 'Never';
+    expect(planPod(inputs(never))).toMatchObject({ ok: false, reason: 'ErrImageNeverPull' });
+    const empty = nodePullPod();
+    empty.spec!.volumes!.find((v) => v.image)!.image!.reference = '';
+    expect(planPod(inputs(empty))).toMatchObject({ ok: false, reason: 'CreateContainerConfigError', message: 'image volume "cdi-image-vol" has no reference' });
   });
 });

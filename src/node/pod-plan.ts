@@ -94,6 +94,14 @@ export interface PodPlan {
   /** Its Block claim files. */
   ownedFiles: string[];
   confined: ConfinedPath[];
+  /** Image volumes to pull before the containers start (image-volume.ts). */
+  imageVolumes: ImageVolumePlan[];
+}
+
+export interface ImageVolumePlan {
+  volume: string;
+  reference: string;
+  dir: string;
 }
 
 export type PlanResult = { ok: true; plan: PodPlan } | { ok: false; reason: string; message: string };
@@ -161,12 +169,13 @@ class PlanProblem extends Error {
 interface VolumeSource {
   hostPath: string;
   claim?: ClaimBinding;
+  image?: boolean;
 }
 
 function buildPlan(inputs: PlanInputs): PodPlan {
   const { pod } = inputs;
   if (pod.spec?.initContainers?.length) throw new PlanProblem('CreateContainerConfigError', 'init containers are not supported by the local node agent');
-  const plan: PodPlan = { containers: [], dirs: [], files: [], ownedDirs: [], ownedFiles: [], confined: [] };
+  const plan: PodPlan = { containers: [], dirs: [], files: [], ownedDirs: [], ownedFiles: [], confined: [], imageVolumes: [] };
   const volumes = new Map<string, VolumeSource>();
   for (const v of pod.spec?.volumes ?? []) volumes.set(v.name, mapVolume(v, inputs, plan));
   for (const c of pod.spec?.containers ?? []) plan.containers.push(planContainer(c, volumes, inputs, plan));
@@ -185,6 +194,12 @@ function mapVolume(v: V1Volume, inputs: PlanInputs, plan: PodPlan): VolumeSource
   if (v.emptyDir) {
     plan.ownedDirs.push(dir);
     return { hostPath: dir };
+  }
+  if (v.image) {
+    if (!v.image.reference) throw new PlanProblem('CreateContainerConfigError', `image volume "${v.name}" has no reference`);
+    if (v.image.pullPolicy === 'Never') throw new PlanProblem('ErrImageNeverPull', `image volume "${v.name}": pullPolicy Never, and the local node keeps no images to use instead`);
+    plan.imageVolumes.push({ volume: v.name, reference: v.image.reference, dir });
+    return { hostPath: dir, image: true };
   }
   const source = v.secret
     ? { kind: 'secret', name: v.secret.secretName ?? '', data: inputs.secrets.get(v.secret.secretName ?? ''), items: v.secret.items, mode: v.secret.defaultMode, optional: v.secret.optional }
@@ -250,6 +265,8 @@ function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource
   }
 
   if (target) env[LocalEnv.target] = target;
+  const imageVolume = (c.volumeMounts ?? []).find((m) => volumes.get(m.name)?.image && stripSlash(m.mountPath) === PodPaths.imageVolume);
+  if (imageVolume) env[LocalEnv.imageVolumeDir] = volumes.get(imageVolume.name)!.hostPath;
   const scratch = mounts.find((m) => m.podPath === PodPaths.scratchDir);
   if (scratch) env[LocalEnv.scratchDir] = scratch.hostPath;
   const headerDirs = mounts

@@ -12,6 +12,7 @@ import { confinementProblem } from './confine.ts';
 import { LocalNodeName, LocalVolumePathAnnotation, podVolumeDir, terminationLogPath } from './layout.ts';
 import { admitPod, objectsOf } from './pod-admission.ts';
 import type { ObjectData } from './pod-env.ts';
+import { ImageVolumePullError, pullImageVolume } from './image-volume.ts';
 import { planPod, podReferences, portsToAllocate, type ClaimBinding, type PodPlan } from './pod-plan.ts';
 import { PodRuntime, removePodDir } from './pod-runtime.ts';
 import { giveTo, isRoot, privilegesFor, volumeGroup, type Privileges } from './worker-privileges.ts';
@@ -20,6 +21,8 @@ import { freePort } from './ports.ts';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const configRetryMs = 2000;
+/** The kubelet backs off failed pulls (ImagePullBackOff); a denied registry is not asked every sync. */
+const imagePullRetryMs = 10_000;
 
 export interface PodSyncOptions {
   core: CoreV1Api;
@@ -147,6 +150,18 @@ export class PodSync {
       const problem = await confinementProblem(c);
       if (problem) {
         hold({ restartPolicy, containers: waitingAll('CreateContainerConfigError', problem) });
+        return;
+      }
+    }
+    for (const volume of result.plan.imageVolumes) {
+      events('Normal', 'Pulling', `Pulling image "${volume.reference}" for volume ${volume.volume}`);
+      try {
+        const pulled = await pullImageVolume(volume.reference, volume.dir, this.o.logger);
+        for (const note of pulled.skipped) events('Warning', 'CredentialHelperSkipped', note);
+        events('Normal', 'Pulled', `Successfully pulled image "${volume.reference}" for volume ${volume.volume} with the machine's credentials`);
+      } catch (err) {
+        const skipped = err instanceof ImageVolumePullError && err.skipped.length ? ` (${err.skipped.join('; ')})` : '';
+        hold({ restartPolicy, containers: waitingAll('ErrImagePull', `image volume ${volume.volume} ${volume.reference}: ${(err as Error).message}${skipped}`) }, imagePullRetryMs);
         return;
       }
     }

@@ -22,6 +22,8 @@ export interface SourceRequest {
   /** Registry platform choice (IMPORTER_REGISTRY_IMAGE_ARCHITECTURE); default amd64, and then unchecked for single-arch images. */
   architecture?: string;
   idleTimeoutMs?: number;
+  /** pullMethod node: the image the node pulled, as a directory; the registry is not contacted. */
+  imageDir?: string;
   logger?: Logger;
   /** Tuning for tests and benchmarks (parallel ranges, resume attempts). */
   http?: Partial<HttpOptions>;
@@ -55,6 +57,10 @@ export async function openSource(request: SourceRequest, signal?: AbortSignal): 
       return openS3Source(request.endpoint, { accessKey: request.accessKey, secretKey: request.secretKey }, httpOptions(request, false), signal);
     }
     case 'registry': {
+      if (request.imageDir) {
+        const { openImageDirSource } = await import('./registry/image-dir-source.ts');
+        return openImageDirSource(request.imageDir, request.endpoint);
+      }
       const { openRegistrySource } = await import('./registry/registry-source.ts');
       return openRegistrySource(request.endpoint, {
         ...(request.accessKey !== undefined && request.secretKey !== undefined ? { credentials: { user: request.accessKey, password: request.secretKey } } : {}),

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { register } from 'prom-client';
 import type { DataImportCron } from '../../src/api/dataimportcron.ts';
 import type { DataSource } from '../../src/api/datasource.ts';
@@ -34,11 +35,11 @@ async function createCron(name: string, spec: Partial<NonNullable<DataImportCron
 const getCron = async (name: string) => (await h.custom.getNamespacedCustomObject({ ...group, plural: 'dataimportcrons', namespace: 'default', name })) as DataImportCron;
 const getDs = async (name: string) => (await h.custom.getNamespacedCustomObject({ ...group, plural: 'datasources', namespace: 'default', name })) as DataSource;
 const condition = (c: DataImportCron, type: string) => c.status?.conditions?.find((x) => x.type === type);
-const pollNow = async (name: string) => {
-  const cron = await getCron(name);
-  cron.metadata!.annotations = { ...cron.metadata?.annotations, 'cdi.kubevirt.io/storage.import.nextCronTime': '2000-01-01T00:00:00Z' };
-  await h.custom.replaceNamespacedCustomObject({ ...group, plural: 'dataimportcrons', namespace: 'default', name, body: cron });
-};
+// A merge patch, not get-and-replace: the controller writes the cron meanwhile, and a replace would conflict.
+const pollNow = (name: string) => h.custom.patchNamespacedCustomObject(
+  { ...group, plural: 'dataimportcrons', namespace: 'default', name, body: { metadata: { annotations: { 'cdi.kubevirt.io/storage.import.nextCronTime': '2000-01-01T00:00:00Z' } } } },
+  setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+);
 const cronWhere = (name: string, test: (c: DataImportCron) => boolean, what: string) => eventually(async () => {
   const c = await getCron(name);
   return test(c) ? c : undefined;
@@ -64,11 +65,7 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.stop());
 
-// Quarantined: on a loaded machine the first and the garbage-collection cases fail in about half
-// the runs (an importer pod that never appears, or Outdated never reached), a race between the
-// cron controller and the DataVolume controller that is not understood yet. The same behaviour
-// is covered end to end by test/e2e/dataimportcron.test.ts; un-skip once the race is found.
-describe.skip('DataImportCron controller', () => {
+describe('DataImportCron controller', () => {
   it('imports on creation, repoints its DataSource on success, never imports a digest twice, and keeps the last good import when a poll or an import fails', async () => {
     await createCron('fedora', {}, { 'instancetype.kubevirt.io/default-instancetype': 'u1.small' });
     const first = 'fedora-aaaaaaaaaaaa';
@@ -77,8 +74,9 @@ describe.skip('DataImportCron controller', () => {
     expect(dv.metadata?.labels).toMatchObject({ 'cdi.kubevirt.io/dataImportCron': 'fedora', 'instancetype.kubevirt.io/default-instancetype': 'u1.small' });
     expect(dv.metadata?.labels?.['cdi.kubevirt.io/dataImportCron.cleanup']).toBeUndefined();
     expect(dv.metadata?.annotations?.['cdi.kubevirt.io/storage.bind.immediate.requested']).toBe('true');
-    let cron = await cronWhere('fedora', (c) => condition(c, 'UpToDate')?.reason === 'Outdated', 'Outdated');
-    expect(condition(cron, 'UpToDate')).toMatchObject({ status: 'False', message: 'Source digest updated since last import' });
+    // Outdated lasts only from the poll to the import it starts (upstream's order); a stable Outdated is the next case's.
+    let cron = await cronWhere('fedora', (c) => condition(c, 'UpToDate')?.reason === 'ImportProgressing', 'import progressing');
+    expect(condition(cron, 'UpToDate')).toMatchObject({ status: 'False', message: 'Import is progressing' });
     expect(cron.status?.currentImports).toEqual([{ DataVolumeName: first, Digest: A }]);
     // The next poll is the schedule's next time on the injected clock.
     expect(cron.metadata?.annotations?.['cdi.kubevirt.io/storage.import.nextCronTime']).toBe('2026-12-04T00:00:00Z');
@@ -131,6 +129,24 @@ describe.skip('DataImportCron controller', () => {
     expect(condition(cron, 'UpToDate')?.message).toBe(`Cannot poll the source digest: dial tcp 127.0.0.1:5000: connect: connection refused; DataSource fedora stays on ${first}`);
     expect((await getDs('fedora')).spec?.source?.pvc?.name).toBe(first);
     expect(await events('fedora')).toContain('DigestPollFailed');
+    served = A;
+  });
+
+  it('says Outdated while a new digest waits for the running import, and imports it once that one Succeeded', async () => {
+    served = A;
+    await createCron('queued', {});
+    await eventually(async () => getDv(h, 'queued-aaaaaaaaaaaa'), 'first import');
+    await cronWhere('queued', (c) => condition(c, 'UpToDate')?.reason === 'ImportProgressing', 'import progressing');
+    served = B;
+    await pollNow('queued');
+    const cron = await cronWhere('queued', (c) => condition(c, 'UpToDate')?.reason === 'Outdated', 'Outdated');
+    expect(condition(cron, 'UpToDate')).toMatchObject({ status: 'False', message: 'Source digest updated since last import' });
+    expect(cron.status?.currentImports).toEqual([{ DataVolumeName: 'queued-aaaaaaaaaaaa', Digest: A }]);
+    expect(await outdatedMetric('queued')).toBe(1);
+    await succeedImport('queued-aaaaaaaaaaaa');
+    await eventually(async () => getDv(h, 'queued-bbbbbbbbbbbb'), 'import of the new digest');
+    const next = await cronWhere('queued', (c) => c.status?.currentImports?.[0]?.Digest === B, 'new digest current');
+    expect(next.status?.lastImportedPVC?.name).toBe('queued-aaaaaaaaaaaa');
     served = A;
   });
 

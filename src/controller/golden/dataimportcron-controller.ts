@@ -104,12 +104,13 @@ export class DataImportCronController {
   /** One pass over a cron; returns how long until it wants to run again (its next poll). */
   async reconcile(k: string): Promise<number | undefined> {
     const { namespace, name } = splitKey(k);
-    const found = this.o.caches.dataImportCrons.get(name, namespace);
-    if (!found || found.metadata?.deletionTimestamp) {
+    // The cron is read live, not from the cache: the cache lags this controller's own last write,
+    // and a pass over an older status would collect or repoint by imports that are no longer current.
+    const cron = await this.readCron(namespace, name);
+    if (!cron || cron.metadata?.deletionTimestamp) {
       await this.cleanup(namespace, name);
       return undefined;
     }
-    const cron = structuredClone(found) as DataImportCron & KubernetesObject;
     if (!(await this.mayManage(cron))) return undefined;
     const before = structuredClone(cron);
     const now = this.now();
@@ -205,6 +206,15 @@ export class DataImportCronController {
     return nextDelay;
   }
 
+  private async readCron(namespace: string, name: string): Promise<(DataImportCron & KubernetesObject) | undefined> {
+    try {
+      return await this.o.kube.getCustom<DataImportCron & KubernetesObject>(cronRef, namespace, name);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   /** Why this cron cannot be acted on, or undefined; said in its conditions, never silently skipped. */
   private refusal(cron: DataImportCron): string | undefined {
     const source = cron.spec?.template?.spec?.source;
@@ -281,6 +291,9 @@ export class DataImportCronController {
       if (!data) throw new Error(`secret ${ns}/${registry.secretRef} not found`);
       const decode = (k: string) => Buffer.from(data[k] ?? '', 'base64').toString('utf8');
       options.credentials = { user: decode('accessKeyId'), password: decode('secretKey') };
+    } else if (registry?.pullMethod === 'node') {
+      // The import is pulled with the node's credentials; the poll asks with this machine's (in cdi serve, the node).
+      options.machineCredentials = true;
     }
     if (registry?.certConfigMap) {
       const cm = await this.o.kube.core.readNamespacedConfigMap({ name: registry.certConfigMap, namespace: ns });
@@ -337,16 +350,21 @@ export class DataImportCronController {
     if (cron.spec?.garbageCollect === 'Never') return;
     const ns = cron.metadata?.namespace ?? '';
     const keep = cron.spec?.importsToKeep !== undefined && cron.spec.importsToKeep >= 0 ? cron.spec.importsToKeep : DefaultImportsToKeep;
-    // Newest use first; creation order breaks ties (two imports made current within one clock tick).
+    // The one in use first, then newest use; creation order breaks ties (two imports stamped within one clock tick).
     const lastUse = (c: V1PersistentVolumeClaim) => `${c.metadata?.annotations?.[CronAnn.lastUseTime] ?? ''} ${new Date(c.metadata?.creationTimestamp ?? 0).toISOString()}`;
-    // Only imports that were ever made current count: one still running (no last-use time yet) is never outdated.
+    const isInUse = (c: V1PersistentVolumeClaim) => (c.metadata?.name === inUse ? 1 : 0);
+    // A running import is never outdated: its claim carries a last-use time from creation, but its DataVolume has not Succeeded.
+    const running = (c: V1PersistentVolumeClaim) => {
+      const dv = this.o.caches.dataVolumes.get(c.metadata?.name ?? '', ns);
+      return dv !== undefined && dv.status?.phase !== Phase.Succeeded;
+    };
     const claims = this.o.caches.claims
       .list(ns)
       .filter((c) => c.metadata?.labels?.[CronLabel] === cron.metadata?.name && c.metadata?.annotations?.[CronAnn.lastUseTime] !== undefined)
-      .sort((a, b) => lastUse(b).localeCompare(lastUse(a)));
+      .sort((a, b) => isInUse(b) - isInUse(a) || lastUse(b).localeCompare(lastUse(a)));
     for (const claim of claims.slice(keep)) {
       const name = claim.metadata?.name ?? '';
-      if (name === inUse) continue;
+      if (name === inUse || running(claim)) continue;
       this.o.logger.info({ cron: key(ns, cron.metadata?.name), import: name }, 'garbage-collecting outdated import');
       await this.deleteImport(ns, name);
     }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { DigestPollOptions } from '../../api/image-digest.ts';
 import { HttpClient } from '../http/client.ts';
 import { RegistryClient } from './client.ts';
+import { machineCredentials } from './machine-auth.ts';
 import { manifestRef, parseImageReference } from './reference.ts';
 
 /**
@@ -19,7 +20,8 @@ export async function pollImageDigest(url: string, options: DigestPollOptions = 
     const http = await HttpClient.create({ insecure: options.insecure === true, ...(certDir ? { certDir } : {}), idleTimeoutMs: options.timeoutMs ?? 30_000, resumeAttempts: 0 });
     const signal = AbortSignal.timeout(options.timeoutMs ?? 30_000);
     try {
-      const client = new RegistryClient(http, ref, options.credentials, options.insecure === true);
+      const credentials = options.credentials ?? (options.machineCredentials ? (await machineCredentials(ref.registry, ref.repository)).credentials : undefined);
+      const client = new RegistryClient(http, ref, credentials, options.insecure === true);
       await client.ping(signal);
       return (await client.manifest(manifestRef(ref), signal)).digest;
     } finally {
