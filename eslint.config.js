@@ -24,7 +24,7 @@ export const layers = {
   'upload-server': { allow: ['api', 'format', 'upload', 'worker'], why: 'upload server library' },
   'upload-proxy': { allow: ['api', 'upload'], why: 'upload proxy library' },
   // pod-plan.test.ts checks the agent runs the pods the controller renders
-  node: { allow: ['api'], testAllow: ['controller'], why: 'the local node agent speaks the Kubernetes API and runs worker processes' },
+  node: { allow: ['api', 'sources'], testAllow: ['controller'], why: 'the local node agent speaks the Kubernetes API, runs worker processes and pulls image volumes as a kubelet does' },
   controller: { allow: ['api', 'cluster/pki'], why: 'the controller speaks only the Kubernetes API; cluster/pki for certificate rotation' },
   'cluster/pki': { allow: ['api'], why: 'certificates with node:crypto, shared by every TLS endpoint' },
   // the apiserver serves pod logs from, and seeds the storage class of, the node agent's layout
