@@ -26,11 +26,14 @@ export async function serveMetrics(address: ListenAddress, render: () => string)
       res.writeHead(404).end();
       return;
     }
+    let text: string;
     try {
-      res.writeHead(200, { 'content-type': metricsContentType }).end(render());
+      text = render();
     } catch {
       res.writeHead(500).end();
+      return;
     }
+    res.writeHead(200, { 'content-type': metricsContentType }).end(text);
   });
   // Every TCP socket, including ones still in the TLS handshake or idle between scrapes: the
   // worker must be able to exit the moment its work ends, whoever is connected.

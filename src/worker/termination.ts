@@ -40,13 +40,17 @@ export function successMessage(message: TerminationMessage): string {
   const { labels: _dropped, ...rest } = message;
   text = JSON.stringify(rest);
   if (Buffer.byteLength(text) <= terminationLimit || !rest.message) return text;
-  // Shorten the message until its JSON form fits: escapes can make it longer than its bytes.
-  let room = Buffer.byteLength(rest.message) - (Buffer.byteLength(text) - terminationLimit);
-  do {
-    text = JSON.stringify({ ...rest, message: truncateUtf8(rest.message, room) });
-    room -= Math.max(1, Buffer.byteLength(text) - terminationLimit);
-  } while (Buffer.byteLength(text) > terminationLimit && room > 0);
-  return text;
+  // The longest message whose JSON fits: escapes make JSON longer than the message's own bytes.
+  const full = rest.message;
+  const withMessage = (limit: number): string => JSON.stringify({ ...rest, message: truncateUtf8(full, limit) });
+  let lo = 0;
+  let hi = Buffer.byteLength(full);
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (Buffer.byteLength(withMessage(mid)) <= terminationLimit) lo = mid;
+    else hi = mid - 1;
+  }
+  return withMessage(lo);
 }
 
 /**
