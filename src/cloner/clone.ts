@@ -28,7 +28,7 @@ export async function cloneToUploadServer(config: ClonerConfig, onProgress: (per
   const size = await sourceSize(config.sourcePath);
   const url = config.uploadUrl;
   await new Promise<void>((resolve, reject) => {
-    const req = request(url, {
+    const post = (): ReturnType<typeof request> => request(url, {
       method: 'POST',
       key: config.clientKey,
       cert: config.clientCert,
@@ -37,6 +37,14 @@ export async function cloneToUploadServer(config: ClonerConfig, onProgress: (per
       ...(config.serverName && isIP(url.hostname.replace(/^\[|\]$/g, '')) === 0 ? { servername: config.serverName } : {}),
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
     });
+    let req: ReturnType<typeof request>;
+    try {
+      req = post();
+    } catch (err) {
+      // A key or certificate Node cannot use fails here, before any connection.
+      reject(new CdiError('CDI_ERR_CLONE_POST', [(err as Error).message, url.href], { cause: err }));
+      return;
+    }
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
