@@ -1,8 +1,9 @@
 /**
  * `node bench/worker-ready.ts`: how soon each worker is ready after spawn (issue 17's worker
  * floor, ≤ 0.3 s), started as the node agent starts it (data-path flags, NODE_COMPILE_CACHE,
- * warm after the first run). Ready means: the importer asks its HTTP source for the image, the
- * upload server's port accepts, the cloner connects to its upload server. `node -e 0` in the
+ * warm after the first run). Ready means: the importer's metrics port accepts, or it asks its
+ * HTTP source for the image; the upload server's port accepts; the cloner connects to its
+ * upload server. `node -e 0` in the
  * same rounds is the floor; the machine is shared, so read the rows against it.
  */
 import { spawn } from 'node:child_process';
@@ -14,10 +15,12 @@ import path from 'node:path';
 import { dataPathNodeFlags } from '../src/api/runtime.ts';
 import { issueCertificate } from '../src/cluster/pki/certificate.ts';
 
-const root = path.resolve(import.meta.dirname, '..');
-const cache = path.join(root, '.cache', 'bench', 'worker-ready-compile');
+const here = path.resolve(import.meta.dirname, '..');
+/** BENCH_WORKER_ROOT: time another checkout's workers (e.g. the commit before a change) with this script. */
+const root = process.env.BENCH_WORKER_ROOT ? path.resolve(process.env.BENCH_WORKER_ROOT) : here;
+const cache = path.join(here, '.cache', 'bench', `worker-ready-compile-${path.basename(root)}`);
 
-export type WorkerName = 'floor' | 'importer' | 'upload server' | 'cloner';
+export type WorkerName = 'floor' | 'importer (metrics)' | 'importer (source)' | 'upload server' | 'cloner';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -62,7 +65,15 @@ export async function readyMs(worker: WorkerName): Promise<number> {
     if (worker === 'floor') {
       argv = ['-e', '0'];
       signal = () => Promise.resolve();
-    } else if (worker === 'importer') {
+    } else if (worker === 'importer (metrics)') {
+      const port = await freePort();
+      argv = [...dataPathNodeFlags, path.join(root, 'importer/main.ts')];
+      // A source that never answers: the importer stays up, serving metrics.
+      server = net.createServer(() => {});
+      const source = await listen(server);
+      env = { ...base, IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: `http://127.0.0.1:${source}/disk.img`, CDI_TARGET_PATH: path.join(dir, 'disk.img'), CDI_LISTEN_PORT: String(port) };
+      signal = (exited) => accepts(port, exited);
+    } else if (worker === 'importer (source)') {
       let asked!: () => void;
       const request = new Promise<void>((resolve) => (asked = resolve));
       server = http.createServer((_req, res) => { asked(); res.writeHead(404).end(); });
@@ -116,5 +127,5 @@ export function printReadyRows(times: Map<WorkerName, number[]>): void {
 }
 
 if (import.meta.main) {
-  printReadyRows(await readyRows(['floor', 'importer', 'upload server', 'cloner'], Number(process.env.BENCH_RUNS ?? 5)));
+  printReadyRows(await readyRows(['floor', 'importer (metrics)', 'importer (source)', 'upload server', 'cloner'], Number(process.env.BENCH_RUNS ?? 5)));
 }
