@@ -7,7 +7,7 @@
  * same rounds is the floor; the machine is shared, so read the rows against it.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -52,8 +52,21 @@ const validity = { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(
 const ca = issueCertificate({ commonName: 'bench-ca', usage: 'ca', ...validity });
 const client = issueCertificate({ commonName: 'bench-client', usage: 'client', ...validity }, ca);
 
-/** Milliseconds from spawn until the worker is ready; the worker is then killed. */
-export async function readyMs(worker: WorkerName): Promise<number> {
+/** CPU milliseconds (user + system) a running process has used, from /proc (10 ms ticks). */
+async function cpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+export interface Ready {
+  /** Wall milliseconds from spawn until ready. */
+  wall: number;
+  /** CPU milliseconds the worker used until then: much steadier than wall time on a shared machine. */
+  cpu: number;
+}
+
+/** How long from spawn until the worker is ready; the worker is then killed. */
+export async function readyMs(worker: WorkerName): Promise<Ready> {
   await mkdir(cache, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cdi-ready-'));
   const base = { PATH: process.env.PATH ?? '', NODE_COMPILE_CACHE: cache, LOG_LEVEL: 'warn', CDI_TERMINATION_LOG: path.join(dir, 'termination') };
@@ -102,27 +115,40 @@ export async function readyMs(worker: WorkerName): Promise<number> {
     const child = spawn(process.execPath, argv, { env, stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     await (worker === 'floor' ? exited : Promise.race([signal(exited), exited.then(() => { throw new Error(`${worker} exited before it was ready`); })]));
-    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    const wall = Number(process.hrtime.bigint() - start) / 1e6;
+    // The floor has exited by now: its CPU is read from the exit of a twin that sleeps instead.
+    const cpu = worker === 'floor' ? await floorCpu() : await cpuMs(child.pid!);
     child.kill('SIGKILL');
     await exited;
-    return ms;
+    return { wall, cpu };
   } finally {
     server?.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-/** Median ready milliseconds of each worker over `runs` rounds (one warm-up run each first). */
-export async function readyRows(workers: readonly WorkerName[], runs: number): Promise<Map<WorkerName, number[]>> {
-  const times = new Map<WorkerName, number[]>(workers.map((w) => [w, []]));
+/** `node -e 0`'s CPU: the same start-up, then a pause so /proc can be read. */
+async function floorCpu(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', 'process.stdout.write("up"); setTimeout(() => {}, 10_000)'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  const cpu = await cpuMs(child.pid!);
+  child.kill('SIGKILL');
+  return cpu;
+}
+
+/** Each worker's ready times over `runs` rounds (one warm-up run each first). */
+export async function readyRows(workers: readonly WorkerName[], runs: number): Promise<Map<WorkerName, Ready[]>> {
+  const times = new Map<WorkerName, Ready[]>(workers.map((w) => [w, []]));
   for (const w of workers) await readyMs(w);
   for (let i = 0; i < runs; i++) for (const w of workers) times.get(w)!.push(await readyMs(w));
   return times;
 }
 
-export function printReadyRows(times: Map<WorkerName, number[]>): void {
-  for (const [w, ms] of times) {
-    console.log(`${`ready: ${w}`.padEnd(44)} ${median(ms).toFixed(0)} ms   (runs: ${ms.map((t) => t.toFixed(0)).join(', ')})`);
+export function printReadyRows(times: Map<WorkerName, Ready[]>): void {
+  for (const [w, runs] of times) {
+    const walls = runs.map((r) => r.wall);
+    const cpus = runs.map((r) => r.cpu);
+    console.log(`${`ready: ${w}`.padEnd(44)} ${median(walls).toFixed(0)} ms wall, ${median(cpus).toFixed(0)} ms cpu   (wall runs: ${walls.map((t) => t.toFixed(0)).join(', ')})`);
   }
 }
 
