@@ -18,7 +18,7 @@ export const layers = {
   format: { allow: ['api'], packages: serverPackages, why: 'the pure format engine: no logger, metrics, HTTP or Kubernetes client' },
   sources: { allow: ['api', 'format'], why: 'import sources feed the engine' },
   upload: { allow: ['api'], why: 'bits both upload hops share' },
-  worker: { allow: ['api', 'log', 'cluster/pki'], packages: ['pino'], why: 'the worker pod contract; cluster/pki for the metrics server certificate' },
+  worker: { allow: ['api', 'format', 'log', 'cluster/pki'], packages: ['pino'], why: 'the worker pod contract; format for the block device size probe, cluster/pki for the metrics server certificate' },
   importer: { allow: ['api', 'format', 'sources', 'worker', 'cluster/pki'], why: 'importer library; cluster/pki for the metrics server certificate' },
   cloner: { allow: ['api', 'format', 'sources', 'worker'], why: 'cloner library' },
   'upload-server': { allow: ['api', 'format', 'upload', 'worker'], why: 'upload server library' },
@@ -29,7 +29,7 @@ export const layers = {
   'cluster/pki': { allow: ['api'], why: 'certificates with node:crypto, shared by every TLS endpoint' },
   // the apiserver serves pod logs from, and seeds the storage class of, the node agent's layout
   apiserver: { allow: ['api', 'protobuf', 'cluster/pki', 'node/layout.ts'], why: 'the embedded API server' },
-  cluster: { allow: ['api', 'log', 'controller', 'sources', 'upload', 'upload-proxy'], why: 'cluster-mode mains: controller, token API, upload proxy server' },
+  cluster: { allow: ['api', 'log', 'controller', 'sources', 'upload', 'upload-proxy', 'worker'], why: 'cluster-mode mains: controller, token API, upload proxy server' },
   cli: { allow: ['*'], why: 'the cdi command composes everything in src/' },
 };
 

@@ -5,7 +5,7 @@
  *             nbdkit curl plugin feeding `qemu-img convert`     (want ≤ 0.8)
  *             `curl -o /dev/null` of the same file              (want ≤ 1.5)
  *   registry: `skopeo copy` to a dir + untar + qemu-img convert (want ≤ 0.7)
- * and the worker's peak RSS (want ≤ 150 MiB). 5 rounds, each method once per round in turn;
+ * and the worker's peak RSS (want ≤ 150 MiB), and the importer's ready time after spawn (want ≤ 0.3 s). 5 rounds, each method once per round in turn;
  * ratios are medians of per-round ratios; outputs removed and synced between runs (not timed). Like CDI's importer (and ours), the references end with an fsync
  * of the raw disk they wrote.
  */
@@ -19,6 +19,7 @@ import { dataPathNodeFlags } from '../src/api/runtime.ts';
 import { ImageUser } from '../src/node/pod-plan.ts';
 import { isRoot, setprivArgs } from '../src/node/worker-privileges.ts';
 import { startNginx } from '../test/support/nginx.ts';
+import { printReadyRows, readyRows } from './worker-ready.ts';
 import { buildOciLayoutFromFile, startRegistry } from '../test/support/registry.ts';
 
 const run = promisify(execFile);
@@ -220,6 +221,9 @@ async function main(): Promise<void> {
     }
     const rssMiB = peakRssKiB / 1024;
     console.log(`  ${'worker peak RSS'.padEnd(48)} ${rssMiB.toFixed(0)} MiB  (want ≤ 150) ${rssMiB <= 150 ? 'ok' : 'MISSED'}`);
+    // Issue 17's worker floor: ready ≤ 0.3 s after spawn, read against `node -e 0` in the same rounds.
+    console.log('\nimporter start-up (bench/worker-ready.ts; want ready ≤ 300 ms on an idle machine):');
+    printReadyRows(await readyRows(['floor', 'importer (metrics)', 'importer (source)'], runs));
     await writeFile(path.join(dir, 'last-results.json'), JSON.stringify({ results, peakRssMiB: rssMiB }, null, 2));
   } finally {
     await registry.stop();

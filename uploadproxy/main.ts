@@ -3,7 +3,7 @@ import { CdiError, asCdiError } from '../src/api/errors.ts';
 import { createUploadFailureRecorder, createUploadTargetResolver } from '../src/controller/index.ts';
 import { createLogger } from '../src/log.ts';
 import { selectKubeConfig } from '../src/cluster/kubeconfig.ts';
-import { onShutdown } from '../src/cluster/shutdown.ts';
+import { onShutdown } from '../src/worker/shutdown.ts';
 import { startClusterUploadProxy } from '../src/cluster/uploadproxy/server.ts';
 
 /** cdi-uploadproxy for cluster mode: CDI's mount points, certificates reloaded without a restart. */

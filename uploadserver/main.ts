@@ -4,17 +4,17 @@
  * engine, then writes CDI's termination message and exits 0 (the pod succeeds, the DataVolume
  * follows).
  */
-import { CdiError, asCdiError } from '../src/api/errors.ts';
-import { createLogger } from '../src/log.ts';
 import { buildUploadServer } from '../src/upload-server/app.ts';
 import { readUploadServerConfig } from '../src/upload-server/config.ts';
 import { volumeEngine } from '../src/upload-server/engine.ts';
-import { writeTerminationMessage } from '../src/upload-server/termination.ts';
+import { runWorker } from '../src/worker/main.ts';
+import { onShutdown } from '../src/worker/shutdown.ts';
+import { successMessage, writeTermination, type TerminationMessage } from '../src/worker/termination.ts';
 
-const logger = createLogger('cdi-uploadserver');
-
-async function main(): Promise<void> {
-  const config = readUploadServerConfig(process.env);
+await runWorker('cdi-uploadserver', async ({ logger, env }) => {
+  const config = readUploadServerConfig(env);
+  let finish!: (message: TerminationMessage) => void;
+  const finished = new Promise<TerminationMessage>((resolve) => (finish = resolve));
   const { app, session, serveLocal } = buildUploadServer({
     contentType: config.contentType,
     ...(config.tls ? { tls: config.tls } : {}),
@@ -32,20 +32,9 @@ async function main(): Promise<void> {
     }),
     onComplete: (result) => {
       logger.info({ ...result }, 'Upload Complete');
-      void finish({ message: 'Upload Complete', preallocationApplied: result.preallocationApplied });
+      finish({ message: 'Upload Complete', preallocationApplied: result.preallocationApplied });
     },
   });
-
-  const finish = async (message: { message: string; preallocationApplied?: boolean; deadlinePassed?: boolean }): Promise<void> => {
-    try {
-      await writeTerminationMessage(config.terminationLog, message);
-      await app.close();
-      process.exit(0);
-    } catch (err) {
-      logger.error({ err: String(err) }, 'could not finish cleanly');
-      process.exit(1);
-    }
-  };
 
   if (config.deadline) {
     // CDI: at the deadline an idle server that has not finished exits so the pod is recreated with fresh certs.
@@ -61,12 +50,9 @@ async function main(): Promise<void> {
     setTimeout(check, Math.min(2 ** 31 - 1, Math.max(0, deadline.getTime() - Date.now()))).unref();
   }
 
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      logger.info({ signal }, 'shutting down');
-      void Promise.all([session.close(), app.close()]).finally(() => process.exit(1));
-    });
-  }
+  onShutdown(logger, async () => {
+    await Promise.all([session.close(), app.close()]);
+  }, { exitCode: 1 });
 
   // The socket first: once the port answers the readiness probe, the proxy may use either.
   if (config.socket) await serveLocal(config.socket);
@@ -75,10 +61,8 @@ async function main(): Promise<void> {
     { host: config.host, port: config.port, socket: config.socket, target: config.target, contentType: config.contentType },
     'upload server listening',
   );
-}
 
-main().catch((err: unknown) => {
-  const cdiErr = asCdiError(err);
-  logger.error({ code: cdiErr.code, err: cdiErr.message }, 'upload server failed');
-  process.exit(cdiErr instanceof CdiError ? cdiErr.exitCode : 1);
+  await writeTermination(config.terminationLog, successMessage(await finished));
+  await app.close();
+  return 0;
 });

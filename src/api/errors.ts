@@ -124,6 +124,13 @@ export const errorTable = {
   CDI_ERR_INPUT_OPEN: { message: 'open %s: %s', exit: 66, http: 400 },
   CDI_ERR_TARGET_KIND: { message: '%s content needs a %s target', exit: 64, http: 400 },
   CDI_ERR_WORKER_CONFIG: { message: 'invalid %s configuration: %s', exit: 64, http: 500 },
+  // the workers' shared contract (src/worker) and the clone source (CDI's texts where CDI has them)
+  CDI_ERR_WORKER_ENV_BOOL: { message: 'the %s environment variable is with a wrong value "%s"; should be "true" or "false"', exit: 1, http: 400 },
+  CDI_ERR_WORKER_ENV_MISSING: { message: 'Error getting env var %s', exit: 1, http: 400 },
+  CDI_ERR_WORKER_LISTEN_PORT: { message: '%s "%s" is not a TCP port', exit: 1, http: 400 },
+  CDI_ERR_CLONE_SOURCE: { message: 'Error opening clone source %s: %s', exit: 1, http: 500 },
+  CDI_ERR_CLONE_POST: { message: 'Error %s POSTing to %s', exit: 1, http: 502 },
+  CDI_ERR_CLONE_STATUS: { message: 'Unexpected status code %s%s', exit: 1, http: 502 },
   CDI_ERR_INTERNAL: { message: 'internal error: %s', exit: 1, http: 500 },
   // local node agent and `cdi serve`
   CDI_ERR_UNSAFE_NAME: { message: 'name %s cannot be used as a path under the data dir', exit: 2, http: 422 },

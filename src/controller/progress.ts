@@ -1,5 +1,4 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { request } from 'node:https';
 import type { V1Pod } from '@kubernetes/client-node';
 import { parseWorkerMetrics, type ScrapedProgress } from '../api/metrics.ts';
 import { resolvePodPort } from '../api/local-ports.ts';
@@ -7,11 +6,10 @@ import { WorkerPort } from './pods.ts';
 
 /**
  * Reads a worker's progress the way CDI's controller does: GET `/metrics` on the pod's port 8443
- * (HTTPS with the worker's self-signed certificate, so unverified; plain HTTP as a fallback) and
+ * (HTTPS with the worker's self-signed certificate, so unverified: every worker serves it so) and
  * pick `kubevirt_cdi_{import,clone}_progress_total{ownerUID}`.
  */
 function fetchText(url: string, timeoutMs: number): Promise<string> {
-  const request = url.startsWith('https:') ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     // No keep-alive and a hard deadline: a connection left open to a worker that is shutting down
     // would keep its metrics server (and so the worker) from exiting.
@@ -32,12 +30,9 @@ export async function scrapeProgress(pod: V1Pod, ownerUid: string, timeoutMs = 1
   const addr = resolvePodPort(pod, WorkerPort);
   if (!addr) return undefined;
   const host = addr.host.includes(':') ? `[${addr.host}]` : addr.host;
-  for (const scheme of ['https', 'http']) {
-    try {
-      return parseWorkerMetrics(await fetchText(`${scheme}://${host}:${addr.port}/metrics`, timeoutMs), ownerUid);
-    } catch {
-      // try the next scheme; a worker between stages may not answer at all
-    }
+  try {
+    return parseWorkerMetrics(await fetchText(`https://${host}:${addr.port}/metrics`, timeoutMs), ownerUid);
+  } catch {
+    return undefined; // a worker starting or finishing may not answer
   }
-  return undefined;
 }

@@ -3,8 +3,9 @@
  * capacity. Zero runs and the stretches the image never mentions are written as zeros, unless
  * the caller says the device is already zeroed. The size cannot change.
  */
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Lease } from './buffer-pool.ts';
+import { deviceSize } from './device-size.ts';
 import type { ExtentSink } from './contracts.ts';
 import { Coverage } from './coverage.ts';
 import type { TargetSink } from './sink-file.ts';
@@ -16,16 +17,6 @@ export interface BlockSinkOptions {
   readonly capacity?: number;
   /** The device reads as zeros already (thin-provisioned, freshly discarded). */
   readonly zeroed?: boolean;
-}
-
-/** Bytes a block device (or regular file) holds. */
-export async function deviceSize(path: string): Promise<number> {
-  const info = await stat(path).catch((err: unknown) => { throw targetError(path, err); });
-  if (!info.isBlockDevice()) return info.size;
-  const major = Math.floor(info.rdev / 256) & 0xfff;
-  const minor = (info.rdev & 0xff) | ((info.rdev >> 12) & 0xfff00);
-  const sectors = await readFile(`/sys/dev/block/${major}:${minor}/size`, 'utf8').catch((err: unknown) => { throw targetError(path, err); });
-  return Number(sectors.trim()) * 512;
 }
 
 export async function openBlockSink(path: string, options: BlockSinkOptions = {}): Promise<TargetSink> {

@@ -3,6 +3,9 @@ import path from 'node:path';
 import { ImporterEnv, LocalEnv, PodPaths, WorkerTuningEnv } from '../api/env.ts';
 import { CdiError } from '../api/errors.ts';
 import { parseQuantity } from '../api/quantity.ts';
+import { envBool } from '../worker/env-bool.ts';
+import { listenAddress, type ListenAddress } from '../worker/listen.ts';
+import { terminationLogPath } from '../worker/termination.ts';
 
 export type SourceKind = 'http' | 's3' | 'registry' | 'none';
 export type TargetKind = 'file' | 'block' | 'directory';
@@ -38,18 +41,13 @@ export interface ImportConfig {
 /** Worker-only settings: where the termination message goes and where metrics are served. */
 export interface WorkerSettings {
   terminationLog: string;
-  listenPort: number;
-  listenHost: string;
+  metrics: ListenAddress;
 }
 
 /** Not in CDI: the idle watchdog in seconds (tests shorten it). */
 export const IdleTimeoutEnv = WorkerTuningEnv.importerIdleTimeout;
 
 const sources: readonly string[] = ['http', 's3', 'registry', 'none'];
-
-function bool(value: string | undefined): boolean {
-  return value !== undefined && /^(true|1|yes)$/i.test(value.trim());
-}
 
 /** `Name: value` lines from IMPORTER_EXTRA_HEADER_<n>, in index order. */
 export function extraHeadersFrom(env: NodeJS.ProcessEnv): Array<[string, string]> {
@@ -130,7 +128,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ImportConfig & WorkerSett
   }
   const targetPath = env[LocalEnv.target] || defaultTarget(contentType);
   const idle = Number(env[IdleTimeoutEnv] || '0');
-  const listenPort = Number(env[LocalEnv.listenPort] ?? 8443);
   const optional = (name: string): string | undefined => env[name] || undefined;
   const imageSize = parseSize(env[ImporterEnv.imageSize], ImporterEnv.imageSize);
   const pullMethod = (env[ImporterEnv.pullMethod] || 'pod').trim();
@@ -145,21 +142,19 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ImportConfig & WorkerSett
     secretKey: optional(ImporterEnv.secretKey),
     certDir: optional(ImporterEnv.certDir),
     proxyCertDir: optional(ImporterEnv.proxyCertDir),
-    insecureTls: bool(env[ImporterEnv.insecureTls]),
+    insecureTls: envBool(env, ImporterEnv.insecureTls),
     // CDI appends the secret ones after the plain ones.
     extraHeaders: [...extraHeadersFrom(env), ...secretExtraHeadersFrom(env)],
     checksum: optional(ImporterEnv.checksum),
     architecture: optional(ImporterEnv.registryArchitecture),
-    preallocation: bool(env[ImporterEnv.preallocation]),
+    preallocation: envBool(env, ImporterEnv.preallocation),
     filesystemOverhead: overhead,
     ownerUid: env[ImporterEnv.ownerUid] ?? '',
     target: { kind: targetKindOf(targetPath, contentType), path: targetPath },
     scratchDir: optional(LocalEnv.scratchDir) ?? (existsSync(PodPaths.scratchDir) ? PodPaths.scratchDir : undefined),
     ...(idle > 0 ? { idleTimeoutMs: idle * 1000 } : {}),
     ...(pullMethod === 'node' ? { imageDir: env[LocalEnv.imageVolumeDir] || PodPaths.imageVolume } : {}),
-    terminationLog: env[LocalEnv.terminationLog] || PodPaths.terminationLog,
-    listenPort: Number.isInteger(listenPort) && listenPort >= 0 ? listenPort : 8443,
-    // In a pod the scraper comes from outside; a local run stays on loopback.
-    listenHost: env[LocalEnv.listenPort] !== undefined ? '127.0.0.1' : '0.0.0.0',
+    terminationLog: terminationLogPath(env),
+    metrics: listenAddress(env),
   };
 }

@@ -1,7 +1,5 @@
-import https from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
-import { Counter, Gauge, Registry } from 'prom-client';
-import { issueCertificate } from '../cluster/pki/certificate.ts';
+import { WorkerMetrics } from '../api/metrics.ts';
+import { exposition, MetricFamily } from '../worker/metrics-text.ts';
 import type { ImportStatus } from './status.ts';
 
 /**
@@ -9,12 +7,11 @@ import type { ImportStatus } from './status.ts';
  * percentage), plus the stage and bytes done, which CDI lacks. Values are refreshed every second
  * and on every scrape.
  */
-export function importMetrics(status: ImportStatus, ownerUID: string): { registry: Registry; refresh(): void } {
-  const registry = new Registry();
-  const progress = new Counter({ name: 'kubevirt_cdi_import_progress_total', help: 'The import progress in percentage', labelNames: ['ownerUID'], registers: [registry] });
-  const bytes = new Gauge({ name: 'kubevirt_cdi_import_bytes_processed', help: 'Source bytes the importer has received', labelNames: ['ownerUID'], registers: [registry] });
-  const written = new Gauge({ name: 'kubevirt_cdi_import_bytes_written', help: 'Disk bytes the importer has written', labelNames: ['ownerUID'], registers: [registry] });
-  const stage = new Gauge({ name: 'kubevirt_cdi_import_stage', help: 'The importer stage (1 for the current one)', labelNames: ['ownerUID', 'stage'], registers: [registry] });
+export function importMetrics(status: ImportStatus, ownerUID: string): { render(): string; refresh(): void } {
+  const progress = new MetricFamily(WorkerMetrics.importProgress, 'The import progress in percentage', 'counter', ['ownerUID']);
+  const bytes = new MetricFamily(WorkerMetrics.bytesProcessed, 'Source bytes the importer has received', 'gauge', ['ownerUID']);
+  const written = new MetricFamily('kubevirt_cdi_import_bytes_written', 'Disk bytes the importer has written', 'gauge', ['ownerUID']);
+  const stage = new MetricFamily(WorkerMetrics.stage, 'The importer stage (1 for the current one)', 'gauge', ['ownerUID', 'stage']);
   let shown = 0;
   let shownStage = '';
   const refresh = (): void => {
@@ -34,51 +31,11 @@ export function importMetrics(status: ImportStatus, ownerUID: string): { registr
   };
   progress.inc({ ownerUID }, 0);
   refresh();
-  return { registry, refresh };
-}
-
-export interface MetricsServer {
-  port: number;
-  close(): Promise<void>;
-}
-
-/** Serves `/metrics` over HTTPS with a certificate made at start, as CDI's worker does. */
-export async function serveMetrics(status: ImportStatus, ownerUID: string, host: string, port: number): Promise<MetricsServer> {
-  const { registry, refresh } = importMetrics(status, ownerUID);
-  const now = Date.now();
-  const ca = issueCertificate({ commonName: 'cdi-importer-ca', usage: 'ca', notBefore: new Date(now - 60_000), notAfter: new Date(now + 30 * 86400_000) });
-  const leaf = issueCertificate({ commonName: 'importer', usage: 'server', hostnames: ['localhost', '127.0.0.1'], notBefore: new Date(now - 60_000), notAfter: new Date(now + 30 * 86400_000) }, ca);
-  const timer = setInterval(refresh, 1000);
-  timer.unref();
-  const server = https.createServer({ cert: leaf.certPem + ca.certPem, key: leaf.keyPem, minVersion: 'TLSv1.2' }, (req, res) => {
-    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
-      res.writeHead(404).end();
-      return;
-    }
-    refresh();
-    registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-      () => res.writeHead(500).end(),
-    );
-  });
-  // Every TCP socket, including ones still in the TLS handshake or idle between scrapes: the
-  // worker must be able to exit the moment the import ends, whoever is connected.
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  server.unref();
   return {
-    port: (server.address() as AddressInfo).port,
-    close: async () => {
-      clearInterval(timer);
-      server.close();
-      for (const socket of sockets) socket.destroy();
+    refresh,
+    render: () => {
+      refresh();
+      return exposition([progress, bytes, written, stage]);
     },
   };
 }

@@ -2,9 +2,10 @@ import { chmod, open, rm } from 'node:fs/promises';
 import { CdiError, asCdiError } from '../api/errors.ts';
 import type { Logger } from '../api/logger.ts';
 import { convert, type ConvertResult, type ConvertTarget } from '../format/index.ts';
-import { createBlank, openSource, type HttpOptions, type ImportSource } from '../sources/index.ts';
+import { createBlank } from '../sources/blank.ts';
+import type { HttpOptions, ImportSource } from '../sources/index.ts';
+import { volumeSpace } from '../worker/volume-capacity.ts';
 import type { ImportConfig } from './config.ts';
-import { targetSpace } from './size.ts';
 import type { ImportStatus } from './status.ts';
 
 export interface ImportOutcome {
@@ -50,7 +51,7 @@ function convertTarget(config: ImportConfig): ConvertTarget {
 
 async function runBlank(config: ImportConfig, status: ImportStatus, options: RunOptions): Promise<ImportOutcome> {
   if (config.contentType === 'archive') throw new ImportFailure(undefined, new CdiError('CDI_ERR_BLANK_ARCHIVE'));
-  const space = await targetSpace(config);
+  const space = await volumeSpace(config.target, config.imageSize, config.filesystemOverhead);
   const size = config.target.kind === 'block' ? space.capacity : space.size;
   if (size === undefined) throw new ImportFailure(undefined, new CdiError('CDI_ERR_IMPORT_CONFIG', ['a blank disk needs a size']));
   status.stage = 'TransferDataFile';
@@ -71,6 +72,8 @@ export async function runImport(config: ImportConfig, status: ImportStatus, opti
   if (config.source === 'none') return runBlank(config, status, options);
   let source: ImportSource;
   try {
+    // Only a remote source needs the HTTP client (undici): a blank disk never loads it.
+    const { openSource } = await import('../sources/index.ts');
     source = await openSource({
       kind: config.source,
       endpoint: config.endpoint,
@@ -92,11 +95,11 @@ export async function runImport(config: ImportConfig, status: ImportStatus, opti
   }
   try {
     status.attach(source.meter);
-    const space = await targetSpace(config);
+    const space = await volumeSpace(config.target, config.imageSize, config.filesystemOverhead);
     logger.info({ source: source.description, target: config.target, ...space }, 'importing');
     const result = await convert(source.input, convertTarget(config), {
       contentType: config.contentType,
-      ...(space.capacity !== undefined ? { capacity: space.capacity } : {}),
+      capacity: space.capacity,
       ...(space.size !== undefined ? { size: space.size } : {}),
       ...(config.checksum ? { checksum: config.checksum } : {}),
       preallocation: config.preallocation,

@@ -3,6 +3,9 @@ import os from 'node:os';
 import { CdiError } from '../api/errors.ts';
 import { LocalEnv, PodPaths, UploadServerEnv, WorkerTuningEnv } from '../api/env.ts';
 import { parseQuantity } from '../api/quantity.ts';
+import { envBool } from '../worker/env-bool.ts';
+import { listenAddress } from '../worker/listen.ts';
+import { terminationLogPath } from '../worker/termination.ts';
 import type { UploadContentType } from './session.ts';
 
 export interface UploadServerConfig {
@@ -53,7 +56,7 @@ export function readUploadServerConfig(env: NodeJS.ProcessEnv): UploadServerConf
   const deadlineText = env[UploadServerEnv.deadline];
   const deadline = deadlineText ? new Date(deadlineText) : undefined;
   if (deadline && Number.isNaN(deadline.getTime())) throw new CdiError('CDI_ERR_WORKER_CONFIG', ['upload server', `invalid ${UploadServerEnv.deadline} ${deadlineText}`]);
-  const localPort = env[LocalEnv.listenPort];
+  const { host, port } = listenAddress(env);
   const imageSizeText = env[UploadServerEnv.imageSize];
   const imageSize = imageSizeText ? parseQuantity(imageSizeText) : undefined;
   if (imageSizeText && imageSize === undefined) throw new CdiError('CDI_ERR_WORKER_CONFIG', ['upload server', `invalid quantity ${JSON.stringify(imageSizeText)}`]);
@@ -62,16 +65,15 @@ export function readUploadServerConfig(env: NodeJS.ProcessEnv): UploadServerConf
     contentType,
     imageSize,
     filesystemOverhead: overhead,
-    preallocation: env[UploadServerEnv.preallocation] === 'true',
+    preallocation: envBool(env, UploadServerEnv.preallocation),
     tls: key && cert && clientCa ? { key, cert, clientCa } : undefined,
     clientName: env[UploadServerEnv.clientName] || undefined,
     deadline,
-    // A local run (the node agent sets the port) stays on loopback; a pod listens on all addresses.
-    host: localPort ? '127.0.0.1' : '0.0.0.0',
-    port: localPort ? Number(localPort) : 8443,
+    host,
+    port,
     socket: env[LocalEnv.listenSocket] || undefined,
     volumesOnNodeDisk: Boolean(env[LocalEnv.listenSocket]),
-    terminationLog: env[LocalEnv.terminationLog] || PodPaths.terminationLog,
+    terminationLog: terminationLogPath(env),
     scratchDir: env[LocalEnv.scratchDir] || os.tmpdir(),
     resumeWindowMs: Number(env[ResumeWindowEnv] || '600') * 1000,
   };

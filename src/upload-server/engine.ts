@@ -1,9 +1,8 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../api/logger.ts';
-import { convert, type ConvertTarget } from '../format/index.ts';
-import { usableSpace } from '../api/quantity.ts';
-import { availableSpace } from './capacity.ts';
+import type { ConvertTarget } from '../format/index.ts';
+import { volumeSpace, type VolumeSpace } from '../worker/volume-capacity.ts';
 import type { RunEngine } from './session.ts';
 
 export interface VolumeOptions {
@@ -20,18 +19,22 @@ export interface VolumeOptions {
 /** Runs the format engine into the volume, with CDI's capacity rules for filesystem volumes. */
 export function volumeEngine(volume: VolumeOptions): RunEngine {
   return async ({ stream, size, contentType, checksum, signal }) => {
+    // The format engine loads with the first upload, not at start-up.
+    const { convert } = await import('../format/index.ts');
     const info = await stat(volume.target).catch(() => undefined);
     let target: ConvertTarget;
-    let capacity: number | undefined;
+    let space: VolumeSpace | undefined;
     if (info?.isBlockDevice()) {
-      // Archive content on a block volume is refused by the engine (it needs a directory).
+      // Archive content on a block volume is refused by the engine (it needs a directory); the
+      // engine takes a block device's size itself.
       target = { kind: 'block', path: volume.target };
     } else {
       const isDirectory = info?.isDirectory() === true;
       const dir = isDirectory ? volume.target : path.dirname(volume.target);
       target = contentType === 'archive' ? { kind: 'directory', path: dir } : { kind: 'file', path: volume.target };
-      capacity = usableSpace(await availableSpace(target.path, target.kind === 'directory', volume.imageSize), volume.filesystemOverhead);
+      space = await volumeSpace(target, volume.imageSize, volume.filesystemOverhead);
     }
+    const capacity = space?.capacity;
     volume.logger.info({ target, capacity, size }, 'writing upload into the volume');
     return convert(
       { kind: 'stream', stream, ...(size === undefined ? {} : { size }) },
@@ -40,7 +43,7 @@ export function volumeEngine(volume: VolumeOptions): RunEngine {
         contentType,
         // CDI grows the image to the usable size of the volume it was asked for.
         ...(capacity === undefined ? {} : { capacity }),
-        ...(capacity === undefined || volume.imageSize === undefined ? {} : { size: capacity }),
+        ...(space?.size === undefined ? {} : { size: space.size }),
         ...(checksum === undefined ? {} : { checksum }),
         preallocation: volume.preallocation,
         ...(volume.scratchDir === undefined ? {} : { scratchDir: volume.scratchDir }),

@@ -101,7 +101,7 @@ describe.runIf(existsSync(serverEntry))('cloner → upload server', () => {
   it('is refused by a server that expects another clone source', async () => {
     const r = await clone('wrongcn', 'someone/else-tgt-ns/tgt', 2 * MiB);
     expect(r.cloner.code).toBe(1);
-    expect(await readFile(r.clonerLog, 'utf8')).toMatch(/upload server answered 401/);
+    expect(await readFile(r.clonerLog, 'utf8')).toMatch(/^Unexpected status code 401/);
     const server = await Promise.race([r.server, new Promise((resolve) => setTimeout(() => resolve('running'), 300))]);
     expect(server).toBe('running');
   });

@@ -12,7 +12,7 @@ import { CdiLeaderLockName, LeaderElector, defaultIdentity } from '../leader-ele
 import { runCertController } from '../pki/cert-controller.ts';
 import { kubernetesCertStore } from '../pki/kube-store.ts';
 import { cdiCertSpecs } from '../pki/rotation.ts';
-import { onShutdown } from '../shutdown.ts';
+import { onShutdown } from '../../worker/shutdown.ts';
 
 /**
  * cdi-controller for cluster mode (CDI's cdi-deployment): replicas campaign for the Lease

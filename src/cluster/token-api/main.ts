@@ -8,7 +8,7 @@ import { createLogger } from '../../log.ts';
 import { selectKubeConfig } from '../kubeconfig.ts';
 import { readTlsMaterial, watchTlsDirectory } from '../pki/reload.ts';
 import { SigningKeySecret } from '../pki/signing-key.ts';
-import { onShutdown } from '../shutdown.ts';
+import { onShutdown } from '../../worker/shutdown.ts';
 import { buildTokenApi } from './app.ts';
 import { loadRequestHeaderConfig, peerOf, requestHeaderConfigFrom, userFromFrontProxy } from './authn.ts';
 import { subjectAccessReviewAuthorizer } from './authz.ts';
