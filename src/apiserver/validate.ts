@@ -1,4 +1,3 @@
-import type { DataSource } from '../api/datasource.ts';
 import type { DataVolume } from '../api/datavolume.ts';
 import { admissionDeniedMessage, validateDataVolume, type ClaimLike } from '../api/validation.ts';
 import { parseQuantity } from '../api/quantity.ts';
@@ -15,7 +14,6 @@ export type Lookup = (info: KindInfo, namespace: string, name: string) => KubeOb
 export type Validator = (info: KindInfo, obj: KubeObject, old: KubeObject | undefined, lookup: Lookup) => ApiError | undefined;
 
 const pvcs = findKind('', 'v1', 'persistentvolumeclaims')!;
-const dataSources = findKind('cdi.kubevirt.io', 'v1beta1', 'datasources')!;
 
 /** ValidatePersistentVolumeClaimSpec's rule on the requested size: a positive quantity. */
 function claimSizeInvalid(info: KindInfo, obj: KubeObject): ApiError | undefined {
@@ -36,7 +34,6 @@ export const defaultValidator: Validator = (info, obj, old, lookup) => {
     operation: old ? 'UPDATE' : 'CREATE',
     ...(old ? { oldObject: old as DataVolume } : {}),
     getPvc: (ns, name) => lookup(pvcs, ns, name) as ClaimLike | undefined,
-    getDataSource: (ns, name) => lookup(dataSources, ns, name) as DataSource | undefined,
   });
   if (causes.length === 0) return undefined;
   return new ApiError(422, 'Invalid', admissionDeniedMessage(causes), {
