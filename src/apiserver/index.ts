@@ -12,6 +12,7 @@ import { GarbageCollector } from './gc.ts';
 import { renderKubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { ObjectService } from './objects.ts';
 import { createRouter } from './router.ts';
+import { WebhookDispatcher } from './webhooks/dispatch.ts';
 import { seedDefaults } from './seed.ts';
 import { ObjectStore } from './store.ts';
 import { setAsideUnreadableRows } from './stored-rows.ts';
@@ -91,6 +92,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   const service = new ObjectService(store, hub, opts.validator ?? defaultValidator);
   seedDefaults(service);
   const auth = new ApiAuth(service, creds.token, await loadOrCreateServiceAccountKeys(opts.dataDir), log);
+  const webhooks = new WebhookDispatcher(service, log);
   const gc = new GarbageCollector(service, log);
   const stopEventExpiry = startEventExpiry(service, opts.eventTtlSeconds ?? 3600, log);
 
@@ -110,6 +112,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
     createRouter({
       service,
       auth,
+      webhooks,
       dataDir: opts.dataDir,
       serverAddress: () => url.replace(/^https:\/\//, ''),
       uploadSigningKey: creds.uploadSigningKey.privatePem,
@@ -146,6 +149,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
     gc.close();
     auth.close();
     server.closeAllConnections();
+    await webhooks.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     store.close();
   };

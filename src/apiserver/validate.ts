@@ -2,6 +2,7 @@ import type { DataVolume } from '../api/datavolume.ts';
 import { admissionDeniedMessage, validateDataVolume, type ClaimLike } from '../api/validation.ts';
 import { parseQuantity } from '../api/quantity.ts';
 import { validateBinding } from './auth/rbac-validation.ts';
+import { validateWebhookConfiguration } from './webhooks/config.ts';
 import { findKind, type KindInfo, type KubeObject } from './kinds.ts';
 import { ApiError, invalid } from './status.ts';
 
@@ -29,6 +30,10 @@ function claimSizeInvalid(info: KindInfo, obj: KubeObject): ApiError | undefined
 export const defaultValidator: Validator = (info, obj, old, lookup) => {
   if (info.kind === 'PersistentVolumeClaim') return claimSizeInvalid(info, obj);
   if (info.group === 'rbac.authorization.k8s.io') return validateBinding(info, obj, old);
+  if (info.group === 'admissionregistration.k8s.io') {
+    const causes = validateWebhookConfiguration(info.kind === 'MutatingWebhookConfiguration' ? 'mutating' : 'validating', obj as { webhooks?: unknown });
+    return causes.length ? invalid(info, obj.metadata?.name ?? '', causes) : undefined;
+  }
   if (info.kind !== 'DataVolume') return undefined;
   const causes = validateDataVolume(obj as DataVolume, {
     operation: old ? 'UPDATE' : 'CREATE',
