@@ -23,7 +23,9 @@ import type { UserInfo } from './user.ts';
  * authorizer instead of a SubjectAccessReview, PVC rendering from StorageProfiles), and KubeVirt's
  * clone check of a VirtualMachine's dataVolumeTemplates; then the registered mutating webhooks.
  * Their refusals read as kube-apiserver renders a webhook's denial. CDI's validating rules run
- * in the store's validator (src/apiserver/validate.ts) on the final object.
+ * in the store's validator (src/apiserver/validate.ts) on the final object. A registered webhook
+ * with the name of one of CDI's replaces the in-process one, so the rules run once, where the
+ * configuration says (the cluster-mode cdi-apiserver registered with cdi serve).
  */
 export const VirtualMachineWebhookName = 'virtualmachine-validator.kubevirt.io';
 const kinds = {
@@ -75,10 +77,10 @@ async function builtinMutations(ctx: AdmissionContext, w: WriteRequest, obj: Kub
   const canI = async (_user: unknown, c: AccessCheck) =>
     rbac.authorize(w.user, resourceAttributes({ verb: c.verb, apiGroup: c.group, resource: c.resource, subresource: c.subresource ?? '', namespace: c.namespace, name: c.name }));
   const getDataSource = (ns: string, name: string) => service.find(kinds.dataSources, ns, name) as DataSource | undefined;
-  if (w.info.kind === 'DataVolume' && w.operation === 'CREATE') {
+  if (w.info.kind === 'DataVolume' && w.operation === 'CREATE' && !ctx.webhooks.registered(MutatingWebhookName)) {
     return patched(MutatingWebhookName, obj, await mutateDataVolumeAdmission(inProcessRequest(w, obj), { canI, getDataSource: async (ns, name) => getDataSource(ns, name) }));
   }
-  if (w.info.kind === 'PersistentVolumeClaim' && w.operation === 'CREATE') {
+  if (w.info.kind === 'PersistentVolumeClaim' && w.operation === 'CREATE' && !ctx.webhooks.registered(PvcMutatingWebhookName)) {
     const response = await mutatePvcAdmission(inProcessRequest(w, obj), {
       getStorageProfile: async (name) => service.find(kinds.storageProfiles, undefined, name) as StorageProfile | undefined,
       defaultStorageClass: async () => defaultStorageClass(service.list(kinds.storageClasses, undefined).items as never),

@@ -158,6 +158,12 @@ export class WebhookDispatcher {
     await Promise.all(hooks.map((hook) => this.admit(hook, w, object, oldObject)));
   }
 
+  /** Whether a webhook of this name is registered (it then replaces cdi serve's in-process one). */
+  registered(name: string): boolean {
+    for (const kind of ['mutating', 'validating'] as const) for (const hooks of this.configurations[kind].values()) if (hooks.some((h) => h.name === name)) return true;
+    return false;
+  }
+
   /** Whether any validating webhook is registered at all (the router skips a dry run when none is). */
   get validatingConfigured(): boolean {
     return this.configurations.validating.size > 0;
