@@ -9,8 +9,9 @@ export const UploadApiServiceName = 'v1beta1.upload.cdi.kubevirt.io';
 export const ApiServerBundle = 'cdi-apiserver-signer-bundle';
 /** CDI's webhook configurations (docker/deploy/webhooks.yaml), whose caBundle is the same signer bundle. */
 export const WebhookConfigurations = {
-  validating: ['cdi-api-datavolume-validate'],
-  mutating: ['cdi-api-datavolume-mutate', 'cdi-api-pvc-mutate'],
+  dataVolumeValidate: 'cdi-api-datavolume-validate',
+  dataVolumeMutate: 'cdi-api-datavolume-mutate',
+  pvcMutate: 'cdi-api-pvc-mutate',
 } as const;
 
 export type WebhookConfigurationApi = Pick<
@@ -72,12 +73,13 @@ async function publishInto<T extends WebhookConfiguration>(name: string, read: (
 /** Writes the signer bundle into every webhook of CDI's webhook configurations; absent ones are not an error. */
 export async function publishWebhookCaBundle(api: WebhookConfigurationApi, bundlePem: string, logger: Logger): Promise<void> {
   const caBundle = Buffer.from(bundlePem).toString('base64');
-  for (const name of WebhookConfigurations.validating) {
-    await publishInto(name, () => api.readValidatingWebhookConfiguration({ name }), (body) => api.replaceValidatingWebhookConfiguration({ name, body }), caBundle, logger);
-  }
-  for (const name of WebhookConfigurations.mutating) {
-    await publishInto(name, () => api.readMutatingWebhookConfiguration({ name }), (body) => api.replaceMutatingWebhookConfiguration({ name, body }), caBundle, logger);
-  }
+  const validating = (name: string) =>
+    publishInto(name, () => api.readValidatingWebhookConfiguration({ name }), (body) => api.replaceValidatingWebhookConfiguration({ name, body }), caBundle, logger);
+  const mutating = (name: string) =>
+    publishInto(name, () => api.readMutatingWebhookConfiguration({ name }), (body) => api.replaceMutatingWebhookConfiguration({ name, body }), caBundle, logger);
+  await validating(WebhookConfigurations.dataVolumeValidate);
+  await mutating(WebhookConfigurations.dataVolumeMutate);
+  await mutating(WebhookConfigurations.pvcMutate);
 }
 
 /**
