@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import { AdmissionApiVersion, type AdmissionRequest, type AdmissionResponse } from '../../admission/review.ts';
 import type { Webhook } from './config.ts';
 
@@ -10,6 +10,8 @@ import type { Webhook } from './config.ts';
  * it is dialled on 127.0.0.1 at its port (443 by default), and the serving certificate must be
  * valid for `<service>.<namespace>.svc`, the name kube-apiserver verifies.
  */
+// undici is loaded with the first call: a server with no webhooks registered does not carry it.
+const undici = () => import('undici');
 export class WebhookCallError extends Error {}
 
 interface Target {
@@ -35,11 +37,12 @@ function targetOf(w: Webhook, timeoutSeconds: number): Target {
 export class WebhookCaller {
   private readonly agents = new Map<string, Agent>();
 
-  private agentFor(caBundle: string | undefined, servername: string | undefined): Agent {
+  private async agentFor(caBundle: string | undefined, servername: string | undefined): Promise<Agent> {
     const key = `${servername ?? ''}\n${caBundle ?? ''}`;
     let agent = this.agents.get(key);
     if (!agent) {
       const ca = caBundle ? Buffer.from(caBundle, 'base64').toString() : undefined;
+      const { Agent } = await undici();
       agent = new Agent({ connect: { ...(ca ? { ca } : {}), ...(servername ? { servername } : {}) } });
       this.agents.set(key, agent);
     }
@@ -52,11 +55,12 @@ export class WebhookCaller {
     let text: string;
     let statusCode: number;
     try {
+      const { request } = await undici();
       const res = await request(target.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ apiVersion: AdmissionApiVersion, kind: 'AdmissionReview', request: admissionRequest }),
-        dispatcher: this.agentFor(w.clientConfig.caBundle, target.servername),
+        dispatcher: await this.agentFor(w.clientConfig.caBundle, target.servername),
         signal: AbortSignal.timeout(w.timeoutSeconds * 1000),
       });
       statusCode = res.statusCode;
