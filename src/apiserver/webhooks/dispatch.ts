@@ -114,9 +114,6 @@ export class WebhookDispatcher {
 
   /** Calls one webhook; undefined when its failure is ignored. */
   private async admit(hook: Webhook, w: WriteAttributes, object: KubeObject | undefined, oldObject: KubeObject | undefined) {
-    if (w.dryRun && hook.sideEffects !== 'None' && hook.sideEffects !== 'NoneOnDryRun') {
-      throw new ApiError(400, 'BadRequest', `admission webhook "${hook.name}" does not support dry run`);
-    }
     try {
       const response = await this.caller.call(hook, this.requestFor(w, object, oldObject));
       if (!response.allowed) throw webhookDenied(hook.name, response.status);
