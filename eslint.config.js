@@ -18,6 +18,8 @@ export const layers = {
   format: { allow: ['api'], packages: serverPackages, why: 'the pure format engine: no logger, metrics, HTTP or Kubernetes client' },
   sources: { allow: ['api', 'format'], why: 'import sources feed the engine' },
   upload: { allow: ['api'], why: 'bits both upload hops share' },
+  // admission.test.ts applies the webhooks' JSONPatch answers with the API server's patcher
+  admission: { allow: ['api'], testAllow: ['apiserver'], why: 'CDI\'s admission webhooks as pure AdmissionReview functions, served by cdi-apiserver and run in-process by cdi serve' },
   worker: { allow: ['api', 'format', 'log', 'cluster/pki'], packages: ['pino'], why: 'the worker pod contract; format for the block device size probe, cluster/pki for the metrics server certificate' },
   importer: { allow: ['api', 'format', 'sources', 'worker', 'cluster/pki'], why: 'importer library; cluster/pki for the metrics server certificate' },
   cloner: { allow: ['api', 'format', 'sources', 'worker'], why: 'cloner library' },
@@ -28,8 +30,8 @@ export const layers = {
   controller: { allow: ['api', 'cluster/pki'], why: 'the controller speaks only the Kubernetes API; cluster/pki for certificate rotation' },
   'cluster/pki': { allow: ['api'], why: 'certificates with node:crypto, shared by every TLS endpoint' },
   // the apiserver serves pod logs from, and seeds the storage class of, the node agent's layout
-  apiserver: { allow: ['api', 'protobuf', 'cluster/pki', 'node/layout.ts'], why: 'the embedded API server' },
-  cluster: { allow: ['api', 'log', 'controller', 'sources', 'upload', 'upload-proxy', 'worker'], why: 'cluster-mode mains: controller, token API, upload proxy server' },
+  apiserver: { allow: ['api', 'admission', 'protobuf', 'cluster/pki', 'node/layout.ts'], why: 'the embedded API server' },
+  cluster: { allow: ['api', 'admission', 'log', 'controller', 'sources', 'upload', 'upload-proxy', 'worker'], why: 'cluster-mode mains: controller, token API, upload proxy server' },
   cli: { allow: ['*'], why: 'the cdi command composes everything in src/' },
 };
 

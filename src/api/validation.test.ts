@@ -23,9 +23,21 @@ describe('validateDataVolume: CDI webhook rules and messages', () => {
     ['negative size', { source: { blank: {} }, storage: { resources: { requests: { storage: '-1Gi' } } } }, ["Storage size can't be equal or less than zero"]],
     ['pvc without access mode', { source: { blank: {} }, pvc: { resources: { requests: { storage: '1Gi' } } } }, ['Required value: at least 1 access mode is required']],
     ['pvc two access modes', { source: { blank: {} }, pvc: { accessModes: ['ReadWriteOnce', 'ReadWriteMany'], resources: { requests: { storage: '1Gi' } } } }, ['PVC multiple accessModes']],
-    ['bad access mode', { source: { blank: {} }, storage: { ...storage, accessModes: ['ReadWriteSome'] } }, ['Unsupported value: "ReadWriteSome": supported values: "ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce"']],
-    ['no source', { storage }, ['Data volume should have either Source or SourceRef']],
-    ['source and sourceRef', { source: { blank: {} }, sourceRef: { kind: 'DataSource', name: 'x' }, storage }, ['Data volume should have either Source or SourceRef']],
+    ['bad access mode', { source: { blank: {} }, storage: { ...storage, accessModes: ['ReadWriteSome'] } }, ['Unsupported value: "ReadWriteSome": supported values: "ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"']],
+    ['ReadWriteOncePod pvc', { source: { blank: {} }, pvc: { accessModes: ['ReadWriteOncePod'], resources: { requests: { storage: '1Gi' } } } }, []],
+    ['under 1 MiB', { source: { blank: {} }, storage: { resources: { requests: { storage: '1023Ki' } } } }, ['Storage size should be at least 1MiB']],
+    ['exactly 1 MiB', { source: { blank: {} }, storage: { resources: { requests: { storage: '1Mi' } } } }, []],
+    ['pvc under 1 MiB', { source: { blank: {} }, pvc: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1000' } } } }, ['PVC size should be at least 1MiB']],
+    ['externally populated', { storage: { ...storage, dataSourceRef: { apiGroup: 'populator.example.com', kind: 'Pop', name: 'p' } } }, []],
+    ['external population and source', { source: { blank: {} }, storage: { ...storage, dataSourceRef: { apiGroup: 'x.io', kind: 'Pop', name: 'p' } } }, ['External population is incompatible with Source and SourceRef']],
+    ['dataSourceRef without group', { storage: { ...storage, dataSourceRef: { kind: 'Pop', name: 'p' } } }, ["Required value: DataSourceRef apiGroup when kind is not 'PersistentVolumeClaim'"]],
+    ['dataSource and dataSourceRef differ', { storage: { ...storage, dataSource: { kind: 'PersistentVolumeClaim', name: 'a' }, dataSourceRef: { kind: 'PersistentVolumeClaim', name: 'b' } } }, ['DataSourceRef and DataSource must match']],
+    ['long storage class', { source: { blank: {} }, storage: { ...storage, storageClassName: 's'.repeat(254) } }, ['Name cannot be longer than 253 characters']],
+    ['imageio insecure without certs', { source: { imageio: { url: 'https://e/api', diskId: 'd', secretRef: 's', insecureSkipVerify: true } }, storage }, []],
+    ['imageio without certs', { source: { imageio: { url: 'https://e/api', diskId: 'd', secretRef: 's' } }, storage }, ['spec.source.Imageio source Imageio requires CertConfigMap or InsecureSkipVerify']],
+    ['snapshot source incomplete', { source: { snapshot: { namespace: 'ns', name: '' } }, storage }, ['spec.source.Snapshot source snapshot is not valid']],
+    ['no source', { storage }, ['Data volume should have either Source or SourceRef, or be externally populated']],
+    ['source and sourceRef', { source: { blank: {} }, sourceRef: { kind: 'DataSource', name: 'x' }, storage }, ['Data volume should have either Source or SourceRef, or be externally populated']],
     ['empty source', { source: {}, storage }, ['Missing Data volume source']],
     ['two sources', { source: { blank: {}, upload: {} }, storage }, ['Multiple Data volume sources']],
     ['empty url', { source: { http: { url: '' } }, storage }, ['spec.source source URL is empty']],
@@ -50,13 +62,19 @@ describe('validateDataVolume: CDI webhook rules and messages', () => {
     expect(messages(dv(spec))).toEqual(expected);
   });
 
-  it('refuses a malformed checksum', () => {
-    const [m] = messages(dv({ source: { http: { url: 'http://x/y', checksum: 'sha256:abc' } }, storage }));
-    expect(m).toMatch(/^Invalid checksum sha256:abc/);
+  it.each([
+    ['sha256:abc', 'invalid sha256 hash length: expected 64 hex characters, got 3'],
+    ['abc', "invalid checksum format: expected 'algorithm:hash', got 'abc'"],
+    ['sha256:', 'checksum hash value cannot be empty'],
+    ['crc32:abcd', "unsupported hash algorithm 'crc32': supported algorithms are: md5, sha1, sha256, sha512"],
+    ['constructor:abcd', "unsupported hash algorithm 'constructor': supported algorithms are: md5, sha1, sha256, sha512"],
+    [`md5:${'g'.repeat(32)}`, "checksum hash is not valid hexadecimal: encoding/hex: invalid byte: U+0067 'g'"],
+  ])('refuses the malformed checksum %s with upstream text', (checksum, problem) => {
+    expect(messages(dv({ source: { http: { url: 'http://x/y', checksum } }, storage }))).toEqual([`Invalid checksum format: ${problem}`]);
   });
 
   it('refuses a name longer than 253 characters', () => {
-    expect(messages(dv({ source: { blank: {} }, storage }, 'a'.repeat(254)))).toEqual(['Name of data volume cannot be more than 253 characters']);
+    expect(messages(dv({ source: { blank: {} }, storage }, 'a'.repeat(254)))).toEqual(['Name cannot be longer than 253 characters']);
   });
 
   it('refuses spec changes and allows metadata-only updates', () => {
@@ -66,24 +84,31 @@ describe('validateDataVolume: CDI webhook rules and messages', () => {
     expect(messages({ ...old, metadata: { ...old.metadata, labels: { a: 'b' } } }, { operation: 'UPDATE', oldObject: old })).toEqual([]);
   });
 
-  it('checks the create-time lookups: existing PVC, source PVC, DataSource', () => {
+  it('admits checkpoint edits of a multi-stage ImageIO or VDDK import, and nothing else', () => {
+    const imageio = { url: 'https://e/api', diskId: 'd', secretRef: 's', certConfigMap: 'c' };
+    for (const source of [{ imageio }, { vddk: { url: 'https://vc/sdk', uuid: 'u', backingFile: 'b', thumbprint: 't', secretRef: 's' } }]) {
+      const old = dv({ source, storage, checkpoints: [{ previous: '', current: 'c1' }] });
+      const next = dv({ source, storage, checkpoints: [{ previous: '', current: 'c1' }, { previous: 'c1', current: 'c2' }], finalCheckpoint: true });
+      expect(messages(next, { operation: 'UPDATE', oldObject: old })).toEqual([]);
+      const resized = dv({ ...next.spec, storage: { resources: { requests: { storage: '2Gi' } } } });
+      expect(messages(resized, { operation: 'UPDATE', oldObject: old })).toEqual(['Cannot update DataVolume Spec']);
+    }
+  });
+
+  it('checks the create-time lookups: existing PVC, source PVC (a missing source or DataSource is no refusal)', () => {
     const pvcs = new Map<string, ClaimLike>([
       ['ns/dv1', { metadata: {} }],
       ['ns/src', { spec: { resources: { requests: { storage: '2Gi' } } } }],
       ['ns/owned', { metadata: { ownerReferences: [{ kind: 'DataVolume', controller: true }] } }],
     ]);
-    const ctx = { operation: 'CREATE' as const, getPvc: (ns: string, n: string) => pvcs.get(`${ns}/${n}`), getDataSource: () => undefined };
+    const ctx = { operation: 'CREATE' as const, getPvc: (ns: string, n: string) => pvcs.get(`${ns}/${n}`) };
     expect(messages(dv({ source: { blank: {} }, storage }), ctx)).toEqual(['Destination PVC ns/dv1 already exists']);
     expect(messages(dv({ source: { blank: {} }, storage }, 'owned'), ctx)).toEqual([]);
-    expect(messages(dv({ source: { pvc: { namespace: 'ns', name: 'gone' } }, storage }, 'c'), ctx)).toEqual([
-      'Source PVC ns/gone doesn\'t exist, persistentvolumeclaims "gone" not found',
-    ]);
+    expect(messages(dv({ source: { pvc: { namespace: 'ns', name: 'gone' } }, storage }, 'c'), ctx)).toEqual([]);
     expect(messages(dv({ source: { pvc: { namespace: 'ns', name: 'src' } }, storage }, 'c'), ctx)).toEqual([
       'target resources requests storage size is smaller than the source',
     ]);
-    expect(messages(dv({ sourceRef: { kind: 'DataSource', name: 'golden' }, storage }, 'c'), ctx)).toEqual([
-      'SourceRef DataSource/ns/golden doesn\'t exist, datasources.cdi.kubevirt.io "golden" not found',
-    ]);
+    expect(messages(dv({ sourceRef: { kind: 'DataSource', name: 'golden' }, storage }, 'c'), ctx)).toEqual([]);
   });
 
   it('renders the denial as Kubernetes does for a webhook', () => {

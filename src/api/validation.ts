@@ -1,11 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
-import { ApiVersion, SourceKinds, type DataVolume, type DataVolumeSpec } from './datavolume.ts';
-import type { DataSource } from './datasource.ts';
+import { SourceKinds, type DataVolume, type DataVolumeSpec } from './datavolume.ts';
 import { parseQuantity } from './quantity.ts';
 
 /**
  * CDI's DataVolume admission rules (`pkg/apiserver/webhooks/datavolume-validate.go`, `util.go`)
- * with CDI's messages. Pure: lookups the create path needs are passed in by the caller.
+ * with CDI's messages as of upstream's current webhook. Pure: the PVC lookup the create path needs
+ * is passed in by the caller. One more rule than upstream: a clone whose source PVC exists must match
+ * its content type and be at least its size (upstream leaves that to the clone controller).
  */
 export interface StatusCause {
   reason: 'FieldValueInvalid' | 'FieldValueRequired' | 'FieldValueDuplicate' | 'FieldValueNotFound';
@@ -22,12 +23,12 @@ export interface ValidationContext {
   operation: 'CREATE' | 'UPDATE';
   oldObject?: DataVolume;
   getPvc?: (namespace: string, name: string) => ClaimLike | undefined;
-  getDataSource?: (namespace: string, name: string) => DataSource | undefined;
 }
 
 export const WebhookName = 'datavolume-validate.cdi.kubevirt.io';
-const AccessModes = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany'];
-const Checksum = /^(md5|sha1|sha256|sha512):([0-9a-fA-F]+)$/;
+const AccessModes = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWriteOncePod'];
+const MinimumSize = 1024 * 1024;
+const MaxNameLength = 253;
 const ChecksumHexLength: Record<string, number> = { md5: 32, sha1: 40, sha256: 64, sha512: 128 };
 
 const invalid = (message: string, field: string): StatusCause => ({ reason: 'FieldValueInvalid', message, field });
@@ -42,7 +43,7 @@ export function validateDataVolume(dv: DataVolume, ctx: ValidationContext = { op
     return [{ reason: 'FieldValueDuplicate', message: 'Cannot update DataVolume Spec', field: 'DataVolume.Spec' }];
   }
   const name = dv.metadata?.name ?? '';
-  if (name.length > 253) return [invalid('Name of data volume cannot be more than 253 characters', '')];
+  if (name.length > MaxNameLength) return [nameTooLong()];
   const namespace = dv.metadata?.namespace ?? 'default';
   if (ctx.operation === 'CREATE' && ctx.getPvc && name) {
     const existing = ctx.getPvc(namespace, name);
@@ -54,20 +55,22 @@ export function validateDataVolume(dv: DataVolume, ctx: ValidationContext = { op
       }
     }
   }
-  return validateDataVolumeSpec(dv.spec, namespace, ctx);
+  return validateDataVolumeSpec(dv.spec, ctx);
 }
 
-/** Checkpoint fields may change during a multi-stage import; everything else is immutable. */
+const nameTooLong = (): StatusCause => invalid(`Name cannot be longer than ${MaxNameLength} characters`, '');
+
+/** Checkpoint fields may change during a multi-stage (VDDK or ImageIO) import; everything else is immutable. */
 function comparableSpec(dv: DataVolume): unknown {
   const spec = { ...(dv.spec ?? {}) };
-  if (spec.source?.vddk && spec.checkpoints?.length) {
+  if ((spec.source?.vddk || spec.source?.imageio) && spec.checkpoints?.length) {
     delete spec.checkpoints;
     delete spec.finalCheckpoint;
   }
   return JSON.parse(JSON.stringify(spec));
 }
 
-export function validateDataVolumeSpec(spec: DataVolumeSpec | undefined, namespace: string, ctx: ValidationContext): StatusCause[] {
+export function validateDataVolumeSpec(spec: DataVolumeSpec | undefined, ctx: ValidationContext): StatusCause[] {
   const field = 'spec';
   if (!spec) return [invalid('Missing Data volume PVC', `${field}.PVC`)];
   if (!spec.pvc && !spec.storage) return [invalid('Missing Data volume PVC', `${field}.PVC`)];
@@ -75,24 +78,25 @@ export function validateDataVolumeSpec(spec: DataVolumeSpec | undefined, namespa
     return [invalid('Duplicate storage definition, both target storage and target pvc defined', `${field}.PVC.Storage`)];
   }
   const cloneLike = Boolean(spec.source?.pvc || spec.source?.snapshot || spec.sourceRef);
+  const target = spec.pvc ?? spec.storage;
+  const size = sizeCause(target?.resources?.requests?.storage, spec.pvc ? 'PVC' : 'Storage', !spec.pvc && cloneLike);
+  if (size) return [size];
+  if (target?.storageClassName && target.storageClassName.length > MaxNameLength) return [nameTooLong()];
   if (spec.pvc) {
-    const size = sizeCause(spec.pvc.resources?.requests?.storage, 'PVC', false);
-    if (size) return [size];
     const modes = spec.pvc.accessModes ?? [];
     if (modes.length === 0) return [invalid('Required value: at least 1 access mode is required', `${field}.PVC.accessModes`)];
     if (modes.length > 1) return [invalid('PVC multiple accessModes', `${field}.PVC.accessModes`)];
     if (!AccessModes.includes(modes[0] ?? '')) return [accessModeCause(modes[0] ?? '')];
   } else if (spec.storage) {
-    const size = sizeCause(spec.storage.resources?.requests?.storage, 'Storage', cloneLike);
-    if (size) return [size];
     const bad = (spec.storage.accessModes ?? []).find((m) => !AccessModes.includes(m));
     if (bad !== undefined) return [accessModeCause(bad)];
   }
+  if (target?.dataSource || target?.dataSourceRef) return externalPopulationCauses(spec, target.dataSource, target.dataSourceRef);
 
   if ((!spec.source && !spec.sourceRef) || (spec.source && spec.sourceRef)) {
-    return [invalid('Data volume should have either Source or SourceRef', `${field}.source`)];
+    return [invalid('Data volume should have either Source or SourceRef, or be externally populated', `${field}.source`)];
   }
-  if (spec.sourceRef) return sourceRefCauses(spec, namespace, ctx);
+  if (spec.sourceRef) return sourceRefCauses(spec);
 
   const source = spec.source ?? {};
   const count = SourceKinds.filter((k) => source[k] !== undefined && source[k] !== null).length;
@@ -101,8 +105,11 @@ export function validateDataVolumeSpec(spec: DataVolumeSpec | undefined, namespa
 
   const url = source.http?.url ?? source.s3?.url ?? source.gcs?.url ?? source.imageio?.url ?? source.vddk?.url;
   const urlKind = source.http ? 'HTTP' : source.s3 ? 'S3' : source.gcs ? 'GCS' : source.imageio ? 'ImageIO' : source.vddk ? 'VDDK' : '';
-  if (source.imageio && (!source.imageio.secretRef || !source.imageio.certConfigMap || !source.imageio.diskId)) {
+  if (source.imageio && (!source.imageio.secretRef || !source.imageio.diskId)) {
     return [invalid(`${field}.source.Imageio source Imageio is not valid`, `${field}.source.Imageio`)];
+  }
+  if (source.imageio && !source.imageio.certConfigMap && source.imageio.insecureSkipVerify !== true) {
+    return [invalid(`${field}.source.Imageio source Imageio requires CertConfigMap or InsecureSkipVerify`, `${field}.source.Imageio`)];
   }
   if (source.vddk && (!source.vddk.secretRef || !source.vddk.uuid || !source.vddk.backingFile || !source.vddk.thumbprint)) {
     return [invalid(`${field}.source.VDDK source VDDK is not valid`, `${field}.source.VDDK`)];
@@ -135,6 +142,9 @@ export function validateDataVolumeSpec(spec: DataVolumeSpec | undefined, namespa
       if (cause) return [cause];
     }
   }
+  if (source.snapshot && (!source.snapshot.namespace || !source.snapshot.name)) {
+    return [invalid(`${field}.source.Snapshot source snapshot is not valid`, `${field}.source.Snapshot`)];
+  }
   return [];
 }
 
@@ -144,12 +154,14 @@ function sizeCause(size: string | number | undefined, name: 'PVC' | 'Storage', o
   const bytes = parseQuantity(size);
   if (bytes === undefined) return invalid(`${name} size is not a valid quantity: ${String(size)}`, path);
   if (bytes <= 0) return invalid(`${name} size can't be equal or less than zero`, path);
+  // KubeVirt refuses disks under 1 MiB, so CDI refuses such DataVolumes too.
+  if (bytes < MinimumSize) return invalid(`${name} size should be at least 1MiB`, path);
   return undefined;
 }
 
 function accessModeCause(mode: string): StatusCause {
   return invalid(
-    `Unsupported value: "${mode}": supported values: "ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce"`,
+    `Unsupported value: "${mode}": supported values: "ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"`,
     'spec.PVC.accessModes',
   );
 }
@@ -200,18 +212,32 @@ function registryCauses(spec: DataVolumeSpec, field: string): StatusCause[] {
   return [];
 }
 
-function checksumCause(checksum: string, path: string): StatusCause | undefined {
-  const m = Checksum.exec(checksum);
-  if (!m || m[2]?.length !== ChecksumHexLength[m[1] ?? '']) {
-    return invalid(
-      `Invalid checksum ${checksum}: want algorithm:hex with algorithm one of md5, sha1, sha256, sha512 and a hex digest of its length`,
-      path,
-    );
+/** Upstream's `checksum.ParseAndValidate` texts; the algorithm must be lower case, as the importer reads it. */
+function checksumProblem(checksum: string): string | undefined {
+  const colon = checksum.indexOf(':');
+  if (colon < 0) return `invalid checksum format: expected 'algorithm:hash', got '${checksum}'`;
+  const algorithm = checksum.slice(0, colon).trim();
+  const hash = checksum.slice(colon + 1).trim().toLowerCase();
+  if (hash === '') return 'checksum hash value cannot be empty';
+  const expected = Object.hasOwn(ChecksumHexLength, algorithm) ? ChecksumHexLength[algorithm] : undefined;
+  if (expected === undefined) return `unsupported hash algorithm '${algorithm}': supported algorithms are: md5, sha1, sha256, sha512`;
+  if (hash.length !== expected) return `invalid ${algorithm} hash length: expected ${expected} hex characters, got ${hash.length}`;
+  const bad = /[^0-9a-f]/.exec(hash)?.[0];
+  if (bad !== undefined) {
+    const codePoint = `U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    return `checksum hash is not valid hexadecimal: encoding/hex: invalid byte: ${codePoint} '${bad}'`;
   }
   return undefined;
 }
 
-function sourceRefCauses(spec: DataVolumeSpec, namespace: string, ctx: ValidationContext): StatusCause[] {
+function checksumCause(checksum: string, path: string): StatusCause | undefined {
+  if (checksum === '') return undefined;
+  const problem = checksumProblem(checksum);
+  return problem ? invalid(`Invalid checksum format: ${problem}`, path) : undefined;
+}
+
+/** The DataSource itself is not looked up: one that does not exist yet leaves the DataVolume Pending (upstream PR #3331). */
+function sourceRefCauses(spec: DataVolumeSpec): StatusCause[] {
   const ref = spec.sourceRef;
   if (!ref) return [];
   if (!ref.kind) return [invalid('Missing sourceRef kind', 'spec.sourceRef.Kind')];
@@ -219,22 +245,37 @@ function sourceRefCauses(spec: DataVolumeSpec, namespace: string, ctx: Validatio
     return [invalid(`Unsupported sourceRef kind ${ref.kind}, currently only DataSource is supported`, 'spec.sourceRef.Kind')];
   }
   if (!ref.name) return [invalid('Missing sourceRef name', 'spec.sourceRef.Name')];
-  if (ctx.operation !== 'CREATE' || !ctx.getDataSource) return [];
-  const ns = ref.namespace || namespace;
-  const ds = ctx.getDataSource(ns, ref.name);
-  if (!ds) {
-    return [
-      {
-        reason: 'FieldValueNotFound',
-        message: `SourceRef ${ref.kind}/${ns}/${ref.name} doesn't exist, datasources.${ApiVersion.split('/')[0]} "${ref.name}" not found`,
-        field: 'spec.sourceRef',
-      },
-    ];
+  return [];
+}
+
+interface ObjectReference {
+  apiGroup?: string;
+  kind?: string;
+  name?: string;
+  namespace?: string;
+}
+
+/** A DataVolume whose claim names a dataSource/dataSourceRef is filled by that populator, not by CDI. */
+function externalPopulationCauses(spec: DataVolumeSpec, dataSource: ObjectReference | undefined, dataSourceRef: ObjectReference | undefined): StatusCause[] {
+  const causes: StatusCause[] = [];
+  if (spec.source || spec.sourceRef) causes.push(invalid('External population is incompatible with Source and SourceRef', 'spec.source'));
+  if (dataSource && dataSourceRef && !isDeepStrictEqual(JSON.parse(JSON.stringify(dataSource)), JSON.parse(JSON.stringify({ ...dataSourceRef, namespace: undefined })))) {
+    causes.push(invalid('DataSourceRef and DataSource must match', ''));
   }
-  const pvc = ds.spec?.source?.pvc;
-  if (!pvc) return [];
-  const cause = sourcePvcCause({ namespace: pvc.namespace || ns, name: pvc.name }, spec, 'spec.sourceRef', ctx);
-  return cause ? [cause] : [];
+  if (dataSource) causes.push(...referenceCauses(dataSource, 'DataSource', 'spec.dataSource'));
+  if (dataSourceRef) {
+    if (dataSourceRef.namespace) causes.push(invalid('Invalid value: DataSourceRef namespace not supported', 'spec.dataSourceRef.namespace'));
+    causes.push(...referenceCauses(dataSourceRef, 'DataSourceRef', 'spec.dataSourceRef'));
+  }
+  return causes;
+}
+
+function referenceCauses(ref: ObjectReference, what: string, path: string): StatusCause[] {
+  const causes: StatusCause[] = [];
+  if (!ref.name) causes.push(invalid(`Required value: ${what} name`, `${path}.name`));
+  if (!ref.kind) causes.push(invalid(`Required value: ${what} kind`, `${path}.kind`));
+  if (!ref.apiGroup && ref.kind !== 'PersistentVolumeClaim') causes.push(invalid(`Required value: ${what} apiGroup when kind is not 'PersistentVolumeClaim'`, `${path}.apiGroup`));
+  return causes;
 }
 
 function sourcePvcCause(
@@ -245,13 +286,8 @@ function sourcePvcCause(
 ): StatusCause | undefined {
   if (!ctx.getPvc) return undefined;
   const source = ctx.getPvc(ref.namespace, ref.name);
-  if (!source) {
-    return {
-      reason: 'FieldValueNotFound',
-      message: `Source PVC ${ref.namespace}/${ref.name} doesn't exist, persistentvolumeclaims "${ref.name}" not found`,
-      field: path,
-    };
-  }
+  // A source that does not exist yet is no refusal: the DataVolume waits for it (upstream PR #3331).
+  if (!source) return undefined;
   const sourceType = source.metadata?.annotations?.['cdi.kubevirt.io/storage.contentType'] || 'kubevirt';
   const targetType = spec.contentType || 'kubevirt';
   if (sourceType !== targetType) {

@@ -12,10 +12,11 @@ import { GarbageCollector } from './gc.ts';
 import { renderKubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { ObjectService } from './objects.ts';
 import { createRouter } from './router.ts';
+import { WebhookDispatcher } from './webhooks/dispatch.ts';
 import { seedDefaults } from './seed.ts';
 import { ObjectStore } from './store.ts';
 import { setAsideUnreadableRows } from './stored-rows.ts';
-import { defaultValidator, type Validator } from './validate.ts';
+import { validatorDeferringTo, type Validator } from './validate.ts';
 import { WatchHub } from './watch-hub.ts';
 
 /**
@@ -88,9 +89,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   const store = new ObjectStore(path.join(opts.dataDir, 'apiserver.db'));
   setAsideUnreadableRows(store, log);
   const hub = new WatchHub(store.currentRv, opts.watchWindow ?? 10_000, undefined, log);
-  const service = new ObjectService(store, hub, opts.validator ?? defaultValidator);
+  // CDI's own webhooks run in-process unless the same webhook is registered (bound once the dispatcher exists).
+  let webhookRegistered: (name: string) => boolean = () => false;
+  const service = new ObjectService(store, hub, opts.validator ?? validatorDeferringTo((name) => webhookRegistered(name)));
   seedDefaults(service);
   const auth = new ApiAuth(service, creds.token, await loadOrCreateServiceAccountKeys(opts.dataDir), log);
+  const webhooks = new WebhookDispatcher(service, log);
+  webhookRegistered = (name) => webhooks.registered(name);
   const gc = new GarbageCollector(service, log);
   const stopEventExpiry = startEventExpiry(service, opts.eventTtlSeconds ?? 3600, log);
 
@@ -110,6 +115,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
     createRouter({
       service,
       auth,
+      webhooks,
       dataDir: opts.dataDir,
       serverAddress: () => url.replace(/^https:\/\//, ''),
       uploadSigningKey: creds.uploadSigningKey.privatePem,
@@ -146,6 +152,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
     gc.close();
     auth.close();
     server.closeAllConnections();
+    await webhooks.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     store.close();
   };

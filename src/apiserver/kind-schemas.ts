@@ -22,6 +22,7 @@ import {
   ServiceAccountSchema,
   SubjectAccessReviewSchema,
 } from '../api/auth-schemas.ts';
+import { MutatingWebhookConfigurationSchema, ValidatingWebhookConfigurationSchema } from '../api/admissionregistration-schemas.ts';
 import { crdSpecs, rootSchema } from '../api/crds.ts';
 import type { JsonSchema } from '../api/schema.ts';
 import type { KindInfo } from './kinds.ts';
@@ -51,6 +52,8 @@ const builtins: Record<string, JsonSchema> = {
   SelfSubjectAccessReview: SelfSubjectAccessReviewSchema,
   SubjectAccessReview: SubjectAccessReviewSchema,
   SelfSubjectRulesReview: SelfSubjectRulesReviewSchema,
+  ValidatingWebhookConfiguration: ValidatingWebhookConfigurationSchema,
+  MutatingWebhookConfiguration: MutatingWebhookConfigurationSchema,
 };
 
 const crds: Record<string, JsonSchema> = {

@@ -101,7 +101,8 @@ function row(
 const rbacGroup = 'rbac.authorization.k8s.io';
 
 /** API groups kube-apiserver serves itself; every other group here is a CustomResourceDefinition on a cluster. */
-const builtinGroups = new Set(['', 'storage.k8s.io', 'coordination.k8s.io', rbacGroup, 'authorization.k8s.io']);
+const admissionGroup = 'admissionregistration.k8s.io';
+const builtinGroups = new Set(['', 'storage.k8s.io', 'coordination.k8s.io', rbacGroup, 'authorization.k8s.io', admissionGroup]);
 const cdi = 'cdi.kubevirt.io';
 const all = ['all'];
 
@@ -190,6 +191,8 @@ export const kinds: readonly KindInfo[] = [
   row('authorization.k8s.io', 'v1', 'SelfSubjectAccessReview', 'selfsubjectaccessreviews', { namespaced: false, createOnly: true }),
   row('authorization.k8s.io', 'v1', 'SelfSubjectRulesReview', 'selfsubjectrulesreviews', { namespaced: false, createOnly: true }),
   row('authorization.k8s.io', 'v1', 'SubjectAccessReview', 'subjectaccessreviews', { namespaced: false, createOnly: true }),
+  row(admissionGroup, 'v1', 'ValidatingWebhookConfiguration', 'validatingwebhookconfigurations', { namespaced: false, columns: [{ name: 'Webhooks', type: 'integer', path: (o) => (o.webhooks as unknown[] | undefined)?.length ?? 0 }] }),
+  row(admissionGroup, 'v1', 'MutatingWebhookConfiguration', 'mutatingwebhookconfigurations', { namespaced: false, columns: [{ name: 'Webhooks', type: 'integer', path: (o) => (o.webhooks as unknown[] | undefined)?.length ?? 0 }] }),
   row('kubevirt.io', 'v1', 'VirtualMachine', 'virtualmachines', {
     shortNames: ['vm', 'vms'],
     subresources: ['status'],

@@ -8,7 +8,7 @@ import { badRequest, ApiError } from './status.ts';
  * `$patch`, `$retainKeys`, `$setElementOrder` and `$deleteFromPrimitiveList` directives are honoured
  * or dropped.
  */
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
 
 export const PatchTypes = {

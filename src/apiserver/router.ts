@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../api/logger.ts';
 import { selfSubjectAccessReview, selfSubjectRulesReview, subjectAccessReview } from './auth/access-reviews.ts';
-import { admitWrite } from './auth/admission.ts';
+import { admitDelete, admitWrite, validateWrite, type WriteRequest } from './auth/admission.ts';
+import type { WebhookDispatcher } from './webhooks/dispatch.ts';
 import { nonResource, resourceAttributes } from './auth/forbidden.ts';
 import type { ApiAuth } from './auth/index.ts';
 import { createServiceAccountToken } from './auth/token-request.ts';
@@ -32,6 +33,7 @@ import { serveWatch } from './watch.ts';
 export interface RouterOptions {
   service: ObjectService;
   auth: ApiAuth;
+  webhooks: WebhookDispatcher;
   dataDir: string;
   serverAddress: () => string;
   uploadSigningKey: string;
@@ -143,6 +145,20 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
       warnings,
       duplicates,
     });
+    const admission = { rbac: o.auth.rbac, service, webhooks: o.webhooks };
+    const write = (operation: WriteRequest['operation'], objectName: string): WriteRequest => ({
+      user,
+      info,
+      namespace,
+      name: objectName,
+      subresource: subresource ?? '',
+      operation,
+      dryRun: operation === 'DELETE' ? q.getAll('dryRun').length > 0 : dryRunQuery(q, operation === 'CREATE' ? 'CreateOptions' : 'UpdateOptions'),
+    });
+    /** Validating webhooks see the object as it would be stored: computed by a dry run, only when any is registered. */
+    const validated = async (w: WriteRequest, planned: () => unknown, old: KubeObject | undefined): Promise<void> => {
+      if (o.webhooks.validatingConfigured) await validateWrite(admission, w, planned() as KubeObject, old);
+    };
     const replyWarned = (status: number, result: unknown): Promise<void> => {
       setWarnings(res, warnings);
       return reply(res, status, result);
@@ -181,9 +197,11 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
           });
         }
         case 'POST': {
-          const obj = await body();
-          await admitWrite(o.auth.rbac, service, user, info, namespace, obj as KubeObject, 'CREATE');
-          return replyWarned(201, service.create(info, namespace, obj, writeOpts('CreateOptions')));
+          const obj = (await body()) as KubeObject;
+          const w = write('CREATE', obj?.metadata?.name ?? '');
+          const admitted = await admitWrite(admission, w, obj, undefined);
+          await validated(w, () => service.create(info, namespace, admitted, { ...writeOpts('CreateOptions'), dryRun: true, warnings: [] }), undefined);
+          return replyWarned(201, service.create(info, namespace, admitted, writeOpts('CreateOptions')));
         }
         case 'DELETE': {
           const options = await body();
@@ -200,27 +218,40 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
         return reply(res, 200, table ? toTable(info, [obj], obj.metadata?.resourceVersion ?? '') : obj);
       }
       case 'PUT': {
-        const obj = await body();
-        await admitWrite(o.auth.rbac, service, user, info, namespace, obj as KubeObject, 'UPDATE');
-        return replyWarned(200, service.update(info, namespace, name, obj, writeOpts('UpdateOptions')));
+        const obj = (await body()) as KubeObject;
+        const old = service.find(info, namespace, name);
+        const w = write(old ? 'UPDATE' : 'CREATE', name);
+        const admitted = await admitWrite(admission, w, obj, old);
+        await validated(w, () => service.update(info, namespace, name, admitted, { ...writeOpts('UpdateOptions'), dryRun: true, warnings: [] }), old);
+        return replyWarned(200, service.update(info, namespace, name, admitted, writeOpts('UpdateOptions')));
       }
       case 'PATCH': {
         const opts = writeOpts('PatchOptions');
         // Who may write what depends on the patched result: compute it without writing, admit it, then write.
+        // A mutating webhook's change is written as an update of the patched result, with its resourceVersion as precondition.
+        const old = service.find(info, namespace, name);
         if (contentType === ApplyPatchType) {
           const config = await readApplyPatch(req, info);
-          const planned = service.apply(info, namespace, name, config, { ...opts, dryRun: true });
-          await admitWrite(o.auth.rbac, service, user, info, namespace, planned.object, planned.created ? 'CREATE' : 'UPDATE');
+          const planned = service.apply(info, namespace, name, config, { ...opts, dryRun: true, warnings: [] });
+          const w = write(planned.created ? 'CREATE' : 'UPDATE', name);
+          const admitted = await admitWrite(admission, w, planned.object, old);
+          await validated(w, () => admitted, old);
+          if (admitted !== planned.object) return replyWarned(planned.created ? 201 : 200, planned.created ? service.create(info, namespace, admitted, opts) : service.update(info, namespace, name, admitted, opts));
           const applied = service.apply(info, namespace, name, config, opts);
           return replyWarned(applied.created ? 201 : 200, applied.object);
         }
         const patch = await readJson(req);
-        const result = service.patch(info, namespace, name, req.headers['content-type'] ?? '', patch, { ...opts, dryRun: true });
-        await admitWrite(o.auth.rbac, service, user, info, namespace, result, 'UPDATE');
+        const result = service.patch(info, namespace, name, req.headers['content-type'] ?? '', patch, { ...opts, dryRun: true, warnings: [] });
+        const w = write('UPDATE', name);
+        const admitted = await admitWrite(admission, w, result, old);
+        await validated(w, () => admitted, old);
+        if (admitted !== result) return replyWarned(200, service.update(info, namespace, name, admitted, opts));
         return replyWarned(200, service.patch(info, namespace, name, req.headers['content-type'] ?? '', patch, opts));
       }
       case 'DELETE': {
         if (subresource) throw methodNotAllowed('DELETE is not allowed on the status subresource');
+        const current = service.find(info, namespace, name);
+        if (current) await admitDelete(admission, write('DELETE', name), current);
         const obj = service.delete(info, namespace, name, deleteQuery(q, await body()));
         // An object its finalizers keep is answered as is; one removed (or that a dry run would remove), with a Success Status.
         const kept = obj.metadata?.deletionTimestamp !== undefined;

@@ -62,6 +62,26 @@ export function parseLabelSelector(selector: string | undefined | null): Matcher
   };
 }
 
+/** A metav1.LabelSelector object (matchLabels, matchExpressions) as a matcher. */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+}
+
+/** An unknown operator matches nothing; an empty selector matches what `empty` says (everything for webhooks, nothing for aggregation). */
+export function labelSelectorMatcher(s: LabelSelector, empty: 'everything' | 'nothing'): Matcher {
+  const terms = Object.entries(s.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of s.matchExpressions ?? []) {
+    if (e.operator === 'In') terms.push(`${e.key} in (${(e.values ?? []).join(',')})`);
+    else if (e.operator === 'NotIn') terms.push(`${e.key} notin (${(e.values ?? []).join(',')})`);
+    else if (e.operator === 'Exists') terms.push(e.key);
+    else if (e.operator === 'DoesNotExist') terms.push(`!${e.key}`);
+    else return () => false;
+  }
+  if (terms.length === 0) return empty === 'everything' ? everything : () => false;
+  return parseLabelSelector(terms.join(','));
+}
+
 function fieldString(v: unknown): string {
   if (v === undefined || v === null) return '';
   return typeof v === 'object' ? JSON.stringify(v) : String(v);

@@ -2,8 +2,9 @@ import type { V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client
 import { Ann, Label } from '../api/annotations.ts';
 import { filesystemOverheadFor, type CdiConfig } from '../api/cdiconfig.ts';
 import { ApiVersion, contentTypeOf, sourceKindOf, type DataVolume } from '../api/datavolume.ts';
-import { MiB, formatQuantity, parseQuantity, roundUp } from '../api/quantity.ts';
+import { formatQuantity, parseQuantity } from '../api/quantity.ts';
 import { claimPropertiesOf, type StorageProfile } from '../api/storageprofile.ts';
+import { defaultStorageClass, requiredSpace } from '../api/claim-sizing.ts';
 
 /**
  * Renders the PersistentVolumeClaim a DataVolume populates, as CDI's DataVolume controller and
@@ -20,16 +21,6 @@ export interface ClaimInputs {
 }
 
 export type ClaimResult = { ok: true; claim: V1PersistentVolumeClaim } | { ok: false; reason: string; message: string };
-
-export function defaultStorageClass(classes: readonly V1StorageClass[]): string | undefined {
-  const flagged = (key: string) => classes.find((c) => c.metadata?.annotations?.[key] === 'true')?.metadata?.name;
-  return flagged(Ann.defaultVirtStorageClass) ?? flagged(Ann.defaultStorageClass);
-}
-
-/** CDI's `GetRequiredSpace`: the claim size whose usable part (after overhead) holds `size` bytes. */
-export function requiredSpace(size: number, overhead: number): number {
-  return Math.ceil(roundUp(size, MiB) / (1 - overhead));
-}
 
 export function renderClaim(inputs: ClaimInputs): ClaimResult {
   const { dv } = inputs;

@@ -268,6 +268,9 @@ describe('reconcileDataVolume: host-assisted clone', () => {
     const missing = reconcileDataVolume(dv(cloneSpec), observed({ sourcePvc: null }), opts);
     expect(missing.status.phase).toBe('Pending');
     expect(cond(missing, 'Running')).toMatchObject({ reason: 'CloneWithoutSource', message: "The source pvc base doesn't exist" });
+    expect(missing.actions).toContainEqual({ kind: 'event', type: 'Warning', reason: 'CloneWithoutSource', message: "The source pvc base doesn't exist" });
+    const stillMissing = reconcileDataVolume({ ...dv(cloneSpec), status: missing.status }, observed({ sourcePvc: null }), opts);
+    expect(stillMissing.actions.filter((a) => a.kind === 'event')).toEqual([]);
     const r = reconcileDataVolume(dv(cloneSpec), observed({ sourcePvc: source }), opts);
     const create = r.actions.find((a) => a.kind === 'createClaim');
     expect(create?.kind === 'createClaim' && create.claim.spec?.resources?.requests?.storage).toBe('2Gi');

@@ -79,6 +79,7 @@ interface Step {
 }
 
 const notRunning = (reason = '', message = ''): RunningFeed => ({ status: 'False', reason, message });
+const CloneWithoutSource = 'CloneWithoutSource';
 
 export function reconcileDataVolume(dv: DataVolume, o: Observed, opts: Options): Decision {
   const prev = dv.status ?? {};
@@ -96,6 +97,9 @@ export function reconcileDataVolume(dv: DataVolume, o: Observed, opts: Options):
     const event = phaseEvent(flow, phase, claimName);
     if (event) actions.push({ kind: 'event', ...event });
   }
+  // A clone admitted before its source exists waits Pending, said once by a Warning (upstream PR #3331).
+  const wasWaiting = prev.conditions?.some((c) => c.type === 'Running' && c.reason === CloneWithoutSource);
+  if (step.running.reason === CloneWithoutSource && !wasWaiting) actions.push({ kind: 'event', type: 'Warning', reason: CloneWithoutSource, message: step.running.message });
   const progress =
     phase === Phase.Succeeded ? Progress.done : (step.progress ?? (phase === (prev.phase ?? '') ? prev.progress : undefined) ?? Progress.unknown);
   const status: DataVolumeStatus = {
@@ -156,7 +160,7 @@ function decide(dv: DataVolume, o: Observed, opts: Options): Step {
   if (dv.spec?.sourceRef) {
     const ds = o.dataSource;
     const ns = dv.spec.sourceRef.namespace || dv.metadata?.namespace || 'default';
-    if (!ds) return { phase: Phase.Pending, running: notRunning('CloneWithoutSource', `DataSource ${ns}/${dv.spec.sourceRef.name} not found`), actions: [] };
+    if (!ds) return { phase: Phase.Pending, running: notRunning(CloneWithoutSource, `DataSource ${ns}/${dv.spec.sourceRef.name} not found`), actions: [] };
     const pvc = ds.spec?.source?.pvc;
     if (!pvc) {
       return { phase: Phase.Failed, running: notRunning(Reason.SourceNotSupported, 'only DataSources that point at a PVC can be used here'), actions: [] };
@@ -167,7 +171,7 @@ function decide(dv: DataVolume, o: Observed, opts: Options): Step {
   let sourceSize: number | undefined;
   if (sourceRef) {
     if (!o.sourcePvc) {
-      return { phase: Phase.Pending, running: notRunning('CloneWithoutSource', `The source pvc ${sourceRef.name} doesn't exist`), actions: [] };
+      return { phase: Phase.Pending, running: notRunning(CloneWithoutSource, `The source pvc ${sourceRef.name} doesn't exist`), actions: [] };
     }
     sourceSize = parseQuantity(o.sourcePvc.spec?.resources?.requests?.storage);
   }

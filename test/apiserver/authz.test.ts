@@ -133,7 +133,7 @@ describe('cdi serve authorization (RBAC, ServiceAccount tokens, clone authorizat
   it('refuses a cross-namespace clone until datavolumes/source is granted in the source namespace, then allows it', async () => {
     const vm = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: { name: 'vm' }, spec: { dataVolumeTemplates: [{ metadata: { name: 'root' }, spec: { source: { pvc: { namespace: 'golden', name: 'golden-disk' } }, storage: { resources: { requests: { storage: '1Gi' } } } } }] } };
     const vmDenied = await curl(sa, 'POST', '/apis/kubevirt.io/v1/namespaces/team/virtualmachines', json(vm));
-    expect(vmDenied.code).toBe(403);
+    expect(vmDenied.code).toBe(422);
     expect(vmDenied.json().message).toBe(`admission webhook "virtualmachine-validator.kubevirt.io" denied the request:  User ${SA} has insufficient permissions in clone source namespace golden`);
     const denied = await kubectlWithInput(saKubeconfig, cloneYaml('copy'), 'create', '-f', '-');
     expect(denied.code).toBe(1);

@@ -85,6 +85,7 @@ describe('OpenAPI documents and the kubectl features built on them', () => {
     const discovery = (await curlApi(h.server, 'GET', '/openapi/v3')).json() as { paths: Record<string, { serverRelativeURL: string }> };
     expect(Object.keys(discovery.paths).sort()).toEqual([
       'api/v1',
+      'apis/admissionregistration.k8s.io/v1',
       'apis/authorization.k8s.io/v1',
       'apis/cdi.kubevirt.io/v1beta1',
       'apis/coordination.k8s.io/v1',

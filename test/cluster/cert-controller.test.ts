@@ -2,13 +2,15 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, type V1APIService } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, type V1APIService } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/api/logger.ts';
 import { signUploadToken, verifyUploadToken } from '../../src/api/upload-token.ts';
 import { startApiServer, type ApiServerHandle } from '../../src/apiserver/index.ts';
 import { parseBundle } from '../../src/cluster/pki/certificate.ts';
-import { UploadApiServiceName, runCertController } from '../../src/cluster/pki/cert-controller.ts';
+import { UploadApiServiceName, WebhookConfigurations, runCertController } from '../../src/cluster/pki/cert-controller.ts';
 import { kubernetesCertStore } from '../../src/cluster/pki/kube-store.ts';
 import { cdiCertSpecs } from '../../src/cluster/pki/rotation.ts';
 
@@ -21,6 +23,7 @@ describe('certificate controller against the embedded API server', () => {
   let dataDir: string;
   let api: ApiServerHandle;
   let core: CoreV1Api;
+  let admission: AdmissionregistrationV1Api;
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'cdi-certs-'));
@@ -28,6 +31,7 @@ describe('certificate controller against the embedded API server', () => {
     const kc = new KubeConfig();
     kc.loadFromFile(api.kubeconfigPath);
     core = kc.makeApiClient(CoreV1Api);
+    admission = kc.makeApiClient(AdmissionregistrationV1Api);
     await core.createNamespace({ body: { metadata: { name: 'cdi' } } });
   });
   afterAll(async () => {
@@ -79,6 +83,37 @@ describe('certificate controller against the embedded API server', () => {
     await second;
     expect(replaced).toHaveLength(1);
     expect(new X509Certificate((await secret('cdi-apiserver-signer'))['tls.crt']!).fingerprint256).toBe(signer.fingerprint256);
+  });
+
+  it('writes the signer bundle into every webhook of docker/deploy/webhooks.yaml, and again when it is lost', async () => {
+    const manifests = parseAllDocuments(readFileSync(join(import.meta.dirname, '..', '..', 'docker', 'deploy', 'webhooks.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string });
+    for (const m of manifests) {
+      if (m.kind === 'ValidatingWebhookConfiguration') await admission.createValidatingWebhookConfiguration({ body: m as never });
+      else await admission.createMutatingWebhookConfiguration({ body: m as never });
+    }
+    const caBundles = async () => [
+      ...((await admission.readValidatingWebhookConfiguration({ name: WebhookConfigurations.dataVolumeValidate })).webhooks ?? []),
+      ...((await admission.readMutatingWebhookConfiguration({ name: WebhookConfigurations.dataVolumeMutate })).webhooks ?? []),
+      ...((await admission.readMutatingWebhookConfiguration({ name: WebhookConfigurations.pvcMutate })).webhooks ?? []),
+    ].map((w) => w.clientConfig.caBundle);
+    expect(await caBundles()).toEqual([undefined, undefined, undefined]);
+    const run = async () => {
+      const stop = new AbortController();
+      let passed: () => void = () => {};
+      const firstPass = new Promise<void>((resolve) => (passed = resolve));
+      const running = runCertController({ store: kubernetesCertStore(core, 'cdi'), specs: cdiCertSpecs('cdi'), webhookConfigurations: admission, logger: silentLogger, signal: stop.signal, onFirstPass: passed });
+      await firstPass;
+      stop.abort();
+      await running;
+    };
+    await run();
+    const bundle = (await core.readNamespacedConfigMap({ name: 'cdi-apiserver-signer-bundle', namespace: 'cdi' })).data?.['ca-bundle.crt'];
+    const expected = Buffer.from(bundle!).toString('base64');
+    expect(await caBundles()).toEqual([expected, expected, expected]);
+    const lost = await admission.readMutatingWebhookConfiguration({ name: WebhookConfigurations.pvcMutate });
+    await admission.replaceMutatingWebhookConfiguration({ name: WebhookConfigurations.pvcMutate, body: { ...lost, webhooks: lost.webhooks!.map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle: undefined } })) } });
+    await run();
+    expect(await caBundles()).toEqual([expected, expected, expected]);
   });
 
   it('never overwrites a concurrent writer: a stale create or replace fails with 409 and the next read sees the winner', async () => {

@@ -4,6 +4,9 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { AdmissionEndpoints } from '../../src/admission/endpoints.ts';
+import { validateWebhookConfiguration } from '../../src/apiserver/webhooks/config.ts';
+import { WebhookConfigurations } from '../../src/cluster/pki/cert-controller.ts';
 import { SigningKeySecret } from '../../src/cluster/pki/signing-key.ts';
 import { kubectlPath } from '../support/kubectl.ts';
 import { cdiCertSpecs } from '../../src/cluster/pki/rotation.ts';
@@ -43,7 +46,7 @@ for (const file of kustomization.resources) {
 const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition') as unknown as Array<{
   spec: { group: string; names: { kind: string }; scope: string; versions: Array<{ name: string; schema: { openAPIV3Schema: object } }> };
 }>;
-const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'APIService', ...crds.filter((c) => c.spec.scope === 'Cluster').map((c) => c.spec.names.kind)]);
+const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'APIService', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration', ...crds.filter((c) => c.spec.scope === 'Cluster').map((c) => c.spec.names.kind)]);
 const dockerfile = parseDockerfile(readFileSync(join(repo, 'docker', 'Dockerfile'), 'utf8'));
 const strip = ({ file: _file, ...rest }: K8sObject & { file: string }) => rest;
 const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
@@ -102,6 +105,24 @@ describe('deploy manifests (docker/deploy)', () => {
       'Deployment.spec.template.spec.containers[0].name: required by V1Container',
       'Deployment.spec.selector: required by V1DeploymentSpec',
     ]);
+  });
+
+  it('registers CDI\'s webhooks with the cdi-apiserver Service, on paths it serves, failing closed without side effects', () => {
+    const configurations = [...byKind('ValidatingWebhookConfiguration'), ...byKind('MutatingWebhookConfiguration')];
+    expect(configurations.map((c) => c.metadata.name).sort()).toEqual(Object.values(WebhookConfigurations).sort());
+    const service = byKind('Service').find((s) => s.metadata.labels?.['cdi.kubevirt.io'] === 'cdi-apiserver')!;
+    const webhooks = configurations.flatMap((c) => (c.webhooks as Array<Record<string, unknown> & { clientConfig: { service: { namespace: string; name: string; path: string; port: number } } }>));
+    expect(webhooks.map((w) => w.name).sort()).toEqual(['datavolume-mutate.cdi.kubevirt.io', 'datavolume-validate.cdi.kubevirt.io', 'pvc-mutate.cdi.kubevirt.io']);
+    for (const w of webhooks) {
+      expect(w).toMatchObject({ failurePolicy: 'Fail', sideEffects: 'None', admissionReviewVersions: ['v1'] });
+      expect(w.clientConfig.service).toMatchObject({ namespace: service.metadata.namespace, name: service.metadata.name, port: 443 });
+      expect(Object.keys(AdmissionEndpoints)).toContain(w.clientConfig.service.path);
+      expect(validateWebhookConfiguration('mutating', { webhooks: [w] })).toEqual([]);
+    }
+    const pvcHook = webhooks.find((w) => w.name === 'pvc-mutate.cdi.kubevirt.io')!;
+    expect(pvcHook.objectSelector).toEqual({ matchLabels: { 'cdi.kubevirt.io/applyStorageProfile': 'true' } });
+    const editor = byKind('ClusterRole').find((r) => r.metadata.name === 'cdi.kubevirt.io:edit')!;
+    expect(editor.rules).toContainEqual({ apiGroups: ['cdi.kubevirt.io'], resources: ['datavolumes/source'], verbs: ['create'] });
   });
 
   describe('workloads', () => {

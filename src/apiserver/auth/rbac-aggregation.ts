@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../../api/logger.ts';
 import type { KubeObject } from '../kinds.ts';
 import type { ObjectService } from '../objects.ts';
-import { parseLabelSelector, type Matcher } from '../selectors.ts';
+import { labelSelectorMatcher, type LabelSelector } from '../selectors.ts';
 import { rbacKinds, type RbacAuthorizer } from './rbac-authorizer.ts';
 import type { PolicyRule } from './rbac-rules.ts';
 
@@ -11,28 +11,10 @@ import type { PolicyRule } from './rbac-rules.ts';
  * ClusterRole with `aggregationRule.clusterRoleSelectors` gets as its rules the union of the
  * rules of every other ClusterRole its selectors match, rewritten whenever one of them changes.
  */
-interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
-}
-
-function selectorMatcher(s: LabelSelector): Matcher {
-  const terms = Object.entries(s.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
-  for (const e of s.matchExpressions ?? []) {
-    if (e.operator === 'In') terms.push(`${e.key} in (${(e.values ?? []).join(',')})`);
-    else if (e.operator === 'NotIn') terms.push(`${e.key} notin (${(e.values ?? []).join(',')})`);
-    else if (e.operator === 'Exists') terms.push(e.key);
-    else if (e.operator === 'DoesNotExist') terms.push(`!${e.key}`);
-    else return () => false;
-  }
-  // An empty selector here matches nothing, as the aggregation controller skips it.
-  return terms.length === 0 ? () => false : parseLabelSelector(terms.join(','));
-}
-
 export function aggregatedRules(role: KubeObject, all: Iterable<KubeObject>): PolicyRule[] | undefined {
   const selectors = (role.aggregationRule as { clusterRoleSelectors?: LabelSelector[] } | undefined)?.clusterRoleSelectors;
   if (!selectors?.length) return undefined;
-  const matchers = selectors.map(selectorMatcher);
+  const matchers = selectors.map((s) => labelSelectorMatcher(s, 'nothing'));
   const sources = [...all].filter((r) => r.metadata?.name !== role.metadata?.name && matchers.some((m) => m(r)));
   sources.sort((a, b) => (a.metadata!.name! < b.metadata!.name! ? -1 : 1));
   const rules: PolicyRule[] = [];

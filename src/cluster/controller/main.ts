@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { ApiregistrationV1Api, CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, ApiregistrationV1Api, CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { Command, Option } from 'commander';
 import { Gauge, collectDefaultMetrics } from 'prom-client';
 import { asCdiError } from '../../api/errors.ts';
@@ -87,6 +87,7 @@ const program = new Command('cdi-controller')
         store: kubernetesCertStore(kubeConfig.makeApiClient(CoreV1Api), flags.namespace),
         specs: cdiCertSpecs(flags.namespace),
         apiServices: kubeConfig.makeApiClient(ApiregistrationV1Api),
+        webhookConfigurations: kubeConfig.makeApiClient(AdmissionregistrationV1Api),
         logger,
         signal,
         onFirstPass: () => {

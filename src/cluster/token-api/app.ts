@@ -1,4 +1,5 @@
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { AdmissionEndpoints, answerAdmissionReview, type AdmissionBackends } from '../../admission/endpoints.ts';
 import { CdiError, asCdiError } from '../../api/errors.ts';
 import type { Logger } from '../../api/logger.ts';
 import { signUploadToken } from '../../api/upload-token.ts';
@@ -6,7 +7,8 @@ import type { UserInfo } from './authn.ts';
 import type { Authorizer } from './authz.ts';
 
 /**
- * The aggregated API `upload.cdi.kubevirt.io/v1beta1` as cdi-apiserver serves it: discovery for
+ * cdi-apiserver: CDI's admission webhooks (src/admission) for the kube-apiserver to call, and
+ * the aggregated API `upload.cdi.kubevirt.io/v1beta1`: discovery for
  * the aggregator, and `POST …/namespaces/{ns}/uploadtokenrequests`, which authorises the caller
  * with a SubjectAccessReview and answers the request object with `status.token` set. Like CDI it
  * does not check that the PVC exists; the upload proxy does that when the token is used.
@@ -23,6 +25,8 @@ export interface TokenApiOptions {
   /** The PEM of `cdi-api-signing-key`'s `id_rsa`, read when needed so a rotated key is picked up. */
   signingKey(): Promise<string>;
   logger: Logger;
+  /** CDI's admission webhooks (POST /datavolume-validate, /datavolume-mutate, /pvc-mutate) and what they look up. */
+  admission?: AdmissionBackends;
 }
 
 interface UploadTokenRequestBody {
@@ -99,6 +103,25 @@ export function buildTokenApi(opts: TokenApiOptions, serverOptions: FastifyServe
       status: { token },
     });
   });
+
+  const admission = opts.admission;
+  if (admission) {
+    // The webhooks read the body themselves, so a body that is no JSON still gets an AdmissionReview that says why.
+    void app.register(async (scope) => {
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+      for (const [path, admit] of Object.entries(AdmissionEndpoints)) {
+        scope.post(path, async (request, reply) => {
+          const { httpStatus, review } = await answerAdmissionReview(admit, request.body ?? '', admission);
+          const response = review.response;
+          const fields = { path, uid: response?.uid, allowed: response?.allowed, code: response?.status?.code, reason: response?.status?.message };
+          if (response?.allowed) log.debug(fields, 'admission review allowed');
+          else log.info(fields, 'admission review refused');
+          return reply.code(httpStatus).send(review);
+        });
+      }
+    });
+  }
 
   return app;
 }

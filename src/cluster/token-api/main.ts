@@ -9,13 +9,14 @@ import { selectKubeConfig } from '../kubeconfig.ts';
 import { readTlsMaterial, watchTlsDirectory } from '../pki/reload.ts';
 import { SigningKeySecret } from '../pki/signing-key.ts';
 import { onShutdown } from '../../worker/shutdown.ts';
+import { clusterAdmissionBackends } from './admission-backends.ts';
 import { buildTokenApi } from './app.ts';
 import { loadRequestHeaderConfig, peerOf, requestHeaderConfigFrom, userFromFrontProxy } from './authn.ts';
 import { subjectAccessReviewAuthorizer } from './authz.ts';
 
-/** cdi-token-api: the aggregated upload.cdi.kubevirt.io API server of cluster mode (CDI's cdi-apiserver token part). */
+/** cdi-token-api: cluster mode's cdi-apiserver: CDI's admission webhooks and the aggregated upload.cdi.kubevirt.io API. */
 const program = new Command('cdi-token-api')
-  .description('Serves POST /apis/upload.cdi.kubevirt.io/v1beta1/namespaces/{ns}/uploadtokenrequests behind the kube-apiserver aggregator')
+  .description('Serves CDI\'s admission webhooks (/datavolume-validate, /datavolume-mutate, /pvc-mutate) and POST /apis/upload.cdi.kubevirt.io/v1beta1/namespaces/{ns}/uploadtokenrequests behind the kube-apiserver aggregator')
   .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster service account, then $KUBECONFIG, then ~/.kube/config)')
   .option('--address <ip>', 'listen address', '0.0.0.0')
   .option('--port <port>', 'HTTPS port', (v) => Number.parseInt(v, 10), 8443)
@@ -35,6 +36,7 @@ const program = new Command('cdi-token-api')
         authorize: subjectAccessReviewAuthorizer(kubeConfig.makeApiClient(AuthorizationV1Api)),
         signingKey: () => readFile(join(opts.signingKeyDir, SigningKeySecret.privateKey), 'utf8'),
         logger,
+        admission: clusterAdmissionBackends(kubeConfig),
       },
       { https: { cert: tls.cert, key: tls.key, ca: requestHeader.clientCaPem, requestCert: true, rejectUnauthorized: false } },
     );
