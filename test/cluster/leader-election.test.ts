@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.ts';
 import { silentLogger } from '../../src/api/logger.ts';
 import { startApiServer, type ApiServerHandle } from '../../src/apiserver/index.ts';
 import { CdiLeaderLockName } from '../../src/cluster/leader-election.ts';
@@ -89,15 +90,8 @@ describe('controller leader election against the embedded API server', () => {
 
   const logged = (r: Replica, msg: string) => r.lines.some((l) => l.msg === msg);
 
-  async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = probe();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(replicas.map((r) => [r.name, r.lines.slice(-3).map((l) => l.msg)]))}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  const until = <T>(what: string, probe: () => T | undefined | false) =>
+    eventually(probe, () => `${what}: ${JSON.stringify(replicas.map((r) => [r.name, r.lines.slice(-3).map((l) => l.msg)]))}`, 20_000);
 
   /** controller-runtime's leader_election_master_status gauge from the replica's /metrics. */
   async function leaderGauge(r: Replica): Promise<number> {
