@@ -4,6 +4,7 @@
  * engine, then writes CDI's termination message and exits 0 (the pod succeeds, the DataVolume
  * follows).
  */
+import type { AddressInfo } from 'node:net';
 import { CdiError, asCdiError } from '../src/api/errors.ts';
 import { createLogger } from '../src/log.ts';
 import { buildUploadServer } from '../src/upload-server/app.ts';
@@ -71,8 +72,9 @@ async function main(): Promise<void> {
   // The socket first: once the port answers the readiness probe, the proxy may use either.
   if (config.socket) await serveLocal(config.socket);
   await app.listen({ host: config.host, port: config.port });
+  // The bound port, not the asked one: CDI_LISTEN_PORT=0 picks a free port.
   logger.info(
-    { host: config.host, port: config.port, socket: config.socket, target: config.target, contentType: config.contentType },
+    { host: config.host, port: (app.server.address() as AddressInfo).port, socket: config.socket, target: config.target, contentType: config.contentType },
     'upload server listening',
   );
 }

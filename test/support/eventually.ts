@@ -1,27 +1,33 @@
-import { vi } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 type NotYet = undefined | null | false;
 
 /**
- * The suites' one polling helper: retries `check` (on vi.waitFor, so fake timers do not stall it)
- * until it gives a value other than undefined, null or false, and returns that value. A throw
- * from `check` counts as "not yet"; on timeout the error names `what` and the last throw.
- * The default timeout is generous because the suites share two loaded cores.
+ * The one polling helper of the suites and benchmarks: retries `check` every 50 ms until it gives
+ * a value other than undefined, null or false, and returns that value. A throw from `check`
+ * counts as "not yet"; on timeout the error names `what` and the last throw. It sleeps on
+ * node:timers/promises, which vitest's fake timers leave alone, and does not import vitest
+ * (vi.waitFor only works inside the runner; bench/ uses this too). The default timeout is
+ * generous because the suites share two loaded cores.
  */
 export async function eventually<T>(
   check: () => T | NotYet | Promise<T | NotYet>,
   what: string | (() => string),
   timeoutMs = 60_000,
 ): Promise<Exclude<T, NotYet>> {
-  const describe = () => (typeof what === 'string' ? what : what());
-  return vi.waitFor(async () => {
-    let value: T | NotYet;
+  const deadline = performance.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
     try {
-      value = await check();
+      const value = await check();
+      if (value !== undefined && value !== null && value !== false) return value as Exclude<T, NotYet>;
     } catch (err) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}: ${String(err)}`, { cause: err });
+      last = err;
     }
-    if (value === undefined || value === null || value === false) throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`);
-    return value as Exclude<T, NotYet>;
-  }, { timeout: timeoutMs, interval: 50 });
+    if (performance.now() > deadline) {
+      const described = typeof what === 'string' ? what : what();
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${described}${last ? `: ${String(last)}` : ''}`, { cause: last });
+    }
+    await sleep(50);
+  }
 }
