@@ -113,8 +113,11 @@ describe('controller leader election against the embedded API server', () => {
     expect(spec?.holderIdentity).toMatch(new RegExp(`^${leader.name}_`));
     expect(spec?.leaseDurationSeconds).toBe(LeaseSeconds);
 
-    // The standby keeps campaigning and never acts while the lease is renewed.
-    await new Promise((resolve) => setTimeout(resolve, LeaseSeconds * 1000 + 500));
+    // The standby keeps campaigning and never acts while the lease is renewed: wait until the
+    // leader has renewed it a whole lease duration past its first renewal.
+    const renewedAt = async () => new Date((await holder())?.renewTime ?? 0).getTime();
+    const firstRenewal = await renewedAt();
+    await eventually(async () => (await renewedAt()) > firstRenewal + LeaseSeconds * 1000, 'the leader to renew through a whole lease duration', 20_000);
     expect(await leaderGauge(leader)).toBe(1);
     expect(await leaderGauge(standby)).toBe(0);
     expect((await fetch(`http://127.0.0.1:${standby.healthPort}/readyz`)).status).toBe(200);
