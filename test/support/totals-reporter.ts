@@ -28,15 +28,21 @@ export default class TotalsReporter implements Reporter {
     let passed = 0;
     let failed = 0;
     let skipped = 0;
+    const reasons: string[] = [];
     for (const mod of modules) {
       for (const test of mod.children.allTests()) {
-        const state = test.result().state;
-        if (state === 'passed') passed++;
-        else if (state === 'failed') failed++;
-        else skipped++;
+        const result = test.result();
+        if (result.state === 'passed') passed++;
+        else if (result.state === 'failed') failed++;
+        else {
+          skipped++;
+          if (result.state === 'skipped' && result.note) reasons.push(`skipped: ${test.fullName}: ${result.note}`);
+        }
       }
       if (mod.state() === 'failed' && mod.children.size === 0) failed++;
     }
+    // Skips are for facts of the machine only (no root, no /usr/bin/kubectl); each says which.
+    if (reasons.length) process.stdout.write(`\n${reasons.join('\n')}\n`);
     if (this.coverage) process.stdout.write(`${this.coverage}\n`);
     process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }
