@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { DataVolume } from '../src/api/datavolume.ts';
 import { startNginx } from '../test/support/nginx.ts';
 import { qemuImg, qemuIo } from '../test/support/qemu.ts';
-import { dvRef, startServe } from '../test/e2e/support.ts';
+import { dvRef } from '../test/e2e/support.ts';
+import { startServe } from '../test/support/serve.ts';
 
 const blanks = Number(process.env.BENCH_BLANKS ?? 200);
 const imports = Number(process.env.BENCH_IMPORTS ?? 20);

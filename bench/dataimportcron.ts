@@ -6,51 +6,33 @@
  * server, node agent and controller together, an upper bound for the controller), each against
  * its floor: every cron polls within its minute, no second import of a digest, RSS ≤ 300 MiB.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { kubectl, kubectlWithInput } from '../test/support/kubectl.ts';
 import { qemuImg, qemuIo } from '../test/support/qemu.ts';
 import { buildOciLayout, startRegistry } from '../test/support/registry.ts';
+import { eventually } from '../test/support/eventually.ts';
+import { startServe } from '../test/support/serve.ts';
 
 const Crons = 50;
 const Floors = { rssMiB: 300, pollLagSeconds: 60 };
 const group = { group: 'cdi.kubevirt.io', version: 'v1beta1', namespace: 'default' };
 
 const work = await mkdtemp(path.join(tmpdir(), 'cdi-bench-cron-'));
-const dataDir = path.join(work, 'serve');
-const cdi = path.join(import.meta.dirname, '../bin/cdi');
-const serve = spawn(cdi, ['serve', '--data-dir', dataDir, '--port', '0', '--upload-proxy-port', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
-process.on('exit', () => serve.kill('SIGKILL'));
-let log = '';
-serve.stderr.on('data', (d: Buffer) => (log += d.toString()));
+const serve = await startServe();
+process.on('exit', () => serve.child.kill('SIGKILL'));
 const registry = await startRegistry();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await sleep(500);
-  }
-}
-
 async function rss(): Promise<{ now: number; peak: number }> {
-  const status = await readFile(`/proc/${serve.pid}/status`, 'utf8');
+  const status = await readFile(`/proc/${serve.child.pid}/status`, 'utf8');
   const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   return { now: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
 }
 
 try {
-  await until('cdi serve ready', 60_000, async () => (log.includes('cdi serve is ready') ? true : undefined));
-  const kubeconfig = path.join(dataDir, 'kubeconfig');
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  const custom = kc.makeApiClient(CustomObjectsApi);
+  const { kubeconfig, custom } = serve;
 
   const qcow2 = path.join(work, 'disk.qcow2');
   await qemuImg('create', '-f', 'qcow2', qcow2, '1M');
@@ -80,7 +62,7 @@ spec:
   if (applied.code !== 0) throw new Error(applied.stderr);
   type Cron = { metadata: { name: string }; status?: { lastImportedPVC?: { name: string }; lastExecutionTimestamp?: string } };
   const list = async () => ((await custom.listNamespacedCustomObject({ ...group, plural: 'dataimportcrons' })) as { items: Cron[] }).items;
-  await until('50 initial imports', 600_000, async () => ((await list()).filter((c) => c.status?.lastImportedPVC).length === Crons ? true : undefined));
+  await eventually(async () => (await list()).filter((c) => c.status?.lastImportedPVC).length === Crons, '50 initial imports', 600_000);
   const importSeconds = (Date.now() - started) / 1000;
 
   // Two minute boundaries after the imports: every cron must have polled for each within the minute.
@@ -101,8 +83,7 @@ spec:
   console.log(`serve RSS: now ${mem.now.toFixed(0)} MiB, peak ${mem.peak.toFixed(0)} MiB (floor: ≤ ${Floors.rssMiB} MiB)`);
   process.exitCode = late.length === 0 && dvs === Crons && mem.peak <= Floors.rssMiB ? 0 : 1;
 } finally {
-  serve.kill('SIGINT');
-  await new Promise((r) => serve.once('exit', r));
+  await serve.stop();
   await registry.stop();
   await rm(work, { recursive: true, force: true });
 }

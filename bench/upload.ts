@@ -22,7 +22,7 @@ import { dataPathNodeFlags } from '../src/api/runtime.ts';
 import { localSocketUrl } from '../src/api/upload-target.ts';
 import { generateSigningKey, signUploadToken } from '../src/api/upload-token.ts';
 import { uploadCerts } from '../test/upload/harness.ts';
-import { freePort, waitForPort } from '../test/support/ports.ts';
+import { freePort, reportedPort, waitForPort } from '../test/support/ports.ts';
 import { benchDir, benchInputs } from './convert-image.ts';
 
 const run = promisify(execFile);
@@ -162,7 +162,6 @@ async function ours(file: string, virtualSize: number, hop: Hop): Promise<OursRu
   const dir = path.join(work, 'volume');
   await rm(dir, { recursive: true, force: true });
   await mkdir(path.join(dir, 'scratch'), { recursive: true });
-  const port = await freePort();
   const socket = path.join(socketDir, 'volume.sock');
   const server = spawn(process.execPath, [...dataPathNodeFlags, path.join(root, 'uploadserver/main.ts')], {
     env: {
@@ -172,7 +171,7 @@ async function ours(file: string, virtualSize: number, hop: Hop): Promise<OursRu
       CLIENT_CERT: certs.caCert,
       CLIENT_NAME: UploadClientName,
       UPLOAD_IMAGE_SIZE: String(virtualSize),
-      CDI_LISTEN_PORT: String(port),
+      CDI_LISTEN_PORT: '0',
       CDI_TARGET_PATH: path.join(dir, 'disk.img'),
       CDI_TERMINATION_LOG: path.join(dir, 'termination-log'),
       CDI_SCRATCH_DIR: path.join(dir, 'scratch'),
@@ -184,7 +183,7 @@ async function ours(file: string, virtualSize: number, hop: Hop): Promise<OursRu
   children.add(server);
   let serverLog = '';
   server.stdout!.setEncoding('utf8').on('data', (d: string) => (serverLog += d));
-  await waitForPort(port);
+  const port = await reportedPort(server.stdout!, 'upload server listening');
   await writeFile(targetFile, hop !== 'mtls' ? localSocketUrl(socket) : `https://127.0.0.1:${port}`);
   await run('sync');
   const stopServer = sampleRss(server.pid!);
@@ -210,7 +209,6 @@ async function ours(file: string, virtualSize: number, hop: Hop): Promise<OursRu
 }
 
 // Not a reference to beat but the runtime's ceiling: a Node HTTPS server that drops the body.
-const sinkPort = await freePort();
 const sinkScript = `
 const fs = require('node:fs');
 require('node:https')
@@ -218,14 +216,14 @@ require('node:https')
     req.on('data', () => {});
     req.on('end', () => res.end());
   })
-  .listen(Number(process.env.PORT), '127.0.0.1');
+  .listen(0, '127.0.0.1', function () { console.log(JSON.stringify({ msg: 'listening', port: this.address().port })); });
 `;
 const sink = spawn(process.execPath, ['-e', sinkScript], {
-  env: { ...process.env, CERT: certs.serverCert, KEY: certs.serverKey, PORT: String(sinkPort) },
-  stdio: 'ignore',
+  env: { ...process.env, CERT: certs.serverCert, KEY: certs.serverKey },
+  stdio: ['ignore', 'pipe', 'inherit'],
 });
 children.add(sink);
-await waitForPort(sinkPort);
+const sinkPort = await reportedPort(sink.stdout!, 'listening');
 
 async function viaNodeSink(file: string): Promise<{ seconds: number; cpu: number }> {
   const cpu = sampleCpu(sink.pid!);

@@ -4,6 +4,7 @@
  * engine, then writes CDI's termination message and exits 0 (the pod succeeds, the DataVolume
  * follows).
  */
+import type { AddressInfo } from 'node:net';
 import { buildUploadServer } from '../src/upload-server/app.ts';
 import { readUploadServerConfig } from '../src/upload-server/config.ts';
 import { volumeEngine } from '../src/upload-server/engine.ts';
@@ -57,8 +58,9 @@ await runWorker('cdi-uploadserver', async ({ logger, env }) => {
   // The socket first: once the port answers the readiness probe, the proxy may use either.
   if (config.socket) await serveLocal(config.socket);
   await app.listen({ host: config.host, port: config.port });
+  // The bound port, not the asked one: CDI_LISTEN_PORT=0 picks a free port.
   logger.info(
-    { host: config.host, port: config.port, socket: config.socket, target: config.target, contentType: config.contentType },
+    { host: config.host, port: (app.server.address() as AddressInfo).port, socket: config.socket, target: config.target, contentType: config.contentType },
     'upload server listening',
   );
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { V1Lease } from '@kubernetes/client-node';
 import { silentLogger } from '../api/logger.ts';
 import { LeaderElector, type LeaseClient } from './leader-election.ts';
@@ -34,6 +34,23 @@ function memoryLeases(): LeaseClient & { current(): V1Lease | undefined; failing
   return state as unknown as LeaseClient & { current(): V1Lease | undefined; failing: boolean };
 }
 
+/** The same store, counting the lease reads one candidate makes (one a try to acquire or renew). */
+function counted(leases: LeaseClient): { client: LeaseClient; reads(): number } {
+  let reads = 0;
+  const client = Object.create(leases) as LeaseClient;
+  client.readNamespacedLease = (...args: Parameters<LeaseClient['readNamespacedLease']>) => {
+    reads++;
+    return leases.readNamespacedLease(...args);
+  };
+  return { client, reads: () => reads };
+}
+
+/** Waits until the candidate has tried `n` more times (instead of sleeping to show it does not win). */
+async function triesMore(candidate: { reads(): number }, n: number): Promise<void> {
+  const target = candidate.reads() + n;
+  await vi.waitFor(() => expect(candidate.reads()).toBeGreaterThanOrEqual(target), { timeout: 10_000, interval: 20 });
+}
+
 const fast = { leaseDurationMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 100, namespace: 'cdi', logger: silentLogger };
 
 function campaign(elector: LeaderElector) {
@@ -55,11 +72,12 @@ describe('LeaderElector', () => {
   it('elects one of two candidates; a released lease passes to the other at once', async () => {
     const leases = memoryLeases();
     const a = new LeaderElector({ ...fast, leases, identity: 'a' });
-    const b = new LeaderElector({ ...fast, leases, identity: 'b' });
+    const bLeases = counted(leases);
+    const b = new LeaderElector({ ...fast, leases: bLeases.client, identity: 'b' });
     const ca = campaign(a);
     await ca.leading;
     const cb = campaign(b);
-    await new Promise((r) => setTimeout(r, 400));
+    await triesMore(bLeases, 3);
     expect([a.isLeader, b.isLeader]).toEqual([true, false]);
     expect(leases.current()?.spec?.holderIdentity).toBe('a');
 
@@ -88,13 +106,14 @@ describe('LeaderElector', () => {
     const leases = memoryLeases();
     let now = 1_000_000;
     const clock = () => now;
-    const b = new LeaderElector({ ...fast, leases, identity: 'b', now: clock });
+    const bLeases = counted(leases);
+    const b = new LeaderElector({ ...fast, leases: bLeases.client, identity: 'b', now: clock });
     await leases.createNamespacedLease({
       namespace: 'cdi',
       body: { metadata: { name: 'cdi-controller-leader-election-helper' }, spec: { holderIdentity: 'crashed', leaseDurationSeconds: 1 } },
     });
     const cb = campaign(b);
-    await new Promise((r) => setTimeout(r, 300));
+    await triesMore(bLeases, 3);
     expect(b.isLeader).toBe(false);
     now += 1001;
     await cb.leading;

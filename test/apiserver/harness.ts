@@ -60,16 +60,7 @@ export async function statusOf(p: Promise<unknown>): Promise<{ code: number; bod
   throw new Error('expected the request to fail');
 }
 
-/** Polls until `check` returns a value (not undefined) or the deadline passes. */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, what: string, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { eventually } from '../support/eventually.ts';
 
 /** The API server as its own process (server-process.ts), for kill -9 tests and RSS readings. */
 export interface ServerProcess {

@@ -143,7 +143,8 @@ describe('OpenAPI documents and the kubectl features built on them', () => {
     }
   });
 
-  it.skipIf(!machineKubectl)('kubectl 1.32 (/usr/bin/kubectl; skipped when the machine has none): explain, strict server-side validation, warn, and the README manifests', async () => {
+  it('kubectl 1.32 (/usr/bin/kubectl; skipped when the machine has none): explain, strict server-side validation, warn, and the README manifests', async (ctx) => {
+    ctx.skip(!machineKubectl, 'no kubectl at /usr/bin/kubectl on this machine');
     const explained = await runKubectl(machineKubectl!, kc, undefined, 'explain', 'datavolume.spec.source.http');
     expect(explained.code, explained.stderr).toBe(0);
     expect(explained.stdout).toContain('GROUP:      cdi.kubevirt.io');

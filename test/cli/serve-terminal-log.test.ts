@@ -7,8 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it, vi } from 'vitest';
+import { cdiBin, serveArgs } from '../support/serve.ts';
 
-const cdi = path.resolve(import.meta.dirname, '../../bin/cdi');
 let dataDir: string | undefined;
 afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
@@ -16,7 +16,8 @@ afterAll(async () => {
 
 it('prints readable log lines and then the ready banner on a terminal', async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'cdi-tty-'));
-  const command = `exec '${cdi}' serve --data-dir '${dataDir}' --port 0 --upload-proxy-port 0`;
+  // startServe's command line, run under a pty (util-linux script) instead of with piped stderr.
+  const command = `exec ${[cdiBin, ...serveArgs(dataDir)].map((a) => `'${a}'`).join(' ')}`;
   const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', LOG_LEVEL: 'info' } });
   let screen = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (screen += d));

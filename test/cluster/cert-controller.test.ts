@@ -51,9 +51,9 @@ describe('certificate controller against the embedded API server', () => {
       },
     };
     const stop = new AbortController();
-    const running = runCertController({ store: kubernetesCertStore(core, 'cdi'), specs: cdiCertSpecs('cdi'), apiServices, logger: silentLogger, signal: stop.signal });
-    const deadline = Date.now() + 20_000;
-    while (replaced.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const firstPass = Promise.withResolvers<void>();
+    const running = runCertController({ store: kubernetesCertStore(core, 'cdi'), specs: cdiCertSpecs('cdi'), apiServices, logger: silentLogger, signal: stop.signal, onFirstPass: firstPass.resolve });
+    await firstPass.promise;
     stop.abort();
     await running;
 
@@ -77,8 +77,9 @@ describe('certificate controller against the embedded API server', () => {
 
     // a second run changes nothing: same signer, no new APIService write
     const again = new AbortController();
-    const second = runCertController({ store: kubernetesCertStore(core, 'cdi'), specs: cdiCertSpecs('cdi'), apiServices, logger: silentLogger, signal: again.signal });
-    await new Promise((r) => setTimeout(r, 500));
+    const secondPass = Promise.withResolvers<void>();
+    const second = runCertController({ store: kubernetesCertStore(core, 'cdi'), specs: cdiCertSpecs('cdi'), apiServices, logger: silentLogger, signal: again.signal, onFirstPass: secondPass.resolve });
+    await secondPass.promise;
     again.abort();
     await second;
     expect(replaced).toHaveLength(1);

@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { issueCertificate } from '../../src/cluster/pki/certificate.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDockerfile, stageByName, stageConfig } from './support/dockerfile.ts';
 import { buildTree } from './support/image-tree.ts';
+import { reportedPort } from '../support/ports.ts';
 
 /**
  * Builds the images' file tree from docker/Dockerfile without a container engine (same npm
@@ -164,14 +165,6 @@ describe('container image file tree (docker/Dockerfile, no engine)', () => {
     return dir;
   }
 
-  const freePort = () =>
-    new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as AddressInfo;
-        probe.close(() => resolve(port));
-      });
-    });
-
   it('importer runs an xz-compressed HTTP import from the tree and leaves its termination message', async () => {
     const raw = Buffer.concat([randomBytes(512 * 1024), Buffer.alloc(512 * 1024)]);
     const xz = execFileSync('xz', ['-c', '-6'], { input: raw });
@@ -203,7 +196,6 @@ describe('container image file tree (docker/Dockerfile, no engine)', () => {
     const life = { notBefore: now, notAfter: new Date(now.getTime() + 3_600_000) };
     const ca = issueCertificate({ commonName: 'cdi-uploadserver-signer@1', usage: 'ca', ...life });
     const serving = issueCertificate({ commonName: 'cdi-upload-disk.default.svc', usage: 'server', hostnames: ['127.0.0.1'], ...life }, ca);
-    const port = await freePort();
     const volume = volumeDir();
     const config = stageConfig(dockerfile, 'uploadserver');
     const server = start(tree, [...config.entrypoint.slice(2), ...config.cmd], {
@@ -214,16 +206,15 @@ describe('container image file tree (docker/Dockerfile, no engine)', () => {
       UPLOAD_IMAGE_SIZE: '1Mi',
       CDI_TARGET_PATH: join(volume, 'disk.img'),
       CDI_TERMINATION_LOG: join(volume, 'termination-log'),
-      CDI_LISTEN_PORT: String(port),
+      CDI_LISTEN_PORT: '0',
     });
     try {
+      const port = await reportedPort(server.child.stdout, 'upload server listening').catch((err: Error) => {
+        throw new Error(`${err.message}:\n${server.out.stderr}${server.out.stdout}`);
+      });
       const healthUrl = config.healthcheck![2]!.replace(':8443/', `:${port}/`);
-      let health: Run | undefined;
-      for (let attempt = 0; attempt < 50 && health?.code !== 0; attempt++) {
-        health = await start(tree, [...config.healthcheck!.slice(0, 2), healthUrl]).exited;
-        if (health.code !== 0) await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      expect(health?.code, server.out.stderr + server.out.stdout).toBe(0);
+      const health = await start(tree, [...config.healthcheck!.slice(0, 2), healthUrl]).exited;
+      expect(health.code, server.out.stderr + server.out.stdout + health.stderr).toBe(0);
     } finally {
       server.child.kill('SIGTERM');
     }
@@ -256,7 +247,7 @@ describe('container image file tree (docker/Dockerfile, no engine)', () => {
         CLIENT_CERT: client.certPem,
         SERVER_CA_CERT: serverCa.certPem,
         CDI_TERMINATION_LOG: join(volume, 'termination-log'),
-        CDI_LISTEN_PORT: String(await freePort()),
+        CDI_LISTEN_PORT: '0',
       }).exited;
       expect(run.code, run.stderr + run.stdout).toBe(0);
       expect(Buffer.concat(received).equals(source)).toBe(true);

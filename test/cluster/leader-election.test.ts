@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.ts';
 import { silentLogger } from '../../src/api/logger.ts';
 import { startApiServer, type ApiServerHandle } from '../../src/apiserver/index.ts';
 import { CdiLeaderLockName } from '../../src/cluster/leader-election.ts';
@@ -89,15 +90,8 @@ describe('controller leader election against the embedded API server', () => {
 
   const logged = (r: Replica, msg: string) => r.lines.some((l) => l.msg === msg);
 
-  async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = probe();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(replicas.map((r) => [r.name, r.lines.slice(-3).map((l) => l.msg)]))}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  const until = <T>(what: string, probe: () => T | undefined | false) =>
+    eventually(probe, () => `${what}: ${JSON.stringify(replicas.map((r) => [r.name, r.lines.slice(-3).map((l) => l.msg)]))}`, 20_000);
 
   /** controller-runtime's leader_election_master_status gauge from the replica's /metrics. */
   async function leaderGauge(r: Replica): Promise<number> {
@@ -119,8 +113,11 @@ describe('controller leader election against the embedded API server', () => {
     expect(spec?.holderIdentity).toMatch(new RegExp(`^${leader.name}_`));
     expect(spec?.leaseDurationSeconds).toBe(LeaseSeconds);
 
-    // The standby keeps campaigning and never acts while the lease is renewed.
-    await new Promise((resolve) => setTimeout(resolve, LeaseSeconds * 1000 + 500));
+    // The standby keeps campaigning and never acts while the lease is renewed: wait until the
+    // leader has renewed it a whole lease duration past its first renewal.
+    const renewedAt = async () => new Date((await holder())?.renewTime ?? 0).getTime();
+    const firstRenewal = await renewedAt();
+    await eventually(async () => (await renewedAt()) > firstRenewal + LeaseSeconds * 1000, 'the leader to renew through a whole lease duration', 20_000);
     expect(await leaderGauge(leader)).toBe(1);
     expect(await leaderGauge(standby)).toBe(0);
     expect((await fetch(`http://127.0.0.1:${standby.healthPort}/readyz`)).status).toBe(200);

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -11,6 +10,8 @@ import { silentLogger } from '../../src/api/logger.ts';
 import { generateSigningKey } from '../../src/api/upload-token.ts';
 import { startApiServer, type ApiServerHandle } from '../../src/apiserver/index.ts';
 import { issueCertificate } from '../../src/cluster/pki/certificate.ts';
+import { eventually } from '../support/eventually.ts';
+import { reportedPort } from '../support/ports.ts';
 import { atomicWrite } from './support/atomic-writer.ts';
 
 /**
@@ -28,14 +29,6 @@ const signer = issueCertificate({ commonName: 'cdi-apiserver-signer@1', usage: '
 const serving = (cn: string) => issueCertificate({ commonName: cn, usage: 'server', hostnames: ['127.0.0.1'], ...life }, signer);
 const frontProxyCa = issueCertificate({ commonName: 'front-proxy-ca', usage: 'ca', ...life });
 const aggregator = issueCertificate({ commonName: 'front-proxy-client', usage: 'client', ...life }, frontProxyCa);
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 
 const servedSubject = (port: number) =>
   new Promise<string>((resolve, reject) => {
@@ -69,12 +62,11 @@ describe('token API process', () => {
     await atomicWrite(tlsDir, { 'tls.crt': first.certPem, 'tls.key': first.keyPem }, 1);
     await writeFile(join(keyDir, 'id_rsa'), (await generateSigningKey()).privatePem);
     await writeFile(join(dir, 'front-proxy-ca.crt'), frontProxyCa.certPem);
-    const port = await freePort();
     const child = spawn(process.execPath, [
       join(repo, 'src/cluster/token-api/main.ts'),
       '--kubeconfig', api.kubeconfigPath,
       '--address', '127.0.0.1',
-      '--port', String(port),
+      '--port', '0',
       '--tls-dir', tlsDir,
       '--signing-key-dir', keyDir,
       '--requestheader-client-ca-file', join(dir, 'front-proxy-ca.crt'),
@@ -84,13 +76,11 @@ describe('token API process', () => {
     child.stderr.on('data', (d: Buffer) => (output += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
+      const port = await reportedPort(child.stdout, 'token API listening').catch((err: Error) => {
+        throw new Error(`${err.message}:\n${output}`);
+      });
       const healthcheck = () => new Promise<number | null>((resolve) => spawn(process.execPath, [join(repo, 'src/cluster/healthcheck.ts'), `https://127.0.0.1:${port}/healthz`]).on('exit', resolve));
-      let healthy = false;
-      for (let i = 0; i < 100 && !healthy; i++) {
-        healthy = (await healthcheck()) === 0;
-        if (!healthy) await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(healthy, output).toBe(true);
+      expect(await healthcheck(), output).toBe(0);
 
       const post = async (cert?: { certPem: string; keyPem: string }) => {
         const dispatcher = new Agent({ connect: { ca: signer.certPem, ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}) } });
@@ -133,12 +123,7 @@ describe('token API process', () => {
       expect(await servedSubject(port)).toBe('CN=first');
       const second = serving('second');
       await atomicWrite(tlsDir, { 'tls.crt': second.certPem, 'tls.key': second.keyPem }, 2);
-      let subject = '';
-      for (let i = 0; i < 100 && subject !== 'CN=second'; i++) {
-        subject = await servedSubject(port);
-        if (subject !== 'CN=second') await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(subject).toBe('CN=second');
+      await eventually(async () => (await servedSubject(port)) === 'CN=second', 'the reloaded serving certificate');
     } finally {
       child.kill('SIGTERM');
     }

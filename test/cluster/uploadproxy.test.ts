@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.ts';
 import { silentLogger } from '../../src/api/logger.ts';
 import { generateSigningKey, signUploadToken } from '../../src/api/upload-token.ts';
 import { issueCertificate, type IssuedCert } from '../../src/cluster/pki/certificate.ts';
@@ -101,14 +102,6 @@ describe('cluster upload proxy', () => {
       socket.on('error', reject);
     });
 
-  async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
-    for (let i = 0; i < 200; i++) {
-      if (await check()) return;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
-
   it('forwards an upload with its client certificate over mutual TLS', async () => {
     const res = await upload();
     expect(res).toEqual({ status: 200, body: `received by CN=${UploadClientCommonName}` });
@@ -119,7 +112,7 @@ describe('cluster upload proxy', () => {
   it('serves a rotated serving certificate to new connections', async () => {
     const second = proxyCert('proxy-2');
     await atomicWrite(join(dir, 'serving'), { 'tls.crt': second.certPem, 'tls.key': second.keyPem }, 2);
-    await eventually('the new serving certificate', async () => (await servedSubject()) === 'CN=proxy-2');
+    await eventually(async () => (await servedSubject()) === 'CN=proxy-2', 'the new serving certificate');
   });
 
   it('uses a rotated client certificate and a new upload-server signer without a restart', async () => {
@@ -127,7 +120,7 @@ describe('cluster upload proxy', () => {
     await atomicWrite(join(dir, 'client'), { 'tls.crt': client2.certPem, 'tls.key': client2.keyPem }, 2);
     await atomicWrite(join(dir, 'ca'), { 'ca-bundle.crt': serverSigner2.certPem + serverSigner1.certPem }, 2);
     const serial2 = new X509Certificate(client2.certPem).serialNumber;
-    await eventually('uploads to use the new client certificate', async () => (await upload()).status === 200 && seenClients.at(-1) === serial2);
+    await eventually(async () => (await upload()).status === 200 && seenClients.at(-1) === serial2, 'uploads to use the new client certificate');
 
     // upload servers created after the signer rotation have certificates from the new signer
     const rotated = uploadServerCert(serverSigner2);

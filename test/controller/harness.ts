@@ -7,6 +7,7 @@ import { startApiServer, type ApiServerHandle } from '../../src/apiserver/index.
 import { ensureNamespace } from '../../src/cli/serve/namespace.ts';
 import { DefaultCdiNamespace, startController, type ControllerOptions } from '../../src/controller/index.ts';
 import type { DataVolume } from '../../src/api/datavolume.ts';
+import { eventually } from '../support/eventually.ts';
 
 /**
  * A real embedded API server plus the controller, without a node agent: tests play the kubelet
@@ -51,21 +52,7 @@ export async function getDv(h: Harness, name: string, namespace = 'default'): Pr
   return (await h.custom.getNamespacedCustomObject({ ...dvRef, namespace, name })) as DataVolume;
 }
 
-/** Polls until `check` returns a value (not undefined); the test's timeout bounds it. */
-export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { eventually };
 
 export async function waitPhase(h: Harness, name: string, phase: string, namespace = 'default'): Promise<DataVolume> {
   return eventually(async () => {

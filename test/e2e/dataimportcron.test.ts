@@ -7,7 +7,9 @@ import type { DataSource } from '../../src/api/datasource.ts';
 import { kubectl, kubectlWithInput } from '../support/kubectl.ts';
 import { qemuConvertToRaw, qemuImg, qemuIo, sha256File } from '../support/qemu.ts';
 import { buildOciLayout, startRegistry, type Registry } from '../support/registry.ts';
-import { digestPrefix, dvYaml, getDv, startServe, until, volumeImage, waitPhase, type Serve } from './support.ts';
+import { digestPrefix, dvYaml, getDv, volumeImage, waitPhase } from './support.ts';
+import { eventually } from '../support/eventually.ts';
+import { startServe, type Serve } from '../support/serve.ts';
 
 /**
  * Golden images end to end through `cdi serve`, kubectl and Debian's docker-registry: a
@@ -72,8 +74,8 @@ async function expectBytes(claim: string, gen: Generation): Promise<void> {
 
 /** Waits for the cron to report `name` as its last import and the DataSource to be Ready on it. */
 async function waitImported(cron: string, dataSource: string, name: string): Promise<void> {
-  await until(async () => ((await getCron(cron)).status?.lastImportedPVC?.name === name ? true : undefined), `${cron} lastImportedPVC ${name}`, 120_000);
-  await until(async () => {
+  await eventually(async () => ((await getCron(cron)).status?.lastImportedPVC?.name === name ? true : undefined), `${cron} lastImportedPVC ${name}`, 120_000);
+  await eventually(async () => {
     const ds = await getDs(dataSource);
     return ds.spec?.source?.pvc?.name === name && condition(ds, 'Ready')?.status === 'True' ? ds : undefined;
   }, `DataSource ${dataSource} Ready on ${name}`, 60_000);
@@ -122,7 +124,7 @@ spec:
     // KubeVirt's labels from the image config's environment reach the claim and the DataSource.
     const pvc1 = await serve.core.readNamespacedPersistentVolumeClaim({ name: first, namespace: ns });
     expect(pvc1.metadata?.labels?.['instancetype.kubevirt.io/default-preference']).toBe('fedora');
-    await until(async () => ((await getDs('fedora')).metadata?.labels?.['instancetype.kubevirt.io/default-preference'] === 'fedora' ? true : undefined), 'DataSource label');
+    await eventually(async () => ((await getDs('fedora')).metadata?.labels?.['instancetype.kubevirt.io/default-preference'] === 'fedora' ? true : undefined), 'DataSource label');
     let cron = await getCron('fedora-cron');
     expect(cron.status?.currentImports).toEqual([{ DataVolumeName: first, Digest: digest1 }]);
     expect(condition(cron, 'UpToDate')).toMatchObject({ status: 'True', reason: 'UpToDate', message: 'Latest import is up to date' });
@@ -132,7 +134,7 @@ spec:
 
     // Polling again with the same digest makes no second import.
     await pollNow('fedora-cron');
-    await until(async () => ((await getCron('fedora-cron')).metadata?.annotations?.['cdi.kubevirt.io/storage.import.nextCronTime']?.startsWith('2000') ? undefined : true), 'poll');
+    await eventually(async () => ((await getCron('fedora-cron')).metadata?.annotations?.['cdi.kubevirt.io/storage.import.nextCronTime']?.startsWith('2000') ? undefined : true), 'poll');
     const dvs = JSON.parse(await run('get', 'datavolumes', '-o', 'json')) as { items: Array<{ metadata: { name: string } }> };
     expect(dvs.items.map((d) => d.metadata.name)).toEqual([first]);
 
@@ -143,7 +145,7 @@ spec:
     const second = `fedora-${digest2.slice('sha256:'.length, 'sha256:'.length + 12)}`;
     await waitImported('fedora-cron', 'fedora', second);
     await expectBytes(second, gen2);
-    await until(async () => ((await kubectl(serve.kubeconfig, 'get', 'pvc', first)).code !== 0 ? true : undefined), `outdated import ${first} collected`, 60_000);
+    await eventually(async () => ((await kubectl(serve.kubeconfig, 'get', 'pvc', first)).code !== 0 ? true : undefined), `outdated import ${first} collected`, 60_000);
 
     // A DataVolume cloning from the DataSource gets the newest bytes.
     await apply(dvYaml('from-golden', '', '32Mi').replace('  source:\n    \n', '  sourceRef:\n    kind: DataSource\n    name: fedora\n'));
@@ -183,7 +185,7 @@ spec:
     // The registry goes down: the DataSource stays on the last good import and the cron says why.
     await registry.stop();
     await pollNow('fedora-cron');
-    cron = await until(async () => {
+    cron = await eventually(async () => {
       const c = await getCron('fedora-cron');
       return condition(c, 'UpToDate')?.reason === 'DigestPollFailed' ? c : undefined;
     }, 'UpToDate DigestPollFailed', 60_000);

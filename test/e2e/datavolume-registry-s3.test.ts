@@ -8,7 +8,8 @@ import { makeCerts } from '../support/certs.ts';
 import { kubectl, kubectlWithInput } from '../support/kubectl.ts';
 import { buildOciLayout, startRegistry, type Registry } from '../support/registry.ts';
 import { sourceFixtures, type SourceFixtures } from '../sources/fixtures.ts';
-import { digestPrefix, dvYaml, startServe, volumeImage, waitPhase, type Serve } from './support.ts';
+import { digestPrefix, dvYaml, volumeImage, waitPhase } from './support.ts';
+import { startServe, type Serve } from '../support/serve.ts';
 
 /**
  * End to end through `cdi serve` and kubectl for the registry and S3 sources: a containerDisk

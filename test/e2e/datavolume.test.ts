@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatFixtures, type FormatFixtures } from '../support/fixtures-format.ts';
 import { kubectl, kubectlWithInput } from '../support/kubectl.ts';
 import { requiredHeaders, startNginx, type Nginx } from '../support/nginx.ts';
-import { digestPrefix, dvYaml, getDv, startServe, until, virtualSize, volumeImage, waitPhase, type Serve } from './support.ts';
+import { digestPrefix, dvYaml, getDv, virtualSize, volumeImage, waitPhase } from './support.ts';
+import { eventually } from '../support/eventually.ts';
+import { startServe, type Serve } from '../support/serve.ts';
 
 /**
  * End to end through `cdi serve` (API server, node agent, controller, real worker processes),
@@ -150,7 +152,7 @@ spec:
       - {name: data, dataVolume: {name: vm1-data}}
 `);
     const vmRef = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' };
-    await until(async () => {
+    await eventually(async () => {
       const vm = (await serve.custom.getNamespacedCustomObject({ ...vmRef, namespace: 'default', name: 'vm1' })) as {
         status?: { conditions?: Array<{ type: string; status: string }> };
       };
@@ -164,7 +166,7 @@ spec:
 
     const del = await kubectl(serve.kubeconfig, 'delete', 'vm', 'vm1');
     expect(del.code, del.stderr).toBe(0);
-    await until(async () => {
+    await eventually(async () => {
       const dvs = await kubectl(serve.kubeconfig, 'get', 'dv', '-o', 'name');
       const pvcs = await kubectl(serve.kubeconfig, 'get', 'pvc', '-o', 'name');
       return /vm1-/.test(dvs.stdout + pvcs.stdout) || existsSync(rootImage) ? undefined : true;
@@ -181,7 +183,7 @@ spec:
 
   it('too-small volume: "DataVolume too small to contain image"', async () => {
     await apply(dvYaml('toosmall', `http:\n  url: ${nginx.plain}/small.raw`, '1Mi'));
-    const dv = await until(async () => {
+    const dv = await eventually(async () => {
       const d = await getDv(serve, 'toosmall');
       return cond(d, 'Running')?.message === 'DataVolume too small to contain image' ? d : undefined;
     }, 'too-small message');
@@ -229,7 +231,7 @@ stringData:
     await setRetryBudget(10);
     await apply(dvYaml('survivor', `http:\n  url: ${nginx.limited}/small.raw`));
     await waitPhase(serve, 'survivor', 'ImportInProgress');
-    const progressing = await until(async () => {
+    const progressing = await eventually(async () => {
       const d = await getDv(serve, 'survivor');
       return /^\d{1,2}\.\d{2}%$/.test(d.status?.progress ?? '') ? d : undefined;
     }, 'progress NN.NN% scraped from the importer');

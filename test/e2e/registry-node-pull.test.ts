@@ -8,7 +8,9 @@ import { makeCerts } from '../support/certs.ts';
 import { kubectl, kubectlWithInput } from '../support/kubectl.ts';
 import { qemuConvertToRaw, qemuImg, qemuIo, sha256File } from '../support/qemu.ts';
 import { buildOciLayout, startRegistry, type Registry } from '../support/registry.ts';
-import { digestPrefix, dvYaml, getDv, startServe, until, volumeImage, waitPhase, type Serve } from './support.ts';
+import { eventually } from '../support/eventually.ts';
+import { startServe, type Serve } from '../support/serve.ts';
+import { digestPrefix, dvYaml, getDv, volumeImage, waitPhase } from './support.ts';
 
 /**
  * registry pullMethod node through `cdi serve`: Debian's docker-registry behind TLS and htpasswd (on
@@ -86,7 +88,7 @@ describe('registry pullMethod node through cdi serve', () => {
 
   it('pullMethod pod without a secretRef is refused by the registry, as before', async () => {
     await apply(dvYaml('pod-pulled', `registry:\n  url: docker://${registry.host}/private/disk:v1`, '16Mi'));
-    const cond = await until(async () => {
+    const cond = await eventually(async () => {
       const c = await running('pod-pulled');
       return c?.message && /denied|unauthorized|401/i.test(c.message) ? c : undefined;
     }, 'registry refusal', 120_000);
@@ -96,7 +98,7 @@ describe('registry pullMethod node through cdi serve', () => {
   it('without the machine credentials the node pull fails with a clear condition', async () => {
     await writeAuth({});
     await apply(dvYaml('node-denied', `registry:\n  url: docker://${registry.host}/private/disk:v1\n  pullMethod: node`, '16Mi'));
-    const cond = await until(async () => {
+    const cond = await eventually(async () => {
       const c = await running('node-denied');
       return c?.reason === 'ImagePullFailed' ? c : undefined;
     }, 'ImagePullFailed', 120_000);
@@ -129,7 +131,7 @@ spec:
           requests:
             storage: 16Mi
 `);
-    const cron = await until(async () => {
+    const cron = await eventually(async () => {
       const c = JSON.parse(await run('get', 'dataimportcron', 'node-cron', '-o', 'json')) as DataImportCron;
       return c.status?.lastImportedPVC?.name ? c : undefined;
     }, 'node-cron import', 120_000);

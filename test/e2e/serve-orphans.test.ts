@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { afterEach, expect, it, vi } from 'vitest';
-import { startServe, type Serve } from './support.ts';
+import { startServe, type Serve } from '../support/serve.ts';
 
 let serve: Serve | undefined;
 afterEach(async () => {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { curl, type CurlTarget } from '../apiserver/curl.ts';
-import { startServe, type Serve } from './support.ts';
+import { startServe, type Serve } from '../support/serve.ts';
 
 /**
  * The poison writes of issue 20 against a real `cdi serve`: refused as kube-apiserver refuses

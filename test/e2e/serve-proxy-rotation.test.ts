@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -7,13 +7,14 @@ import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { silentLogger, type Logger } from '../../src/api/logger.ts';
 import { startApiServer, type ApiServerHandle } from '../../src/apiserver/index.ts';
 import { dataPathNodeFlags } from '../../src/api/runtime.ts';
 import { runUploadProxy } from '../../src/cli/serve/upload-proxy-runner.ts';
 import { uploadProxyServingCert } from '../../src/cli/serve/upload-proxy-tls.ts';
 import { issueCertificate } from '../../src/cluster/pki/certificate.ts';
+import { eventually } from '../support/eventually.ts';
 
 let dataDir: string;
 let api: ApiServerHandle;
@@ -61,10 +62,7 @@ it('runs the upload proxy as its own process, which reloads a rotated client cer
     error: (fields, msg) => void (msg && lines.push({ msg, fields })),
     child: () => logger,
   };
-  const seen = async (msg: string, count = 1): Promise<boolean> => {
-    for (let i = 0; i < 200 && lines.filter((l) => l.msg === msg).length < count; i++) await new Promise((r) => setTimeout(r, 50));
-    return lines.filter((l) => l.msg === msg).length >= count;
-  };
+  const seen = (msg: string, count = 1) => eventually(() => lines.filter((l) => l.msg === msg).length >= count, `${count} log line(s) "${msg}"`);
   const materialDir = path.join(dataDir, 'uploadproxy');
   const proxy = await runUploadProxy({
     host: '127.0.0.1',
@@ -89,15 +87,15 @@ it('runs the upload proxy as its own process, which reloads a rotated client cer
 
     const rotated = clientCert();
     await core.replaceNamespacedSecret({ namespace: 'cdi', name: 'cdi-uploadserver-client-cert', body: { metadata: { name: 'cdi-uploadserver-client-cert' }, data: b64(rotated) } });
-    expect(await seen('upload proxy client certificate rotated; the proxy process reloads it')).toBe(true);
+    await seen('upload proxy client certificate rotated; the proxy process reloads it');
     expect(fs.readFileSync(path.join(materialDir, 'client', 'tls.crt'), 'utf8')).toBe(rotated['tls.crt']);
     // the process's own watcher took the new material, on the same process and port
-    expect(await seen('upload client certificate or server CA changed; new uploads use the new material')).toBe(true);
+    await seen('upload client certificate or server CA changed; new uploads use the new material');
     expect(await healthz(proxy.url, serving.caPem)).toBe(200);
 
     process.kill(started.pid, 'SIGKILL');
-    expect(await seen('upload proxy process exited; starting it again')).toBe(true);
-    expect(await seen('upload proxy process started', 2)).toBe(true);
+    await seen('upload proxy process exited; starting it again');
+    await seen('upload proxy process started', 2);
     expect(await healthz(proxy.url, serving.caPem)).toBe(200);
   } finally {
     await proxy.close();
@@ -106,9 +104,13 @@ it('runs the upload proxy as its own process, which reloads a rotated client cer
   expect(fs.existsSync(`/proc/${last.pid}/cmdline`) && !fs.readFileSync(`/proc/${last.pid}/stat`, 'utf8').includes(') Z ')).toBe(false);
 });
 
-it('the proxy process started with --exit-with-stdin ends when its parent goes (stdin closes)', async () => {
+/**
+ * uploadproxy/main.ts as cdi serve runs it (--exit-with-stdin, port 0), on the material the first
+ * test wrote; resolves once it logs that it listens.
+ */
+async function startProxyProcess(logLevel: string): Promise<ChildProcessWithoutNullStreams> {
   const materialDir = path.join(dataDir, 'uploadproxy');
-  const entry = path.join(import.meta.dirname, '..', '..', 'src', 'cluster', 'uploadproxy', 'main.ts');
+  const entry = path.join(import.meta.dirname, '..', '..', 'uploadproxy', 'main.ts');
   const child = spawn(
     process.execPath,
     [
@@ -117,47 +119,45 @@ it('the proxy process started with --exit-with-stdin ends when its parent goes (
       ...['--tls-dir', path.join(materialDir, 'serving'), '--client-cert-dir', path.join(materialDir, 'client'), '--server-ca-dir', path.join(materialDir, 'server-ca')],
       '--exit-with-stdin',
     ],
-    { env: { ...process.env, APISERVER_PUBLIC_KEY: api.uploadSigningKey.publicPem, LOG_LEVEL: 'info' }, stdio: ['pipe', 'pipe', 'inherit'] },
+    { env: { ...process.env, APISERVER_PUBLIC_KEY: api.uploadSigningKey.publicPem, LOG_LEVEL: logLevel }, stdio: ['pipe', 'pipe', 'pipe'] },
   );
-  const exited = once(child, 'exit');
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const listening = new Promise<void>((resolve, reject) => {
+    const onData = () => out.includes('upload proxy listening') && resolve();
+    child.stdout.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`upload proxy exited (${code}) before it listened:\n${out}`)));
+  });
   try {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    for (let i = 0; i < 300 && !out.includes('upload proxy listening'); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(out).toContain('upload proxy listening');
+    await listening;
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return child;
+}
+
+it('the proxy process started with --exit-with-stdin ends when its parent goes (stdin closes)', async () => {
+  const child = await startProxyProcess('info');
+  try {
+    const exited = once(child, 'exit');
     child.stdin.end();
-    const [code] = await Promise.race([exited, new Promise((r) => setTimeout(() => r(['still running']), 15_000))]) as [unknown];
-    expect(code).toBe(0);
+    expect((await exited)[0]).toBe(0);
   } finally {
     child.kill('SIGKILL');
   }
 });
 
 it('the proxy process ends with its parent even when it cannot log (its stdout a closed pipe)', async () => {
-  const materialDir = path.join(dataDir, 'uploadproxy');
-  const entry = path.join(import.meta.dirname, '..', '..', 'src', 'cluster', 'uploadproxy', 'main.ts');
-  const child = spawn(
-    process.execPath,
-    [
-      entry,
-      ...['--address', '127.0.0.1', '--port', '0', '--kubeconfig', api.kubeconfigPath],
-      ...['--tls-dir', path.join(materialDir, 'serving'), '--client-cert-dir', path.join(materialDir, 'client'), '--server-ca-dir', path.join(materialDir, 'server-ca')],
-      '--exit-with-stdin',
-    ],
-    { env: { ...process.env, APISERVER_PUBLIC_KEY: api.uploadSigningKey.publicPem, LOG_LEVEL: 'debug' }, stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  const exited = once(child, 'exit');
+  const child = await startProxyProcess('debug');
   try {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    for (let i = 0; i < 300 && !out.includes('upload proxy listening'); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(out).toContain('upload proxy listening');
+    const exited = once(child, 'exit');
     // The parent is gone as after a kill -9: nobody reads its output any more, and stdin closes.
     child.stdout.destroy();
     child.stderr.destroy();
     child.stdin.end();
-    const [code] = await Promise.race([exited, new Promise((r) => setTimeout(() => r(['still running']), 15_000))]) as [unknown];
-    expect(code).toBe(0);
+    expect((await exited)[0]).toBe(0);
   } finally {
     child.kill('SIGKILL');
   }
@@ -204,7 +204,7 @@ it('reissues an expired upload proxy certificate at start, and renews the served
         socket.once('error', reject);
       });
     const freshSerial = new X509Certificate(fresh.cert).serialNumber;
-    await vi.waitFor(async () => expect(await served()).toBe(freshSerial), { timeout: 20_000, interval: 200 });
+    await eventually(async () => (await served()) === freshSerial, 'the renewed serving certificate', 20_000);
     expect(renewals).toBe(1);
   } finally {
     await proxy.close();

@@ -1,85 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { DataVolume } from '../../src/api/datavolume.ts';
+import { eventually } from '../support/eventually.ts';
 import { qemuImg } from '../support/qemu.ts';
-import { pooledKubeConfig } from '../../src/controller/kube.ts';
-
-/** `cdi serve` as a child process on a private data dir, restartable on the same dir (kill -9 tests). */
-const root = path.resolve(import.meta.dirname, '../..');
-const cdi = path.join(root, 'bin/cdi');
-
-export interface Serve {
-  dataDir: string;
-  kubeconfig: string;
-  core: CoreV1Api;
-  custom: CustomObjectsApi;
-  stderr(): string;
-  kill9(): Promise<void>;
-  restart(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-function exitOf(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => p.once('exit', () => resolve()));
-}
-
-export async function startServe(): Promise<Serve> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'cdi-e2e-'));
-  let child: ChildProcess;
-  let log = '';
-  const launch = async () => {
-    const started = log.length;
-    const args = ['serve', '--data-dir', dataDir, '--port', '0', '--upload-proxy-port', '0'];
-    // CDI_SERVE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles serve itself.
-    const nodeArgs = process.env.CDI_SERVE_NODE_ARGS?.split(' ').filter(Boolean);
-    const [command, argv] = nodeArgs?.length ? [process.execPath, [...nodeArgs, path.join(root, 'src/cli/main.ts'), ...args]] : [cdi, args];
-    child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
-    child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-    const deadline = Date.now() + 60_000;
-    while (!log.slice(started).includes('cdi serve is ready')) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`cdi serve did not become ready:\n${log.slice(-4000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  await launch();
-  const kubeconfig = path.join(dataDir, 'kubeconfig');
-  const clients = () => {
-    const loaded = new KubeConfig();
-    loaded.loadFromFile(kubeconfig);
-    const kc = pooledKubeConfig(loaded);
-    return { core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi) };
-  };
-  const serve: Serve = {
-    dataDir,
-    kubeconfig,
-    ...clients(),
-    stderr: () => log,
-    async kill9() {
-      child.kill('SIGKILL');
-      await exitOf(child);
-    },
-    async restart() {
-      await launch();
-      Object.assign(serve, clients());
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGINT');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exitOf(child);
-        clearTimeout(timer);
-      }
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-  return serve;
-}
+import type { Serve } from '../support/serve.ts';
 
 export const dvRef = { group: 'cdi.kubevirt.io', version: 'v1beta1', plural: 'datavolumes' };
 
@@ -87,24 +13,9 @@ export async function getDv(s: Serve, name: string, namespace = 'default'): Prom
   return (await s.custom.getNamespacedCustomObject({ ...dvRef, namespace, name })) as DataVolume;
 }
 
-export async function until<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 export async function waitPhase(s: Serve, name: string, phase: string, timeoutMs = 60_000): Promise<DataVolume> {
   let seen = '';
-  return until(
+  return eventually(
     async () => {
       const dv = await getDv(s, name);
       seen = `${dv.status?.phase} ${JSON.stringify(dv.status?.conditions?.find((c) => c.type === 'Running'))}`;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { makeCerts, type CertFiles } from '../support/certs.ts';
+import { eventually } from '../support/eventually.ts';
 import { startNginx, type Nginx } from '../support/nginx.ts';
 import { sha256File } from '../support/qemu.ts';
 import { startBadServer, type BadServer } from '../sources/bad-server.ts';
@@ -120,11 +121,10 @@ describe('importer worker process (CDI env contract)', () => {
     let text = '';
     const progress = (): number => Number(/kubevirt_cdi_import_progress_total\{ownerUID="uid-9"\} ([\d.e-]+)/.exec(text)?.[1] ?? 0);
     const transferring = (): boolean => progress() > 0 && /stage="TransferDataFile"\} 1/.test(text);
-    for (let i = 0; i < 100 && !transferring(); i++) {
-      const res = await request(`https://127.0.0.1:${port}/metrics`, { dispatcher });
-      text = await res.body.text();
-      if (!transferring()) await new Promise((r) => setTimeout(r, 100));
-    }
+    await eventually(async () => {
+      text = await (await request(`https://127.0.0.1:${port}/metrics`, { dispatcher })).body.text();
+      return transferring();
+    }, 'the metrics to show the transfer under way', 20_000);
     // 64 KiB of 8 MiB arrived before the server went silent.
     expect(progress()).toBeCloseTo(100 * (64 / 8192), 2);
     expect(text).toMatch(/kubevirt_cdi_import_bytes_processed\{ownerUID="uid-9"\} 65536/);

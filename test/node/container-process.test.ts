@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.ts';
 import { silentLogger } from '../../src/api/logger.ts';
 import { killOrphan, startContainer } from '../../src/node/container-process.ts';
 import type { ContainerPlan } from '../../src/node/pod-plan.ts';
@@ -95,14 +96,15 @@ describe('container processes', () => {
 
   it('stops with SIGTERM, then SIGKILL after the grace period', async () => {
     const proc = await start(plan('stubborn', 'ignore-sigterm'));
-    await waitFor(async () => (await fs.promises.readFile(path.join(dir, 'stubborn.log'), 'utf8')).includes('ready'));
+    await eventually(async () => (await fs.promises.readFile(path.join(dir, 'stubborn.log'), 'utf8')).includes('ready'), 'stubborn.log to say ready');
     await proc.stop(300);
     const t = await proc.exited;
     expect(t).toMatchObject({ exitCode: 137, signal: 9 });
     expect(await fs.promises.readFile(path.join(dir, 'stubborn.log'), 'utf8')).toContain('ignoring SIGTERM');
   });
 
-  it.runIf(canDropTo107)('as root, runs the worker as the pod user 107 with no capabilities and no_new_privs, its volume and tmp its own (when uid 107 can read the checkout)', async () => {
+  it('as root, runs the worker as the pod user 107 with no capabilities and no_new_privs, its volume and tmp its own (when uid 107 can read the checkout)', async (ctx) => {
+    ctx.skip(!canDropTo107, 'this machine cannot drop to uid 107 here (not root, or uid 107 cannot read the checkout or Node)');
     await fs.promises.chmod(dir, 0o711);
     const target = path.join(dir, 'vol-107');
     await fs.promises.mkdir(target);
@@ -143,10 +145,3 @@ describe('container processes', () => {
   });
 });
 
-async function waitFor(cond: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await cond().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('condition not reached');
-}

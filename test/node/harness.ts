@@ -49,18 +49,4 @@ export async function startHarness(): Promise<Harness> {
   return h;
 }
 
-/** Polls until `fn` returns something truthy (the agent acts on watch events, asynchronously). */
-export async function eventually<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+export { eventually } from '../support/eventually.ts';

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ann } from '../../src/api/annotations.ts';
-import { digestPrefix, startServe, volumeImage, waitPhase, type Serve } from '../e2e/support.ts';
+import { digestPrefix, volumeImage, waitPhase } from '../e2e/support.ts';
+import { startServe, type Serve } from '../support/serve.ts';
 import { uploadFixtures, type UploadFixtures } from './harness.ts';
 
 const cdi = path.resolve(import.meta.dirname, '../../bin/cdi');

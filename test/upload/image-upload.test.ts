@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.ts';
 import { signUploadToken } from '../../src/api/upload-token.ts';
 import { transferImage } from '../../src/cli/upload/transfer.ts';
 import {
@@ -140,10 +141,10 @@ describe('cdi image-upload: transfer half against the upload proxy', () => {
     });
     child.stdin.on('error', () => undefined);
     createReadStream(fx.qcow2, { start: 0, end: half - 1 }).pipe(child.stdin, { end: false });
-    await waitFor(() => v.session.offset >= half);
+    await eventually(() => v.session.offset >= half, 'session offset >= half');
     child.kill('SIGKILL');
     await new Promise((r) => child.once('close', r));
-    await waitFor(() => v.session.phase === 'interrupted');
+    await eventually(() => v.session.phase === 'interrupted', 'session phase === interrupted');
 
     const started: number[] = [];
     const { opts, lines } = base('resume', { resume: true, onStart: (_u, _t, offset) => started.push(offset) });
@@ -175,10 +176,3 @@ describe('cdi image-upload: transfer half against the upload proxy', () => {
   });
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { eventually } from '../support/eventually.ts';
 import { silentLogger } from '../../src/api/logger.ts';
 import { generateSigningKey, signUploadToken } from '../../src/api/upload-token.ts';
 import { buildUploadProxy } from '../../src/upload-proxy/app.ts';
@@ -262,7 +263,7 @@ describe.each([
     await vi.waitFor(() => expect(failures.seen.filter((f) => f.name === 'small')).toEqual([{ namespace: 'ns', name: 'small', message: res.body }]));
     expect(await stat(v.target).then((s) => s.size, () => 0)).toBeLessThanOrEqual(fx.virtualSize);
     // The proxy drains the rest of the refused body, so curl's connection ends rather than lingers.
-    await waitForAsync(async () => (await establishedConnections(Number(new URL(proxy.url).port))) === 0);
+    await eventually(async () => (await establishedConnections(Number(new URL(proxy.url).port))) === 0, 'no connection left open to the proxy');
   });
 
   it.runIf(local)('keeps the socket owner-only and forwards to no socket outside the agent directory', async () => {
@@ -293,7 +294,7 @@ describe.each([
     expect((await curl([...retried.auth, '-X', 'POST', '--data-binary', 'x', `${proxy.url}/v1beta1/upload`])).status).toBe(503);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('close', r));
-    await waitFor(() => retried.v.session.phase === 'interrupted');
+    await eventually(() => retried.v.session.phase === 'interrupted', 'session phase === interrupted');
     const again = await curl([...retried.auth, '-X', 'POST', '--data-binary', `@${fx.qcow2}`, `${proxy.url}/v1beta1/upload`]);
     expect(again.status).toBe(200);
     expect(await sha256File(retried.v.target)).toBe(fx.qcow2RawSha);
@@ -304,7 +305,7 @@ describe.each([
     const second = await killHalfWay(resumed, size);
     second.kill('SIGKILL');
     await new Promise((r) => second.once('close', r));
-    await waitFor(() => resumed.v.session.phase === 'interrupted');
+    await eventually(() => resumed.v.session.phase === 'interrupted', 'session phase === interrupted');
     const head = await curl([...resumed.auth, '-I', `${proxy.url}/v1beta1/upload-async`]);
     expect(head.status).toBe(200);
     const offset = Number(headerValue(head.headers, 'upload-offset'));
@@ -323,26 +324,10 @@ describe.each([
     });
     child.stdin.on('error', () => undefined);
     createReadStream(fx.qcow2, { start: 0, end: half - 1 }).pipe(child.stdin, { end: false });
-    await waitFor(() => vol.v.session.offset >= half);
+    await eventually(() => vol.v.session.offset >= half, 'session offset >= half');
     return child;
   }
 });
-
-async function waitForAsync(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('the proxy\'s connection to an upload server', () => {
   it('over its unix socket buffers the client\'s body as over mTLS', async () => {

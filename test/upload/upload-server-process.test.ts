@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UploadClientName } from '../../src/api/annotations.ts';
-import { freePort, waitForPort } from '../support/ports.ts';
+import { reportedPort } from '../support/ports.ts';
 import { curl, sha256File, uploadCerts, uploadFixtures, type UploadCerts, type UploadFixtures } from './harness.ts';
 
 const entry = path.resolve(import.meta.dirname, '../../uploadserver/main.ts');
@@ -26,19 +26,18 @@ describe('upload server process', () => {
   });
 
   async function start(name: string, extraEnv: Record<string, string>) {
-    const port = await freePort();
     const volume = path.join(dir, name);
     await import('node:fs/promises').then((fs) => fs.mkdir(volume, { recursive: true }));
     const child = spawn(process.execPath, [entry], {
       env: {
         ...process.env,
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: 'info',
         // PEM text, as CDI passes it; file paths work too.
         TLS_KEY: certs.serverKeyPem,
         TLS_CERT: certs.serverCert,
         CLIENT_CERT: certs.caCert,
         CLIENT_NAME: UploadClientName,
-        CDI_LISTEN_PORT: String(port),
+        CDI_LISTEN_PORT: '0',
         CDI_TARGET_PATH: path.join(volume, 'disk.img'),
         CDI_TERMINATION_LOG: path.join(volume, 'termination-log'),
         CDI_SCRATCH_DIR: volume,
@@ -50,14 +49,15 @@ describe('upload server process', () => {
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    return { url: `https://127.0.0.1:${port}`, volume, child, exit, port, output: () => output };
+    const port = reportedPort(child.stdout, 'upload server listening');
+    port.catch(() => {}); // a run that fails at start never reports one
+    return { url: async () => `https://127.0.0.1:${await port}`, volume, child, exit, output: () => output };
   }
 
   it('writes the volume, then "Upload Complete" as the termination message, and exits 0', async () => {
     const s = await start('ok', { UPLOAD_IMAGE_SIZE: '48Mi', FILESYSTEM_OVERHEAD: '0', PREALLOCATION: 'false', CONTENT_TYPE: 'kubevirt' });
-    await waitForPort(s.port);
     const key = certs.proxyClientCert.replace(/\.crt$/, '.key');
-    const res = await curl(['--cert', certs.proxyClientCert, '--key', key, '-X', 'POST', '-T', fx.qcow2, `${s.url}/v1beta1/upload`]);
+    const res = await curl(['--cert', certs.proxyClientCert, '--key', key, '-X', 'POST', '-T', fx.qcow2, `${await s.url()}/v1beta1/upload`]);
     expect(res.status).toBe(200);
     expect(await s.exit).toBe(0);
     expect(JSON.parse(await readFile(path.join(s.volume, 'termination-log'), 'utf8'))).toEqual({ message: 'Upload Complete', preallocationApplied: false });

@@ -5,6 +5,7 @@ import { readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pack } from 'tar-stream';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.ts';
 import {
   curl,
   headerValue,
@@ -101,7 +102,7 @@ describe('upload server', () => {
     });
     child.stdin.on('error', () => undefined);
     child.stdin.write(Buffer.alloc(64 * 1024, 0));
-    await waitFor(() => s.session.phase === 'receiving');
+    await eventually(() => s.session.phase === 'receiving', 'session phase === receiving');
     const second = await curl([...mtls(), '-X', 'POST', '--data-binary', `@${fx.qcow2}`, `${s.url}/v1beta1/upload`]);
     expect(second.status).toBe(503);
     child.kill('SIGKILL');
@@ -172,10 +173,10 @@ describe('upload server', () => {
     const child = spawn('curl', ['-sS', '--cacert', certs.caCert, ...mtls(), '--limit-rate', '8M', '-F', `file=@${fx.qcow2}`, `${s.url}/v1beta1/upload-form`], {
       stdio: ['ignore', 'ignore', 'ignore'],
     });
-    await waitFor(() => s.session.offset >= half);
+    await eventually(() => s.session.offset >= half, 'session offset >= half');
     child.kill('SIGKILL');
     await new Promise((r) => child.once('close', r));
-    await waitFor(() => s.session.phase === 'idle');
+    await eventually(() => s.session.phase === 'idle', 'session phase === idle');
     const res = await curl([...mtls(), '-F', `file=@${fx.qcow2}`, `${s.url}/v1beta1/upload-form`]);
     expect(res.status).toBe(200);
     expect(await sha256File(s.target)).toBe(fx.qcow2RawSha);
@@ -187,10 +188,10 @@ describe('upload server', () => {
       stdio: ['ignore', 'ignore', 'ignore'],
     });
     const exited = once(child, 'exit') as Promise<[number | null]>;
-    await waitFor(() => s.session.offset > 0);
+    await eventually(() => s.session.offset > 0, 'session offset > 0');
     // a client that goes silent mid-body: the server, not the client, has to end this
     child.kill('SIGSTOP');
-    await waitFor(() => s.session.phase === 'interrupted');
+    await eventually(() => s.session.phase === 'interrupted', 'session phase === interrupted');
     child.kill('SIGCONT');
     const [code] = await exited;
     expect(code).not.toBe(0);
@@ -225,19 +226,11 @@ async function killHalfWay(s: RunningUploadServer, size: number): Promise<number
   child.stdin.on('error', () => undefined);
   const head = createReadStream(fx.qcow2, { start: 0, end: half - 1 });
   head.pipe(child.stdin, { end: false });
-  await waitFor(() => s.session.offset >= half);
+  await eventually(() => s.session.offset >= half, 'session offset >= half');
   child.kill('SIGKILL');
   await new Promise((r) => child.once('close', r));
-  await waitFor(() => s.session.phase === 'interrupted');
+  await eventually(() => s.session.phase === 'interrupted', 'session phase === interrupted');
   return half;
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function tarFile(file: string, entries: Array<{ name: string; data: string }>): Promise<string> {

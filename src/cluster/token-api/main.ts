@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
 import { AuthorizationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { Command } from 'commander';
 import { asCdiError } from '../../api/errors.ts';
@@ -46,7 +47,8 @@ const program = new Command('cdi-token-api')
       logger,
       contextOptions: { ca: requestHeader.clientCaPem },
     });
-    logger.info({ address: opts.address, port: opts.port, kubeconfig: source }, 'token API listening');
+    // The bound port, not the asked one: --port 0 picks a free port.
+    logger.info({ address: opts.address, port: (app.server.address() as AddressInfo).port, kubeconfig: source }, 'token API listening');
     onShutdown(logger, async () => {
       watcher.close();
       await app.close();
