@@ -2,10 +2,9 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { CdiError, asCdiError } from '../api/errors.ts';
 import type { Logger } from '../api/logger.ts';
 import { verifyUploadToken } from '../api/upload-token.ts';
-import { discardRestOfBody } from '../upload/early-answer.ts';
+import { clientGone, discardRestOfBody } from '../upload/early-answer.ts';
 import { defaultConnectionLimits, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../upload/limits.ts';
 import { HealthzPath, proxyRoutes, uploadPath, type UploadPathKind, type UploadVersion } from '../upload/paths.ts';
-import { clientGone } from '../upload-server/app.ts';
 import { applyCors } from './cors.ts';
 import { forwardUpload, UploadServerClients } from './forward.ts';
 import { waitForUploadTarget, type UploadTargetResolver } from './resolver.ts';

@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { CdiError, asCdiError } from '../api/errors.ts';
 import type { Logger } from '../api/logger.ts';
 import { parseChecksum, type ConvertResult } from '../format/index.ts';
-import { discardRestOfBody } from '../upload/early-answer.ts';
+import { clientGone, discardRestOfBody } from '../upload/early-answer.ts';
 import { uploadHopCiphers } from '../upload/hop-tls.ts';
 import { defaultConnectionLimits, defaultIdleBodyMs, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../upload/limits.ts';
 import { HealthzPath, UploadHeaders, uploadRoutes, type UploadPathKind } from '../upload/paths.ts';
@@ -191,10 +191,6 @@ async function receive(
 }
 
 /** The request stream is destroyed once read; only the socket tells whether the client is still there. */
-export function clientGone(reply: FastifyReply): boolean {
-  return reply.raw.destroyed || reply.raw.socket?.destroyed !== false;
-}
-
 function failureAnswer(request: FastifyRequest, reply: FastifyReply, session: UploadSession, err: unknown, logger: Logger): FastifyReply {
   const cdiErr = asCdiError(err);
   if (cdiErr.code === 'CDI_ERR_ABORTED' || clientGone(reply)) {

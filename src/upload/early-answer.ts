@@ -19,3 +19,8 @@ export function discardRestOfBody(request: FastifyRequest, reply: FastifyReply, 
     body.resume();
   });
 }
+
+/** The client's connection is gone: nothing can be answered on it any more. */
+export function clientGone(reply: FastifyReply): boolean {
+  return reply.raw.destroyed || reply.raw.socket?.destroyed !== false;
+}

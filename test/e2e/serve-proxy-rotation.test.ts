@@ -108,7 +108,7 @@ it('runs the upload proxy as its own process, which reloads a rotated client cer
 
 it('the proxy process started with --exit-with-stdin ends when its parent goes (stdin closes)', async () => {
   const materialDir = path.join(dataDir, 'uploadproxy');
-  const entry = path.join(import.meta.dirname, '..', '..', 'src', 'cluster', 'uploadproxy', 'main.ts');
+  const entry = path.join(import.meta.dirname, '..', '..', 'uploadproxy', 'main.ts');
   const child = spawn(
     process.execPath,
     [
@@ -135,7 +135,7 @@ it('the proxy process started with --exit-with-stdin ends when its parent goes (
 
 it('the proxy process ends with its parent even when it cannot log (its stdout a closed pipe)', async () => {
   const materialDir = path.join(dataDir, 'uploadproxy');
-  const entry = path.join(import.meta.dirname, '..', '..', 'src', 'cluster', 'uploadproxy', 'main.ts');
+  const entry = path.join(import.meta.dirname, '..', '..', 'uploadproxy', 'main.ts');
   const child = spawn(
     process.execPath,
     [
