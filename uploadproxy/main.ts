@@ -1,8 +1,7 @@
 import { Command, Option } from 'commander';
 import { CdiError, asCdiError } from '../src/api/errors.ts';
-import { createUploadFailureRecorder, createUploadTargetResolver } from '../src/controller/index.ts';
+import type { UploadFailureRecorder, UploadTargetResolver } from '../src/api/upload-target.ts';
 import { createLogger } from '../src/log.ts';
-import { selectKubeConfig } from '../src/cluster/kubeconfig.ts';
 import { onShutdown } from '../src/worker/shutdown.ts';
 import { startClusterUploadProxy } from '../src/cluster/uploadproxy/server.ts';
 
@@ -33,7 +32,15 @@ const program = new Command('cdi-uploadproxy')
   .action(async (flags: Flags) => {
     const logger = createLogger('cdi-uploadproxy');
     if (!flags.publicKey) throw new CdiError('CDI_ERR_WORKER_CONFIG', ['upload proxy', 'APISERVER_PUBLIC_KEY is not set']);
-    const { kubeConfig, source } = selectKubeConfig({ kubeconfig: flags.kubeconfig });
+    // The Kubernetes client is two thirds of this process's modules (~870 of client-node); it
+    // loads once the port listens, so that `cdi serve` is ready sooner (docs/adr/0030). The
+    // first upload waits for it; a kubeconfig that cannot be used ends the process.
+    let listening!: () => void;
+    const kube = new Promise<void>((resolve) => (listening = resolve)).then(() => loadKube(flags.kubeconfig));
+    kube.then(
+      ({ source }) => logger.info({ kubeconfig: source }, 'upload proxy reads upload targets through the API'),
+      (err: unknown) => fail(err),
+    );
     const proxy = await startClusterUploadProxy({
       host: flags.address,
       port: flags.port,
@@ -42,11 +49,12 @@ const program = new Command('cdi-uploadproxy')
       serverCaDir: flags.serverCaDir,
       publicKeyPem: flags.publicKey,
       ...(flags.localSocketDir ? { localSocketDir: flags.localSocketDir } : {}),
-      resolver: createUploadTargetResolver(kubeConfig),
-      failures: createUploadFailureRecorder(kubeConfig),
+      resolver: { resolve: async (namespace, name) => (await kube).resolver.resolve(namespace, name) },
+      failures: { uploadFailed: async (namespace, name, message) => (await kube).failures.uploadFailed(namespace, name, message) },
       logger,
     });
-    logger.info({ url: proxy.url, kubeconfig: source }, 'upload proxy listening');
+    logger.info({ url: proxy.url }, 'upload proxy listening');
+    listening();
     onShutdown(logger, () => proxy.close());
     if (flags.exitWithStdin) {
       process.stdin.once('close', () => {
@@ -57,10 +65,23 @@ const program = new Command('cdi-uploadproxy')
     }
   });
 
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
+async function loadKube(kubeconfig: string | undefined): Promise<{ resolver: UploadTargetResolver; failures: UploadFailureRecorder; source: string }> {
+  const [{ selectKubeConfig }, { createUploadFailureRecorder, createUploadTargetResolver }] = await Promise.all([
+    import('../src/cluster/kubeconfig.ts'),
+    import('../src/controller/upload-resolver.ts'),
+  ]);
+  const { kubeConfig, source } = selectKubeConfig({ kubeconfig });
+  return { resolver: createUploadTargetResolver(kubeConfig), failures: createUploadFailureRecorder(kubeConfig), source };
+}
+
+function fail(err: unknown): never {
   const cdiErr = asCdiError(err);
   process.stderr.write(`cdi-uploadproxy: ${cdiErr.code}: ${cdiErr.message}\n`);
   process.exit(cdiErr.exitCode);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  fail(err);
 }

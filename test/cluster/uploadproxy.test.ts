@@ -39,6 +39,7 @@ describe('cluster upload proxy', () => {
   let upstream: Server;
   let proxy: ClusterUploadProxy;
   let privatePem: string;
+  let signingPublicPem: string;
   const seenClients: string[] = [];
   let client1: IssuedCert;
 
@@ -63,6 +64,7 @@ describe('cluster upload proxy', () => {
 
     const key = await generateSigningKey();
     privatePem = key.privatePem;
+    signingPublicPem = key.publicPem;
     proxy = await startClusterUploadProxy({
       host: '127.0.0.1',
       port: 0,
@@ -81,11 +83,11 @@ describe('cluster upload proxy', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function upload(): Promise<{ status: number; body: string }> {
+  async function upload(url = proxy.url): Promise<{ status: number; body: string }> {
     const dispatcher = new Agent({ connect: { ca: proxySigner.certPem } });
     try {
       const token = await signUploadToken(privatePem, { name: 'disk', namespace: 'default' });
-      const res = await request(`${proxy.url}/v1beta1/upload`, { method: 'POST', dispatcher, headers: { authorization: `Bearer ${token}` }, body: 'disk bytes' });
+      const res = await request(`${url}/v1beta1/upload`, { method: 'POST', dispatcher, headers: { authorization: `Bearer ${token}` }, body: 'disk bytes' });
       return { status: res.statusCode, body: await res.body.text() };
     } finally {
       await dispatcher.close();
@@ -126,6 +128,47 @@ describe('cluster upload proxy', () => {
     const rotated = uploadServerCert(serverSigner2);
     upstream.setSecureContext({ cert: rotated.certPem, key: rotated.keyPem, ca: clientSigner.certPem });
     expect(await upload()).toEqual({ status: 200, body: `received by CN=${UploadClientCommonName}` });
+  });
+
+  describe('started before its client material exists (cdi serve starts it beside the controller)', () => {
+    const options = (base: string, logger = silentLogger) => ({
+      host: '127.0.0.1',
+      port: 0,
+      servingDir: join(dir, 'serving'),
+      clientDir: join(base, 'client'),
+      serverCaDir: join(base, 'ca'),
+      publicKeyPem: signingPublicPem,
+      resolver: { resolve: async () => ({ kind: 'ready' as const, url: `https://127.0.0.1:${(upstream.address() as AddressInfo).port}`, contentType: 'kubevirt' as const }) },
+      logger,
+    });
+
+    it('waits for the client certificate and CA bundle, then listens and forwards with them', async () => {
+      const base = await mkdtemp(join(dir, 'late-'));
+      for (const d of ['client', 'ca']) await mkdir(join(base, d));
+      let waiting!: () => void;
+      const waitingLogged = new Promise<void>((resolve) => (waiting = resolve));
+      const logger = { ...silentLogger, child: () => logger, info: (_o: object, msg?: string) => msg?.startsWith('waiting for the upload client') && waiting() };
+      let started = false;
+      const starting = startClusterUploadProxy(options(base, logger)).then((p) => ((started = true), p));
+      await waitingLogged;
+      expect(started).toBe(false);
+      const late = clientCert();
+      // The certificate first, the bundle later: a partial set is not taken.
+      await atomicWrite(join(base, 'client'), { 'tls.crt': late.certPem, 'tls.key': late.keyPem }, 1);
+      await atomicWrite(join(base, 'ca'), { 'ca-bundle.crt': serverSigner2.certPem + serverSigner1.certPem }, 1);
+      const p = await starting;
+      try {
+        expect(await upload(p.url)).toEqual({ status: 200, body: `received by CN=${UploadClientCommonName}` });
+        expect(seenClients.at(-1)).toBe(new X509Certificate(late.certPem).serialNumber);
+      } finally {
+        await p.close();
+      }
+    });
+
+    it('fails at once when a material directory is missing (a mount that is not there)', async () => {
+      const base = await mkdtemp(join(dir, 'nomount-'));
+      await expect(startClusterUploadProxy(options(base))).rejects.toThrow(/ENOENT/);
+    });
   });
 
   describe('against clients that hold connections', () => {

@@ -51,13 +51,14 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
 
     const agent = await startNodeAgent({ kubeConfig: pooledKubeConfig(loaded), dataDir: o.dataDir, logger: o.logger });
     closers.push(() => agent.close());
-    await ensureNamespace(kubeConfig, DefaultCdiNamespace);
-    const controller = await startController({ kubeConfig, logger: o.logger, pollDigest: pollImageDigest });
-    closers.push(() => controller.stop());
-
-    const core = kubeConfig.makeApiClient(CoreV1Api);
     const serving = await uploadProxyServingCert(o.dataDir, proxyHostnames(o.host));
-    const proxy = await runUploadProxy({
+    // The upload proxy process starts beside the controller and waits for the client
+    // certificate the controller issues: its start-up is most of serve's (docs/adr/0030).
+    const controllerStarted = ensureNamespace(kubeConfig, DefaultCdiNamespace).then(() =>
+      startController({ kubeConfig, logger: o.logger, pollDigest: pollImageDigest }),
+    );
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    const proxyStarted = runUploadProxy({
       host: o.host,
       port: o.uploadProxyPort,
       tls: { cert: serving.cert, key: serving.key },
@@ -67,12 +68,17 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
       publicKeyPem: api.uploadSigningKey.publicPem,
       localSocketDir: agent.socketDir,
       materialDir: path.join(o.dataDir, 'uploadproxy'),
+      clientIssued: controllerStarted,
       renewServing: () => uploadProxyServingCert(o.dataDir, proxyHostnames(o.host)),
       logger: o.logger.child({ component: 'uploadproxy' }),
     });
-    closers.push(() => proxy.close());
-    await publishUploadProxy(kubeConfig, proxy.url, serving.caPem);
-    return { apiUrl: api.url, kubeconfigPath: api.kubeconfigPath, uploadProxyUrl: proxy.url, close };
+    const [controller, proxy] = await Promise.allSettled([controllerStarted, proxyStarted]);
+    if (controller.status === 'fulfilled') closers.push(() => controller.value.stop());
+    if (proxy.status === 'fulfilled') closers.push(() => proxy.value.close());
+    if (controller.status === 'rejected') throw controller.reason;
+    if (proxy.status === 'rejected') throw proxy.reason;
+    await publishUploadProxy(kubeConfig, proxy.value.url, serving.caPem);
+    return { apiUrl: api.url, kubeconfigPath: api.kubeconfigPath, uploadProxyUrl: proxy.value.url, close };
   } catch (err) {
     await close();
     throw err;

@@ -32,6 +32,12 @@ export interface UploadProxyRunOptions {
   /** Owner-only directory for the certificates handed to the process. */
   materialDir: string;
   checkMs?: number;
+  /**
+   * Resolves once the controller has issued the client certificate into the CDI namespace. The
+   * process is started before that and waits for the files (its module loading overlaps the
+   * controller's start); without it the Secret is read before the start.
+   */
+  clientIssued?: Promise<unknown>;
   /** Issues the next serving certificate; called when the current one is 80% into its life. */
   renewServing?: () => Promise<{ cert: string; key: string }>;
   logger: Logger;
@@ -86,12 +92,21 @@ export async function runUploadProxy(opts: UploadProxyRunOptions): Promise<Uploa
   await fs.promises.mkdir(opts.materialDir, { recursive: true, mode: 0o700 });
   await fs.promises.chmod(opts.materialDir, 0o700);
   await writeMaterial(dirs.serving, { 'tls.crt': opts.tls.cert, 'tls.key': opts.tls.key });
-  let clientTls = await uploadClientTls(opts.core, opts.cdiNamespace);
+  // What an earlier run left may be outdated: the process waits for this run's material instead.
+  for (const dir of [dirs.client, dirs.serverCa]) {
+    await fs.promises.rm(dir, { recursive: true, force: true });
+    await fs.promises.mkdir(dir, { mode: 0o700 });
+  }
   const writeClient = async (m: { cert: string; key: string; ca: string }) => {
     await writeMaterial(dirs.client, { 'tls.crt': m.cert, 'tls.key': m.key });
     await writeMaterial(dirs.serverCa, { 'ca-bundle.crt': m.ca });
   };
-  await writeClient(clientTls);
+  const issueClient = async () => {
+    await opts.clientIssued;
+    const material = await uploadClientTls(opts.core, opts.cdiNamespace);
+    await writeClient(material);
+    return material;
+  };
 
   let port = opts.port;
   let child: ChildProcess | undefined;
@@ -145,7 +160,23 @@ export async function runUploadProxy(opts: UploadProxyRunOptions): Promise<Uploa
     }
   };
 
-  const url = await start();
+  let clientTls: { cert: string; key: string; ca: string };
+  let url: string;
+  if (opts.clientIssued) {
+    const starting = start();
+    starting.catch(() => undefined);
+    try {
+      clientTls = await issueClient();
+    } catch (err) {
+      child?.kill('SIGKILL');
+      await starting.catch(() => undefined);
+      throw err;
+    }
+    url = await starting;
+  } else {
+    clientTls = await issueClient();
+    url = await start();
+  }
   let checking: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
     checking = checking.then(async () => {

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { watch } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -50,6 +51,45 @@ async function readClientTls(opts: ClusterUploadProxyOptions): Promise<Required<
   return { cert: client.cert, key: client.key, ca };
 }
 
+const isMissingFile = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'ENOENT';
+
+/**
+ * The client material, waiting while its directories exist but its files do not yet: `cdi serve`
+ * starts this process beside the controller that issues them (ADR 0030). A missing directory (a
+ * mount that is not there) stays an error.
+ */
+async function awaitClientTls(opts: ClusterUploadProxyOptions, log: Logger): Promise<Required<TlsMaterial>> {
+  try {
+    return await readClientTls(opts);
+  } catch (err) {
+    const dirsThere = await Promise.all([opts.clientDir, opts.serverCaDir].map((d) => stat(d).then((st) => st.isDirectory(), () => false)));
+    if (!isMissingFile(err) || !dirsThere.every(Boolean)) throw err;
+  }
+  log.info({ dirs: [opts.clientDir, opts.serverCaDir] }, 'waiting for the upload client certificate and server CA');
+  return await new Promise<Required<TlsMaterial>>((resolve, reject) => {
+    let done = false;
+    // Until the whole set is there and the pair matches; each write's event tries again.
+    const check = async () => {
+      const material = await readClientTls(opts).catch(() => undefined);
+      if (!material || done) return;
+      try {
+        createSecureContext(material);
+      } catch {
+        return;
+      }
+      finish(() => resolve(material));
+    };
+    const watchers = [opts.clientDir, opts.serverCaDir].map((dir) => watch(dir, () => void check()));
+    const finish = (settle: () => void) => {
+      done = true;
+      for (const w of watchers) w.close();
+      settle();
+    };
+    for (const w of watchers) w.on('error', (err) => finish(() => reject(err)));
+    void check();
+  });
+}
+
 export async function startClusterUploadProxy(opts: ClusterUploadProxyOptions): Promise<ClusterUploadProxy> {
   const log = opts.logger.child({ component: 'uploadproxy' });
   const build = async (clientTls: Required<TlsMaterial>): Promise<FastifyInstance> => {
@@ -64,7 +104,7 @@ export async function startClusterUploadProxy(opts: ClusterUploadProxyOptions): 
     await app.ready();
     return app;
   };
-  let current = await build(await readClientTls(opts));
+  let current = await build(await awaitClientTls(opts, log));
   const serving = await readTlsMaterial({ dir: opts.servingDir });
   // fastify's own server defaults (no request timeout: uploads run for hours; 72 s keep-alive), with a head deadline
   const limits = opts.limits ?? defaultConnectionLimits;
