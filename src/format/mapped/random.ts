@@ -6,7 +6,7 @@
  */
 import type { ImageReader, RandomAccessInput } from '../contracts.ts';
 import type { Extent } from '../extent.ts';
-import { abortError } from '../qcow2/abort.ts';
+import { abortError } from '../abort.ts';
 import type { BlockMap } from './blocks.ts';
 
 const MAX_READ = 2 * 1024 * 1024;

@@ -10,9 +10,9 @@ import { CdiError } from '../../api/errors.ts';
 import { BufferPool, type Leased } from '../buffer-pool.ts';
 import type { ImageReader } from '../contracts.ts';
 import type { Extent } from '../extent.ts';
-import { abortError } from '../qcow2/abort.ts';
-import { ByteSource } from '../qcow2/byte-source.ts';
-import { SpillStore } from '../qcow2/spill.ts';
+import { abortError } from '../abort.ts';
+import { ByteSource } from '../byte-source.ts';
+import { SpillStore } from '../spill.ts';
 import type { BlockMap, Reserved } from './blocks.ts';
 import type { MappedFormat } from './random.ts';
 

@@ -9,7 +9,7 @@ import type { Lease } from '../buffer-pool.ts';
 import { holdPerExtent, type Extent } from '../extent.ts';
 import { HEADER_PREFIX_BYTES, parseHeader, peekClusterSize, type Qcow2Header } from './header.ts';
 import { BATCH_INPUT, clustersPerBatch, runInflateBatch } from './inflate-pool.ts';
-import { abortError } from './abort.ts';
+import { abortError } from '../abort.ts';
 import { decodeL1, decodeL2, RUN_DATA, RUN_ZERO, RunList } from './tables.ts';
 
 /** Largest single read of uncompressed data; compressed ranges are read a batch at a time. */

@@ -6,7 +6,7 @@
 import { CdiError } from '../../api/errors.ts';
 import type { ImageReader, RandomAccessInput } from '../contracts.ts';
 import type { Extent } from '../extent.ts';
-import { abortError } from '../qcow2/abort.ts';
+import { abortError } from '../abort.ts';
 import { decodeVdiMap, ENTRY_DISCARDED, ENTRY_UNALLOCATED, parseVdiHeader, VDI_HEADER_BYTES, type VdiHeader } from './header.ts';
 
 /** Largest single read: two blocks, the size of the file input's pooled buffers (bigger reads are not pooled). */

@@ -13,7 +13,7 @@ import type { ImageReader, RandomAccessInput } from '../contracts.ts';
 import type { BlockMap } from '../mapped/blocks.ts';
 import { mappedRandomReader } from '../mapped/random.ts';
 import { mappedStreamReader, StreamCursor, type CursorOptions } from '../mapped/stream.ts';
-import { abortError } from '../qcow2/abort.ts';
+import { abortError } from '../abort.ts';
 import { decodeTable, HEADER_BYTES, invalid, parseDynamicHeader, reservedRanges } from './dynamic.ts';
 import { DISK_FIXED, FOOTER_BYTES, hasCookie, parseFooter, type VhdFooter } from './footer.ts';
 

@@ -8,7 +8,7 @@
 import { CdiError } from '../../api/errors.ts';
 import type { ImageReader, RandomAccessInput } from '../contracts.ts';
 import { holdPerExtent, type Extent } from '../extent.ts';
-import { abortError } from '../qcow2/abort.ts';
+import { abortError } from '../abort.ts';
 import { BATCH_INPUT, clustersPerBatch, runInflateBatch } from '../qcow2/inflate-pool.ts';
 import { checkDescriptor, MAX_DESCRIPTOR_BYTES } from './descriptor.ts';
 import {
