@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
+import { PodReason } from '../api/conditions.ts';
 import { LocalEnv } from '../api/env.ts';
 import { LocalSocketAnnotation, PortMapAnnotation } from '../api/local-ports.ts';
 import type { Logger } from '../api/logger.ts';
@@ -103,8 +104,8 @@ export class PodSync {
 
     const admission = admitPod(pod);
     if (!admission.ok) {
-      const waitingReason = admission.reason === 'ErrImageNeverPull' ? 'ErrImageNeverPull' : 'CreateContainerConfigError';
-      hold({ restartPolicy, unschedulable: { reason: 'Unschedulable', message: admission.message }, containers: waitingAll(waitingReason, admission.message) });
+      const waitingReason = admission.reason === PodReason.ErrImageNeverPull ? PodReason.ErrImageNeverPull : PodReason.CreateContainerConfigError;
+      hold({ restartPolicy, unschedulable: { reason: PodReason.Unschedulable, message: admission.message }, containers: waitingAll(waitingReason, admission.message) });
       return;
     }
     const refs = podReferences(pod);
@@ -115,7 +116,7 @@ export class PodSync {
       if (!binding) {
         if (claim) this.o.claimWanted(namespace, claimName);
         const message = claim ? '0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.' : `persistentvolumeclaim "${claimName}" not found`;
-        hold({ restartPolicy, unschedulable: { reason: 'Unschedulable', message }, containers: waitingAll('ContainerCreating') });
+        hold({ restartPolicy, unschedulable: { reason: PodReason.Unschedulable, message }, containers: waitingAll(PodReason.ContainerCreating) });
         return;
       }
       claims.set(claimName, binding);
@@ -146,7 +147,7 @@ export class PodSync {
     for (const c of result.plan.confined) {
       const problem = await confinementProblem(c);
       if (problem) {
-        hold({ restartPolicy, containers: waitingAll('CreateContainerConfigError', problem) });
+        hold({ restartPolicy, containers: waitingAll(PodReason.CreateContainerConfigError, problem) });
         return;
       }
     }
