@@ -2,7 +2,7 @@
 import { CdiError } from './errors.ts';
 
 export const ConditionType = { Ready: 'Ready', Bound: 'Bound', Running: 'Running' } as const;
-export type DataVolumeConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+type DataVolumeConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
 export const Reason = {
   Bound: 'Bound',
@@ -63,7 +63,7 @@ export const ConditionMessage = {
 } as const;
 
 /** Worker error texts CDI rewrites to "DataVolume too small to contain image". */
-export const SpaceErrorPatterns = [
+const SpaceErrorPatterns = [
   'is larger than the reported available',
   'no space left on device',
   'disk quota exceeded',
