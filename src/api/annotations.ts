@@ -55,6 +55,3 @@ export const Label = {
 
 /** The CN the upload proxy's client certificate carries; the upload server checks it. */
 export const UploadClientName = 'client.upload-server.cdi.kubevirt.io';
-
-/** KubeVirt's opt-out from eager DataVolume creation. */
-export const ImmediateDataVolumeCreation = 'kubevirt.io/immediate-data-volume-creation';

@@ -40,7 +40,6 @@ export const CdiConfigSpecSchema = obj({
       'Not in upstream CDI: worker pod restarts tolerated before the DataVolume goes Failed with the last error (default 5)',
   }),
 });
-export type CdiConfigSpec = Static<typeof CdiConfigSpecSchema>;
 
 export const CdiConfigStatusSchema = obj({
   uploadProxyURL: str(),
@@ -67,12 +66,6 @@ export function filesystemOverheadFor(config: CdiConfig | undefined, storageClas
   const fo = config?.status?.filesystemOverhead ?? config?.spec?.filesystemOverhead;
   const perClass = storageClass ? fo?.storageClass?.[storageClass] : undefined;
   return perClass ?? fo?.global ?? DefaultFilesystemOverhead;
-}
-
-export function isValidOverhead(value: string): boolean {
-  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(value)) return false;
-  const n = Number(value);
-  return Number.isFinite(n) && n >= 0 && n < 1;
 }
 
 export function workerRetryBudgetOf(config: CdiConfig | undefined, fallback = DefaultWorkerRetryBudget): number {

@@ -2,7 +2,7 @@
 import { CdiError } from './errors.ts';
 
 export const ConditionType = { Ready: 'Ready', Bound: 'Bound', Running: 'Running' } as const;
-export type DataVolumeConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+type DataVolumeConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
 export const Reason = {
   Bound: 'Bound',
@@ -20,7 +20,37 @@ export const Reason = {
   RetryBudgetExhausted: 'RetryBudgetExhausted',
   /** Ours: a source CDI supports that this implementation cannot run. */
   SourceNotSupported: 'SourceNotSupported',
+  PodRunning: 'Pod is running',
+  CloneWithoutSource: 'CloneWithoutSource',
+  ErrResourceExists: 'ErrResourceExists',
+  ErrClaimNotValid: 'ErrClaimNotValid',
 } as const;
+
+/** Reasons of a DataSource's Ready condition, as CDI's DataSource controller writes them. */
+export const DataSourceReason = {
+  Ready: 'Ready',
+  NotFound: 'NotFound',
+  NoSource: 'NoSource',
+  /** Ours: a snapshot source, which this implementation has no VolumeSnapshots for. */
+  SnapshotNotSupported: 'SnapshotNotSupported',
+  CrossNamespaceReference: 'CrossNamespaceReference',
+  SelfReference: 'SelfReference',
+  MaxReferenceDepthReached: 'MaxReferenceDepthReached',
+} as const;
+
+/** Pod condition and container state reasons the local node agent writes, as the scheduler and kubelet write them. */
+export const PodReason = {
+  Unschedulable: 'Unschedulable',
+  ContainerCreating: 'ContainerCreating',
+  CrashLoopBackOff: 'CrashLoopBackOff',
+  ContainerStatusUnknown: 'ContainerStatusUnknown',
+  CreateContainerConfigError: 'CreateContainerConfigError',
+  ErrImageNeverPull: 'ErrImageNeverPull',
+  ErrImagePull: 'ErrImagePull',
+} as const;
+
+/** Reasons of a VirtualMachine's DataVolumesReady condition, as KubeVirt writes them. */
+export const VmReason = { AllDVsReady: 'AllDVsReady', NotAllDVsReady: 'NotAllDVsReady' } as const;
 
 export const ConditionMessage = {
   pvcBound: (name: string) => `PVC ${name} Bound`,
@@ -34,7 +64,7 @@ export const ConditionMessage = {
 } as const;
 
 /** Worker error texts CDI rewrites to "DataVolume too small to contain image". */
-export const SpaceErrorPatterns = [
+const SpaceErrorPatterns = [
   'is larger than the reported available',
   'no space left on device',
   'disk quota exceeded',

@@ -3,7 +3,6 @@ import { arr, int, map, obj, opaque, quantity, str, strEnum, type Static } from 
 /** The core/v1 pieces the cdi.kubevirt.io kinds embed, as structural schemas. */
 
 export const AccessModes = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWriteOncePod'] as const;
-export type AccessMode = (typeof AccessModes)[number];
 
 export const ResourceRequirementsSchema = obj(
   {

@@ -112,7 +112,6 @@ export const StorageSpecSchema = obj({
   dataSource: TypedLocalObjectReferenceSchema,
   dataSourceRef: TypedObjectReferenceSchema,
 });
-export type StorageSpec = Static<typeof StorageSpecSchema>;
 
 export const ContentTypes = ['kubevirt', 'archive'] as const;
 export type ContentType = (typeof ContentTypes)[number];

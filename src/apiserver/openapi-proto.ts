@@ -20,57 +20,64 @@ function extension(w: WireWriter, field: number, name: string, value: unknown): 
   w.message(field, (n) => n.string(1, name).message(2, (a) => a.string(2, JSON.stringify(value))));
 }
 
-function unexpected(where: string, key: string): never {
-  throw new Error(`openapi protobuf: ${where} has no encoding for "${key}"`);
+/** How one key of a JSON object is written; an object's keys are written in the order they come. */
+type FieldWriter = (w: WireWriter, value: unknown) => void;
+
+interface MessageSpec {
+  readonly name: string;
+  readonly fields: Readonly<Record<string, FieldWriter>>;
+  /** Field number of the message's vendor extensions (`x-…` keys); none when absent. */
+  readonly extensions?: number;
 }
 
-function schema(w: WireWriter, s: Json): void {
-  for (const [key, value] of entries(s)) {
-    switch (key) {
-      case '$ref':
-        w.string(1, value as string);
-        break;
-      case 'format':
-        w.string(2, value as string);
-        break;
-      case 'description':
-        w.string(4, value as string);
-        break;
-      case 'maximum':
-        w.double(7, value as number);
-        break;
-      case 'minimum':
-        w.double(9, value as number);
-        break;
-      case 'maxLength':
-        w.uint(11, value as number);
-        break;
-      case 'required':
-        for (const r of value as string[]) w.string(19, r);
-        break;
-      case 'enum':
-        for (const e of value as unknown[]) w.message(20, (a) => a.string(2, JSON.stringify(e)));
-        break;
-      case 'additionalProperties':
-        w.message(21, (ap) => (typeof value === 'boolean' ? ap.bool(2, value) : ap.message(1, (x) => schema(x, value as Json))));
-        break;
-      case 'type':
-        w.message(22, (t) => t.string(1, value as string));
-        break;
-      case 'items':
-        w.message(23, (i) => i.message(1, (x) => schema(x, value as Json)));
-        break;
-      case 'properties':
-        w.message(25, (p) => {
-          for (const [name, sub] of entries(value)) p.message(1, (n) => n.string(1, name).message(2, (x) => schema(x, sub as Json)));
-        });
-        break;
-      default:
-        if (!isExtension(key)) unexpected('schema', key);
-        extension(w, 31, key, value);
-    }
+function encode(w: WireWriter, spec: MessageSpec, object: unknown): void {
+  for (const [key, value] of entries(object)) {
+    const write = Object.hasOwn(spec.fields, key) ? spec.fields[key] : undefined;
+    if (write) write(w, value);
+    else if (spec.extensions !== undefined && isExtension(key)) extension(w, spec.extensions, key, value);
+    else throw new Error(`openapi protobuf: ${spec.name} has no encoding for "${key}"`);
   }
 }
+
+const str = (field: number): FieldWriter => (w, v) => void w.string(field, v as string);
+const strs = (field: number): FieldWriter => (w, v) => {
+  for (const s of v as string[]) w.string(field, s);
+};
+const double = (field: number): FieldWriter => (w, v) => void w.double(field, v as number);
+const uint = (field: number): FieldWriter => (w, v) => void w.uint(field, v as number);
+/** A repeated message field, one per array item. */
+const each = (field: number, write: FieldWriter): FieldWriter => (w, v) => {
+  for (const item of v as unknown[]) w.message(field, (x) => write(x, item));
+};
+/** A map as gnostic's Named* messages: one `entry` per key, each { string name = 1; value = 2 }. */
+const named = (field: number, entry: number, write: FieldWriter): FieldWriter => (w, v) =>
+  void w.message(field, (m) => {
+    for (const [name, item] of entries(v)) m.message(entry, (n) => n.string(1, name).message(2, (x) => write(x, item)));
+  });
+/** A singular message field. */
+const sub = (field: number, write: FieldWriter): FieldWriter => (w, v) => void w.message(field, (x) => write(x, v));
+
+const schema: FieldWriter = (w, v) => encode(w, schemaSpec, v);
+const schemaSpec: MessageSpec = {
+  name: 'schema',
+  extensions: 31,
+  fields: {
+    $ref: str(1),
+    format: str(2),
+    description: str(4),
+    maximum: double(7),
+    minimum: double(9),
+    maxLength: uint(11),
+    required: strs(19),
+    enum: (w, v) => {
+      for (const e of v as unknown[]) w.message(20, (a) => a.string(2, JSON.stringify(e)));
+    },
+    additionalProperties: (w, v) => void w.message(21, (ap) => (typeof v === 'boolean' ? ap.bool(2, v) : ap.message(1, (x) => schema(x, v)))),
+    type: (w, v) => void w.message(22, (t) => t.string(1, v as string)),
+    items: sub(23, sub(1, schema)),
+    properties: named(25, 1, schema),
+  },
+};
 
 function parameter(w: WireWriter, p: Json): void {
   // ParametersItem { Parameter parameter = 1 { BodyParameter = 1 | NonBodyParameter = 2 } }
@@ -96,90 +103,58 @@ function parameter(w: WireWriter, p: Json): void {
   });
 }
 
-function operation(w: WireWriter, op: Json): void {
-  for (const [key, value] of entries(op)) {
-    switch (key) {
-      case 'tags':
-        for (const t of value as string[]) w.string(1, t);
-        break;
-      case 'description':
-        w.string(3, value as string);
-        break;
-      case 'operationId':
-        w.string(5, value as string);
-        break;
-      case 'produces':
-        for (const t of value as string[]) w.string(6, t);
-        break;
-      case 'consumes':
-        for (const t of value as string[]) w.string(7, t);
-        break;
-      case 'parameters':
-        for (const p of value as Json[]) w.message(8, (x) => parameter(x, p));
-        break;
-      case 'responses':
-        // Responses { NamedResponseValue response_code = 1 { name; ResponseValue { Response response = 1 } } }
-        w.message(9, (rs) => {
-          for (const [code, r] of entries(value)) {
-            const resp = r as Json;
-            rs.message(1, (n) =>
-              n.string(1, code).message(2, (rv) =>
-                rv.message(1, (x) => {
-                  x.string(1, resp.description as string);
-                  if (resp.schema) x.message(2, (si) => si.message(1, (s) => schema(s, resp.schema as Json)));
-                }),
-              ),
-            );
-          }
-        });
-        break;
-      case 'schemes':
-        for (const t of value as string[]) w.string(10, t);
-        break;
-      default:
-        if (!isExtension(key)) unexpected('operation', key);
-        extension(w, 13, key, value);
-    }
-  }
-}
+/** ResponseValue { Response response = 1 { string description = 1; SchemaItem schema = 2 { Schema = 1 } } } */
+const response: FieldWriter = (w, v) => {
+  const r = v as Json;
+  w.message(1, (x) => {
+    x.string(1, r.description as string);
+    if (r.schema) x.message(2, (si) => si.message(1, (s) => schema(s, r.schema)));
+  });
+};
 
-const methodFields: Record<string, number> = { get: 2, put: 3, post: 4, delete: 5, options: 6, head: 7, patch: 8 };
+const parameterItem: FieldWriter = (w, v) => parameter(w, v as Json);
 
-function pathItem(w: WireWriter, item: Json): void {
-  for (const [key, value] of entries(item)) {
-    const field = methodFields[key];
-    if (field !== undefined) w.message(field, (x) => operation(x, value as Json));
-    else if (key === 'parameters') for (const p of value as Json[]) w.message(9, (x) => parameter(x, p));
-    else if (isExtension(key)) extension(w, 10, key, value);
-    else unexpected('path item', key);
-  }
-}
+const operationSpec: MessageSpec = {
+  name: 'operation',
+  extensions: 13,
+  fields: {
+    tags: strs(1),
+    description: str(3),
+    operationId: str(5),
+    produces: strs(6),
+    consumes: strs(7),
+    parameters: each(8, parameterItem),
+    responses: named(9, 1, response),
+    schemes: strs(10),
+  },
+};
+
+const operation: FieldWriter = (w, v) => encode(w, operationSpec, v);
+const methodFields = { get: 2, put: 3, post: 4, delete: 5, options: 6, head: 7, patch: 8 };
+const pathItemSpec: MessageSpec = {
+  name: 'path item',
+  extensions: 10,
+  fields: {
+    ...Object.fromEntries(Object.entries(methodFields).map(([method, field]) => [method, sub(field, operation)])),
+    parameters: each(9, parameterItem),
+  },
+};
+
+const documentSpec: MessageSpec = {
+  name: 'document',
+  fields: {
+    swagger: str(1),
+    info: (w, v) => {
+      const i = v as Json;
+      w.message(2, (x) => x.string(1, i.title as string).string(2, i.version as string));
+    },
+    paths: named(8, 2, (w, v) => encode(w, pathItemSpec, v)),
+    definitions: named(9, 1, schema),
+  },
+};
 
 export function encodeOpenApiV2(doc: Json): Buffer {
   const w = new WireWriter();
-  for (const [key, value] of entries(doc)) {
-    switch (key) {
-      case 'swagger':
-        w.string(1, value as string);
-        break;
-      case 'info': {
-        const i = value as Json;
-        w.message(2, (x) => x.string(1, i.title as string).string(2, i.version as string));
-        break;
-      }
-      case 'paths':
-        w.message(8, (p) => {
-          for (const [path, item] of entries(value)) p.message(2, (n) => n.string(1, path).message(2, (x) => pathItem(x, item as Json)));
-        });
-        break;
-      case 'definitions':
-        w.message(9, (d) => {
-          for (const [name, s] of entries(value)) d.message(1, (n) => n.string(1, name).message(2, (x) => schema(x, s as Json)));
-        });
-        break;
-      default:
-        unexpected('document', key);
-    }
-  }
+  encode(w, documentSpec, doc);
   return w.finish();
 }

@@ -1,5 +1,6 @@
 import type { V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { Ann, Label } from '../api/annotations.ts';
+import { Reason } from '../api/conditions.ts';
 import { filesystemOverheadFor, type CdiConfig } from '../api/cdiconfig.ts';
 import { ApiVersion, contentTypeOf, sourceKindOf, type DataVolume } from '../api/datavolume.ts';
 import { formatQuantity, parseQuantity } from '../api/quantity.ts';
@@ -37,7 +38,7 @@ export function renderClaim(inputs: ClaimInputs): ClaimResult {
       storage.volumeMode && storage.volumeMode !== 'FromStorageProfile' ? storage.volumeMode : (props?.volumeMode ?? 'Filesystem');
     const requested = parseQuantity(storage.resources?.requests?.storage);
     if (requested === undefined && inputs.sourceSize === undefined) {
-      return { ok: false, reason: 'ErrClaimNotValid', message: 'the DataVolume names no size and the source size is not known yet' };
+      return { ok: false, reason: Reason.ErrClaimNotValid, message: 'the DataVolume names no size and the source size is not known yet' };
     }
     const overhead = Number(filesystemOverheadFor(inputs.config, className));
     // A clone without a size takes the source claim's size as is: it already holds the overhead.

@@ -1,3 +1,4 @@
+import { DataSourceReason } from '../api/conditions.ts';
 import type { DataSource } from '../api/datasource.ts';
 
 /**
@@ -12,10 +13,10 @@ export function resolveDataSourceChain(ds: DataSource, get: (name: string, names
   if (!ref) return { resolved: ds };
   const ns = ds.metadata?.namespace ?? 'default';
   const refNs = ref.namespace || ns;
-  if (refNs !== ns) return { reason: 'CrossNamespaceReference', message: 'DataSource cannot reference a DataSource in another namespace' };
-  if (ref.name === ds.metadata?.name) return { reason: 'SelfReference', message: 'DataSource cannot self-reference' };
+  if (refNs !== ns) return { reason: DataSourceReason.CrossNamespaceReference, message: 'DataSource cannot reference a DataSource in another namespace' };
+  if (ref.name === ds.metadata?.name) return { reason: DataSourceReason.SelfReference, message: 'DataSource cannot self-reference' };
   const target = get(ref.name, refNs);
-  if (!target) return { reason: 'NotFound', message: `datasources.cdi.kubevirt.io "${ref.name}" not found` };
-  if (target.spec?.source?.dataSource) return { reason: 'MaxReferenceDepthReached', message: 'DataSource reference chain exceeds maximum depth of 1' };
+  if (!target) return { reason: DataSourceReason.NotFound, message: `datasources.cdi.kubevirt.io "${ref.name}" not found` };
+  if (target.spec?.source?.dataSource) return { reason: DataSourceReason.MaxReferenceDepthReached, message: 'DataSource reference chain exceeds maximum depth of 1' };
   return { resolved: target };
 }

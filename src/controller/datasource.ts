@@ -1,4 +1,5 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { DataSourceReason } from '../api/conditions.ts';
 import type { DataSource } from '../api/datasource.ts';
 import type { DataVolume } from '../api/datavolume.ts';
 import type { Logger } from '../api/logger.ts';
@@ -47,16 +48,16 @@ export function dataSourceUpdate(ds: DataSource, observed: DataSourceObserved, n
       const claimNs = source.pvc.namespace || ns;
       const claim = observed.getClaim(source.pvc.name, claimNs);
       const dv = observed.getDataVolume(source.pvc.name, claimNs);
-      if (!dv && !claim) ready = { status: 'False', reason: 'NotFound', message: 'PVC not found' };
+      if (!dv && !claim) ready = { status: 'False', reason: DataSourceReason.NotFound, message: 'PVC not found' };
       else if (dv && dv.status?.phase !== Phase.Succeeded) ready = { status: 'False', reason: dv.status?.phase ?? '', message: `Import DataVolume phase ${dv.status?.phase ?? ''}` };
       else {
-        ready = { status: 'True', reason: 'Ready', message: 'DataSource is ready to be consumed' };
+        ready = { status: 'True', reason: DataSourceReason.Ready, message: 'DataSource is ready to be consumed' };
         labels = allowedLabels(dv?.metadata?.labels, claim?.metadata?.labels);
       }
     } else if (source.snapshot) {
-      ready = { status: 'False', reason: 'SnapshotNotSupported', message: 'VolumeSnapshots are not available in this CDI implementation; point the DataSource at a PVC' };
+      ready = { status: 'False', reason: DataSourceReason.SnapshotNotSupported, message: 'VolumeSnapshots are not available in this CDI implementation; point the DataSource at a PVC' };
     } else {
-      ready = { status: 'False', reason: 'NoSource', message: 'No source PVC set' };
+      ready = { status: 'False', reason: DataSourceReason.NoSource, message: 'No source PVC set' };
     }
   }
   const before = ds.status?.conditions?.find((c) => c.type === 'Ready');

@@ -1,7 +1,6 @@
 import {
   makeInformer,
   type Informer,
-  type KubernetesListObject,
   type KubernetesObject,
   type ObjectCache,
   type V1PersistentVolumeClaim,
@@ -106,5 +105,3 @@ export async function startAll(caches: Record<string, Cache<KubernetesObject>>, 
     }),
   );
 }
-
-export type ListOf<T> = KubernetesListObject<T & KubernetesObject>;

@@ -79,7 +79,6 @@ interface Step {
 }
 
 const notRunning = (reason = '', message = ''): RunningFeed => ({ status: 'False', reason, message });
-const CloneWithoutSource = 'CloneWithoutSource';
 
 export function reconcileDataVolume(dv: DataVolume, o: Observed, opts: Options): Decision {
   const prev = dv.status ?? {};
@@ -98,8 +97,8 @@ export function reconcileDataVolume(dv: DataVolume, o: Observed, opts: Options):
     if (event) actions.push({ kind: 'event', ...event });
   }
   // A clone admitted before its source exists waits Pending, said once by a Warning (upstream PR #3331).
-  const wasWaiting = prev.conditions?.some((c) => c.type === 'Running' && c.reason === CloneWithoutSource);
-  if (step.running.reason === CloneWithoutSource && !wasWaiting) actions.push({ kind: 'event', type: 'Warning', reason: CloneWithoutSource, message: step.running.message });
+  const wasWaiting = prev.conditions?.some((c) => c.type === 'Running' && c.reason === Reason.CloneWithoutSource);
+  if (step.running.reason === Reason.CloneWithoutSource && !wasWaiting) actions.push({ kind: 'event', type: 'Warning', reason: Reason.CloneWithoutSource, message: step.running.message });
   const progress =
     phase === Phase.Succeeded ? Progress.done : (step.progress ?? (phase === (prev.phase ?? '') ? prev.progress : undefined) ?? Progress.unknown);
   const status: DataVolumeStatus = {
@@ -160,7 +159,7 @@ function decide(dv: DataVolume, o: Observed, opts: Options): Step {
   if (dv.spec?.sourceRef) {
     const ds = o.dataSource;
     const ns = dv.spec.sourceRef.namespace || dv.metadata?.namespace || 'default';
-    if (!ds) return { phase: Phase.Pending, running: notRunning(CloneWithoutSource, `DataSource ${ns}/${dv.spec.sourceRef.name} not found`), actions: [] };
+    if (!ds) return { phase: Phase.Pending, running: notRunning(Reason.CloneWithoutSource, `DataSource ${ns}/${dv.spec.sourceRef.name} not found`), actions: [] };
     const pvc = ds.spec?.source?.pvc;
     if (!pvc) {
       return { phase: Phase.Failed, running: notRunning(Reason.SourceNotSupported, 'only DataSources that point at a PVC can be used here'), actions: [] };
@@ -171,7 +170,7 @@ function decide(dv: DataVolume, o: Observed, opts: Options): Step {
   let sourceSize: number | undefined;
   if (sourceRef) {
     if (!o.sourcePvc) {
-      return { phase: Phase.Pending, running: notRunning(CloneWithoutSource, `The source pvc ${sourceRef.name} doesn't exist`), actions: [] };
+      return { phase: Phase.Pending, running: notRunning(Reason.CloneWithoutSource, `The source pvc ${sourceRef.name} doesn't exist`), actions: [] };
     }
     sourceSize = parseQuantity(o.sourcePvc.spec?.resources?.requests?.storage);
   }
@@ -185,13 +184,13 @@ function decide(dv: DataVolume, o: Observed, opts: Options): Step {
   const pvc = o.pvc;
   const owner = pvc.metadata?.ownerReferences?.find((r) => r.controller);
   const populated = pvc.metadata?.annotations?.[Ann.populatedFor] === dv.metadata?.name || pvc.metadata?.annotations?.[Ann.prePopulated] === dv.metadata?.name;
-  if (populated) return { phase: Phase.Succeeded, running: notRunning('Completed', ''), actions: [] };
+  if (populated) return { phase: Phase.Succeeded, running: notRunning(Reason.Completed, ''), actions: [] };
   if (owner?.uid !== dv.metadata?.uid) {
     const adopt = dv.metadata?.annotations?.[Ann.allowClaimAdoption] === 'true';
-    if (adopt) return { phase: Phase.Succeeded, running: notRunning('Completed', ''), actions: [] };
+    if (adopt) return { phase: Phase.Succeeded, running: notRunning(Reason.Completed, ''), actions: [] };
     return {
       phase: Phase.Pending,
-      running: notRunning('ErrResourceExists', `Resource "${pvc.metadata?.name}" already exists and is not managed by DataVolume`),
+      running: notRunning(Reason.ErrResourceExists, `Resource "${pvc.metadata?.name}" already exists and is not managed by DataVolume`),
       actions: [],
     };
   }
@@ -259,8 +258,8 @@ function mirror(pvc: V1PersistentVolumeClaim, ws: WorkerStatus | undefined, extr
 
 function importStep(pvc: V1PersistentVolumeClaim, o: Observed, opts: Options): Step {
   if (!o.pod) {
-    if (pvc.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') return { phase: Phase.Succeeded, running: notRunning('Completed', 'Import Complete'), actions: [] };
-    if (o.noWorkerSlot) return { phase: Phase.ImportScheduled, running: notRunning('Pending', o.noWorkerSlot), actions: [] };
+    if (pvc.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') return { phase: Phase.Succeeded, running: notRunning(Reason.Completed, 'Import Complete'), actions: [] };
+    if (o.noWorkerSlot) return { phase: Phase.ImportScheduled, running: notRunning(Reason.Pending, o.noWorkerSlot), actions: [] };
     const pod = importerPod({ pvc, config: o.config, image: opts.images.importer });
     return { phase: Phase.ImportScheduled, running: notRunning(), actions: [{ kind: 'createPod', pod }] };
   }
@@ -298,7 +297,7 @@ function serverSide(pvc: V1PersistentVolumeClaim, o: Observed, opts: Options, cl
 function uploadStep(pvc: V1PersistentVolumeClaim, o: Observed, opts: Options, clientName: string | undefined): Step {
   const actions = serverSide(pvc, o, opts, clientName);
   if (!o.pod) {
-    if (pvc.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') return { phase: Phase.Succeeded, running: notRunning('Completed', 'Upload Complete'), actions: [] };
+    if (pvc.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') return { phase: Phase.Succeeded, running: notRunning(Reason.Completed, 'Upload Complete'), actions: [] };
     return { phase: Phase.UploadScheduled, running: notRunning(), actions: [...actions, ...mirror(pvc, undefined, { [Ann.uploadTarget]: '' })] };
   }
   const ws = workerStatus(o.pod, opts.volumesOnNodeDisk);
@@ -318,14 +317,14 @@ function cloneStep(dv: DataVolume, pvc: V1PersistentVolumeClaim, source: V1Persi
   const actions = serverSide(pvc, o, opts, clientName);
   const target = o.pod ? workerStatus(o.pod, opts.volumesOnNodeDisk) : undefined;
   if (!o.pod && pvc.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') {
-    return { phase: Phase.Succeeded, running: notRunning('Completed', 'Clone Complete'), actions: [] };
+    return { phase: Phase.Succeeded, running: notRunning(Reason.Completed, 'Clone Complete'), actions: [] };
   }
   if (target) actions.push(...mirror(pvc, target));
   if (target?.phase === 'Succeeded') {
     return { phase: Phase.Succeeded, running: { ...target.running, message: 'Clone Complete' }, restarts: target.restarts, actions };
   }
   if (source.status?.phase !== 'Bound') {
-    return { phase: Phase.CloneScheduled, running: notRunning('Pending', `source PVC ${srcNs}/${srcName} is not bound`), actions };
+    return { phase: Phase.CloneScheduled, running: notRunning(Reason.Pending, `source PVC ${srcNs}/${srcName} is not bound`), actions };
   }
   if (target && o.pod && (target.phase === 'Failed' || budgetSpent(target, opts, o))) {
     return failed(target, o.pod, Reason.RetryBudgetExhausted, target.lastError ?? 'clone target failed');
@@ -335,7 +334,7 @@ function cloneStep(dv: DataVolume, pvc: V1PersistentVolumeClaim, source: V1Persi
   const podName = clonerPodName(pvc.metadata?.uid ?? '');
   if (!o.cloneSecretExists) actions.push({ kind: 'clientCert', namespace: srcNs, secret: podName, commonName: clientName });
   if (!o.clonerPod) {
-    if (o.noWorkerSlot) return { phase: Phase.CloneScheduled, running: notRunning('Pending', o.noWorkerSlot), actions };
+    if (o.noWorkerSlot) return { phase: Phase.CloneScheduled, running: notRunning(Reason.Pending, o.noWorkerSlot), actions };
     if (o.cloneSecretExists) {
       const svc = uploadServiceName(pvc.metadata?.name ?? '');
       actions.push({

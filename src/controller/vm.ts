@@ -1,4 +1,5 @@
 import { Ann, Label } from '../api/annotations.ts';
+import { VmReason } from '../api/conditions.ts';
 import { ApiVersion, type DataVolume, type DataVolumeSpec } from '../api/datavolume.ts';
 import type { ObjectMeta } from '../api/core-schemas.ts';
 import type { DataSource } from '../api/datasource.ts';
@@ -103,7 +104,7 @@ export function reconcileVirtualMachine(vm: VirtualMachine, existing: ReadonlyMa
   const condition = {
     type: 'DataVolumesReady',
     status: status as 'True' | 'False',
-    reason: ready ? 'AllDVsReady' : 'NotAllDVsReady',
+    reason: ready ? VmReason.AllDVsReady : VmReason.NotAllDVsReady,
     message,
     lastProbeTime: null,
     lastTransitionTime: before && before.status === status ? (before.lastTransitionTime ?? now) : now,

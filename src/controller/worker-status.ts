@@ -1,5 +1,5 @@
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
-import { ConditionMessage, Reason, rewriteSpaceError } from '../api/conditions.ts';
+import { ConditionMessage, PodReason, Reason, rewriteSpaceError } from '../api/conditions.ts';
 
 /**
  * What a worker pod says about the transfer, read the way CDI's PVC controllers read it
@@ -76,22 +76,22 @@ export function workerStatus(pod: V1Pod, volumesOnNodeDisk = false): WorkerStatu
   const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
   const waiting = cs?.state?.waiting;
   if (cs?.state?.running) {
-    running = { status: 'True', reason: 'Pod is running', message: '' };
+    running = { status: 'True', reason: Reason.PodRunning, message: '' };
   } else if (terminated) {
     running = {
       status: 'False',
-      reason: fatal ? Reason.ChecksumError : (terminated.reason ?? (terminated.exitCode === 0 ? 'Completed' : 'Error')),
+      reason: fatal ? Reason.ChecksumError : (terminated.reason ?? (terminated.exitCode === 0 ? Reason.Completed : Reason.Error)),
       message: rewriteSpaceError(message ?? '', volumesOnNodeDisk),
     };
   } else if (waiting && lastTerminated) {
-    running = { status: 'False', reason: fatal ? Reason.ChecksumError : (lastTerminated.reason ?? 'Error'), message: rewriteSpaceError(message ?? '', volumesOnNodeDisk) };
+    running = { status: 'False', reason: fatal ? Reason.ChecksumError : (lastTerminated.reason ?? Reason.Error), message: rewriteSpaceError(message ?? '', volumesOnNodeDisk) };
   } else if (waiting && /ImagePull|ErrImage/.test(waiting.reason ?? '')) {
     // The node's own words after CDI's: which registry said what (a denied pull of a pullMethod node image volume).
     const detail = waiting.message ? `: ${waiting.message}` : '';
     running = { status: 'False', reason: Reason.ImagePullFailed, message: `${ConditionMessage.imagePull(cs?.image ?? '')}${detail}` };
   } else if (waiting) {
     running = { status: 'False', reason: waiting.reason ?? '', message: waiting.message ?? '' };
-  } else if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
+  } else if (scheduled?.status === 'False' && scheduled.reason === PodReason.Unschedulable) {
     running = { status: 'False', reason: Reason.Unschedulable, message: ConditionMessage.unschedulable };
   } else {
     running = { status: 'False', reason: phase === 'Pending' ? 'Pending' : '', message: '' };

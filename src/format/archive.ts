@@ -20,7 +20,7 @@ const blockSize = 1 << 20;
 
 type Entry = Extract extends AsyncIterable<infer E> ? E : never;
 
-export interface ExtractOptions {
+interface ExtractOptions {
   readonly capacity: number;
   readonly meter: ProgressMeter;
   readonly logger: Logger;

@@ -6,7 +6,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { CdiError } from '../api/errors.ts';
 
 const hexLength = { md5: 32, sha1: 40, sha256: 64, sha512: 128 } as const;
-export type ChecksumAlgorithm = keyof typeof hexLength;
+type ChecksumAlgorithm = keyof typeof hexLength;
 
 export interface Checksum {
   readonly algorithm: ChecksumAlgorithm;
@@ -22,7 +22,7 @@ export function parseChecksum(text: string): Checksum {
   return { algorithm, hex: match[2]!.toLowerCase() };
 }
 
-export function formatChecksum(sum: Checksum): string {
+function formatChecksum(sum: Checksum): string {
   return `${sum.algorithm}:${sum.hex}`;
 }
 

@@ -8,7 +8,11 @@ import { BufferPool, lendChunk, type Leased } from './buffer-pool.ts';
 import type { RandomAccessInput } from './contracts.ts';
 
 const readFd = promisify(readCallback);
-const streamChunk = 4 << 20;
+/**
+ * Chunks of a sequential file read, as large as a descriptor stream's: 4 MiB chunks cost three
+ * times the system time (raw and dynamic VHD file conversions ran 1.4 to 2x slower, peak RSS higher).
+ */
+const streamChunk = 1 << 20;
 /** Chunks a descriptor stream hands out: a pipe gives at most 64 KiB per read, joined up to this. */
 const descriptorChunk = 1 << 20;
 /** The random-access qcow2 reader reads at most 2 MiB at once; ~14 are in flight at most. */

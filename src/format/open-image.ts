@@ -15,14 +15,14 @@ import { rawStreamReader } from './raw.ts';
 import { refusedFormat, sniff, sniffLength, type Compression, type Detected } from './sniff.ts';
 import { SourceTap } from './source-tap.ts';
 
-export interface OpenContext {
+interface OpenContext {
   readonly meter: ProgressMeter;
   readonly checksum: ChecksumTee | undefined;
   readonly scratchDir: string;
   readonly signal?: AbortSignal | undefined;
 }
 
-export interface OpenedImage {
+interface OpenedImage {
   readonly reader: ImageReader;
   readonly compressions: Compression[];
   /** The first bytes of the (decompressed) image. */

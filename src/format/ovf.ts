@@ -8,7 +8,7 @@
  */
 import { CdiError } from '../api/errors.ts';
 
-export interface OvfDisk {
+interface OvfDisk {
   /** The tar entry name of the disk file. */
   readonly href: string;
 }

@@ -2,7 +2,7 @@
  * Looks at the first bytes of a stream without losing them: the returned stream yields the
  * peeked chunks again, then the rest of the source.
  */
-export interface Peeked {
+interface Peeked {
   /** At least `want` bytes, or every byte of the source when it is shorter. */
   readonly head: Uint8Array;
   readonly stream: AsyncIterable<Uint8Array>;

@@ -12,7 +12,7 @@ import { zeroRuns } from './zero.ts';
 const blockSize = 1 << 20;
 const zeroGranule = 64 << 10;
 
-export interface RawReaderOptions {
+interface RawReaderOptions {
   readonly format: 'raw' | 'iso';
   /** The image size when known in advance (a local file, an uncompressed stream of known length). */
   readonly size?: number;

@@ -13,7 +13,7 @@ import { checkCapacity, queueZeros, targetError, writeFully } from './target-io.
 import { WriteQueue } from './write-queue.ts';
 import { EarlyWriteback } from './writeback.ts';
 
-export interface BlockSinkOptions {
+interface BlockSinkOptions {
   readonly capacity?: number;
   /** The device reads as zeros already (thin-provisioned, freshly discarded). */
   readonly zeroed?: boolean;

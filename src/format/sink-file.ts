@@ -15,7 +15,7 @@ import { EarlyWriteback } from './writeback.ts';
 
 const run = promisify(execFile);
 
-export interface FileSinkOptions {
+interface FileSinkOptions {
   readonly capacity: number;
   readonly preallocate?: boolean;
 }

@@ -9,9 +9,9 @@
  * worker thread, which runs it as plain JavaScript.
  */
 
-export type ZlibKind = 'inflateRaw' | 'inflate' | 'gunzip' | 'zstd';
+type ZlibKind = 'inflateRaw' | 'inflate' | 'gunzip' | 'zstd';
 
-export interface ZlibHandle {
+interface ZlibHandle {
   /** One step with a zlib/zstd flush flag: returns [output bytes produced, input bytes consumed]; throws what the codec reports. */
   write(flush: number, input: Uint8Array, inAt: number, inLength: number, out: Uint8Array, outAt: number, outLength: number): [number, number];
   /** Starts a new stream on the same engine. */

@@ -12,7 +12,7 @@ import { openZlibHandle } from './zlib-handle.ts';
 
 const outputChunk = 1 << 20;
 
-export type StreamCodec = 'gzip' | 'zstd';
+type StreamCodec = 'gzip' | 'zstd';
 
 const EMPTY = new Uint8Array(0);
 

@@ -1,4 +1,5 @@
 import type { V1Container, V1Pod, V1SecurityContext } from '@kubernetes/client-node';
+import { PodReason } from '../api/conditions.ts';
 import { WorkerImages, workerKindOfImage } from '../api/images.ts';
 import { envNameAllowed } from './worker-contract.ts';
 
@@ -10,13 +11,13 @@ import { envNameAllowed } from './worker-contract.ts';
  * The pod comes from the store as it was written, so every field is checked for its shape first:
  * a malformed pod is refused like any other, it never throws.
  */
-export type Admission = { ok: true } | { ok: false; reason: 'Unschedulable' | 'ErrImageNeverPull'; message: string };
+export type Admission = { ok: true } | { ok: false; reason: typeof PodReason.Unschedulable | typeof PodReason.ErrImageNeverPull; message: string };
 
 /** CDI's controllers give each worker one argument, klog's verbosity (`-v=1`). */
 const verbosityArg = /^-v=\d{1,2}$/;
 
 export function admitPod(pod: unknown): Admission {
-  const refuse = (message: string): Admission => ({ ok: false, reason: 'Unschedulable', message: `${message}: the local node agent refuses to run it` });
+  const refuse = (message: string): Admission => ({ ok: false, reason: PodReason.Unschedulable, message: `${message}: the local node agent refuses to run it` });
   if (!isObject(pod)) return refuse('pod is not an object');
   // The uid names the pod's socket directory: it must be one safe path segment.
   const uid = (pod as V1Pod).metadata?.uid as unknown;
@@ -29,7 +30,7 @@ export function admitPod(pod: unknown): Admission {
   const foreign = s.containers.map((c) => c.image ?? '').filter((image) => workerKindOfImage(image) === undefined);
   if (foreign.length) {
     const known = Object.values(WorkerImages).map((w) => w.repository).join(', ');
-    return { ok: false, reason: 'ErrImageNeverPull', message: `image ${foreign.join(', ')} cannot run locally: the local node agent runs only the product's worker images (${known})` };
+    return { ok: false, reason: PodReason.ErrImageNeverPull, message: `image ${foreign.join(', ')} cannot run locally: the local node agent runs only the product's worker images (${known})` };
   }
   const podProblem = privilegeProblem('spec.securityContext', s.securityContext as V1SecurityContext | undefined);
   if (podProblem) return refuse(podProblem);

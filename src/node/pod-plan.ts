@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { V1Container, V1EnvFromSource, V1EnvVar, V1Pod, V1Probe, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { PodReason } from '../api/conditions.ts';
 import { ImporterEnv, LocalEnv, PodPaths, UploadServerEnv } from '../api/env.ts';
 import { WorkerImages, workerKindOfImage, type WorkerKind } from '../api/images.ts';
 import { parseQuantity } from '../api/quantity.ts';
@@ -174,7 +175,7 @@ interface VolumeSource {
 
 function buildPlan(inputs: PlanInputs): PodPlan {
   const { pod } = inputs;
-  if (pod.spec?.initContainers?.length) throw new PlanProblem('CreateContainerConfigError', 'init containers are not supported by the local node agent');
+  if (pod.spec?.initContainers?.length) throw new PlanProblem(PodReason.CreateContainerConfigError, 'init containers are not supported by the local node agent');
   const plan: PodPlan = { containers: [], dirs: [], files: [], ownedDirs: [], ownedFiles: [], confined: [], imageVolumes: [] };
   const volumes = new Map<string, VolumeSource>();
   for (const v of pod.spec?.volumes ?? []) volumes.set(v.name, mapVolume(v, inputs, plan));
@@ -185,7 +186,7 @@ function buildPlan(inputs: PlanInputs): PodPlan {
 function mapVolume(v: V1Volume, inputs: PlanInputs, plan: PodPlan): VolumeSource {
   if (v.persistentVolumeClaim) {
     const claim = inputs.claims.get(v.persistentVolumeClaim.claimName);
-    if (!claim) throw new PlanProblem('Unschedulable', `persistentvolumeclaim "${v.persistentVolumeClaim.claimName}" is not bound`);
+    if (!claim) throw new PlanProblem(PodReason.Unschedulable, `persistentvolumeclaim "${v.persistentVolumeClaim.claimName}" is not bound`);
     (claim.block ? plan.ownedFiles : plan.ownedDirs).push(claim.path);
     return { hostPath: claim.path, claim };
   }
@@ -197,7 +198,7 @@ function mapVolume(v: V1Volume, inputs: PlanInputs, plan: PodPlan): VolumeSource
   }
   if (v.image) {
     if (!v.image.reference) throw new PlanProblem('CreateContainerConfigError', `image volume "${v.name}" has no reference`);
-    if (v.image.pullPolicy === 'Never') throw new PlanProblem('ErrImageNeverPull', `image volume "${v.name}": pullPolicy Never, and the local node keeps no images to use instead`);
+    if (v.image.pullPolicy === 'Never') throw new PlanProblem(PodReason.ErrImageNeverPull, `image volume "${v.name}": pullPolicy Never, and the local node keeps no images to use instead`);
     plan.imageVolumes.push({ volume: v.name, reference: v.image.reference, dir });
     return { hostPath: dir, image: true };
   }
@@ -206,18 +207,18 @@ function mapVolume(v: V1Volume, inputs: PlanInputs, plan: PodPlan): VolumeSource
     : v.configMap
       ? { kind: 'configmap', name: v.configMap.name ?? '', data: inputs.configMaps.get(v.configMap.name ?? ''), items: v.configMap.items, mode: v.configMap.defaultMode, optional: v.configMap.optional }
       : undefined;
-  if (!source) throw new PlanProblem('CreateContainerConfigError', `volume "${v.name}" is of a type the local node agent cannot provide`);
+  if (!source) throw new PlanProblem(PodReason.CreateContainerConfigError, `volume "${v.name}" is of a type the local node agent cannot provide`);
   if (!source.data) {
     if (source.optional) return { hostPath: dir };
-    throw new PlanProblem('CreateContainerConfigError', `${source.kind} "${source.name}" not found`);
+    throw new PlanProblem(PodReason.CreateContainerConfigError, `${source.kind} "${source.name}" not found`);
   }
   const mode = source.mode ?? 0o644;
   const entries = source.items ?? Object.keys(source.data).map((key) => ({ key, path: key, mode: undefined }));
   for (const item of entries) {
     const data = source.data[item.key];
-    if (data === undefined) throw new PlanProblem('CreateContainerConfigError', `couldn't find key ${item.key} in ${source.kind} ${inputs.pod.metadata?.namespace}/${source.name}`);
+    if (data === undefined) throw new PlanProblem(PodReason.CreateContainerConfigError, `couldn't find key ${item.key} in ${source.kind} ${inputs.pod.metadata?.namespace}/${source.name}`);
     const file = path.join(dir, item.path);
-    if (!file.startsWith(dir + path.sep)) throw new PlanProblem('CreateContainerConfigError', `volume "${v.name}" item path ${item.path} escapes the volume`);
+    if (!file.startsWith(dir + path.sep)) throw new PlanProblem(PodReason.CreateContainerConfigError, `volume "${v.name}" item path ${item.path} escapes the volume`);
     plan.files.push({ path: file, data, mode: item.mode ?? mode });
   }
   return { hostPath: dir };
@@ -225,14 +226,14 @@ function mapVolume(v: V1Volume, inputs: PlanInputs, plan: PodPlan): VolumeSource
 
 function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource>, inputs: PlanInputs, plan: PodPlan): ContainerPlan {
   const kind = workerKindOfImage(c.image ?? '');
-  if (!kind) throw new PlanProblem('ErrImageNeverPull', `image ${c.image} cannot run locally`);
+  if (!kind) throw new PlanProblem(PodReason.ErrImageNeverPull, `image ${c.image} cannot run locally`);
   const mounts: Mount[] = [];
   let target: string | undefined;
   let fileSizeLimit: number | undefined;
   for (const m of c.volumeMounts ?? []) {
     const vol = volumes.get(m.name);
-    if (!vol) throw new PlanProblem('CreateContainerConfigError', `volume "${m.name}" is not defined in the pod`);
-    if (vol.claim?.block) throw new PlanProblem('CreateContainerConfigError', `volume "${m.name}" has volumeMode Block and must be used with volumeDevices`);
+    if (!vol) throw new PlanProblem(PodReason.CreateContainerConfigError, `volume "${m.name}" is not defined in the pod`);
+    if (vol.claim?.block) throw new PlanProblem(PodReason.CreateContainerConfigError, `volume "${m.name}" has volumeMode Block and must be used with volumeDevices`);
     const hostPath = subPathOf(vol.hostPath, m, plan);
     mounts.push({ podPath: stripSlash(m.mountPath), hostPath, root: vol.hostPath });
     if (stripSlash(m.mountPath) === PodPaths.dataDir && vol.claim) {
@@ -244,7 +245,7 @@ function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource
   }
   for (const d of c.volumeDevices ?? []) {
     const vol = volumes.get(d.name);
-    if (!vol?.claim?.block) throw new PlanProblem('CreateContainerConfigError', `volume "${d.name}" is not a Block claim and cannot be a volumeDevice`);
+    if (!vol?.claim?.block) throw new PlanProblem(PodReason.CreateContainerConfigError, `volume "${d.name}" is not a Block claim and cannot be a volumeDevice`);
     mounts.push({ podPath: d.devicePath, hostPath: vol.hostPath, root: vol.hostPath });
     if (d.devicePath === PodPaths.blockTarget || target === undefined) {
       target = vol.hostPath;
@@ -256,11 +257,11 @@ function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource
   mounts.sort((a, b) => b.podPath.length - a.podPath.length);
 
   const resolved = resolveEnv(c, inputs.pod, { secrets: inputs.secrets, configMaps: inputs.configMaps });
-  if (!resolved.ok) throw new PlanProblem('CreateContainerConfigError', resolved.message);
+  if (!resolved.ok) throw new PlanProblem(PodReason.CreateContainerConfigError, resolved.message);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(resolved.env)) {
     // envFrom brings a secret's or configMap's keys: they meet the same contract as env.
-    if (!envNameAllowed(kind, k)) throw new PlanProblem('CreateContainerConfigError', `variable ${JSON.stringify(k)} is not part of the ${kind} worker's contract`);
+    if (!envNameAllowed(kind, k)) throw new PlanProblem(PodReason.CreateContainerConfigError, `variable ${JSON.stringify(k)} is not part of the ${kind} worker's contract`);
     env[k] = pathValuedEnv[kind].has(k) ? confinedEnvPath(k, v, mounts, plan) : v;
   }
 
@@ -308,8 +309,8 @@ interface Mount {
 function subPathOf(volumePath: string, m: V1VolumeMount, plan: PodPlan): string {
   const sub = m.subPath;
   if (!sub) return volumePath;
-  if (path.isAbsolute(sub)) throw new PlanProblem('CreateContainerConfigError', `error SubPath \`${sub}\` must not be an absolute path`);
-  if (sub.split(/[/\\]/).includes('..')) throw new PlanProblem('CreateContainerConfigError', `unable to provision SubPath \`${sub}\`: must not contain '..'`);
+  if (path.isAbsolute(sub)) throw new PlanProblem(PodReason.CreateContainerConfigError, `error SubPath \`${sub}\` must not be an absolute path`);
+  if (sub.split(/[/\\]/).includes('..')) throw new PlanProblem(PodReason.CreateContainerConfigError, `unable to provision SubPath \`${sub}\`: must not contain '..'`);
   const hostPath = path.join(volumePath, sub);
   plan.confined.push({ root: volumePath, path: hostPath, createDir: true, what: `subPath ${sub}` });
   return hostPath;
@@ -319,7 +320,7 @@ function subPathOf(volumePath: string, m: V1VolumeMount, plan: PodPlan): string 
 function confinedEnvPath(name: string, value: string, mounts: readonly Mount[], plan: PodPlan): string {
   const normal = path.posix.normalize(value);
   const mount = value.split('/').includes('..') ? undefined : mounts.find((m) => normal === m.podPath || normal.startsWith(m.podPath + '/'));
-  if (!mount) throw new PlanProblem('CreateContainerConfigError', `${name}=${JSON.stringify(value)} is not a path inside one of the container's volume mounts`);
+  if (!mount) throw new PlanProblem(PodReason.CreateContainerConfigError, `${name}=${JSON.stringify(value)} is not a path inside one of the container's volume mounts`);
   const hostPath = mount.hostPath + normal.slice(mount.podPath.length);
   plan.confined.push({ root: mount.root, path: hostPath, createDir: false, what: `${name} ${value}` });
   return hostPath;
@@ -343,7 +344,7 @@ function planProbe(c: V1Container, p: V1Probe, hostPorts: ReadonlyMap<number, nu
   };
   const portOf = (port: number | string): number => {
     const containerPort = typeof port === 'number' ? port : c.ports?.find((cp) => cp.name === port)?.containerPort;
-    if (containerPort === undefined) throw new PlanProblem('CreateContainerConfigError', `probe port ${port} is not a port of container ${c.name}`);
+    if (containerPort === undefined) throw new PlanProblem(PodReason.CreateContainerConfigError, `probe port ${port} is not a port of container ${c.name}`);
     return requirePort(hostPorts, containerPort);
   };
   let probe: ProbePlan;
@@ -354,14 +355,14 @@ function planProbe(c: V1Container, p: V1Probe, hostPorts: ReadonlyMap<number, nu
   } else if (p.tcpSocket) {
     probe = { type: 'tcp', port: portOf(p.tcpSocket.port as number | string) };
   } else {
-    throw new PlanProblem('CreateContainerConfigError', `readiness probe of container ${c.name} has no handler the local node agent supports`);
+    throw new PlanProblem(PodReason.CreateContainerConfigError, `readiness probe of container ${c.name} has no handler the local node agent supports`);
   }
   return { probe, timing };
 }
 
 function requirePort(hostPorts: ReadonlyMap<number, number>, containerPort: number): number {
   const port = hostPorts.get(containerPort);
-  if (port === undefined) throw new PlanProblem('CreateContainerConfigError', `no host port allocated for container port ${containerPort}`);
+  if (port === undefined) throw new PlanProblem(PodReason.CreateContainerConfigError, `no host port allocated for container port ${containerPort}`);
   return port;
 }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import { PodReason } from '../api/conditions.ts';
 import type { Logger } from '../api/logger.ts';
 import { resetsBackoff, restartDelayMs, shouldRestart, type BackoffPolicy, type RestartPolicy } from './backoff.ts';
 import { startContainer, type RunningContainer } from './container-process.ts';
@@ -82,7 +83,7 @@ export class PodRuntime {
   private async runLoop(cp: ContainerPlan, cv: ContainerView): Promise<void> {
     const log = this.opts.logger.child({ pod: `${this.namespace}/${this.name}`, container: cp.name });
     let failures = 0;
-    if ('waiting' in cv.state && cv.state.waiting.reason === 'CrashLoopBackOff') {
+    if ('waiting' in cv.state && cv.state.waiting.reason === PodReason.CrashLoopBackOff) {
       cv.restartCount += 1;
     }
     for (;;) {
@@ -131,7 +132,7 @@ export class PodRuntime {
       const delay = restartDelayMs(failures, this.opts.backoff);
       cv.lastTerminated = term;
       cv.state = {
-        waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${cp.name} pod=${this.name}_${this.namespace}(${this.uid})` },
+        waiting: { reason: PodReason.CrashLoopBackOff, message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${cp.name} pod=${this.name}_${this.namespace}(${this.uid})` },
       };
       this.opts.onChange();
       this.opts.onEvent('Warning', 'BackOff', `Back-off restarting failed container ${cp.name} in pod ${this.name}_${this.namespace}(${this.uid})`);
@@ -183,7 +184,7 @@ function describeProbe(p: ProbePlan): string {
 }
 
 function seedView(name: string, image: string, prev: V1ContainerStatus | undefined, policy: RestartPolicy): ContainerView {
-  const fresh: ContainerView = { name, image, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } }, ready: false };
+  const fresh: ContainerView = { name, image, restartCount: 0, state: { waiting: { reason: PodReason.ContainerCreating } }, ready: false };
   if (!prev) return fresh;
   const restartCount = prev.restartCount ?? 0;
   const lastTerminated = prev.lastState?.terminated ? toTerminated(prev.lastState.terminated) : undefined;
@@ -194,15 +195,15 @@ function seedView(name: string, image: string, prev: V1ContainerStatus | undefin
     const startedAt = prev.state.running.startedAt;
     const gone: Terminated = {
       exitCode: 137,
-      reason: 'ContainerStatusUnknown',
+      reason: PodReason.ContainerStatusUnknown,
       message: 'The container could not be located when the node agent restarted',
       startedAt: startedAt ? (startedAt instanceof Date ? nowRfc3339(startedAt) : String(startedAt)) : now,
       finishedAt: now,
     };
     if (!shouldRestart(policy, gone.exitCode)) return { ...base, state: { terminated: gone } };
-    return { ...base, lastTerminated: gone, state: { waiting: { reason: 'CrashLoopBackOff', message: 'restarting after the node agent restarted' } } };
+    return { ...base, lastTerminated: gone, state: { waiting: { reason: PodReason.CrashLoopBackOff, message: 'restarting after the node agent restarted' } } };
   }
-  return { ...base, state: { waiting: { reason: prev.state?.waiting?.reason ?? 'ContainerCreating' } } };
+  return { ...base, state: { waiting: { reason: prev.state?.waiting?.reason ?? PodReason.ContainerCreating } } };
 }
 
 function toTerminated(t: NonNullable<NonNullable<V1ContainerStatus['state']>['terminated']>): Terminated {

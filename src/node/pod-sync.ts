@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
+import { PodReason } from '../api/conditions.ts';
 import { LocalEnv } from '../api/env.ts';
 import { LocalSocketAnnotation, PortMapAnnotation } from '../api/local-ports.ts';
 import type { Logger } from '../api/logger.ts';
@@ -106,8 +107,8 @@ export class PodSync {
 
     const admission = admitPod(pod);
     if (!admission.ok) {
-      const waitingReason = admission.reason === 'ErrImageNeverPull' ? 'ErrImageNeverPull' : 'CreateContainerConfigError';
-      hold({ restartPolicy, unschedulable: { reason: 'Unschedulable', message: admission.message }, containers: waitingAll(waitingReason, admission.message) });
+      const waitingReason = admission.reason === PodReason.ErrImageNeverPull ? PodReason.ErrImageNeverPull : PodReason.CreateContainerConfigError;
+      hold({ restartPolicy, unschedulable: { reason: PodReason.Unschedulable, message: admission.message }, containers: waitingAll(waitingReason, admission.message) });
       return;
     }
     const refs = podReferences(pod);
@@ -118,7 +119,7 @@ export class PodSync {
       if (!binding) {
         if (claim) this.o.claimWanted(namespace, claimName);
         const message = claim ? '0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.' : `persistentvolumeclaim "${claimName}" not found`;
-        hold({ restartPolicy, unschedulable: { reason: 'Unschedulable', message }, containers: waitingAll('ContainerCreating') });
+        hold({ restartPolicy, unschedulable: { reason: PodReason.Unschedulable, message }, containers: waitingAll(PodReason.ContainerCreating) });
         return;
       }
       claims.set(claimName, binding);
@@ -149,7 +150,7 @@ export class PodSync {
     for (const c of result.plan.confined) {
       const problem = await confinementProblem(c);
       if (problem) {
-        hold({ restartPolicy, containers: waitingAll('CreateContainerConfigError', problem) });
+        hold({ restartPolicy, containers: waitingAll(PodReason.CreateContainerConfigError, problem) });
         return;
       }
     }
@@ -161,7 +162,7 @@ export class PodSync {
         events('Normal', 'Pulled', `Successfully pulled image "${volume.reference}" for volume ${volume.volume} with the machine's credentials`);
       } catch (err) {
         const skipped = err instanceof ImageVolumePullError && err.skipped.length ? ` (${err.skipped.join('; ')})` : '';
-        hold({ restartPolicy, containers: waitingAll('ErrImagePull', `image volume ${volume.volume} ${volume.reference}: ${(err as Error).message}${skipped}`) }, imagePullRetryMs);
+        hold({ restartPolicy, containers: waitingAll(PodReason.ErrImagePull, `image volume ${volume.volume} ${volume.reference}: ${(err as Error).message}${skipped}`) }, imagePullRetryMs);
         return;
       }
     }

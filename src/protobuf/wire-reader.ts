@@ -11,7 +11,6 @@ export class ProtobufError extends Error {
 }
 
 export const WireType = { varint: 0, fixed64: 1, bytes: 2, fixed32: 5 } as const;
-export type WireTypeValue = (typeof WireType)[keyof typeof WireType];
 
 const utf8 = new TextDecoder('utf-8');
 

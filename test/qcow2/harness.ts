@@ -3,11 +3,12 @@
  * sink that applies extents to a temp file and checks none lands past the virtual size.
  */
 import { createHash } from 'node:crypto';
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CdiError } from '../../src/api/errors.ts';
 import { BufferPool, lendChunk } from '../../src/format/buffer-pool.ts';
 import type { ImageReader, RandomAccessInput } from '../../src/format/contracts.ts';
+import { openFileInput } from '../../src/format/file-input.ts';
 import { extentEnd } from '../../src/format/extent.ts';
 
 export function bufferInput(bytes: Uint8Array): RandomAccessInput {
@@ -23,25 +24,8 @@ export function bufferInput(bytes: Uint8Array): RandomAccessInput {
   };
 }
 
-export async function fileInput(file: string): Promise<RandomAccessInput> {
-  const { size } = await stat(file);
-  const fh = await open(file, 'r');
-  const input: RandomAccessInput & { close(): Promise<void> } = {
-    size,
-    async read(offset, length) {
-      if (offset + length > size) throw new CdiError('CDI_ERR_TRUNCATED', [`read past end at ${offset}`]);
-      const buf = Buffer.allocUnsafe(length);
-      const { bytesRead } = await fh.read(buf, 0, length, offset);
-      if (bytesRead !== length) throw new CdiError('CDI_ERR_TRUNCATED', [`short read at ${offset}`]);
-      return buf;
-    },
-    stream() {
-      throw new Error('not used');
-    },
-    close: () => fh.close(),
-  };
-  return input;
-}
+/** The product's file input: random reads and the sequential stream some readers take once their tables are read. */
+export const fileInput = openFileInput;
 
 export type Chunking = 'whole' | number | 'random';
 

@@ -1,6 +1,6 @@
 /**
- * Mutation fuzz driver for the format readers (the qcow2 fuzz's approach, shared by VHD and
- * VHDX): real small images get bytes flipped, set, or integers replaced in the regions that
+ * Mutation fuzz driver for the format readers (qcow2, VDI, VMDK, VHD and VHDX share it):
+ * real small images get bytes flipped, set, or integers replaced in the regions that
  * matter (headers, tables, bitmaps), or get truncated. Whatever happens, every reader either
  * converts or throws a CdiError: never anything else, never a hang, never an extent past the
  * virtual size (the harness's drain checks that). A failure names the seed and case to replay.

@@ -19,8 +19,6 @@ export const set = (...items: Uint8Array[]): Buffer => tlv(0x31, Buffer.concat(i
 export const boolean = (value: boolean): Buffer => tlv(0x01, Buffer.from([value ? 0xff : 0x00]));
 export const octetString = (bytes: Uint8Array): Buffer => tlv(0x04, bytes);
 export const utf8String = (text: string): Buffer => tlv(0x0c, Buffer.from(text, 'utf8'));
-export const ia5String = (text: string): Buffer => tlv(0x16, Buffer.from(text, 'ascii'));
-export const nullValue = (): Buffer => Buffer.from([0x05, 0x00]);
 
 /** A non-negative INTEGER from big-endian magnitude bytes, minimally encoded. */
 export function unsignedInteger(magnitude: Uint8Array): Buffer {

@@ -25,7 +25,7 @@ export interface ZeroRun {
 }
 
 /** Byte ranges [start, end) of a block's data that hold data, decoded from its prefix. */
-export type PresentRanges = (prefix: Uint8Array, length: number) => Array<readonly [number, number]>;
+type PresentRanges = (prefix: Uint8Array, length: number) => Array<readonly [number, number]>;
 
 export interface BlockMap {
   readonly blocks: MappedBlock[];

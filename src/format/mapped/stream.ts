@@ -10,9 +10,9 @@ import { CdiError } from '../../api/errors.ts';
 import { BufferPool, type Leased } from '../buffer-pool.ts';
 import type { ImageReader } from '../contracts.ts';
 import type { Extent } from '../extent.ts';
-import { abortError } from '../qcow2/abort.ts';
-import { ByteSource } from '../qcow2/byte-source.ts';
-import { SpillStore } from '../qcow2/spill.ts';
+import { abortError } from '../abort.ts';
+import { ByteSource } from '../byte-source.ts';
+import { SpillStore } from '../spill.ts';
 import type { BlockMap, Reserved } from './blocks.ts';
 import type { MappedFormat } from './random.ts';
 
@@ -26,23 +26,28 @@ const SMALL_PIECE = 64 * 1024;
 const GATHER = 1024 * 1024;
 
 export interface CursorOptions {
-  scratchDir: string;
+  /**
+   * Where bytes that pass before the table are kept. Without one the cursor keeps nothing: for
+   * a caller that has read the table already (random access) and reads only the blocks.
+   */
+  scratchDir?: string | undefined;
   signal?: AbortSignal | undefined;
   spillLimit?: number | undefined;
 }
 
 export class StreamCursor {
   /** While true, passing bytes outside reserved ranges are kept. */
-  keeping = true;
+  keeping: boolean;
   private readonly src: ByteSource;
-  private readonly store: SpillStore;
+  private readonly store: SpillStore | undefined;
   private readonly invalid: (reason: string) => CdiError;
   private reserved: Reserved[] = [];
   private readonly gathered = new BufferPool(GATHER, 8);
 
   constructor(stream: AsyncIterable<Uint8Array>, opts: CursorOptions, invalid: (reason: string) => CdiError) {
     this.src = new ByteSource(stream, opts.signal);
-    this.store = new SpillStore(opts.scratchDir, opts.spillLimit ?? Number.POSITIVE_INFINITY, WINDOW);
+    this.store = opts.scratchDir === undefined ? undefined : new SpillStore(opts.scratchDir, opts.spillLimit ?? Number.POSITIVE_INFINITY, WINDOW);
+    this.keeping = this.store !== undefined;
     this.invalid = invalid;
   }
 
@@ -51,7 +56,7 @@ export class StreamCursor {
   }
 
   spilled(): number {
-    return this.store.spilled();
+    return this.store?.spilled() ?? 0;
   }
 
   /** Host ranges that hold the format's metadata: never kept, and no block may lie there. */
@@ -110,14 +115,14 @@ export class StreamCursor {
 
   async close(): Promise<void> {
     await this.src.close();
-    await this.store.close();
+    await this.store?.close();
   }
 
   private async passTo(host: number): Promise<void> {
     while (this.src.pos < host) {
       const at = this.src.pos;
       let want = host - at;
-      if (!this.keeping) {
+      if (!this.keeping || !this.store) {
         if (!(await this.src.take(want))) return;
         continue;
       }
@@ -135,7 +140,7 @@ export class StreamCursor {
 
   private async passed(host: number, out: Uint8Array, what: string): Promise<void> {
     for (let done = 0; done < out.byteLength;) {
-      const n = await this.store.copy(host + done, out, done, out.byteLength - done);
+      const n = this.store ? await this.store.copy(host + done, out, done, out.byteLength - done) : 0;
       if (n === 0) throw this.invalid(`the ${what} at host offset ${host + done} lies behind data already read (it overlaps other metadata or data)`);
       done += n;
     }

@@ -7,7 +7,7 @@ import { isCdiError } from '../../api/errors.ts';
 import { openClusterDecoder, zstdFrameEnd } from './decompress.ts';
 import { parseHeader } from './header.ts';
 import { HostQueue, QueueHeap } from './host-queue.ts';
-import { SpillStore } from './spill.ts';
+import { SpillStore } from '../spill.ts';
 import { decodeL1, decodeL2, RUN_COMPRESSED, RUN_DATA, RUN_ZERO, RunList } from './tables.ts';
 
 /** A minimal valid header: 64 KiB clusters, `size` bytes, L1 at cluster 3. */

@@ -5,11 +5,11 @@
  */
 import { CdiError } from '../../api/errors.ts';
 
-export const QCOW2_MAGIC = 0x514649fb;
+const QCOW2_MAGIC = 0x514649fb;
 const V2_HEADER_LENGTH = 72;
 const V3_HEADER_LENGTH = 104;
 /** qemu's QCOW_MAX_L1_SIZE: 32 MiB of L1 entries. */
-export const MAX_L1_BYTES = 32 * 1024 * 1024;
+const MAX_L1_BYTES = 32 * 1024 * 1024;
 /** qemu's QCOW_MAX_REFTABLE_SIZE. */
 const MAX_REFTABLE_BYTES = 8 * 1024 * 1024;
 const MAX_SNAPSHOTS = 65536;
@@ -26,7 +26,7 @@ const EXT_FEATURE_TABLE = 0x6803f857;
 const EXT_CRYPTO_HEADER = 0x0537be77;
 const EXT_DATA_FILE = 0x44415441;
 
-export type CompressionType = 'zlib' | 'zstd';
+type CompressionType = 'zlib' | 'zstd';
 
 export interface Qcow2Header {
   readonly version: 2 | 3;
@@ -217,7 +217,7 @@ export function parseHeader(cluster0: Uint8Array, fileSize?: number): Qcow2Heade
 }
 
 /** A table must be cluster aligned, clear of the header cluster and (when the size is known) inside the file. */
-export function checkTable(what: string, offset: number, length: number, clusterSize: number, fileSize?: number): void {
+function checkTable(what: string, offset: number, length: number, clusterSize: number, fileSize?: number): void {
   if (length === 0) return;
   if (offset % clusterSize !== 0) throw invalid(`${what} offset ${offset} is not cluster aligned`);
   if (offset < clusterSize) throw invalid(`${what} overlaps the header`);

@@ -22,7 +22,7 @@ const INLINE_BELOW = 64 * 1024;
 const USE_WORKER = os.availableParallelism() > 1;
 const WORKER_QUEUE = 2;
 /** Output bytes of one batch that readers aim for: a pooled buffer each. */
-export const BATCH_OUTPUT = 2 * 1024 * 1024;
+const BATCH_OUTPUT = 2 * 1024 * 1024;
 /** Compressed bytes of one batch that readers aim for. */
 export const BATCH_INPUT = 1024 * 1024;
 
@@ -31,7 +31,7 @@ export function clustersPerBatch(clusterSize: number): number {
   return Math.max(1, Math.floor(BATCH_OUTPUT / clusterSize));
 }
 
-export interface InflateBatch {
+interface InflateBatch {
   readonly codec: Codec;
   readonly clusterSize: number;
   readonly input: Uint8Array;
@@ -46,7 +46,7 @@ export interface InflateBatch {
  * On success one buffer of `count * clusterSize` bytes, cluster i at `i * clusterSize`, with one
  * hold on its lease for the caller (undefined for a batch too large for the pool).
  */
-export type BatchResult =
+type BatchResult =
   | { readonly ok: true; readonly output: Uint8Array; readonly lease: Lease | undefined }
   | { readonly ok: false; readonly index: number; readonly message: string };
 

@@ -9,14 +9,11 @@ import type { Lease } from '../buffer-pool.ts';
 import { holdPerExtent, type Extent } from '../extent.ts';
 import { HEADER_PREFIX_BYTES, parseHeader, peekClusterSize, type Qcow2Header } from './header.ts';
 import { BATCH_INPUT, clustersPerBatch, runInflateBatch } from './inflate-pool.ts';
-import { abortError } from './abort.ts';
+import { MAX_DATA_READ, readInFlight, readRange } from '../random-read.ts';
 import { decodeL1, decodeL2, RUN_DATA, RUN_ZERO, RunList } from './tables.ts';
 
-/** Largest single read of uncompressed data; compressed ranges are read a batch at a time. */
-const MAX_DATA_READ = 2 * 1024 * 1024;
 /** Unneeded host bytes a read may span to join two runs (cheaper than a second request). */
 const MAX_GAP = 64 * 1024;
-const READS_IN_FLIGHT = 4;
 const L2_PREFETCH = 2;
 
 interface Job {
@@ -51,20 +48,8 @@ class RandomReader implements ImageReader {
     return 0;
   }
 
-  async *extents(): AsyncIterable<Extent> {
-    const inflight: Promise<Extent[]>[] = [];
-    try {
-      for await (const job of this.jobs()) {
-        const p = this.run(job);
-        p.catch(() => undefined);
-        inflight.push(p);
-        if (inflight.length >= READS_IN_FLIGHT) yield* await inflight.shift()!;
-      }
-      while (inflight.length > 0) yield* await inflight.shift()!;
-    } catch (err) {
-      if (this.signal?.aborted) throw abortError(this.signal);
-      throw err;
-    }
+  extents(): AsyncIterable<Extent> {
+    return readInFlight(this.jobs(), (job) => this.run(job), this.signal);
   }
 
   /** Walks the L2 tables in guest order, turning runs into coalesced read jobs. */
@@ -132,9 +117,7 @@ class RandomReader implements ImageReader {
   private async run(job: Job): Promise<Extent[]> {
     if (job.kind === RUN_ZERO) return [{ kind: 'zero', offset: job.guest[0]!, length: job.length[0]! }];
     const length = job.end - job.start;
-    const { bytes, lease } = this.input.readLeased
-      ? await this.input.readLeased(job.start, length, this.signal)
-      : { bytes: await this.input.read(job.start, length, this.signal), lease: undefined };
+    const { bytes, lease } = await readRange(this.input, job.start, length, this.signal);
     if (job.kind === RUN_DATA) return sliceData(job, bytes, lease);
     const out = await this.inflate(job, bytes);
     // the inflate pool is done with its input once the batch settles (the worker gets a copy)

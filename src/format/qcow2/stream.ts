@@ -9,12 +9,12 @@ import { CdiError } from '../../api/errors.ts';
 import type { ImageReader } from '../contracts.ts';
 import { BufferPool, type Lease } from '../buffer-pool.ts';
 import { holdPerExtent, type Extent } from '../extent.ts';
-import { abortError } from './abort.ts';
-import { ByteSource } from './byte-source.ts';
+import { abortError } from '../abort.ts';
+import { ByteSource } from '../byte-source.ts';
 import { HEADER_PREFIX_BYTES, parseHeader, peekClusterSize, type Qcow2Header } from './header.ts';
 import { HostQueue, QueueHeap } from './host-queue.ts';
 import { BATCH_INPUT, clustersPerBatch, runInflateBatch } from './inflate-pool.ts';
-import { SpillStore } from './spill.ts';
+import { SpillStore } from '../spill.ts';
 import { decodeL1, decodeL2, RUN_COMPRESSED, RUN_DATA, RUN_ZERO, RunList } from './tables.ts';
 
 const ITEM_L1 = 4;

@@ -68,7 +68,7 @@ export class RunList {
 }
 
 /** Guest bytes one L2 table maps. */
-export function l2Coverage(h: Qcow2Header): number {
+function l2Coverage(h: Qcow2Header): number {
   return h.clusterSize * h.l2Entries;
 }
 

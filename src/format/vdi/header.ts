@@ -18,12 +18,12 @@ const TYPE_DIFF = 4;
 const MIN_HEADER_SIZE = 0x180;
 const SECTOR = 512;
 /** qemu reads only 1 MiB blocks, and VirtualBox writes nothing else. */
-export const VDI_BLOCK_SIZE = 1024 * 1024;
+const VDI_BLOCK_SIZE = 1024 * 1024;
 /** qemu's VDI_BLOCKS_IN_IMAGE_MAX and the disk size it allows. */
 const MAX_BLOCKS = 0x3fffffff;
 const MAX_DISK_SIZE = MAX_BLOCKS * VDI_BLOCK_SIZE;
 /** The block map is read whole before any data: 32 MiB (8 TiB of disk), as qcow2's L1 limit. */
-export const MAX_MAP_BYTES = 32 * 1024 * 1024;
+const MAX_MAP_BYTES = 32 * 1024 * 1024;
 
 /** Block map entries at or above this are not allocated: 0xfffffffe discarded (zeros), 0xffffffff never written (zeros). */
 const FIRST_UNALLOCATED = 0xfffffffe;

@@ -8,9 +8,9 @@ import { CdiError } from '../../api/errors.ts';
 import { BufferPool } from '../buffer-pool.ts';
 import type { ImageReader } from '../contracts.ts';
 import type { Extent } from '../extent.ts';
-import { abortError } from '../qcow2/abort.ts';
-import { ByteSource } from '../qcow2/byte-source.ts';
-import { SpillStore } from '../qcow2/spill.ts';
+import { abortError } from '../abort.ts';
+import { ByteSource } from '../byte-source.ts';
+import { SpillStore } from '../spill.ts';
 import type { StreamOptions } from '../qcow2/stream.ts';
 import { decodeVdiMap, ENTRY_DISCARDED, parseVdiHeader, VDI_HEADER_BYTES, type VdiHeader } from './header.ts';
 

@@ -11,7 +11,7 @@ import { FOOTER_BYTES, hex, MAX_VIRTUAL_SIZE, SECTOR, u64, vhdChecksum, type Vhd
 export const HEADER_BYTES = 1024;
 const UNALLOCATED = 0xffffffff;
 
-export interface DynamicHeader {
+interface DynamicHeader {
   readonly tableOffset: number;
   readonly blockSize: number;
   readonly bitmapBytes: number;
@@ -78,7 +78,7 @@ export function decodeTable(table: Uint8Array, footer: VhdFooter, header: Dynami
 }
 
 /** Byte ranges of the sectors the bitmap marks present (a clear bit reads as zeros). */
-export function presentSectors(bitmap: Uint8Array, length: number): Array<readonly [number, number]> {
+function presentSectors(bitmap: Uint8Array, length: number): Array<readonly [number, number]> {
   const sectors = Math.ceil(length / SECTOR);
   const full = sectors >>> 3;
   let allSet = true;

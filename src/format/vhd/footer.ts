@@ -9,8 +9,8 @@ import { CdiError } from '../../api/errors.ts';
 export const FOOTER_BYTES = 512;
 export const SECTOR = 512;
 export const DISK_FIXED = 2;
-export const DISK_DYNAMIC = 3;
-export const DISK_DIFFERENCING = 4;
+const DISK_DYNAMIC = 3;
+const DISK_DIFFERENCING = 4;
 
 /** qemu refuses VHDs larger than 2040 GiB (the format's limit for Hyper-V and Virtual PC). */
 export const MAX_VIRTUAL_SIZE = 2040 * 1024 ** 3;

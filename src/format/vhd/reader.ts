@@ -1,6 +1,9 @@
 /**
  * VHD readers. Random access: a dynamic disk opens with a footer copy, a fixed disk is raw data
- * with the footer only at the end of the file. One pass: dynamic disks (footer copy, header and
+ * with the footer only at the end of the file. Once its table is read, a dynamic disk's blocks
+ * are read in one sequential pass in host order, not a read per block: each block sits behind
+ * its 512-byte sector bitmap, so per-block reads are small, unaligned and twice as many, and
+ * made file mode 1.5x slower than qemu-img where the pass matches it. One pass: dynamic disks (footer copy, header and
  * table come first). A fixed disk in a pipe has no magic until its last 512 bytes, so it arrives
  * here only from files and HTTP sources that honour Range; in a pipe it is read as raw, as CDI
  * and qemu-img's format probe also do.
@@ -10,7 +13,7 @@ import type { ImageReader, RandomAccessInput } from '../contracts.ts';
 import type { BlockMap } from '../mapped/blocks.ts';
 import { mappedRandomReader } from '../mapped/random.ts';
 import { mappedStreamReader, StreamCursor, type CursorOptions } from '../mapped/stream.ts';
-import { abortError } from '../qcow2/abort.ts';
+import { abortError } from '../abort.ts';
 import { decodeTable, HEADER_BYTES, invalid, parseDynamicHeader, reservedRanges } from './dynamic.ts';
 import { DISK_FIXED, FOOTER_BYTES, hasCookie, parseFooter, type VhdFooter } from './footer.ts';
 
@@ -31,7 +34,8 @@ export async function openVhdRandom(input: RandomAccessInput, opts: { signal?: A
     if (footer.diskType === DISK_FIXED) throw fixedAtStart();
     const header = parseDynamicHeader(await input.read(footer.dataOffset, HEADER_BYTES, signal), footer);
     const table = await input.read(header.tableOffset, header.entries * 4, signal);
-    return mappedRandomReader('vhd', footer.virtualSize, input, decodeTable(table, footer, header, input.size), signal);
+    const map = decodeTable(table, footer, header, input.size);
+    return mappedStreamReader('vhd', footer.virtualSize, new StreamCursor(input.stream(0, signal), { signal }, invalid), map, signal);
   }
   const footer = parseFooter(await input.read(input.size - FOOTER_BYTES, FOOTER_BYTES, signal), 'footer');
   if (footer.diskType !== DISK_FIXED) throw invalid('a dynamic disk must start with a copy of its footer, this one does not');

@@ -17,7 +17,7 @@ const UNMAPPED = 3;
 const FULLY_PRESENT = 6;
 const PARTIALLY_PRESENT = 7;
 
-export interface BatShape {
+interface BatShape {
   readonly dataBlocks: number;
   readonly chunkRatio: number;
   /** Bytes of BAT the disk needs (payload and interleaved bitmap entries). */

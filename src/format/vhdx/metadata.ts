@@ -22,7 +22,7 @@ const INFORMATIONAL = new Set([
 ]);
 
 /** Item, offset from the region start and length of the items the reader needs. */
-export interface ItemRef {
+interface ItemRef {
   readonly guid: string;
   readonly offset: number;
   readonly length: number;

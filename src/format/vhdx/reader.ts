@@ -9,7 +9,7 @@ import { CdiError } from '../../api/errors.ts';
 import { MAX_TABLE_ENTRIES } from '../mapped/blocks.ts';
 import { mappedRandomReader } from '../mapped/random.ts';
 import { mappedStreamReader, StreamCursor, type CursorOptions } from '../mapped/stream.ts';
-import { abortError } from '../qcow2/abort.ts';
+import { abortError } from '../abort.ts';
 import { batShape, decodeBat, reservedRanges } from './bat.ts';
 import { invalid, LAYOUT_BYTES, parseLayout } from './layout.ts';
 import { diskParameters, parseMetadataTable, TABLE_BYTES } from './metadata.ts';

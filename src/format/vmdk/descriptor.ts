@@ -11,7 +11,7 @@ export const DESCRIPTOR_MAGIC = '# Disk DescriptorFile';
 /** Descriptors are a few hundred bytes; qemu reads at most 1 MiB of one. */
 export const MAX_DESCRIPTOR_BYTES = 64 * 1024;
 
-export interface ExtentLine {
+interface ExtentLine {
   readonly access: string;
   readonly sectors: number;
   readonly type: string;
@@ -67,7 +67,7 @@ export function parseDescriptor(text: string): Descriptor {
  * The embedded descriptor of a sparse extent: it must describe this one extent (its file name
  * is this file's, whatever it was called) and agree with the header's capacity.
  */
-export function checkEmbedded(desc: Descriptor, virtualSize: number): void {
+function checkEmbedded(desc: Descriptor, virtualSize: number): void {
   if (desc.extents.length > 1) throw new CdiError('CDI_ERR_VMDK_EXTERNAL_FILE', [desc.extents[1]!.file]);
   const extent = desc.extents[0];
   if (!extent) return;
@@ -77,7 +77,7 @@ export function checkEmbedded(desc: Descriptor, virtualSize: number): void {
   }
 }
 
-export interface FlatLayout {
+interface FlatLayout {
   /** Byte offset of the extent inside the stream. */
   readonly offset: number;
   readonly virtualSize: number;

@@ -9,7 +9,7 @@ export const SECTOR = 512;
 
 /** Whole sectors that `bytes` bytes take. */
 export const sectorsOf = (bytes: number): number => Math.ceil(bytes / SECTOR);
-export const VMDK4_MAGIC = 0x564d444b; // "KDMV" read little-endian
+const VMDK4_MAGIC = 0x564d444b; // "KDMV" read little-endian
 const VMDK3_MAGIC = 0x44574f43; // "COWD"
 
 const FLAG_NL_DETECT = 1 << 0;
@@ -25,7 +25,7 @@ const MAX_GRAIN_SECTORS = 4096;
 /** qemu refuses grain tables above 512 entries ("L2 table size too big"). */
 const MAX_GTES_PER_GT = 512;
 /** A grain directory above 16 MiB (4 Mi tables, 128 TiB with 64 KiB grains) is refused rather than allocated. */
-export const MAX_GD_ENTRIES = 4 * 1024 * 1024;
+const MAX_GD_ENTRIES = 4 * 1024 * 1024;
 
 export const MARKER_EOS = 0;
 export const MARKER_GT = 1;

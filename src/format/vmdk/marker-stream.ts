@@ -7,8 +7,8 @@ import { CdiError } from '../../api/errors.ts';
 import { BufferPool, type Lease } from '../buffer-pool.ts';
 import type { ImageReader } from '../contracts.ts';
 import { holdPerExtent, type Extent } from '../extent.ts';
-import { abortError } from '../qcow2/abort.ts';
-import type { ByteSource } from '../qcow2/byte-source.ts';
+import { abortError } from '../abort.ts';
+import type { ByteSource } from '../byte-source.ts';
 import { BATCH_INPUT, clustersPerBatch, runInflateBatch } from '../qcow2/inflate-pool.ts';
 import {
   checkFooter, grainGuest, invalid, MARKER_EOS, MARKER_FOOTER, MARKER_GD, MARKER_GT, parseMarker, parseSparseHeader, SECTOR,

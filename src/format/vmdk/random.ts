@@ -8,7 +8,7 @@
 import { CdiError } from '../../api/errors.ts';
 import type { ImageReader, RandomAccessInput } from '../contracts.ts';
 import { holdPerExtent, type Extent } from '../extent.ts';
-import { abortError } from '../qcow2/abort.ts';
+import { dataExtent, MAX_DATA_READ, readInFlight, readRange } from '../random-read.ts';
 import { BATCH_INPUT, clustersPerBatch, runInflateBatch } from '../qcow2/inflate-pool.ts';
 import { checkDescriptor, MAX_DESCRIPTOR_BYTES } from './descriptor.ts';
 import {
@@ -18,9 +18,6 @@ import {
 import { decodeGD, decodeGT, gtBytes, RUN_COMPRESSED, RUN_DATA, RUN_ZERO, RunList } from './tables.ts';
 import { UnitSet } from './unit-set.ts';
 
-/** Largest single read of uncompressed grains. */
-const MAX_DATA_READ = 2 * 1024 * 1024;
-const READS_IN_FLIGHT = 4;
 const GT_PREFETCH = 2;
 
 type Job =
@@ -51,20 +48,8 @@ class RandomReader implements ImageReader {
     return 0;
   }
 
-  async *extents(): AsyncIterable<Extent> {
-    const inflight: Promise<Extent[]>[] = [];
-    try {
-      for await (const job of this.jobs()) {
-        const p = this.run(job);
-        p.catch(() => undefined);
-        inflight.push(p);
-        if (inflight.length >= READS_IN_FLIGHT) yield* await inflight.shift()!;
-      }
-      while (inflight.length > 0) yield* await inflight.shift()!;
-    } catch (err) {
-      if (this.signal?.aborted) throw abortError(this.signal);
-      throw err;
-    }
+  extents(): AsyncIterable<Extent> {
+    return readInFlight(this.jobs(), (job) => this.run(job), this.signal);
   }
 
   private claim(host: number, length: number, what: string): void {
@@ -138,10 +123,7 @@ class RandomReader implements ImageReader {
   private async run(job: Job): Promise<Extent[]> {
     if (job.kind === 'zero') return [{ kind: 'zero', offset: job.guest, length: job.length }];
     if (job.kind === 'data') {
-      const { bytes, lease } = this.input.readLeased
-        ? await this.input.readLeased(job.host, job.length, this.signal)
-        : { bytes: await this.input.read(job.host, job.length, this.signal), lease: undefined };
-      return [{ kind: 'data', offset: job.guest, data: bytes, ...(lease ? { lease } : {}) }];
+      return [dataExtent(job.guest, await readRange(this.input, job.host, job.length, this.signal))];
     }
     return this.grains(job);
   }
@@ -149,9 +131,7 @@ class RandomReader implements ImageReader {
   /** Reads a run of compressed grains with their markers, checks each marker, and inflates them as one batch. */
   private async grains(job: Extract<Job, { kind: 'grains' }>): Promise<Extent[]> {
     const end = Math.min(this.input.size, job.host[job.host.length - 1]! + this.grainSpan);
-    const { bytes, lease } = this.input.readLeased
-      ? await this.input.readLeased(job.start, end - job.start, this.signal)
-      : { bytes: await this.input.read(job.start, end - job.start, this.signal), lease: undefined };
+    const { bytes, lease } = await readRange(this.input, job.start, end - job.start, this.signal);
     try {
       return await this.inflate(job, bytes);
     } finally {

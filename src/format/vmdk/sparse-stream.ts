@@ -7,10 +7,10 @@
 import { CdiError } from '../../api/errors.ts';
 import type { ImageReader } from '../contracts.ts';
 import type { Extent } from '../extent.ts';
-import { abortError } from '../qcow2/abort.ts';
-import type { ByteSource } from '../qcow2/byte-source.ts';
+import { abortError } from '../abort.ts';
+import type { ByteSource } from '../byte-source.ts';
 import { HostQueue, QueueHeap } from '../qcow2/host-queue.ts';
-import { SpillStore } from '../qcow2/spill.ts';
+import { SpillStore } from '../spill.ts';
 import { invalid, SECTOR, sectorsOf, type SparseHeader } from './header.ts';
 import { exactly, skipTo } from './stream-io.ts';
 import { decodeGD, decodeGT, gtBytes, RUN_DATA, RUN_ZERO, RunList } from './tables.ts';

@@ -1,6 +1,6 @@
 /** Reading a VMDK from a byte stream: skipping and exact reads with coded truncation errors. */
 import { CdiError } from '../../api/errors.ts';
-import type { ByteSource } from '../qcow2/byte-source.ts';
+import type { ByteSource } from '../byte-source.ts';
 
 /** Drops bytes up to `host`; false when the stream ended first. */
 export async function skipTo(src: ByteSource, host: number): Promise<boolean> {

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { CdiError } from '../../api/errors.ts';
+import { CdiError } from '../api/errors.ts';
 
 const ZEROS = new Uint8Array(64 * 1024);
 

@@ -1,4 +1,4 @@
-import { CdiError } from '../../api/errors.ts';
+import { CdiError } from '../api/errors.ts';
 
 /** The coded error for a conversion stopped by its AbortSignal. */
 export function abortError(signal: AbortSignal): CdiError {

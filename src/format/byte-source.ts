@@ -1,4 +1,4 @@
-import { claimChunk, type BufferPool, type Lease, type Leased } from '../buffer-pool.ts';
+import { claimChunk, type BufferPool, type Lease, type Leased } from './buffer-pool.ts';
 
 /**
  * Sequential reader over an async iterable of chunks, handing out views without copying when it
