@@ -182,7 +182,11 @@ function analyse(program: ts.Program, checker: ts.TypeChecker, methods: Map<stri
     if (ts.isIdentifier(node) || ts.isPrivateIdentifier(node)) {
       let symbol = checker.getSymbolAtLocation(node);
       if (symbol && symbol.flags & ts.SymbolFlags.Alias) symbol = checker.getAliasedSymbol(symbol);
-      for (const decl of symbol?.declarations ?? []) enqueueDeclaration(decl);
+      for (const decl of symbol?.declarations ?? []) {
+        enqueueDeclaration(decl);
+        // `const { f } = await import('./m.ts')`: the binding's type leads to f's declaration.
+        if (ts.isBindingElement(decl)) for (const target of checker.getTypeAtLocation(node).getSymbol()?.declarations ?? []) enqueueDeclaration(target);
+      }
     }
     ts.forEachChild(node, walk);
   };
