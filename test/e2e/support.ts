@@ -29,13 +29,14 @@ function exitOf(p: ChildProcess): Promise<void> {
   return new Promise((resolve) => p.once('exit', () => resolve()));
 }
 
-export async function startServe(): Promise<Serve> {
+/** `extraArgs` go after serve's own flags (e.g. `--vm-accelerator tcg`). */
+export async function startServe(extraArgs: readonly string[] = []): Promise<Serve> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'cdi-e2e-'));
   let child: ChildProcess;
   let log = '';
   const launch = async () => {
     const started = log.length;
-    const args = ['serve', '--data-dir', dataDir, '--port', '0', '--upload-proxy-port', '0'];
+    const args = ['serve', '--data-dir', dataDir, '--port', '0', '--upload-proxy-port', '0', ...extraArgs];
     // CDI_SERVE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles serve itself.
     const nodeArgs = process.env.CDI_SERVE_NODE_ARGS?.split(' ').filter(Boolean);
     const [command, argv] = nodeArgs?.length ? [process.execPath, [...nodeArgs, path.join(root, 'src/cli/main.ts'), ...args]] : [cdi, args];

@@ -12,7 +12,7 @@ const run = promisify(execFile);
  * partition (syslinux, Debian's kernel, an initramfs whose /init is a static busybox script) and
  * an ext4 root partition (mkfs.ext4 -d) holding `payload.bin`. The init prints the marker, the
  * sha256 of the payload it reads from the ext4 root, any cloud-init NoCloud user-data it finds
- * on an ISO 9660 disk, and powers off. Needs the Debian packages of scripts/install-deps.sh
+ * on an ISO 9660 disk, and powers off (or, built with `hold`, keeps running). Needs the Debian packages of scripts/install-deps.sh
  * --test (linux-image-cloud-amd64, busybox-static, syslinux, mtools, dosfstools, fdisk).
  */
 export interface BootableDisk {
@@ -28,6 +28,7 @@ export const GuestLines = {
   payload: (sha: string) => `CDI-GUEST-PAYLOAD ${sha}`,
   userData: 'CDI-GUEST-USERDATA ',
   poweroff: 'CDI-GUEST-POWEROFF',
+  holding: 'CDI-GUEST-HOLDING',
 } as const;
 
 const kernelRelease = async (): Promise<string> => {
@@ -61,16 +62,20 @@ for d in /dev/vd? /dev/sd? /dev/sr?; do
     umount /ci
   fi
 done
+if [ -f /root/hold ]; then
+  echo "${GuestLines.holding}"
+  while true; do sleep 3600; done
+fi
 echo "${GuestLines.poweroff}"
 poweroff -f
 `;
 }
 
 /** Builds (or reuses, keyed by marker and payload) a bootable disk in `dir`. */
-export async function buildBootableDisk(dir: string, opts: { marker: string; payload: Buffer; format?: 'raw' | 'qcow2' }): Promise<BootableDisk> {
+export async function buildBootableDisk(dir: string, opts: { marker: string; payload: Buffer; format?: 'raw' | 'qcow2'; hold?: boolean }): Promise<BootableDisk> {
   const format = opts.format ?? 'raw';
   const payloadSha256 = createHash('sha256').update(opts.payload).digest('hex');
-  const key = createHash('sha256').update(opts.marker).update(payloadSha256).update(format).digest('hex').slice(0, 12);
+  const key = createHash('sha256').update(opts.marker).update(payloadSha256).update(format).update(opts.hold ? 'hold' : '').digest('hex').slice(0, 12);
   const out = path.join(dir, `bootable-${key}.${format === 'raw' ? 'img' : 'qcow2'}`);
   if (await fs.stat(out).then(() => true, () => false)) return { path: out, format, marker: opts.marker, payloadSha256 };
 
@@ -98,6 +103,7 @@ export async function buildBootableDisk(dir: string, opts: { marker: string; pay
     const rootDir = path.join(work, 'root');
     await fs.mkdir(rootDir);
     await fs.writeFile(path.join(rootDir, 'payload.bin'), opts.payload);
+    if (opts.hold) await fs.writeFile(path.join(rootDir, 'hold'), '');
     const ext4 = path.join(work, 'root.ext4');
     await run('mkfs.ext4', ['-q', '-F', '-L', 'cdiroot', '-d', rootDir, ext4, `${(rootSectors * sector) / 1024}k`]);
 

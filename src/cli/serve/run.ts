@@ -16,6 +16,8 @@ export interface ServeOptions {
   host: string;
   port: number;
   uploadProxyPort: number;
+  /** The local VM runtime's accelerator (default auto). */
+  vmAccelerator?: 'auto' | 'kvm' | 'tcg';
   logger: Logger;
 }
 
@@ -52,7 +54,7 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     const agent = await startNodeAgent({ kubeConfig: pooledKubeConfig(loaded), dataDir: o.dataDir, logger: o.logger });
     closers.push(() => agent.close());
     await ensureNamespace(kubeConfig, DefaultCdiNamespace);
-    const controller = await startController({ kubeConfig, logger: o.logger, pollDigest: pollImageDigest });
+    const controller = await startController({ kubeConfig, logger: o.logger, pollDigest: pollImageDigest, vmAccelerator: o.vmAccelerator ?? 'auto' });
     closers.push(() => controller.stop());
 
     const core = kubeConfig.makeApiClient(CoreV1Api);
