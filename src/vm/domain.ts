@@ -123,7 +123,7 @@ export function buildDomain(name: string, spec: VirtualMachineInstanceSpec, clai
     volumes.push(...source.volumes);
     disks.push({ name: v.name, bus: 'virtio', cdrom: false, readOnly: source.readOnly, ...source.disk });
   }
-  if (disks.length === 0) problems.push('the VMI has no disk to boot from');
+  if (disks.length === 0 && problems.length === 0) problems.push('the VMI has no disk to boot from');
 
   const network = networkOf(spec, problems);
   if (problems.length) return { ok: false, problems };
