@@ -215,6 +215,16 @@ spec:
 ---
 apiVersion: kubevirt.io/v1
 kind: VirtualMachine
+metadata: {name: qemu-fails}
+spec:
+  runStrategy: Once
+  template:
+    spec:
+      domain: {cpu: {cores: 5000}, devices: {disks: [{name: scratch, cdrom: {bus: sata}}]}}
+      volumes: [{name: scratch, emptyDisk: {capacity: 16Mi}}]
+---
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
 metadata: {name: gpu}
 spec:
   runStrategy: Always
@@ -235,6 +245,9 @@ spec:
     const blank = await vmiPhase('blank', 'Failed');
     expect(blank.status?.conditions?.find((c) => c.type === 'Ready')?.message).toMatch(/no bootable disk: root has no boot signature/);
     await printable('blank', 'Stopped');
+
+    const crashed = await vmiPhase('qemu-fails', 'Failed');
+    expect(crashed.status?.conditions?.find((c) => c.type === 'Ready')?.message).toMatch(/^QEMU exited with status 1: .*CPUs/s);
 
     const gpu = await until(async () => {
       const vmi = await getVmi('gpu');
