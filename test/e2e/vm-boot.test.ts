@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBootableDisk, GuestLines, type BootableDisk } from '../support/bootable-disk.ts';
+import { buildBootableDisk, GuestHttpPort, GuestLines, type BootableDisk } from '../support/bootable-disk.ts';
 import { kubectl, kubectlWithInput } from '../support/kubectl.ts';
 import { startNginx, type Nginx } from '../support/nginx.ts';
 import { cacheDir } from '../support/qemu.ts';
@@ -86,7 +86,7 @@ async function subresource(vm: string, action: string): Promise<{ code: number; 
   return kubectlWithInput(serve.kubeconfig, '{}', 'replace', '--raw', `/apis/subresources.kubevirt.io/v1/namespaces/default/virtualmachines/${vm}/${action}`, '-f', '-');
 }
 
-function vmYaml(name: string, runStrategy: string, url: string, extra = { disks: '', volumes: '' }): string {
+function vmYaml(name: string, runStrategy: string, url: string, extra = { disks: '', volumes: '', devices: '', networks: '' }): string {
   return `apiVersion: kubevirt.io/v1
 kind: VirtualMachine
 metadata:
@@ -104,7 +104,7 @@ spec:
         resources: {requests: {memory: 256Mi}}
         devices:
           disks:
-          - {name: root, disk: {bus: virtio}, bootOrder: 1}${extra.disks}
+          - {name: root, disk: {bus: virtio}, bootOrder: 1}${extra.disks}${extra.devices}${extra.networks}
       volumes:
       - {name: root, dataVolume: {name: ${name}-root}}${extra.volumes}
 `;
@@ -129,6 +129,8 @@ describe('VMs through cdi serve and kubectl', () => {
       vmYaml('boot', 'Once', url(disk), {
         disks: '\n          - {name: cloudinit, disk: {bus: virtio}}',
         volumes: '\n      - name: cloudinit\n        cloudInitNoCloud:\n          userData: |\n            #cloud-config\n            marker: userdata-reached-the-guest',
+        devices: '',
+        networks: '',
       }),
     );
     const vmi = await vmiPhase('boot', 'Succeeded');
@@ -147,13 +149,29 @@ describe('VMs through cdi serve and kubectl', () => {
   });
 
   it('runs a guest that stays up: Running and ready, then stop, start and restart through the subresource paths', async () => {
-    await apply(vmYaml('held', 'Always', url(holdingDisk)));
+    await apply(
+      vmYaml('held', 'Always', url(holdingDisk), {
+        disks: '',
+        volumes: '',
+        devices: `\n          interfaces: [{name: default, masquerade: {}, ports: [{name: http, port: ${GuestHttpPort}}]}]`,
+        networks: '\n      networks: [{name: default, pod: {}}]',
+      }),
+    );
     const first = await vmiPhase('held', 'Running');
     const running = await printable('held', 'Running');
     await until(async () => ((await getVm('held')).status?.ready ? true : undefined), 'VM held ready');
     expect(running.status?.conditions?.find((c) => c.type === 'DataVolumesReady')?.status).toBe('True');
     const pod = await launcherPod('held');
     await until(async () => ((await consoleOf(pod)).includes(GuestLines.holding) ? true : undefined), 'guest holding', 240_000);
+    // The interface's port reaches the guest's HTTP server from 127.0.0.1 on the pod's host port.
+    const portMap = await kubectl(serve.kubeconfig, 'get', 'pod', pod, '-o', 'jsonpath={.metadata.annotations.local\\.cdi\\.kubevirt\\.io/port-map}');
+    const hostPort = (JSON.parse(portMap.stdout) as Record<string, number>)[String(GuestHttpPort)];
+    expect(hostPort).toBeGreaterThan(0);
+    const page = await until(async () => {
+      const res = await fetch(`http://127.0.0.1:${hostPort}/`).catch(() => undefined);
+      return res?.ok ? res.text() : undefined;
+    }, 'guest HTTP server through the forwarded port');
+    expect(page.trim()).toBe(GuestLines.marker('e2e-hold'));
 
     expect((await subresource('held', 'start')).stderr).toContain('VM is already running');
     const stop = await subresource('held', 'stop');

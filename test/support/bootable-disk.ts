@@ -12,7 +12,8 @@ const run = promisify(execFile);
  * partition (syslinux, Debian's kernel, an initramfs whose /init is a static busybox script) and
  * an ext4 root partition (mkfs.ext4 -d) holding `payload.bin`. The init prints the marker, the
  * sha256 of the payload it reads from the ext4 root, any cloud-init NoCloud user-data it finds
- * on an ISO 9660 disk, and powers off (or, built with `hold`, keeps running). Needs the Debian packages of scripts/install-deps.sh
+ * on an ISO 9660 disk, and powers off (or, built with `hold`, keeps running and, with a NIC,
+ * serves the marker over HTTP on GuestHttpPort). Needs the Debian packages of scripts/install-deps.sh
  * --test (linux-image-cloud-amd64, busybox-static, syslinux, mtools, dosfstools, fdisk).
  */
 export interface BootableDisk {
@@ -39,7 +40,10 @@ const kernelRelease = async (): Promise<string> => {
 };
 
 /** virtio disks, SCSI and ISO 9660: what the init needs to find its root and a cloud-init disk. */
-const modules = ['virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', 'virtio_blk', 'scsi_common', 'scsi_mod', 'virtio_scsi', 'sd_mod', 'cdrom', 'isofs'];
+const modules = ['virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', 'virtio_blk', 'scsi_common', 'scsi_mod', 'virtio_scsi', 'sd_mod', 'cdrom', 'isofs', 'failover', 'net_failover', 'virtio_net'];
+
+/** The held guest serves its marker over HTTP on this port, at QEMU user networking's guest address. */
+export const GuestHttpPort = 8080;
 
 function initScript(marker: string): string {
   return `#!/bin/busybox sh
@@ -63,6 +67,11 @@ for d in /dev/vd? /dev/sd? /dev/sr?; do
   fi
 done
 if [ -f /root/hold ]; then
+  if ip link set eth0 up 2>/dev/null; then
+    ip addr add 10.0.2.15/24 dev eth0
+    mkdir -p /www && echo "${GuestLines.marker(marker)}" > /www/index.html
+    httpd -p ${GuestHttpPort} -h /www
+  fi
   echo "${GuestLines.holding}"
   while true; do sleep 3600; done
 fi
@@ -75,7 +84,7 @@ poweroff -f
 export async function buildBootableDisk(dir: string, opts: { marker: string; payload: Buffer; format?: 'raw' | 'qcow2'; hold?: boolean }): Promise<BootableDisk> {
   const format = opts.format ?? 'raw';
   const payloadSha256 = createHash('sha256').update(opts.payload).digest('hex');
-  const key = createHash('sha256').update(opts.marker).update(payloadSha256).update(format).update(opts.hold ? 'hold' : '').digest('hex').slice(0, 12);
+  const key = createHash('sha256').update(opts.marker).update(payloadSha256).update(format).update(opts.hold ? 'hold' : '').update(initScript(opts.marker)).digest('hex').slice(0, 12);
   const out = path.join(dir, `bootable-${key}.${format === 'raw' ? 'img' : 'qcow2'}`);
   if (await fs.stat(out).then(() => true, () => false)) return { path: out, format, marker: opts.marker, payloadSha256 };
 
