@@ -39,7 +39,7 @@ export async function serveVmSubresource(
   if (!(VmActions as readonly string[]).includes(action)) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
   if (req.method !== 'PUT') throw methodNotAllowed(`only PUT is allowed on virtualmachines/${action}`);
   auth.require(user, resourceAttributes({ verb: 'update', apiGroup: SubresourceGroup, resource: 'virtualmachines', subresource: action, namespace, name }));
-  const body = ((await readJson(req).catch(() => ({}))) ?? {}) as { gracePeriodSeconds?: number; paused?: boolean; dryRun?: string[] };
+  const body = ((await readJson(req)) ?? {}) as { gracePeriodSeconds?: number; paused?: boolean; dryRun?: string[] };
   if (body.paused) throw badRequest('starting paused is not supported by the local VM runtime');
   if (action === 'restart' && body.gracePeriodSeconds !== undefined && body.gracePeriodSeconds !== 0) {
     throw badRequest(body.gracePeriodSeconds > 0 ? 'For force restart, only gracePeriod=0 is supported for now' : 'gracePeriod has to be greater or equal to 0');

@@ -11,7 +11,7 @@ import { recordEvent } from './events.ts';
 import type { Cache, Caches } from './informers.ts';
 import { isConflict, isNotFound, type Kube } from './kube.ts';
 import { key, splitKey } from './names.ts';
-import { launcherPod, LauncherLabels, refusedVmiStatus, vmiStatusFromPod } from './vmi.ts';
+import { launcherGoneStatus, launcherPod, LauncherLabels, refusedVmiStatus, vmiStatusFromPod } from './vmi.ts';
 import { runWorkers, WorkQueue } from './workqueue.ts';
 
 /**
@@ -89,7 +89,14 @@ export class VmiController {
     const now = rfc3339();
     let pod = this.launcherOf(vmi);
     let status: VirtualMachineInstance['status'];
-    if (!pod && !VmiFinalPhases.has(vmi.status?.phase ?? '')) {
+    const phase = vmi.status?.phase ?? 'Pending';
+    if (!pod && phase !== 'Pending' && !VmiFinalPhases.has(phase)) {
+      // Not in the cache may only mean the pod informer has not listed yet: ask the API.
+      const listed = await this.kube.core.listNamespacedPod({ namespace, labelSelector: `${LauncherLabels.createdBy}=${vmi.metadata?.uid ?? ''}` });
+      pod = listed.items[0];
+      // Otherwise its launcher pod was deleted under it: the guest is gone, as virt-controller says.
+      status = pod ? vmiStatusFromPod(vmi, pod, this.accelerator, now) : launcherGoneStatus(vmi, now);
+    } else if (!pod && phase === 'Pending') {
       const claims = new Map<string, ClaimInfo>();
       for (const v of vmi.spec?.volumes ?? []) {
         const claimName = v.dataVolume?.name ?? v.persistentVolumeClaim?.claimName;

@@ -110,6 +110,18 @@ export function vmiStatusFromPod(vmi: VirtualMachineInstance, pod: V1Pod | undef
   return status;
 }
 
+/** A started VMI whose launcher pod is gone (deleted by hand, or lost) has Failed. */
+export function launcherGoneStatus(vmi: VirtualMachineInstance, now: string): VirtualMachineInstance['status'] {
+  const before = vmi.status ?? {};
+  const { activePods: _gone, ...rest } = before;
+  return {
+    ...rest,
+    phase: 'Failed',
+    conditions: [condition(before.conditions, 'Ready', 'False', now, 'PodNotExists', 'virt-launcher pod does not exist: the guest is gone')],
+    phaseTransitionTimestamps: [...(before.phaseTransitionTimestamps ?? []), { phase: 'Failed', phaseTransitionTimestamp: now }],
+  };
+}
+
 /** A VMI the runtime refuses stays Pending; Synchronized=False names every reason. */
 export function refusedVmiStatus(vmi: VirtualMachineInstance, problems: string[], now: string): VirtualMachineInstance['status'] {
   const before = vmi.status ?? {};

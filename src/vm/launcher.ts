@@ -95,7 +95,11 @@ async function launch(config: LauncherConfig, logger: Logger): Promise<number> {
     process.stderr.write(b);
     stderr = (stderr + b.toString()).slice(-2048);
   });
-  const stop = () => child.kill('SIGTERM');
+  let stopped: string | undefined;
+  const stop = (signal: NodeJS.Signals) => {
+    stopped = signal;
+    child.kill('SIGTERM');
+  };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
@@ -105,6 +109,13 @@ async function launch(config: LauncherConfig, logger: Logger): Promise<number> {
     });
     child.once('exit', (c, s) => resolve({ code: c, signal: s }));
   });
+  if (stopped) {
+    // The pod is going away under a running guest: not a power-off (the VMI fails, as KubeVirt's does).
+    const why = `the guest was stopped: the virt-launcher pod was terminated (${stopped})`;
+    await fs.promises.writeFile(config.terminationLog, why);
+    logger.info({ signal: stopped }, why);
+    return 143;
+  }
   if (code === 0) {
     logger.info({}, 'guest powered off');
     await fs.promises.writeFile(config.terminationLog, 'guest powered off');

@@ -51,27 +51,36 @@ async function vmiPhase(name: string, phase: string, timeoutMs = 240_000): Promi
       seen = `${vmi?.status?.phase} ${JSON.stringify(vmi?.status?.conditions)}`;
       return vmi?.status?.phase === phase ? vmi : undefined;
     },
-    `VMI ${name} ${phase} (now ${seen})`,
+    `VMI ${name} ${phase}`,
     timeoutMs,
-  );
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)} (last seen: ${seen})`);
+  });
 }
 
 async function printable(name: string, status: string, timeoutMs = 120_000): Promise<Vm> {
   let seen = '';
   return until(
     async () => {
-      const vm = await getVm(name);
+      const vm = await getVm(name).catch((err: unknown) => {
+        seen = `error ${String(err).slice(0, 200)}`;
+        throw err;
+      });
       seen = `${vm.status?.printableStatus}`;
       return vm.status?.printableStatus === status ? vm : undefined;
     },
-    `VM ${name} printableStatus ${status} (now ${seen})`,
+    `VM ${name} printableStatus ${status}`,
     timeoutMs,
-  );
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)} (last seen: ${seen})`);
+  });
 }
 
-async function launcherPod(vm: string): Promise<string> {
+/** The launcher pod of a VM's VMI (of the VMI with `vmiUid`: an earlier run's pod may still be terminating). */
+async function launcherPod(vm: string, vmiUid?: string): Promise<string> {
+  const selector = `kubevirt.io=virt-launcher,vm.kubevirt.io/name=${vm}${vmiUid ? `,kubevirt.io/created-by=${vmiUid}` : ''}`;
   return until(async () => {
-    const r = await kubectl(serve.kubeconfig, 'get', 'pods', '-l', `kubevirt.io=virt-launcher,vm.kubevirt.io/name=${vm}`, '-o', 'jsonpath={.items[*].metadata.name}');
+    const r = await kubectl(serve.kubeconfig, 'get', 'pods', '-l', selector, '-o', 'jsonpath={.items[*].metadata.name}');
     return r.stdout.trim() || undefined;
   }, `virt-launcher pod of ${vm}`);
 }
@@ -199,13 +208,19 @@ describe('VMs through cdi serve and kubectl', () => {
     }, 'VMI held restarted', 120_000);
     expect(third.metadata?.uid).not.toBe(second.metadata?.uid);
 
+    // A launcher pod deleted under a running guest fails its VMI; Always backs off before the next.
+    const gone = await kubectl(serve.kubeconfig, 'delete', 'pod', await launcherPod('held', third.metadata?.uid), '--wait=false');
+    expect(gone.code, gone.stderr).toBe(0);
+    const looping = await printable('held', 'CrashLoopBackOff');
+    expect((looping.status as { startFailure?: { consecutiveFailCount?: number } }).startFailure?.consecutiveFailCount).toBe(1);
+
     const del = await kubectl(serve.kubeconfig, 'delete', 'vm', 'held');
     expect(del.code, del.stderr).toBe(0);
     await until(async () => {
       const r = await kubectl(serve.kubeconfig, 'get', 'vmi,pods', '-o', 'name');
       return /held/.test(r.stdout) ? undefined : true;
     }, 'VM held, its VMI and pod deleted');
-  });
+  }, 400_000);
 
   it('refuses bad input with clear conditions and cdi serve stays healthy', async () => {
     await apply(`apiVersion: kubevirt.io/v1
