@@ -154,12 +154,18 @@ export class VirtualMachineController {
     const retryAt = startFailure?.retryAfterTimestamp ? Date.parse(startFailure.retryAfterTimestamp) : 0;
     const backingOff = retryAt > Date.now();
     if (backingOff) this.queue.addAfter(key(namespace, name), retryAt - Date.now() + 50);
-    const decision = decideRun({ strategy, vmi, requests, volumesReady: volumes.ready, backingOff });
+    const decided = decideRun({ strategy, vmi, requests, volumesReady: volumes.ready, backingOff });
+    // A new failure is recorded before its VMI goes: deleted first, a lost status write would forget the back-off.
+    const newFailure = startFailure !== failure && startFailure !== undefined;
+    const decision = newFailure ? { create: false, delete: false, consumed: 0 } : decided;
+    if (newFailure) this.queue.addAfter(key(namespace, name), 200);
     let current: VirtualMachineInstance | undefined = vmi;
     if (decision.delete && vmi) {
       this.logger.info({ virtualMachine: `${namespace}/${name}`, strategy }, 'deleting VirtualMachineInstance');
-      await this.kube.custom.deleteNamespacedCustomObject({ ...vmiRef, namespace, name, propagationPolicy: 'Background' }).catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
+      // By uid: a cache that lags our own writes must never delete the next run's VMI of the same name.
+      const uid = vmi.metadata?.uid;
+      await this.kube.custom.deleteNamespacedCustomObject({ ...vmiRef, namespace, name, propagationPolicy: 'Background', ...(uid ? { body: { preconditions: { uid } } } : {}) }).catch((err: unknown) => {
+        if (!isNotFound(err) && !isConflict(err)) throw err;
       });
       await this.event(vm, 'Normal', 'SuccessfulDelete', `Stopped the virtual machine by deleting the virtual machine instance ${vmi.metadata?.uid}`);
       current = { ...vmi, metadata: { ...vmi.metadata, deletionTimestamp: now } };
