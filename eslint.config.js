@@ -25,18 +25,20 @@ export const layers = {
   cloner: { allow: ['api', 'format', 'sources', 'worker'], why: 'cloner library' },
   'upload-server': { allow: ['api', 'format', 'upload', 'worker'], why: 'upload server library' },
   'upload-proxy': { allow: ['api', 'upload'], why: 'upload proxy library' },
-  // pod-plan.test.ts checks the agent runs the pods the controller renders
-  node: { allow: ['api', 'sources'], testAllow: ['controller'], why: 'the local node agent speaks the Kubernetes API, runs worker processes and pulls image volumes as a kubelet does' },
-  controller: { allow: ['api', 'cluster/pki'], why: 'the controller speaks only the Kubernetes API; cluster/pki for certificate rotation' },
+  // pod-plan.test.ts checks the agent runs the pods the controller renders; pod-admission.test.ts admits launcher pods built from a domain
+  node: { allow: ['api', 'sources'], testAllow: ['controller', 'vm'], why: 'the local node agent speaks the Kubernetes API, runs worker processes and pulls image volumes as a kubelet does' },
+  // the local VM runtime: its launcher finds QEMU as the node agent finds its tools
+  vm: { allow: ['api', 'node/tools.ts'], why: 'the local VM runtime: domain from a VMI spec, QEMU command line, run strategies, cloud-init ISO, launcher' },
+  controller: { allow: ['api', 'cluster/pki', 'vm'], why: 'the controller speaks only the Kubernetes API; cluster/pki for certificate rotation, vm for the VMI domain and run strategies' },
   'cluster/pki': { allow: ['api'], why: 'certificates with node:crypto, shared by every TLS endpoint' },
   // the apiserver serves pod logs from, and seeds the storage class of, the node agent's layout
-  apiserver: { allow: ['api', 'admission', 'protobuf', 'cluster/pki', 'node/layout.ts'], why: 'the embedded API server' },
+  apiserver: { allow: ['api', 'admission', 'protobuf', 'cluster/pki', 'node/layout.ts', 'vm'], why: 'the embedded API server' },
   cluster: { allow: ['api', 'admission', 'log', 'controller', 'sources', 'upload', 'upload-proxy', 'worker'], why: 'cluster-mode mains: controller, token API, upload proxy server' },
   cli: { allow: ['*'], why: 'the cdi command composes everything in src/' },
 };
 
 /** Top-level trees: the images' mains import only src/; nothing imports them. */
-const mains = ['importer', 'uploadserver', 'uploadproxy'];
+const mains = ['importer', 'uploadserver', 'uploadproxy', 'virtlauncher'];
 const outsideSrc = [...mains, 'test', 'bench'];
 const isFileLayer = (name) => ['log', 'log-destination'].includes(name);
 const maxDepth = 4;

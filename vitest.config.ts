@@ -13,7 +13,7 @@ export default defineConfig({
     })),
     coverage: {
       provider: 'v8',
-      include: ['src/**/*.ts', 'importer/**/*.ts', 'uploadproxy/**/*.ts', 'uploadserver/**/*.ts'],
+      include: ['src/**/*.ts', 'importer/**/*.ts', 'uploadproxy/**/*.ts', 'uploadserver/**/*.ts', 'virtlauncher/**/*.ts'],
       exclude: ['**/*.test.ts'],
       // test/support/totals-reporter.ts prints the totals, before the final pass/fail line.
       reporter: [],

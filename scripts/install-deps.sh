@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Installs what the product (and, with --test, the test suite) needs. Idempotent and quiet
-# when everything is already present.
+# Installs what the product (with --vm, also QEMU for cdi serve's local VM runtime; with
+# --test, what the test suite needs) needs. Idempotent and quiet when everything is present.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$CDI_ROOT"
 runtime_pkgs=(xz-utils openssl util-linux)
-test_pkgs=(qemu-utils nginx docker-registry skopeo xz-utils zstd pigz openssl curl apache2-utils util-linux python3-kubernetes)
+test_pkgs=(qemu-utils nginx docker-registry skopeo xz-utils zstd pigz openssl curl apache2-utils util-linux python3-kubernetes qemu-system-x86 linux-image-cloud-amd64 busybox-static syslinux syslinux-common mtools dosfstools e2fsprogs fdisk genisoimage)
+vm_pkgs=(qemu-system-x86 ovmf)
 want=("${runtime_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want=("${test_pkgs[@]}")
+[ "${1:-}" = "--vm" ] && want=("${runtime_pkgs[@]}" "${vm_pkgs[@]}")
 missing=()
 for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

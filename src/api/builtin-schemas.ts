@@ -302,6 +302,11 @@ export const VirtualMachineSchema = root('v1.VirtualMachine', 'VirtualMachine ha
   status: opaque({ description: 'The observed state of the VirtualMachine.' }),
 });
 
+export const VirtualMachineInstanceSchema = root('v1.VirtualMachineInstance', 'VirtualMachineInstance is one run of a virtual machine (KubeVirt); cdi serve runs it in a virt-launcher pod.', {
+  spec: opaque({ description: "KubeVirt's VirtualMachineInstanceSpec; what the local VM runtime cannot provide is reported in the Synchronized condition." }),
+  status: opaque({ description: 'The observed state of the VirtualMachineInstance.' }),
+});
+
 export const UploadTokenRequestSchema = root('v1beta1.UploadTokenRequest', 'UploadTokenRequest asks for a token to upload into a claim.', {
   spec: goType('v1beta1.UploadTokenRequestSpec', obj({ pvcName: str({ description: 'Name of the claim to upload into.' }) }, ['pvcName'])),
   status: goType('v1beta1.UploadTokenRequestStatus', obj({ token: str({ description: 'The token to present to the upload proxy.' }) })),

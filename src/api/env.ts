@@ -47,6 +47,18 @@ export const LocalEnv = {
   scratchDir: 'CDI_SCRATCH_DIR',
   /** Where the node agent put the pulled image volume, instead of PodPaths.imageVolume. */
   imageVolumeDir: 'CDI_IMAGE_VOLUME_DIR',
+  /** A launcher container's mounts: a JSON array of { podPath, hostPath }, longest pod path first. */
+  mounts: 'CDI_MOUNTS',
+  /** A launcher container's host ports: a JSON object of container port → host port. */
+  portMap: 'CDI_PORT_MAP',
+} as const;
+
+/** The virt-launcher pod's contract: the domain the compute container runs and the console file both share. */
+export const LauncherEnv = {
+  /** The checked domain (src/vm/domain.ts) as JSON: devices name in-pod paths only. */
+  domain: 'VIRT_LAUNCHER_DOMAIN',
+  /** The guest's serial console file, in the pod's private emptyDir. */
+  consoleLog: 'VIRT_LAUNCHER_CONSOLE_LOG',
 } as const;
 
 /** CDI's fixed in-pod paths. */

@@ -11,6 +11,7 @@ import {
   StorageClassSchema,
   UploadTokenRequestSchema,
   VirtualMachineSchema,
+  VirtualMachineInstanceSchema,
 } from '../api/builtin-schemas.ts';
 import {
   ClusterRoleBindingSchema,
@@ -59,6 +60,7 @@ const builtins: Record<string, JsonSchema> = {
 const crds: Record<string, JsonSchema> = {
   ...Object.fromEntries(crdSpecs.map((c) => [c.kind, rootSchema(c.schema)])),
   VirtualMachine: VirtualMachineSchema,
+  VirtualMachineInstance: VirtualMachineInstanceSchema,
 };
 
 const cache = new Map<string, KindSchema>();

@@ -202,6 +202,17 @@ export const kinds: readonly KindInfo[] = [
       { name: 'Ready', type: 'string', path: 'status.ready' },
     ],
   }),
+  row('kubevirt.io', 'v1', 'VirtualMachineInstance', 'virtualmachineinstances', {
+    shortNames: ['vmi', 'vmis'],
+    subresources: ['status'],
+    categories: all,
+    columns: [
+      { name: 'Phase', type: 'string', path: 'status.phase' },
+      { name: 'IP', type: 'string', path: (o) => readPath(o, 'status.interfaces.0.ipAddress') },
+      { name: 'NodeName', type: 'string', path: 'status.nodeName' },
+      { name: 'Ready', type: 'string', path: (o) => (o.status as { conditions?: Array<{ type: string; status: string }> } | undefined)?.conditions?.find((c) => c.type === 'Ready')?.status ?? '' },
+    ],
+  }),
 ];
 
 export function apiVersionOf(info: KindInfo): string {

@@ -23,6 +23,7 @@ import { ApiError, badRequest, internal, methodNotAllowed, pathNotFound } from '
 import { toTable, wantsTable } from './table.ts';
 import { createUploadToken } from './upload-token-request.ts';
 import { serveWatch } from './watch.ts';
+import { serveVmSubresource, SubresourceGroup } from './vm-subresources.ts';
 
 /**
  * Maps Kubernetes REST paths and verbs onto the object service:
@@ -280,6 +281,9 @@ export function createRouter(o: RouterOptions): (req: IncomingMessage, res: Serv
       if (parts.length === 2) return sendJson(res, 200, resourceList('', 'v1'));
       const t = resolve('', 'v1', parts.slice(2));
       if (t) return serveResource(t, req, res, q, user);
+    }
+    if (parts[0] === 'apis' && parts[1] === SubresourceGroup && parts[2] === 'v1' && parts[3] === 'namespaces' && parts[5] === 'virtualmachines' && parts.length === 8) {
+      return serveVmSubresource(service, o.auth, user, req, res, parts[4]!, parts[6]!, parts[7]!);
     }
     if (parts[0] === 'apis' && parts.length >= 2) {
       if (parts.length === 2) {

@@ -12,6 +12,7 @@ import { DataSourceController } from './datasource.ts';
 import { DataImportCronController } from './golden/dataimportcron-controller.ts';
 import { StorageProfileController } from './storageprofile.ts';
 import { shouldManageVirtualMachines, VirtualMachineController } from './vm-controller.ts';
+import { chooseAccelerator, VmiController, type AcceleratorChoice } from './vmi-controller.ts';
 
 export { createUploadFailureRecorder, createUploadTargetResolver } from './upload-resolver.ts';
 export type { UploadTarget, UploadTargetResolver } from '../api/upload-target.ts';
@@ -29,6 +30,11 @@ export interface ControllerOptions {
   namespace?: string;
   /** Create DataVolumes from VMs' dataVolumeTemplates: 'auto' does so only where no KubeVirt is installed. */
   virtualMachines?: boolean | 'auto';
+  /**
+   * The local VM runtime's accelerator (embedded mode only): 'auto' uses KVM when /dev/kvm opens
+   * read-write, else TCG; 'tcg' forces software emulation (KubeVirt's useEmulation).
+   */
+  vmAccelerator?: AcceleratorChoice;
   /** Concurrent DataVolume reconciles. */
   workers?: number;
   /**
@@ -80,9 +86,12 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
     volumesOnNodeDisk: embedded,
   });
   const manageVms = opts.virtualMachines === 'auto' || opts.virtualMachines === undefined ? await shouldManageVirtualMachines(kube, logger) : opts.virtualMachines;
-  const vmController = manageVms ? new VirtualMachineController(kube, caches, logger) : undefined;
+  // Only cdi serve's node agent runs virt-launcher pods: on a cluster, KubeVirt runs VMs.
+  const vmiController = manageVms && embedded ? new VmiController(kube, caches, logger, await chooseAccelerator(opts.vmAccelerator ?? 'auto')) : undefined;
+  const vmController = manageVms ? new VirtualMachineController(kube, caches, logger, vmiController?.vmis) : undefined;
   const informers: Record<string, Cache<KubernetesObject>> = { ...(caches as unknown as Record<string, Cache<KubernetesObject>>) };
   if (vmController) informers.virtualMachines = vmController.vms as unknown as Cache<KubernetesObject>;
+  if (vmiController) informers.virtualMachineInstances = vmiController.vmis as unknown as Cache<KubernetesObject>;
   for (const [name, informer] of Object.entries(informers)) guardHandlers(name, informer, logger);
   // Handlers go on before the first list so no event is missed.
   new StorageProfileController(kube, caches, logger).start();
@@ -91,11 +100,12 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
   cronController.start();
   dvController.start();
   vmController?.start();
+  vmiController?.start();
   const stopped = { value: false };
   await startAll(informers, logger, stopped);
   const rotation = setInterval(() => void pki.sync().catch((err) => logger.warn({ err: String(err) }, 'certificate sync failed')), 3_600_000);
   rotation.unref();
-  logger.info({ virtualMachines: manageVms, maxRunningWorkers: dvController.maxRunningWorkers }, 'controller started');
+  logger.info({ virtualMachines: manageVms, vmRuntime: vmiController !== undefined, maxRunningWorkers: dvController.maxRunningWorkers }, 'controller started');
   return {
     async stop() {
       stopped.value = true;
@@ -103,7 +113,7 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
       const stopInformer = (name: string, informer: { stop(): Promise<void> }) =>
         informer.stop().catch((err: unknown) => logger.warn({ code: 'CDI_ERR_KUBE_REQUEST', informer: name, err: String(err) }, 'informer did not stop cleanly'));
       await Promise.all(Object.entries(informers).map(([name, informer]) => stopInformer(name, informer)));
-      await Promise.all([dvController.stop(), vmController?.stop(), cronController.stop()]);
+      await Promise.all([dvController.stop(), vmController?.stop(), vmiController?.stop(), cronController.stop()]);
     },
   };
 }

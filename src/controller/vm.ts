@@ -4,6 +4,7 @@ import { ApiVersion, type DataVolume, type DataVolumeSpec } from '../api/datavol
 import type { ObjectMeta } from '../api/core-schemas.ts';
 import type { DataSource } from '../api/datasource.ts';
 import { isSucceededOrPendingPopulation, Phase } from '../api/phases.ts';
+import type { VirtualMachineInstanceSpec } from '../vm/types.ts';
 import { resolveDataSourceChain } from './datasource-chain.ts';
 
 /**
@@ -24,7 +25,7 @@ export interface VirtualMachine {
     running?: boolean;
     runStrategy?: string;
     dataVolumeTemplates?: DataVolumeTemplate[];
-    template?: { spec?: { priorityClassName?: string; volumes?: Array<{ name: string; dataVolume?: { name: string } }> } };
+    template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: VirtualMachineInstanceSpec & { priorityClassName?: string } };
   };
   status?: VirtualMachineStatus;
 }

@@ -2,6 +2,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { admitPod } from './pod-admission.ts';
 import { podReferences, portsToAllocate } from './pod-plan.ts';
+import { launcherPod } from '../controller/vmi.ts';
+import { buildDomain } from '../vm/domain.ts';
 
 const raw = (spec: unknown) => ({ metadata: { name: 'p', uid: '0b6f3a51-uid' }, spec }) as unknown as V1Pod;
 const worker = { name: 'c', image: 'cdi-ts/importer:latest' };
@@ -53,5 +55,23 @@ describe('admitPod', () => {
     expect(admitPod(upload)).toMatchObject({ ok: false, message: expect.stringContaining('env "IMPORTER_ENDPOINT" is not a variable of the uploadServer worker\'s contract') });
     const cloner = raw({ containers: [{ name: 'c', image: 'cdi-ts/cloner:latest', env: [{ name: 'IMPORTER_EXTRA_HEADER_0', value: 'x' }] }] });
     expect(admitPod(cloner)).toMatchObject({ ok: false, message: expect.stringContaining('env "IMPORTER_EXTRA_HEADER_0" is not a variable of the cloner worker\'s contract') });
+  });
+});
+
+describe('admitPod with virt-launcher pods', () => {
+  const built = buildDomain('vm1', { volumes: [{ name: 'root', dataVolume: { name: 'root-dv' } }] }, new Map([['root-dv', { block: false }]]), 'kvm');
+  if (!built.ok) throw new Error(built.problems.join('; '));
+  const p = { ...launcherPod({ metadata: { name: 'vm1', uid: 'vmi-uid' } }, built.domain, built.volumes, 'abcde'), metadata: { name: 'x', uid: 'pod-uid' } };
+  const compute = p.spec!.containers[0]!;
+  const withCompute = (c: object) => ({ ...p, spec: { ...p.spec!, containers: [{ ...compute, ...c }] } });
+
+  it('admits the launcher pod the VMI controller builds', () => {
+    expect(admitPod(p)).toEqual({ ok: true });
+  });
+
+  it('refuses a command, a variable outside the launcher contract, or a container name the image has no entry for', () => {
+    expect(admitPod(withCompute({ command: ['/bin/sh'] }))).toMatchObject({ ok: false, message: expect.stringContaining('command is set') });
+    expect(admitPod(withCompute({ env: [{ name: 'LD_PRELOAD', value: 'x' }] }))).toMatchObject({ ok: false, message: expect.stringContaining('"LD_PRELOAD" is not a variable of the virtLauncher worker\'s contract') });
+    expect(admitPod(withCompute({ name: 'sidecar' }))).toMatchObject({ ok: false, reason: 'ErrImageNeverPull' });
   });
 });

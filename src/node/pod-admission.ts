@@ -1,6 +1,6 @@
 import type { V1Container, V1Pod, V1SecurityContext } from '@kubernetes/client-node';
 import { PodReason } from '../api/conditions.ts';
-import { WorkerImages, workerKindOfImage } from '../api/images.ts';
+import { LauncherImage, nodeKindOf, WorkerImages } from '../api/images.ts';
 import { envNameAllowed } from './worker-contract.ts';
 
 /**
@@ -27,9 +27,9 @@ export function admitPod(pod: unknown): Admission {
   const shape = specShapeProblem(spec);
   if (shape) return refuse(shape);
   const s = spec as NonNullable<V1Pod['spec']>;
-  const foreign = s.containers.map((c) => c.image ?? '').filter((image) => workerKindOfImage(image) === undefined);
+  const foreign = s.containers.filter((c) => nodeKindOf(c) === undefined).map((c) => c.image ?? '');
   if (foreign.length) {
-    const known = Object.values(WorkerImages).map((w) => w.repository).join(', ');
+    const known = [...Object.values(WorkerImages).map((w) => w.repository), `${LauncherImage.repository} (containers ${Object.keys(LauncherImage.entries).join(', ')})`].join(', ');
     return { ok: false, reason: PodReason.ErrImageNeverPull, message: `image ${foreign.join(', ')} cannot run locally: the local node agent runs only the product's worker images (${known})` };
   }
   const podProblem = privilegeProblem('spec.securityContext', s.securityContext as V1SecurityContext | undefined);
@@ -46,7 +46,7 @@ function containerProblem(c: V1Container, at: string): string | undefined {
   const arg = (c.args ?? []).find((a) => typeof a !== 'string' || !verbosityArg.test(a));
   if (arg !== undefined) return `${at}.args ${JSON.stringify(arg)} is not a worker argument (only -v=<level>)`;
   if (c.workingDir) return `${at}.workingDir is set: a worker runs in the directory the node agent gives it`;
-  const kind = workerKindOfImage(c.image ?? '');
+  const kind = nodeKindOf(c);
   const name = (c.env ?? []).map((e) => e.name).find((n) => kind === undefined || !envNameAllowed(kind, n));
   if (name !== undefined) return `${at}.env ${JSON.stringify(name)} is not a variable of the ${kind} worker's contract`;
   if (c.livenessProbe) return `${at}.livenessProbe is not supported`;

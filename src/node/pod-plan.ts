@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { V1Container, V1EnvFromSource, V1EnvVar, V1Pod, V1Probe, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { PodReason } from '../api/conditions.ts';
 import { ImporterEnv, LocalEnv, PodPaths, UploadServerEnv } from '../api/env.ts';
-import { WorkerImages, workerKindOfImage, type WorkerKind } from '../api/images.ts';
+import { KvmResource, nodeEntryOf, nodeKindOf, type NodeKind } from '../api/images.ts';
 import { parseQuantity } from '../api/quantity.ts';
 import { objectsOf } from './pod-admission.ts';
 import { resolveEnv, type ObjectData } from './pod-env.ts';
@@ -32,6 +32,8 @@ export interface PlanInputs {
   /** Where an upload server container also listens, owner-only, for the embedded upload proxy. */
   uploadSocketPath: string;
   projectRoot: string;
+  /** The group of /dev/kvm, when the host has one: a container asking for devices.kubevirt.io/kvm joins it. */
+  kvmGroup?: number;
 }
 
 export type ProbePlan =
@@ -48,7 +50,7 @@ export interface ProbeTiming {
 
 export interface ContainerPlan {
   name: string;
-  kind: WorkerKind;
+  kind: NodeKind;
   entry: string;
   args: string[];
   env: Record<string, string>;
@@ -225,7 +227,7 @@ function mapVolume(v: V1Volume, inputs: PlanInputs, plan: PodPlan): VolumeSource
 }
 
 function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource>, inputs: PlanInputs, plan: PodPlan): ContainerPlan {
-  const kind = workerKindOfImage(c.image ?? '');
+  const kind = nodeKindOf(c);
   if (!kind) throw new PlanProblem(PodReason.ErrImageNeverPull, `image ${c.image} cannot run locally`);
   const mounts: Mount[] = [];
   let target: string | undefined;
@@ -280,18 +282,29 @@ function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource
   const firstPort = c.ports?.[0]?.containerPort;
   if (firstPort !== undefined) env[LocalEnv.listenPort] = String(requirePort(inputs.hostPorts, firstPort));
   if (kind === 'uploadServer') env[LocalEnv.listenSocket] = inputs.uploadSocketPath;
+  if (kind === 'virtLauncher' || kind === 'guestConsoleLog') {
+    // The launcher opens the disks its domain names by in-pod path, through these.
+    env[LocalEnv.mounts] = JSON.stringify(mounts.map((m) => ({ podPath: m.podPath, hostPath: m.hostPath })));
+    const ports = (c.ports ?? []).map((p) => [p.containerPort, requirePort(inputs.hostPorts, p.containerPort)]);
+    if (ports.length) env[LocalEnv.portMap] = JSON.stringify(Object.fromEntries(ports));
+  }
+  const user = workerUser(inputs.pod, c);
+  if (c.resources?.limits?.[KvmResource] !== undefined) {
+    if (inputs.kvmGroup === undefined) throw new PlanProblem('Unschedulable', `${KvmResource}: this host has no /dev/kvm`);
+    user.groups = [...new Set([...user.groups, inputs.kvmGroup])];
+  }
 
   const readiness = c.readinessProbe ? planProbe(c, c.readinessProbe, inputs.hostPorts) : undefined;
   const memoryLimit = parseQuantity(c.resources?.limits?.memory as string | undefined);
   return {
     name: c.name,
     kind,
-    entry: path.join(inputs.projectRoot, WorkerImages[kind].entry),
+    entry: path.join(inputs.projectRoot, nodeEntryOf(kind)),
     args: [...(c.args ?? [])],
     env,
     ...(fileSizeLimit !== undefined ? { fileSizeLimit } : {}),
     ...(memoryLimit !== undefined && memoryLimit > 0 ? { memoryLimit } : {}),
-    user: workerUser(inputs.pod, c),
+    user,
     terminationLogPath: terminationLog,
     fallbackToLogsOnError: c.terminationMessagePolicy === 'FallbackToLogsOnError',
     ...(readiness ? { readiness } : {}),

@@ -137,6 +137,7 @@ export class PodSync {
       terminationLogPath: (c) => terminationLogPath(this.o.dataDir, namespace, name, c),
       uploadSocketPath: path.join(this.o.socketDir, uid, 'upload.sock'),
       projectRoot: this.o.projectRoot,
+      kvmGroup: await fs.promises.stat('/dev/kvm').then((st) => st.gid, () => undefined),
     });
     if (!result.ok) {
       hold({ restartPolicy, containers: waitingAll(result.reason, result.message) }, configRetryMs);

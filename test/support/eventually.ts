@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 type NotYet = undefined | null | false;
 
 /**
- * The one polling helper of the suites and benchmarks: retries `check` every 50 ms until it gives
+ * The one polling helper of the suites and benchmarks: retries `check` every `intervalMs` (50 ms) until it gives
  * a value other than undefined, null or false, and returns that value. A throw from `check`
  * counts as "not yet"; on timeout the error names `what` and the last throw. It sleeps on
  * node:timers/promises, which vitest's fake timers leave alone, and does not import vitest
@@ -14,6 +14,7 @@ export async function eventually<T>(
   check: () => T | NotYet | Promise<T | NotYet>,
   what: string | (() => string),
   timeoutMs = 60_000,
+  intervalMs = 50,
 ): Promise<Exclude<T, NotYet>> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown;
@@ -28,6 +29,6 @@ export async function eventually<T>(
       const described = typeof what === 'string' ? what : what();
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${described}${last ? `: ${String(last)}` : ''}`, { cause: last });
     }
-    await sleep(50);
+    await sleep(intervalMs);
   }
 }

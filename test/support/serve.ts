@@ -15,8 +15,8 @@ export const cdiBin = path.join(root, 'bin/cdi');
 const readyLine = 'cdi serve is ready';
 
 /** `cdi serve`'s arguments for a data dir, with the API server and upload proxy on free ports. */
-export function serveArgs(dataDir: string): string[] {
-  return ['serve', '--data-dir', dataDir, '--port', '0', '--upload-proxy-port', '0'];
+export function serveArgs(dataDir: string, extraArgs: readonly string[] = []): string[] {
+  return ['serve', '--data-dir', dataDir, '--port', '0', '--upload-proxy-port', '0', ...extraArgs];
 }
 
 /**
@@ -24,11 +24,11 @@ export function serveArgs(dataDir: string): string[] {
  * fail at start; everything else wants startServe. CDI_SERVE_NODE_ARGS (e.g. "--cpu-prof
  * --cpu-prof-dir=/tmp/prof") runs it under node with those flags, to profile serve itself.
  */
-export function spawnServe(dataDir: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
+export function spawnServe(dataDir: string, env: NodeJS.ProcessEnv = {}, extraArgs: readonly string[] = []): ChildProcess {
   const nodeArgs = process.env.CDI_SERVE_NODE_ARGS?.split(' ').filter(Boolean);
   const [command, argv] = nodeArgs?.length
-    ? [process.execPath, [...nodeArgs, path.join(root, 'src/cli/main.ts'), ...serveArgs(dataDir)]]
-    : [cdiBin, serveArgs(dataDir)];
+    ? [process.execPath, [...nodeArgs, path.join(root, 'src/cli/main.ts'), ...serveArgs(dataDir, extraArgs)]]
+    : [cdiBin, serveArgs(dataDir, extraArgs)];
   return spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
 }
 
@@ -60,6 +60,8 @@ export interface ServeOptions {
   logLevel?: string;
   /** How long to wait for the ready line. */
   readyTimeoutMs?: number;
+  /** Flags after serve's own (e.g. `--vm-accelerator tcg`). */
+  extraArgs?: readonly string[];
 }
 
 /** Resolves once `child` logs the ready line; rejects with its stderr if it exits first or times out. */
@@ -92,7 +94,7 @@ export async function startServe(options: ServeOptions = {}): Promise<Serve> {
   let child: ChildProcess;
   let log = '';
   const launch = async () => {
-    child = spawnServe(dataDir, env);
+    child = spawnServe(dataDir, env, options.extraArgs);
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     const isReady = ready(child, () => log, timeoutMs);
     try {

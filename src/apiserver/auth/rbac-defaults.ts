@@ -78,8 +78,15 @@ const bootstrapRoles: KubeObject[] = [
     aggregateTo('view'),
   ),
   // KubeVirt's user roles, for the VirtualMachines served here (KubeVirt installs them on a cluster).
-  clusterRole('kubevirt.io:edit', [{ verbs: [...read, ...write], apiGroups: ['kubevirt.io'], resources: ['virtualmachines'] }], { ...aggregateTo('admin'), ...aggregateTo('edit') }),
-  clusterRole('kubevirt.io:view', [{ verbs: read, apiGroups: ['kubevirt.io'], resources: ['virtualmachines', 'virtualmachines/status'] }], aggregateTo('view')),
+  clusterRole(
+    'kubevirt.io:edit',
+    [
+      { verbs: [...read, ...write], apiGroups: ['kubevirt.io'], resources: ['virtualmachines', 'virtualmachineinstances'] },
+      { verbs: ['update'], apiGroups: ['subresources.kubevirt.io'], resources: ['virtualmachines/start', 'virtualmachines/stop', 'virtualmachines/restart'] },
+    ],
+    { ...aggregateTo('admin'), ...aggregateTo('edit') },
+  ),
+  clusterRole('kubevirt.io:view', [{ verbs: read, apiGroups: ['kubevirt.io'], resources: ['virtualmachines', 'virtualmachines/status', 'virtualmachineinstances', 'virtualmachineinstances/status'] }], aggregateTo('view')),
 ];
 
 const bootstrapBindings: KubeObject[] = [

@@ -10,13 +10,14 @@ export interface ServeFlags {
   port: number;
   uploadProxyPort: number;
   logFormat?: LogFormat;
+  vmAccelerator: 'auto' | 'kvm' | 'tcg';
 }
 
 export async function runServe(flags: ServeFlags): Promise<void> {
   const text = chooseLogFormat(flags.logFormat, process.stdout) === 'text';
   const color = text && process.stdout.isTTY && !process.env.NO_COLOR;
   const logger = createLogger('cdi-serve', undefined, text ? textLogDestination(new DroppingDestination(), color) : undefined);
-  const serve = await startServe({ dataDir: flags.dataDir, host: flags.host, port: flags.port, uploadProxyPort: flags.uploadProxyPort, logger });
+  const serve = await startServe({ dataDir: flags.dataDir, host: flags.host, port: flags.port, uploadProxyPort: flags.uploadProxyPort, vmAccelerator: flags.vmAccelerator, logger });
   logger.info({ api: serve.apiUrl, kubeconfig: serve.kubeconfigPath, uploadProxy: serve.uploadProxyUrl }, 'cdi serve is ready');
   process.stderr.write(
     `\ncdi serve is ready.\n` +

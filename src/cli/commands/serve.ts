@@ -21,6 +21,7 @@ export function register(program: Command): void {
     .option('--host <address>', 'address the API server and the upload proxy bind to', '127.0.0.1')
     .option('--port <n>', 'API server port (0: any free port)', port, 6443)
     .option('--upload-proxy-port <n>', 'upload proxy port (0: any free port)', port, 8443)
+    .addOption(new Option('--vm-accelerator <mode>', 'how the local VM runtime runs guests: kvm, tcg (software emulation) or auto (KVM when /dev/kvm opens read-write)').choices(['auto', 'kvm', 'tcg']).default('auto'))
     .addOption(new Option('--log-format <format>', 'log lines as text or JSON (default: text on a terminal, JSON otherwise)').choices(['text', 'json']))
     .addHelpText(
       'after',

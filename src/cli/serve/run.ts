@@ -16,6 +16,8 @@ export interface ServeOptions {
   host: string;
   port: number;
   uploadProxyPort: number;
+  /** The local VM runtime's accelerator (default auto). */
+  vmAccelerator?: 'auto' | 'kvm' | 'tcg';
   logger: Logger;
 }
 
@@ -55,7 +57,7 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     // The upload proxy process starts beside the controller and waits for the client
     // certificate the controller issues: its start-up is most of serve's (docs/adr/0030).
     const controllerStarted = ensureNamespace(kubeConfig, DefaultCdiNamespace).then(() =>
-      startController({ kubeConfig, logger: o.logger, pollDigest: pollImageDigest }),
+      startController({ kubeConfig, logger: o.logger, pollDigest: pollImageDigest, vmAccelerator: o.vmAccelerator ?? 'auto' }),
     );
     const core = kubeConfig.makeApiClient(CoreV1Api);
     const proxyStarted = runUploadProxy({

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { buildDomain } from './domain.ts';
+import { qemuArgv } from './qemu-argv.ts';
+import type { VirtualMachineInstanceSpec } from './types.ts';
+
+const claims = new Map([
+  ['root-dv', { block: false }],
+  ['raw-block', { block: true }],
+]);
+
+describe('buildDomain', () => {
+  it('maps disks, cdroms, boot order, memory, cores, EFI and forwarded ports from the VMI spec', () => {
+    const spec: VirtualMachineInstanceSpec = {
+      domain: {
+        cpu: { cores: 2, sockets: 1, threads: 1 },
+        resources: { requests: { memory: '512Mi' } },
+        firmware: { bootloader: { efi: {} } },
+        devices: {
+          disks: [
+            { name: 'root', disk: { bus: 'virtio' }, bootOrder: 2 },
+            { name: 'install', cdrom: { bus: 'sata' }, bootOrder: 1 },
+            { name: 'scratch', disk: { bus: 'scsi' } },
+          ],
+          interfaces: [{ name: 'default', masquerade: {}, ports: [{ port: 22 }, { port: 53, protocol: 'UDP' }] }],
+        },
+      },
+      networks: [{ name: 'default', pod: {} }],
+      volumes: [
+        { name: 'root', dataVolume: { name: 'root-dv' } },
+        { name: 'install', persistentVolumeClaim: { claimName: 'raw-block' } },
+        { name: 'scratch', emptyDisk: { capacity: '1Gi' } },
+      ],
+    };
+    const r = buildDomain('vm1', spec, claims, 'kvm');
+    if (!r.ok) throw new Error(r.problems.join('; '));
+    expect(r.domain).toMatchObject({ memoryBytes: 512 * 2 ** 20, cores: 2, firmware: 'efi', accelerator: 'kvm' });
+    expect(r.domain.disks).toEqual([
+      { name: 'root', path: '/var/run/kubevirt-private/vmi-disks/root/disk.img', bus: 'virtio', cdrom: false, readOnly: false, bootOrder: 2 },
+      { name: 'install', path: '/dev/install', bus: 'sata', cdrom: true, readOnly: true, bootOrder: 1 },
+      { name: 'scratch', path: '/var/run/kubevirt-ephemeral-disks/scratch/disk.img', bus: 'scsi', cdrom: false, readOnly: false, createBytes: 2 ** 30 },
+    ]);
+    expect(r.volumes.map((v) => [v.name, v.block])).toEqual([['root', false], ['install', true], ['scratch', false]]);
+    expect(r.domain.network).toEqual({ model: 'virtio-net-pci', ports: [{ port: 22, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }] });
+
+    const argv = qemuArgv({ domain: r.domain, hostPath: (p) => `/host${p}`, consoleLog: '/host/console.log', hostPorts: new Map([[22, 40022], [53, 40053]]), efi: { code: '/ovmf/code.fd', vars: '/host/vars.fd' } }).join(' ');
+    expect(argv).toContain('-machine q35,accel=kvm');
+    expect(argv).toContain('-m 512M -smp 2');
+    expect(argv).toContain('virtio-blk-pci,drive=disk0,id=disk0-dev,bootindex=2');
+    expect(argv).toContain('ide-cd,bus=ide.0,drive=disk1,id=disk1-dev,bootindex=1');
+    expect(argv).toContain('scsi-hd,bus=scsi0.0,drive=disk2,id=disk2-dev,bootindex=3');
+    expect(argv).toContain('hostfwd=tcp:127.0.0.1:40022-:22,hostfwd=udp:127.0.0.1:40053-:53');
+    expect(argv).toContain('if=pflash,format=raw,unit=0,readonly=on,file=/ovmf/code.fd');
+    expect(argv).toContain('-chardev file,id=serial0,path=/host/console.log');
+  });
+
+  it('doubles commas in file names, as QEMU option syntax needs', () => {
+    const r = buildDomain('vm1', { volumes: [{ name: 'root', dataVolume: { name: 'root-dv' } }] }, claims, 'tcg');
+    if (!r.ok) throw new Error(r.problems.join('; '));
+    const argv = qemuArgv({ domain: r.domain, hostPath: () => '/data/a,b/disk.img', consoleLog: '/c', hostPorts: new Map() });
+    expect(argv).toContain('driver=file,node-name=disk0-file,filename=/data/a,,b/disk.img');
+  });
+
+  it('refuses every feature the runtime cannot provide, all named at once', () => {
+    const spec: VirtualMachineInstanceSpec = {
+      evictionStrategy: 'LiveMigrate',
+      domain: {
+        cpu: { cores: 1, dedicatedCpuPlacement: true },
+        firmware: { bootloader: { efi: { secureBoot: true } } },
+        devices: {
+          disks: [{ name: 'root', lun: {} }, { name: 'ctr', disk: { bus: 'usb' } }, { name: 'hp' }],
+          gpus: [{ name: 'g' }],
+          hostDevices: [{ name: 'h' }],
+          interfaces: [{ name: 'net', sriov: {} }],
+        },
+      },
+      networks: [{ name: 'net', multus: { networkName: 'x' } }],
+      volumes: [
+        { name: 'root', dataVolume: { name: 'root-dv' } },
+        { name: 'ctr', containerDisk: { image: 'quay.io/x' } },
+        { name: 'ctr2', containerDisk: { image: 'quay.io/y' } },
+        { name: 'hp', dataVolume: { name: 'root-dv', hotpluggable: true } as never },
+        { name: 'gone', persistentVolumeClaim: { claimName: 'nope' } },
+      ],
+    };
+    const r = buildDomain('vm1', spec, claims, 'tcg');
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems).toEqual([
+      'spec.evictionStrategy LiveMigrate (live migration) is not supported by the local VM runtime',
+      'spec.domain.devices.gpus is not supported by the local VM runtime',
+      'spec.domain.devices.hostDevices is not supported by the local VM runtime',
+      'spec.domain.cpu.dedicatedCpuPlacement is not supported by the local VM runtime',
+      'spec.domain.firmware.bootloader.efi.secureBoot is not supported by the local VM runtime',
+      'spec.domain.devices.disks[0].lun is not supported by the local VM runtime',
+      'spec.domain.devices.disks[1]: bus usb is not supported by the local VM runtime (virtio, sata, scsi)',
+      'volume hp: hotplug volumes are not supported by the local VM runtime',
+      'volume ctr2: volume type containerDisk is not supported by the local VM runtime',
+      'volume gone: PersistentVolumeClaim nope not found',
+      'spec.networks[0]: Multus networks are not supported by the local VM runtime',
+      'interface net: SR-IOV is not supported by the local VM runtime',
+    ]);
+  });
+
+  it('refuses a VMI with no disk, a disk without its volume, and cloud-init without user data', () => {
+    expect(buildDomain('v', {}, claims, 'tcg')).toEqual({ ok: false, problems: ['the VMI has no disk to boot from'] });
+    const r = buildDomain('v', { domain: { devices: { disks: [{ name: 'a' }] } }, volumes: [{ name: 'ci', cloudInitNoCloud: {} }] }, claims, 'tcg');
+    expect(r.ok ? [] : r.problems).toEqual(['spec.domain.devices.disks[0]: disk a has no volume of that name', 'volume ci: cloud-init needs userData, userDataBase64 or secretRef']);
+  });
+});

@@ -1,0 +1,20 @@
+/**
+ * virt-launcher's compute container: runs one VirtualMachineInstance's guest under QEMU
+ * (src/vm/launcher.ts) and exits with the guest: 0 when it powered off.
+ */
+import fs from 'node:fs';
+import { createLogger } from '../src/log.ts';
+import { LaunchError, readLauncherConfig, runLauncher } from '../src/vm/launcher.ts';
+
+const logger = createLogger('virt-launcher');
+let terminationLog: string | undefined;
+try {
+  const config = readLauncherConfig(process.env);
+  terminationLog = config.terminationLog;
+  process.exitCode = await runLauncher(config, logger);
+} catch (err) {
+  const message = err instanceof LaunchError ? err.message : `launcher failed: ${String(err)}`;
+  logger.error({ err: String(err) }, message);
+  if (terminationLog) fs.writeFileSync(terminationLog, message);
+  process.exitCode = 1;
+}
