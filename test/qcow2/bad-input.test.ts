@@ -142,10 +142,11 @@ describe('qcow2 refusals', () => {
       bytes.writeUInt32BE(bits, 20);
       await expectRefused(bytes, 'CDI_ERR_QCOW2_INVALID');
     }
-    for (const version of [1, 4]) {
+    // Version 1 is qemu's older `qcow` format, refused as a format rather than as a broken qcow2.
+    for (const [version, code] of [[1, 'CDI_ERR_INVALID_FORMAT'], [4, 'CDI_ERR_QCOW2_INVALID']] as const) {
       const bytes = await fixtureBytes('small-64k');
       bytes.writeUInt32BE(version, 4);
-      await expectRefused(bytes, 'CDI_ERR_QCOW2_INVALID');
+      await expectRefused(bytes, code);
     }
     const magic = await fixtureBytes('small-64k');
     magic[3] = 0;

@@ -99,7 +99,7 @@ export function verbOf(http: string, named: boolean): string {
 }
 
 type Val = string | { [key: string]: Val[] } | undefined;
-const MaxAlternatives = 64;
+const MaxAlternatives = 256;
 
 /** Relative `.ts` imports reachable from the entry, the component's own code. */
 export function reachableFiles(entry: string): string[] {
