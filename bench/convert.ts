@@ -24,8 +24,9 @@ const rounds = Math.max(3, Number(args[args.indexOf('--rounds') + 1]) || 3);
 const only = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').split(',') : undefined;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
-const oursOut = path.join(benchDir, 'out-ours.raw');
-const refOut = path.join(benchDir, 'out-ref.raw');
+// Per process: benchmarks from several checkouts may share this directory at once.
+const oursOut = path.join(benchDir, `out-ours-${process.pid}.raw`);
+const refOut = path.join(benchDir, `out-ref-${process.pid}.raw`);
 const runner = path.resolve(import.meta.dirname, 'convert-run.ts');
 const cdi = path.resolve(import.meta.dirname, '../bin/cdi');
 
