@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig, StorageV1Api, makeInformer, type Informer, type KubernetesObject, type ObjectCache, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../api/logger.ts';
 import { defaultBackoff, type BackoffPolicy } from './backoff.ts';
+import { ClaimQueue } from './claim-queue.ts';
 import { removeClaimData, syncClaim } from './claim-sync.ts';
 import { killOrphan } from './container-process.ts';
 import { podsRoot, socketsRoot } from './layout.ts';
@@ -53,7 +54,6 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
 
   const pods = makeInformer<V1Pod>(o.kubeConfig, '/api/v1/pods', () => core.listPodForAllNamespaces());
   const claims = makeInformer<V1PersistentVolumeClaim>(o.kubeConfig, '/api/v1/persistentvolumeclaims', () => core.listPersistentVolumeClaimForAllNamespaces());
-  const claimDeletes = new Map<string, { namespace: string; uid: string }>();
 
   const podSync = new PodSync({
     core,
@@ -67,32 +67,25 @@ export async function startNodeAgent(o: NodeAgentOptions): Promise<NodeAgent> {
     pod: (ns, name) => pods.get(name, ns),
     claim: (ns, name) => claims.get(name, ns),
     requeuePod: (key, afterMs) => (afterMs ? podQueue.enqueueAfter(key, afterMs) : podQueue.enqueue(key)),
-    claimWanted: (ns, name) => claimQueue.enqueue(`${ns}/${name}`),
+    claimWanted: (ns, name) => claimQueue.changed(ns, name),
   });
   const podQueue = new KeyedQueue((key) => podSync.sync(key), logger);
-  const claimQueue = new KeyedQueue(async (key) => {
-    const del = claimDeletes.get(key);
-    if (del) {
-      claimDeletes.delete(key);
-      await removeClaimData(o.dataDir, del.namespace, del.uid, logger);
-      return;
-    }
-    const [ns = '', name = ''] = key.split('/');
-    await syncClaim({ core, storage, dataDir: o.dataDir, logger, claim: (n, c) => claims.get(c, n), pods: (n) => pods.list(n) }, ns, name);
+  const claimQueue = new ClaimQueue({
+    sync: (ns, name) => syncClaim({ core, storage, dataDir: o.dataDir, logger, claim: (n, c) => claims.get(c, n), pods: (n) => pods.list(n) }, ns, name),
+    remove: (ns, uid) => removeClaimData(o.dataDir, ns, uid, logger),
   }, logger);
 
   const keyOf = (obj: KubernetesObject) => `${obj.metadata?.namespace ?? 'default'}/${obj.metadata?.name ?? ''}`;
   for (const verb of ['add', 'update', 'delete'] as const) pods.on(verb, (p) => podQueue.enqueue(keyOf(p)));
   const claimChanged = (c: V1PersistentVolumeClaim) => {
-    claimQueue.enqueue(keyOf(c));
+    claimQueue.changed(c.metadata?.namespace ?? 'default', c.metadata?.name ?? '');
     for (const p of pods.list(c.metadata?.namespace)) if (podReferences(p).claims.has(c.metadata?.name ?? '')) podQueue.enqueue(keyOf(p));
   };
   claims.on('add', claimChanged);
   claims.on('update', claimChanged);
   claims.on('delete', (c) => {
     const uid = c.metadata?.uid;
-    if (uid) claimDeletes.set(`${c.metadata?.namespace ?? 'default'}/deleted:${uid}`, { namespace: c.metadata?.namespace ?? 'default', uid });
-    if (uid) claimQueue.enqueue(`${c.metadata?.namespace ?? 'default'}/deleted:${uid}`);
+    if (uid) claimQueue.removed(c.metadata?.namespace ?? 'default', c.metadata?.name ?? '', uid);
     claimChanged(c);
   });
 
