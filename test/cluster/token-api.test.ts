@@ -92,7 +92,7 @@ describe('token API over TLS with front-proxy authentication', () => {
     });
   });
 
-  it('answers 401 when the authorizer denies, with its reason', async () => {
+  it('answers 401 when the authorizer denies, with its reason (upstream cdi-apiserver\'s status, not kube-apiserver\'s 403)', async () => {
     const res = await post(tokenRequest, aggregator, { 'X-Remote-User': 'bob' });
     expect(res.status).toBe(401);
     expect(res.json).toMatchObject({ kind: 'Status', code: 401, message: 'upload token request denied: RBAC: bob cannot create uploadtokenrequests', details: { causes: [{ reason: 'CDI_ERR_TOKEN_API_DENIED' }] } });

@@ -91,6 +91,7 @@ export function buildTokenApi(opts: TokenApiOptions, serverOptions: FastifyServe
     const user = opts.authenticate(request);
     const { namespace } = request.params;
     const decision = await opts.authorize(user, { namespace, verb: 'create', group: UploadGroup, version: UploadVersion, resource: 'uploadtokenrequests' });
+    // 401 as upstream cdi-apiserver answers; the kube-apiserver in front has already answered 403 to users RBAC denies.
     if (!decision.allowed) throw new CdiError('CDI_ERR_TOKEN_API_DENIED', [decision.reason]);
     const tokenRequest = parseRequest(request.body);
     const token = await signUploadToken(await opts.signingKey(), { name: tokenRequest.spec.pvcName, namespace });
