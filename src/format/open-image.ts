@@ -19,6 +19,8 @@ interface OpenContext {
   readonly meter: ProgressMeter;
   readonly checksum: ChecksumTee | undefined;
   readonly scratchDir: string;
+  /** Most bytes a stream reader may keep in the scratch directory. */
+  readonly spillLimit: number;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -37,7 +39,7 @@ type StreamInput = { kind: 'stream'; stream: AsyncIterable<Uint8Array>; size?: n
 type RandomInput = { kind: 'random'; input: RandomAccessInput };
 
 type OpenRandom = (input: RandomAccessInput, opts: { signal?: AbortSignal }) => Promise<ImageReader>;
-type OpenStream = (stream: AsyncIterable<Uint8Array>, opts: { scratchDir: string; signal?: AbortSignal }) => Promise<ImageReader>;
+type OpenStream = (stream: AsyncIterable<Uint8Array>, opts: { scratchDir: string; spillLimit: number; signal?: AbortSignal }) => Promise<ImageReader>;
 
 const vhd = (): Promise<typeof import('./vhd/index.ts')> => import('./vhd/index.ts');
 
@@ -185,7 +187,7 @@ function refuseOtherFormats(head: Uint8Array): void {
 
 async function readerFor(peeled: Peeled, size: number | undefined, context: OpenContext): Promise<ImageReader> {
   const open = streamReaders[peeled.format];
-  if (open) return open(peeled.stream, { scratchDir: context.scratchDir, signal: context.signal });
+  if (open) return open(peeled.stream, { scratchDir: context.scratchDir, spillLimit: context.spillLimit, signal: context.signal });
   // tar with contentType kubevirt is written as raw, as CDI does.
   const format = peeled.format === 'iso' ? 'iso' : 'raw';
   if (peeled.format === 'raw') refuseOtherFormats(peeled.head);

@@ -41,6 +41,12 @@ export interface ConvertOptions {
   preallocation?: boolean;
   /** Where one-pass qcow2 spills clusters whose L2 table is still ahead (default os.tmpdir()). */
   scratchDir?: string;
+  /**
+   * Most bytes a streamed image may keep in the scratch directory (CDI_ERR_SCRATCH_LIMIT past it).
+   * The target's capacity bounds it in any case: upstream stages such an image on a scratch
+   * volume the size of the target, so no image it can import needs more.
+   */
+  spillLimit?: number;
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
   logger?: Logger;
@@ -98,6 +104,7 @@ async function convertImage(
     checksum,
     signal: options.signal,
     scratchDir: options.scratchDir ?? os.tmpdir(),
+    spillLimit: Math.min(options.spillLimit ?? Infinity, capacity),
   });
   try {
     const { reader } = opened;

@@ -1,9 +1,11 @@
 import { chmod, open, rm } from 'node:fs/promises';
+import os from 'node:os';
 import { CdiError, asCdiError } from '../api/errors.ts';
 import type { Logger } from '../api/logger.ts';
 import { convert, type ConvertResult, type ConvertTarget } from '../format/index.ts';
 import { createBlank } from '../sources/blank.ts';
 import type { HttpOptions, ImportSource } from '../sources/index.ts';
+import { scratchSpillLimit } from '../worker/scratch-space.ts';
 import { volumeSpace } from '../worker/volume-capacity.ts';
 import type { ImportConfig } from './config.ts';
 import type { ImportStatus } from './status.ts';
@@ -96,14 +98,17 @@ export async function runImport(config: ImportConfig, status: ImportStatus, opti
   try {
     status.attach(source.meter);
     const space = await volumeSpace(config.target, config.imageSize, config.filesystemOverhead);
-    logger.info({ source: source.description, target: config.target, ...space }, 'importing');
+    const scratchDir = config.scratchDir ?? os.tmpdir();
+    const spillLimit = await scratchSpillLimit(scratchDir, 'importer');
+    logger.info({ source: source.description, target: config.target, ...space, scratchDir, spillLimit }, 'importing');
     const result = await convert(source.input, convertTarget(config), {
       contentType: config.contentType,
       capacity: space.capacity,
       ...(space.size !== undefined ? { size: space.size } : {}),
       ...(config.checksum ? { checksum: config.checksum } : {}),
       preallocation: config.preallocation,
-      ...(config.scratchDir ? { scratchDir: config.scratchDir } : {}),
+      scratchDir,
+      spillLimit,
       ...(signal ? { signal } : {}),
       onProgress: (e) => status.onEngine(e),
       logger,

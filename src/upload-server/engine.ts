@@ -1,7 +1,9 @@
 import { stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../api/logger.ts';
 import type { ConvertTarget } from '../format/index.ts';
+import { scratchSpillLimit } from '../worker/scratch-space.ts';
 import { volumeSpace, type VolumeSpace } from '../worker/volume-capacity.ts';
 import type { RunEngine } from './session.ts';
 
@@ -35,7 +37,9 @@ export function volumeEngine(volume: VolumeOptions): RunEngine {
       space = await volumeSpace(target, volume.imageSize, volume.filesystemOverhead);
     }
     const capacity = space?.capacity;
-    volume.logger.info({ target, capacity, size }, 'writing upload into the volume');
+    const scratchDir = volume.scratchDir ?? os.tmpdir();
+    const spillLimit = await scratchSpillLimit(scratchDir, 'upload server');
+    volume.logger.info({ target, capacity, size, scratchDir, spillLimit }, 'writing upload into the volume');
     return convert(
       { kind: 'stream', stream, ...(size === undefined ? {} : { size }) },
       target,
@@ -46,7 +50,8 @@ export function volumeEngine(volume: VolumeOptions): RunEngine {
         ...(space?.size === undefined ? {} : { size: space.size }),
         ...(checksum === undefined ? {} : { checksum }),
         preallocation: volume.preallocation,
-        ...(volume.scratchDir === undefined ? {} : { scratchDir: volume.scratchDir }),
+        scratchDir,
+        spillLimit,
         signal,
         logger: volume.logger,
       },

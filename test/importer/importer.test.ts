@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
@@ -6,6 +6,7 @@ import { makeCerts, type CertFiles } from '../support/certs.ts';
 import { eventually } from '../support/eventually.ts';
 import { startNginx, type Nginx } from '../support/nginx.ts';
 import { sha256File } from '../support/qemu.ts';
+import { gzipTo, stackedSnapshotsImage } from '../support/spilling-image.ts';
 import { startBadServer, type BadServer } from '../sources/bad-server.ts';
 import { grownDigest, sourceFixtures, type SourceFixtures } from '../sources/fixtures.ts';
 import { targetDir } from '../sources/run-import.ts';
@@ -78,6 +79,30 @@ describe('importer worker process (CDI env contract)', () => {
     expect(r.code).toBe(1);
     expect(r.termination).toMatch(/^Unable to process data: virtual image size 8388608 is larger than the reported available storage 4194304\. A larger PVC is required \(stage: \w+, \d+ bytes done\)$/);
     expect(r.files).toEqual([]);
+  });
+
+  it('stops a stream that would keep more in scratch than the volume holds (CDI_ERR_SCRATCH_LIMIT), and imports it into a volume that holds it', async () => {
+    const image = await stackedSnapshotsImage();
+    const { dir: served } = await targetDir();
+    await gzipTo(image.file, path.join(served, 'stacked.qcow2.gz'));
+    const scratch = path.join(served, 'scratch');
+    await mkdir(scratch);
+    const host = await startNginx({ root: served });
+    try {
+      const env = { IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: `${host.plain}/stacked.qcow2.gz`, CDI_SCRATCH_DIR: scratch };
+      // 2 MiB usable (no filesystem overhead set), and about 3 MiB of snapshot data passes before the tables.
+      const small = await worker({ ...env, IMPORTER_IMAGE_SIZE: '2Mi' });
+      expect(small.code, small.stdout).toBe(1);
+      expect(small.termination).toMatch(/^Unable to process data: scratch space limit of 2097152 bytes exceeded \(stage: \w+, \d+ bytes done\)$/);
+      expect(small.files).toEqual([]);
+      expect(await readdir(scratch)).toEqual([]);
+      const large = await worker({ ...env, IMPORTER_IMAGE_SIZE: '16Mi' });
+      expect(large.code, large.termination).toBe(0);
+      expect(await sha256File(large.target)).toBe(await grownDigest(image.file, 16 * MiB));
+      expect(await readdir(scratch)).toEqual([]);
+    } finally {
+      await host.stop();
+    }
   });
 
   it("reports CDI's connection errors as plain text with exit 1", async () => {

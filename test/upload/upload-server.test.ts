@@ -6,6 +6,7 @@ import path from 'node:path';
 import { pack } from 'tar-stream';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.ts';
+import { stackedSnapshotsImage } from '../support/spilling-image.ts';
 import {
   curl,
   headerValue,
@@ -92,6 +93,17 @@ describe('upload server', () => {
     const ok = await curl([...mtls(), '-X', 'POST', '--data-binary', `@${fx.qcow2}`, `${s.url}/v1beta1/upload`]);
     expect(ok.status).toBe(200);
     expect(await sha256File(s.target)).toBe(fx.qcow2RawSha);
+  });
+
+  it('stops an upload that would keep more in scratch than the volume holds (CDI_ERR_SCRATCH_LIMIT) and leaves nothing behind', async () => {
+    const image = await stackedSnapshotsImage();
+    const s = await server({ imageSize: 2 * 1024 * 1024 });
+    const res = await curl([...mtls(), '-X', 'POST', '--data-binary', `@${image.file}`, `${s.url}/v1beta1/upload`]);
+    expect(res.status).toBe(500);
+    expect(res.body).toBe('Saving stream failed: scratch space limit of 2097152 bytes exceeded');
+    expect(s.session.phase).toBe('idle');
+    // The harness's scratch directory is the volume's own directory: neither target nor spill file is left.
+    expect(await readdir(s.dir)).toEqual([]);
   });
 
   it('refuses a second upload while one is running (503)', async () => {
