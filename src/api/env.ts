@@ -77,7 +77,6 @@ export const PodPaths = {
 /** The clone source's contract (CDI's cdi-cloner names, plus SOURCE_PATH and UPLOAD_SERVER_NAME of ours). */
 export const ClonerEnv = {
   sourcePath: 'SOURCE_PATH',
-  sourceVolumeMode: 'SOURCE_VOLUME_MODE',
   uploadUrl: 'UPLOAD_URL',
   serverName: 'UPLOAD_SERVER_NAME',
   clientKey: 'CLIENT_KEY',

@@ -314,7 +314,6 @@ export function clonerPod(i: ClonerPodInputs): V1Pod {
           imagePullPolicy: 'IfNotPresent',
           env: [
             { name: ClonerEnv.sourcePath, value: sourcePath },
-            { name: ClonerEnv.sourceVolumeMode, value: block ? 'Block' : 'Filesystem' },
             { name: ClonerEnv.uploadUrl, value: i.uploadUrl },
             { name: ClonerEnv.serverName, value: i.serverName },
             { name: ClonerEnv.ownerUid, value: i.ownerUid },

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { WorkerImages, workerKindOfImage } from '../../src/api/images.ts';
 import { dataPathNodeFlags } from '../../src/api/runtime.ts';
+import { clonerConfigFromEnv } from '../../src/cloner/config.ts';
 import { clonerPod, importerPod, uploadServerPod, workerImages } from '../../src/controller/pods.ts';
 import { parseDockerfile, stageConfig } from './support/dockerfile.ts';
 import { validateModel } from './support/k8s-schema.ts';
@@ -71,5 +72,26 @@ describe('worker images and pods of cluster mode', () => {
     const inputs = { source: pvc, target, name: 'copy-source-pod', secret: 'copy-clone-client', image: images.cloner, uploadUrl: 'https://cdi-upload-copy.default.svc:8443/v1beta1/upload', serverName: 'cdi-upload-copy.default.svc', ownerUid: 'uid' };
     expectRestricted(clonerPod(inputs), undefined);
     expectRestricted(clonerPod({ ...inputs, config: config as never }), config.spec.podResourceRequirements);
+  });
+
+  it('the cloner pod sets only variables the cloner reads', () => {
+    const target = { ...pvc, metadata: { ...pvc.metadata, name: 'copy', uid: '6f1c0d4e-0000-4000-8000-000000000002' } };
+    for (const source of [pvc, { ...pvc, spec: { ...pvc.spec, volumeMode: 'Block' } }]) {
+      const pod = clonerPod({ source, target, name: 'copy-source-pod', secret: 'copy-clone-client', image: images.cloner, uploadUrl: 'https://cdi-upload-copy.default.svc:8443/v1beta1/upload', serverName: 'cdi-upload-copy.default.svc', ownerUid: 'uid' });
+      // Secret references stand in for the Secret's keys, as the kubelet would resolve them.
+      const podEnv = Object.fromEntries((pod.spec!.containers[0]!.env ?? []).map((e) => [e.name, e.value ?? `${e.valueFrom?.secretKeyRef?.key} of ${e.valueFrom?.secretKeyRef?.name}`]));
+      const read = clonerConfigFromEnv(podEnv);
+      for (const name of Object.keys(podEnv)) {
+        const { [name]: _dropped, ...without } = podEnv;
+        const changed = (() => {
+          try {
+            return JSON.stringify(clonerConfigFromEnv(without)) !== JSON.stringify(read);
+          } catch {
+            return true;
+          }
+        })();
+        expect(changed, `${name} makes no difference to the cloner`).toBe(true);
+      }
+    }
   });
 });
