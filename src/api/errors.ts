@@ -96,7 +96,6 @@ export const errorTable = {
   },
   // import sources (CDI's texts where CDI has them)
   CDI_ERR_UNKNOWN_SOURCE: { message: 'Unknown data source: %s', exit: 1, http: 400 },
-  CDI_ERR_IMPORT_CONFIG: { message: 'invalid importer configuration: %s', exit: 1, http: 400 },
   CDI_ERR_HTTP_STATUS: { message: 'expected status code 200, got %s. Status: %s', exit: 1, http: 502 },
   CDI_ERR_HTTP_REQUEST: { message: 'HTTP request errored: %s', exit: 1, http: 502 },
   CDI_ERR_HTTP_REDIRECTS: { message: 'stopped after %s redirects', exit: 1, http: 502 },

@@ -20,6 +20,25 @@ describe('importer env contract', () => {
     expect(c.architecture).toBeUndefined();
   });
 
+  it('refuses a broken configuration with the workers\' CDI_ERR_WORKER_CONFIG (exit 64) and "invalid importer configuration"', () => {
+    const broken = [
+      { IMPORTER_SOURCE: 'http', FILESYSTEM_OVERHEAD: '1.5' },
+      { IMPORTER_SOURCE: 'http', IMPORTER_IMAGE_SIZE: 'lots' },
+      { IMPORTER_SOURCE: 'http', IMPORTER_EXTRA_HEADER_0: 'nocolon' },
+      { IMPORTER_SOURCE: 'http', IMPORTER_CONTENTTYPE: 'iso' },
+      { IMPORTER_SOURCE: 'registry', IMPORTER_PULL_METHOD: 'kubelet' },
+    ];
+    for (const env of broken) {
+      let thrown: unknown;
+      try {
+        configFromEnv(env);
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown, JSON.stringify(env)).toMatchObject({ code: 'CDI_ERR_WORKER_CONFIG', exitCode: 64, message: expect.stringMatching(/^invalid importer configuration: /) });
+    }
+  });
+
   it("uses CDI's pod paths without overrides", () => {
     const c = configFromEnv({ IMPORTER_SOURCE: 'none', IMPORTER_CONTENTTYPE: 'archive' });
     expect(c.target).toEqual({ kind: 'directory', path: '/data' });

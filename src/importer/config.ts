@@ -59,7 +59,7 @@ export function extraHeadersFrom(env: NodeJS.ProcessEnv): Array<[string, string]
 
 function headerLine(line: string, what: string): [string, string] {
   const colon = line.indexOf(':');
-  if (colon <= 0) throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`${what} is not "Name: value"`]);
+  if (colon <= 0) throw new CdiError('CDI_ERR_WORKER_CONFIG', ['importer', `${what} is not "Name: value"`]);
   return [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
 }
 
@@ -110,7 +110,7 @@ function defaultTarget(contentType: 'kubevirt' | 'archive'): string {
 export function parseSize(text: string | undefined, what: string): number | undefined {
   if (text === undefined || text === '') return undefined;
   const bytes = parseQuantity(text);
-  if (bytes === undefined || bytes < 0) throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`${what} "${text}" is not a quantity`]);
+  if (bytes === undefined || bytes < 0) throw new CdiError('CDI_ERR_WORKER_CONFIG', ['importer', `${what} "${text}" is not a quantity`]);
   return bytes;
 }
 
@@ -120,19 +120,19 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ImportConfig & WorkerSett
   if (!sources.includes(source)) throw new CdiError('CDI_ERR_UNKNOWN_SOURCE', [source]);
   const contentType = (env[ImporterEnv.contentType] || 'kubevirt').trim();
   if (contentType !== 'kubevirt' && contentType !== 'archive') {
-    throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`unknown content type ${contentType}`]);
+    throw new CdiError('CDI_ERR_WORKER_CONFIG', ['importer', `unknown content type ${contentType}`]);
   }
   const overhead = Number(env[ImporterEnv.filesystemOverhead] || '0');
   if (!Number.isFinite(overhead) || overhead < 0 || overhead >= 1) {
-    throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`${ImporterEnv.filesystemOverhead} "${env[ImporterEnv.filesystemOverhead]}" is not a fraction`]);
+    throw new CdiError('CDI_ERR_WORKER_CONFIG', ['importer', `${ImporterEnv.filesystemOverhead} "${env[ImporterEnv.filesystemOverhead]}" is not a fraction`]);
   }
   const targetPath = env[LocalEnv.target] || defaultTarget(contentType);
   const idle = Number(env[IdleTimeoutEnv] || '0');
   const optional = (name: string): string | undefined => env[name] || undefined;
   const imageSize = parseSize(env[ImporterEnv.imageSize], ImporterEnv.imageSize);
   const pullMethod = (env[ImporterEnv.pullMethod] || 'pod').trim();
-  if (pullMethod !== 'pod' && pullMethod !== 'node') throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`unknown ${ImporterEnv.pullMethod} ${pullMethod}`]);
-  if (pullMethod === 'node' && source !== 'registry') throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`${ImporterEnv.pullMethod} node needs ${ImporterEnv.source} registry, not ${source}`]);
+  if (pullMethod !== 'pod' && pullMethod !== 'node') throw new CdiError('CDI_ERR_WORKER_CONFIG', ['importer', `unknown ${ImporterEnv.pullMethod} ${pullMethod}`]);
+  if (pullMethod === 'node' && source !== 'registry') throw new CdiError('CDI_ERR_WORKER_CONFIG', ['importer', `${ImporterEnv.pullMethod} node needs ${ImporterEnv.source} registry, not ${source}`]);
   return {
     source: source as SourceKind,
     endpoint: (env[ImporterEnv.endpoint] ?? '').trim(),

@@ -55,7 +55,7 @@ async function runBlank(config: ImportConfig, status: ImportStatus, options: Run
   if (config.contentType === 'archive') throw new ImportFailure(undefined, new CdiError('CDI_ERR_BLANK_ARCHIVE'));
   const space = await volumeSpace(config.target, config.imageSize, config.filesystemOverhead);
   const size = config.target.kind === 'block' ? space.capacity : space.size;
-  if (size === undefined) throw new ImportFailure(undefined, new CdiError('CDI_ERR_IMPORT_CONFIG', ['a blank disk needs a size']));
+  if (size === undefined) throw new ImportFailure(undefined, new CdiError('CDI_ERR_WORKER_CONFIG', ['importer', 'a blank disk needs a size']));
   status.stage = 'TransferDataFile';
   status.sourceTotal = size;
   const { preallocationApplied } = await createBlank({ kind: config.target.kind === 'block' ? 'block' : 'file', path: config.target.path, size },

@@ -48,7 +48,7 @@ function httpOptions(request: SourceRequest, withBasicAuth: boolean): HttpOption
  * (tar-stream) and S3 clients load only when asked for: a worker pod runs one source.
  */
 export async function openSource(request: SourceRequest, signal?: AbortSignal): Promise<ImportSource> {
-  if (!request.endpoint) throw new CdiError('CDI_ERR_IMPORT_CONFIG', ['the endpoint is empty']);
+  if (!request.endpoint) throw new CdiError('CDI_ERR_WORKER_CONFIG', ['importer', 'the endpoint is empty']);
   switch (request.kind) {
     case 'http':
       return openHttpSource(request.endpoint, httpOptions(request, true), signal);

@@ -114,6 +114,14 @@ describe('importer worker process (CDI env contract)', () => {
     expect(unknown.termination).toBe('Unknown data source: ftp');
   });
 
+  it('exits 64 with the termination message on a configuration error, as the other workers do', async () => {
+    const r = await worker({ IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: `${nginx.plain}/${fx.files.qcow2}`, IMPORTER_CONTENTTYPE: 'iso' });
+    expect(r.code).toBe(64);
+    expect(r.termination).toBe('invalid importer configuration: unknown content type iso');
+    expect(r.stdout).toContain('"code":"CDI_ERR_WORKER_CONFIG"');
+    expect(r.files).toEqual([]);
+  });
+
   it('extracts an archive into the target directory', async () => {
     const { dir } = await targetDir();
     const r = await worker({ IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: `${nginx.plain}/${fx.files.tar}`, IMPORTER_CONTENTTYPE: 'archive', CDI_TARGET_PATH: dir });

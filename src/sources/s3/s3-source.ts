@@ -17,11 +17,11 @@ export function s3ObjectUrl(endpoint: string): { url: URL; bucket: string; key: 
   try {
     ep = new URL(endpoint);
   } catch {
-    throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`s3 endpoint ${endpoint} is not a URL`]);
+    throw new CdiError('CDI_ERR_WORKER_CONFIG', ['importer', `s3 endpoint ${endpoint} is not a URL`]);
   }
   const [bucket = '', ...rest] = ep.pathname.replace(/^\/+|\/+$/g, '').split('/');
   const key = rest.join('/');
-  if (!bucket || !key) throw new CdiError('CDI_ERR_IMPORT_CONFIG', [`s3 endpoint ${endpoint} names no bucket and object`]);
+  if (!bucket || !key) throw new CdiError('CDI_ERR_WORKER_CONFIG', ['importer', `s3 endpoint ${endpoint} names no bucket and object`]);
   const scheme = ep.protocol === 'http:' ? 'http' : 'https';
   return { url: new URL(`${scheme}://${ep.host}/${bucket}/${rest.join('/')}`), bucket, key, region: regionOf(ep.host) };
 }
