@@ -1,4 +1,5 @@
 import { checkConfigDataUpdate, normalizeConfigData } from './config-data.ts';
+import { applyDefaults } from './defaults.ts';
 import { findKind, resourceKey, type KindInfo, type KubeObject, type ObjectMeta } from './kinds.ts';
 import { checkTypeMeta, nowTimestamp, prepareCreate, prepareUpdate, unchanged } from './metadata.ts';
 import { applyPatch } from './patch.ts';
@@ -249,6 +250,7 @@ export class ObjectService {
     const obj = prepareCreate(info, this.nsOf(info, namespace), decoded);
     normalizeConfigData(info, obj);
     normalizeTypedFields(info, obj);
+    applyDefaults(info, obj);
     const meta = obj.metadata as ObjectMeta;
     this.checkNamespace(info, meta.namespace ?? '');
     // Status is the server's and the controllers': a create starts from kube-apiserver's defaults.
@@ -283,6 +285,7 @@ export class ObjectService {
     const sent = meta.managedFields;
     const next = prepareUpdate(info, old, incoming, subresource);
     normalizeTypedFields(info, next);
+    applyDefaults(info, next);
     this.manage(info, old, next, sent, opts);
     if (subresource !== 'status') {
       const denied = checkConfigDataUpdate(info, next, old) ?? this.validate(info, next, old, this.lookup);

@@ -181,6 +181,8 @@ const mergeKeys: Record<string, string> = {
   conditions: 'type',
   hostAliases: 'ip',
   topologySpreadConstraints: 'topologyKey',
+  // Validating/MutatingWebhookConfiguration: kubectl apply sends a changed webhook as {name, …the change}.
+  webhooks: 'name',
 };
 
 function portKey(items: Json[]): string | undefined {

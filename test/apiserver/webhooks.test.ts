@@ -2,7 +2,9 @@ import type { ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { issueCertificate } from '../../src/cluster/pki/certificate.ts';
+import { kubectlPath, machineKubectl, runKubectl } from '../support/kubectl.ts';
 import { curl, type CurlTarget } from './curl.ts';
 import { startHarness, type Harness } from './harness.ts';
 
@@ -117,6 +119,45 @@ describe('cdi serve admission webhook dispatch', () => {
       'webhooks[3].reinvocationPolicy: Forbidden: reinvocationPolicy IfNeeded is not supported by cdi serve; use Never',
       'webhooks[4].name: Invalid value: "short": should be a domain with at least three segments separated by dots',
     ]);
+  });
+
+  it('stores configurations with admissionregistration/v1\'s defaults written in, as kubectl reads them back', async () => {
+    // Rules that nothing written here matches: the defaults are the point, not the calls.
+    const rules = [{ operations: ['CREATE'], apiGroups: ['example.com'], apiVersions: ['v1'], resources: ['widgets'] }];
+    const minimal = (kind: string, name: string) => ({
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind,
+      metadata: { name },
+      webhooks: [{ name: 'defaults.test.io', clientConfig: { service: { namespace: 'team', name: 'hook' }, caBundle }, rules, sideEffects: 'None', admissionReviewVersions: ['v1'] }],
+    });
+    const defaulted = {
+      name: 'defaults.test.io',
+      clientConfig: { service: { namespace: 'team', name: 'hook', port: 443 }, caBundle },
+      rules: [{ ...rules[0], scope: '*' }],
+      sideEffects: 'None',
+      admissionReviewVersions: ['v1'],
+      failurePolicy: 'Fail',
+      matchPolicy: 'Equivalent',
+      namespaceSelector: {},
+      objectSelector: {},
+      timeoutSeconds: 10,
+    };
+    const kc = h.server.kubeconfigPath;
+    const kubectls = [await kubectlPath(), ...(machineKubectl ? [machineKubectl] : [])];
+    for (const bin of kubectls) {
+      const manifests = [minimal('ValidatingWebhookConfiguration', 'defaulted'), minimal('MutatingWebhookConfiguration', 'defaulted')].map((m) => JSON.stringify(m)).join('\n');
+      const created = await runKubectl(bin, kc, manifests, 'create', '-f', '-');
+      expect(created.code, `${bin}: ${created.stderr}`).toBe(0);
+      // A client-side apply over the same manifests patches what is stored; the defaults stay.
+      const applied = await runKubectl(bin, kc, manifests, 'apply', '-f', '-');
+      expect(applied.code, `${bin}: ${applied.stderr}`).toBe(0);
+      const validating = await runKubectl(bin, kc, undefined, 'get', 'validatingwebhookconfiguration', 'defaulted', '-o', 'yaml');
+      expect((parse(validating.stdout) as { webhooks: unknown[] }).webhooks, bin).toEqual([defaulted]);
+      const mutating = await runKubectl(bin, kc, undefined, 'get', 'mutatingwebhookconfiguration', 'defaulted', '-o', 'yaml');
+      expect((parse(mutating.stdout) as { webhooks: unknown[] }).webhooks, bin).toEqual([{ ...defaulted, reinvocationPolicy: 'Never' }]);
+      const deleted = await runKubectl(bin, kc, undefined, 'delete', 'validatingwebhookconfiguration,mutatingwebhookconfiguration', 'defaulted');
+      expect(deleted.code, deleted.stderr).toBe(0);
+    }
   });
 
   it('applies a mutating webhook\'s JSON patch to what it matches, by rule and namespace selector, and sends kube-apiserver\'s review', async () => {

@@ -44,6 +44,30 @@ export interface Webhook extends WebhookSpec {
 }
 
 export const DefaultTimeoutSeconds = 10;
+const DefaultServicePort = 443;
+
+/**
+ * admissionregistration/v1's SetDefaults_* written into a configuration before it is admitted and
+ * stored, so it reads back as kube-apiserver stores it: failurePolicy Fail, matchPolicy
+ * Equivalent, empty namespace and object selectors, timeoutSeconds 10, reinvocationPolicy Never
+ * (mutating), each rule's scope "*" and a service reference's port 443. sideEffects and
+ * admissionReviewVersions have no v1 default: they are required (validateWebhookConfiguration).
+ */
+export function defaultWebhookConfiguration(kind: WebhookKind, configuration: { webhooks?: unknown }): void {
+  if (!Array.isArray(configuration.webhooks)) return;
+  for (const w of configuration.webhooks as Array<Partial<WebhookSpec> | null>) {
+    if (w === null || typeof w !== 'object') continue;
+    w.failurePolicy ??= 'Fail';
+    w.matchPolicy ??= 'Equivalent';
+    w.namespaceSelector ??= {};
+    w.objectSelector ??= {};
+    w.timeoutSeconds ??= DefaultTimeoutSeconds;
+    if (kind === 'mutating') w.reinvocationPolicy ??= 'Never';
+    if (Array.isArray(w.rules)) for (const r of w.rules) if (r !== null && typeof r === 'object') r.scope ??= '*';
+    const service = w.clientConfig?.service;
+    if (service !== null && typeof service === 'object') service.port ??= DefaultServicePort;
+  }
+}
 
 export function webhooksOf(kind: WebhookKind, configuration: { metadata?: { name?: string }; webhooks?: unknown }): Webhook[] {
   const specs = Array.isArray(configuration.webhooks) ? (configuration.webhooks as WebhookSpec[]) : [];
