@@ -85,7 +85,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   const log = opts.logger.child({ component: 'apiserver' });
   const host = opts.host ?? '127.0.0.1';
   await mkdir(opts.dataDir, { recursive: true });
-  const creds = await loadOrCreateCredentials(opts.dataDir, host);
+  const credentials = loadOrCreateCredentials(opts.dataDir, host);
+  // Both keys are RSA, made on the thread pool: at the same time, not one after the other.
+  const serviceAccountKeys = loadOrCreateServiceAccountKeys(opts.dataDir, credentials);
+  serviceAccountKeys.catch(() => undefined);
+  const creds = await credentials;
   const store = new ObjectStore(path.join(opts.dataDir, 'apiserver.db'));
   setAsideUnreadableRows(store, log);
   const hub = new WatchHub(store.currentRv, opts.watchWindow ?? 10_000, undefined, log);
@@ -93,7 +97,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
   let webhookRegistered: (name: string) => boolean = () => false;
   const service = new ObjectService(store, hub, opts.validator ?? validatorDeferringTo((name) => webhookRegistered(name)));
   seedDefaults(service);
-  const auth = new ApiAuth(service, creds.token, await loadOrCreateServiceAccountKeys(opts.dataDir), log);
+  const auth = new ApiAuth(service, creds.token, await serviceAccountKeys, log);
   const webhooks = new WebhookDispatcher(service, log);
   webhookRegistered = (name) => webhooks.registered(name);
   const gc = new GarbageCollector(service, log);

@@ -27,8 +27,12 @@ export interface ServiceAccountKeys {
   publicKey: KeyObject;
 }
 
-/** The signing key under `<dataDir>/pki/sa.key` (0600), created on first use (kube's --service-account-key-file). */
-export async function loadOrCreateServiceAccountKeys(dataDir: string): Promise<ServiceAccountKeys> {
+/**
+ * The signing key under `<dataDir>/pki/sa.key` (0600), created on first use (kube's
+ * --service-account-key-file). A new key is made at once but written only once `pkiCreated`
+ * settles: the API server's credentials create pki/ as one set, by renaming a directory into place.
+ */
+export async function loadOrCreateServiceAccountKeys(dataDir: string, pkiCreated: PromiseLike<unknown> = Promise.resolve()): Promise<ServiceAccountKeys> {
   const file = path.join(dataDir, 'pki', 'sa.key');
   let pem: string;
   try {
@@ -36,6 +40,7 @@ export async function loadOrCreateServiceAccountKeys(dataDir: string): Promise<S
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     pem = (await generateSigningKey()).privatePem;
+    await pkiCreated;
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     await writeFile(`${file}.tmp`, pem, { mode: 0o600 });
     await rename(`${file}.tmp`, file);
