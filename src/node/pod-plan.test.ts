@@ -223,14 +223,15 @@ describe('pullMethod node: the image volume', () => {
     const result = planPod(inputs(pod));
     if (!result.ok) throw new Error(result.message);
     const dir = '/d/pods/ns1/importer-dv1/volumes/cdi-image-vol';
-    expect(result.plan.imageVolumes).toEqual([{ volume: 'cdi-image-vol', reference: '127.0.0.1:5000/disks/fedora:40', dir }]);
+    expect(result.plan.imageVolumes).toEqual([{ volume: 'cdi-image-vol', reference: '127.0.0.1:5000/disks/fedora:40', dir, pullPolicy: 'IfNotPresent' }]);
     expect(result.plan.containers[0]?.env).toMatchObject({ IMPORTER_PULL_METHOD: 'node', CDI_IMAGE_VOLUME_DIR: dir });
   });
 
-  it('refuses pullPolicy Never (the local node keeps no images) and an image volume without a reference', () => {
+  it('takes the pull policy (Never reads the node image store only) and refuses an image volume without a reference', () => {
     const never = nodePullPod();
     never.spec!.volumes!.find((v) => v.image)!.image!.pullPolicy = 'Never';
-    expect(planPod(inputs(never))).toMatchObject({ ok: false, reason: 'ErrImageNeverPull' });
+    const planned = planPod(inputs(never));
+    expect(planned.ok && planned.plan.imageVolumes[0]?.pullPolicy).toBe('Never');
     const empty = nodePullPod();
     empty.spec!.volumes!.find((v) => v.image)!.image!.reference = '';
     expect(planPod(inputs(empty))).toMatchObject({ ok: false, reason: 'CreateContainerConfigError', message: 'image volume "cdi-image-vol" has no reference' });

@@ -39,7 +39,7 @@ export interface Volume {
   name: string;
   dataVolume?: { name: string };
   persistentVolumeClaim?: { claimName: string; readOnly?: boolean };
-  containerDisk?: { image: string };
+  containerDisk?: { image?: string; imagePullPolicy?: string; path?: string; imagePullSecret?: string; [field: string]: unknown };
   cloudInitNoCloud?: CloudInitSource;
   cloudInitConfigDrive?: CloudInitSource;
   emptyDisk?: { capacity: string };

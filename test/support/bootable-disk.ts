@@ -11,8 +11,8 @@ const run = promisify(execFile);
  * A BIOS-bootable disk built without mounts or root: an MBR (syslinux's mbr.bin) with a FAT boot
  * partition (syslinux, Debian's kernel, an initramfs whose /init is a static busybox script) and
  * an ext4 root partition (mkfs.ext4 -d) holding `payload.bin`. The init prints the marker, the
- * sha256 of the payload it reads from the ext4 root, any cloud-init NoCloud user-data it finds
- * on an ISO 9660 disk, and powers off (or, built with `hold`, keeps running and, with a NIC,
+ * sha256 of the payload it reads from the ext4 root, any cloud-init user-data it finds on an ISO
+ * 9660 disk (NoCloud's user-data, ConfigDrive's openstack/latest/user_data), and powers off (or, built with `hold`, keeps running and, with a NIC,
  * serves the marker over HTTP on GuestHttpPort). Needs the Debian packages of scripts/install-deps.sh
  * --test (linux-image-cloud-amd64, busybox-static, syslinux, mtools, dosfstools, fdisk).
  */
@@ -28,6 +28,7 @@ export const GuestLines = {
   marker: (marker: string) => `CDI-GUEST-MARKER ${marker}`,
   payload: (sha: string) => `CDI-GUEST-PAYLOAD ${sha}`,
   userData: 'CDI-GUEST-USERDATA ',
+  configDriveUserData: 'CDI-GUEST-CONFIGDRIVE-USERDATA ',
   poweroff: 'CDI-GUEST-POWEROFF',
   holding: 'CDI-GUEST-HOLDING',
 } as const;
@@ -63,6 +64,7 @@ for d in /dev/vd? /dev/sd? /dev/sr?; do
   [ -b "$d" ] || continue
   if mount -t iso9660 -o ro "$d" /ci 2>/dev/null; then
     [ -f /ci/user-data ] && sed 's/^/${GuestLines.userData}/' /ci/user-data
+    [ -f /ci/openstack/latest/user_data ] && sed 's/^/${GuestLines.configDriveUserData}/' /ci/openstack/latest/user_data
     umount /ci
   fi
 done
