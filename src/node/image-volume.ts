@@ -17,7 +17,9 @@ import { machineCredentials, pullSecretCredentials, type MachineCredentials } fr
  * mount's `subPath` names at `<dir>/<subPath>`. Pulled files are kept in the node's image store
  * under the data dir, keyed by the manifest digest, and hard-linked into each pod's volume, so a
  * second pod (a VM's next run) of the same image pulls nothing. Credentials: the pod's
- * imagePullSecrets first, then the machine's (machine-auth.ts), as the kubelet tries them.
+ * imagePullSecrets first, then the machine's (machine-auth.ts), as the kubelet tries them. An
+ * image that needed credentials is reused only after the registry let this pod's credentials
+ * resolve it again.
  */
 export interface ImageVolumeRequest {
   reference: string;
@@ -70,12 +72,17 @@ export async function pullImageVolume(req: ImageVolumeRequest, logger: Logger, l
   const exists = (f: string) => stat(f).then(() => true, () => false);
 
   if (req.pullPolicy !== 'Always') {
-    const known = await readFile(refFile, 'utf8').catch(() => undefined);
-    if (known && (await exists(stored(known)))) {
-      await place(stored(known), target);
-      return { skipped: [], digest: known, pulled: false };
+    const known = await readRef(refFile);
+    // An image pulled with credentials is not handed to a pod that has not shown it may pull it
+    // (the kubelet's "ensure secret pulled images"): only anonymous pulls are reused unasked.
+    if (known && !known.authenticated && (await exists(stored(known.digest)))) {
+      await place(stored(known.digest), target);
+      return { skipped: [], digest: known.digest, pulled: false };
     }
-    if (req.pullPolicy === 'Never') throw new ImageVolumePullError(`Container image "${req.reference}" is not present with pull policy of Never`, [], true);
+    if (req.pullPolicy === 'Never') {
+      const why = known?.authenticated ? 'was pulled with credentials, which pull policy Never cannot check for this pod' : 'is not present with pull policy of Never';
+      throw new ImageVolumePullError(`Container image "${req.reference}" ${why}`, [], true);
+    }
   }
   const fromSecret = (req.pullSecrets ?? []).map((data) => pullSecretCredentials(data, ref.registry, ref.repository)).find((c) => c !== undefined);
   const found: MachineCredentials = fromSecret ? { credentials: fromSecret, file: 'imagePullSecrets', skipped: [] } : await lookup(ref.registry, ref.repository);
@@ -88,8 +95,10 @@ export async function pullImageVolume(req: ImageVolumeRequest, logger: Logger, l
     throw new ImageVolumePullError(err, found.skipped);
   }
   const file = stored(digest);
+  const record = JSON.stringify({ digest, authenticated: credentials !== undefined });
   if (await exists(file)) {
-    await writeFile(refFile, digest);
+    await mkdir(path.dirname(refFile), { recursive: true });
+    await writeFile(refFile, record);
     await place(file, target);
     return { skipped: found.skipped, digest, pulled: false };
   }
@@ -113,9 +122,21 @@ export async function pullImageVolume(req: ImageVolumeRequest, logger: Logger, l
     await source.close();
   }
   await mkdir(path.dirname(refFile), { recursive: true });
-  await writeFile(refFile, digest);
+  await writeFile(refFile, record);
   await place(file, target);
   return { skipped: found.skipped, digest, pulled: true };
+}
+
+/** What a reference last resolved to, and whether that pull needed credentials. */
+async function readRef(file: string): Promise<{ digest: string; authenticated: boolean } | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const r = JSON.parse(text) as { digest?: unknown; authenticated?: unknown };
+    return typeof r.digest === 'string' && /^sha256:[0-9a-f]{64}$/.test(r.digest) ? { digest: r.digest, authenticated: r.authenticated !== false } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Hard-links the stored file into the pod's volume (a copy when the pod dir is on another file system). */
