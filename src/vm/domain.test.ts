@@ -14,7 +14,7 @@ describe('buildDomain', () => {
       domain: {
         cpu: { cores: 2, sockets: 1, threads: 1 },
         resources: { requests: { memory: '512Mi' } },
-        firmware: { bootloader: { efi: {} } },
+        firmware: { bootloader: { efi: { secureBoot: false } } },
         devices: {
           disks: [
             { name: 'root', disk: { bus: 'virtio' }, bootOrder: 2 },
@@ -65,7 +65,7 @@ describe('buildDomain', () => {
       evictionStrategy: 'LiveMigrate',
       domain: {
         cpu: { cores: 1, dedicatedCpuPlacement: true },
-        firmware: { bootloader: { efi: { secureBoot: true } } },
+        firmware: { bootloader: { efi: { persistent: true } } },
         devices: {
           disks: [{ name: 'root', lun: {} }, { name: 'ctr', disk: { bus: 'usb' } }, { name: 'hp' }],
           gpus: [{ name: 'g' }],
@@ -90,7 +90,8 @@ describe('buildDomain', () => {
       'spec.domain.devices.gpus is not supported by the local VM runtime',
       'spec.domain.devices.hostDevices is not supported by the local VM runtime',
       'spec.domain.cpu.dedicatedCpuPlacement is not supported by the local VM runtime',
-      'spec.domain.firmware.bootloader.efi.secureBoot is not supported by the local VM runtime',
+      'spec.domain.firmware.bootloader.efi.secureBoot (true by default) is not supported by the local VM runtime: set secureBoot: false',
+      'spec.domain.firmware.bootloader.efi.persistent (the EFI variables live as long as the launcher pod) is not supported by the local VM runtime',
       'spec.domain.devices.disks[0].lun is not supported by the local VM runtime',
       'spec.domain.devices.disks[1]: bus usb is not supported by the local VM runtime (virtio, sata, scsi)',
       'volume hp: hotplug volumes are not supported by the local VM runtime',

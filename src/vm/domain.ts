@@ -103,7 +103,10 @@ export function buildDomain(name: string, spec: VirtualMachineInstanceSpec, clai
   const cores = Math.max(1, (cpu.cores ?? 1) * (cpu.sockets ?? 1) * (cpu.threads ?? 1));
 
   const efi = domain.firmware?.bootloader?.efi;
-  if (efi?.secureBoot) refuse('spec.domain.firmware.bootloader.efi.secureBoot');
+  // KubeVirt's default for an EFI guest is secure boot: only an explicit `secureBoot: false` runs here.
+  if (efi && efi.secureBoot !== false) problems.push(`spec.domain.firmware.bootloader.efi.secureBoot ${efi.secureBoot === undefined ? '(true by default) ' : ''}is not supported by the local VM runtime: set secureBoot: false`);
+  if (efi?.persistent) refuse('spec.domain.firmware.bootloader.efi.persistent (the EFI variables live as long as the launcher pod)');
+  for (const key of Object.keys(efi ?? {})) if (key !== 'secureBoot' && key !== 'persistent') refuse(`spec.domain.firmware.bootloader.efi.${key}`);
   for (const key of Object.keys(domain.firmware ?? {})) if (key !== 'bootloader' && key !== 'uuid' && key !== 'serial') refuse(`spec.domain.firmware.${key}`);
 
   const volumesByName = new Map((spec.volumes ?? []).map((v) => [v.name, v]));

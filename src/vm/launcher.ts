@@ -79,7 +79,6 @@ export async function runLauncher(config: LauncherConfig, logger: Logger): Promi
     if (!fs.existsSync(vars)) await fs.promises.copyFile(ovmf.vars, vars);
     efi = { code: ovmf.code, vars };
   }
-  await fs.promises.writeFile(config.consoleLog, '', { flag: 'a' });
   const argv = qemuArgv({ domain, hostPath, consoleLog: config.consoleLog, hostPorts: config.hostPorts, formats, ...(efi ? { efi } : {}) });
   // setpriv ties QEMU's life to the launcher's: a killed launcher never leaves a guest running.
   const setpriv = await findTool('setpriv');

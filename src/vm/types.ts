@@ -51,7 +51,7 @@ export interface VirtualMachineInstanceSpec {
     cpu?: { cores?: number; sockets?: number; threads?: number; [field: string]: unknown };
     memory?: { guest?: string; [field: string]: unknown };
     resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-    firmware?: { bootloader?: { bios?: object; efi?: { secureBoot?: boolean } }; [field: string]: unknown };
+    firmware?: { bootloader?: { bios?: object; efi?: { secureBoot?: boolean; persistent?: boolean; [field: string]: unknown } }; [field: string]: unknown };
     devices?: {
       disks?: Disk[];
       interfaces?: Interface[];

@@ -15,7 +15,7 @@ import { startServe, type Serve } from '../support/serve.ts';
  * (the bootable test disk as /disk/disk.qcow2, pushed with skopeo to Debian's docker-registry
  * behind TLS and htpasswd) is pulled by the node with the VMI's imagePullSecret into its image
  * store and booted as an ephemeral disk; the guest prints a ConfigDrive's user_data that came from
- * a Secret (secretRef). The machine has no registry credentials of its own here. The serve runs
+ * a Secret (secretRef). A raw EFI disk (GPT, syslinux.efi) at a custom `path` boots under OVMF. The machine has no registry credentials of its own here. The serve runs
  * with the default accelerator choice: where KVM cannot run a guest, the VMI says why it emulates.
  */
 const user = 'vm-puller';
@@ -24,6 +24,7 @@ let serve: Serve;
 let registry: Registry;
 let work: string;
 let disk: BootableDisk;
+let efiDisk: BootableDisk;
 const saved = { REGISTRY_AUTH_FILE: process.env.REGISTRY_AUTH_FILE, DOCKER_CONFIG: process.env.DOCKER_CONFIG, XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME };
 const vmiRef = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances' };
 const vmRef = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' };
@@ -63,7 +64,7 @@ async function vmiWhere(name: string, what: string, check: (vmi: Vmi) => boolean
 
 const synchronized = (vmi: Vmi) => vmi.status?.conditions?.find((c) => c.type === 'Synchronized' && c.status === 'False');
 
-function vmYaml(name: string, volume: string, extra = ''): string {
+function vmYaml(name: string, volume: string, extra = '', firmware = ''): string {
   return `apiVersion: kubevirt.io/v1
 kind: VirtualMachine
 metadata: {name: ${name}}
@@ -72,7 +73,7 @@ spec:
   template:
     spec:
       domain:
-        resources: {requests: {memory: 256Mi}}
+        resources: {requests: {memory: 256Mi}}${firmware}
         devices:
           disks:
           - {name: root, disk: {bus: virtio}}${extra ? '\n          - {name: cloudinit, disk: {bus: virtio}}' : ''}
@@ -85,11 +86,14 @@ spec:
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'cdi-e2e-vm-cd-'));
   disk = await buildBootableDisk(await cacheDir('vm'), { marker: 'container-disk', payload: Buffer.from('bytes of a containerDisk\n'), format: 'qcow2' });
+  efiDisk = await buildBootableDisk(await cacheDir('vm'), { marker: 'efi-container-disk', payload: Buffer.from('bytes of an EFI guest\n'), format: 'raw', firmware: 'efi' });
   registry = await startRegistry({ auth: { kind: 'htpasswd', user, password }, certs: await makeCerts(path.join(work, 'pki')) });
   const bootable = await buildOciLayout(path.join(work, 'bootable'), 'v1', [{ layers: [{ files: { 'disk/disk.qcow2': { file: disk.path } }, compression: 'gzip' }] }]);
   const noDisk = await buildOciLayout(path.join(work, 'no-disk'), 'v1', [{ layers: [{ files: { 'etc/motd': { text: 'no disk here\n' } }, compression: 'gzip' }] }]);
   await registry.push(bootable, 'v1', 'vms/bootable');
   await registry.push(noDisk, 'v1', 'vms/no-disk');
+  const efi = await buildOciLayout(path.join(work, 'efi'), 'v1', [{ layers: [{ files: { 'custom/efi.img': { file: efiDisk.path } }, compression: 'zstd' }] }]);
+  await registry.push(efi, 'v1', 'vms/efi');
   // The VMI's imagePullSecret is the only way in: the machine's credential files are out of the test.
   const empty = path.join(work, 'auth.json');
   await writeFile(empty, '{"auths":{}}');
@@ -148,6 +152,18 @@ ${vmYaml('cd-boot', `{image: "${registry.host}/vms/bootable:v1", imagePullSecret
     expect(await sha256File(path.join(store, digestDir!, 'disk'))).toBe(await sha256File(disk.path));
     const events = await kubectl(serve.kubeconfig, 'get', 'events', '--field-selector', `involvedObject.name=${pod}`, '-o', 'jsonpath={.items[*].message}');
     expect(events.stdout).toContain(`Successfully pulled image "${registry.host}/vms/bootable:v1" (sha256:${digestDir})`);
+  }, 400_000);
+
+  it('boots an EFI guest under OVMF from a raw containerDisk at a custom path', async () => {
+    await apply(vmYaml('cd-efi', `{image: "${registry.host}/vms/efi:v1", path: /custom/efi.img, imagePullSecret: registry-pull}`, '', '\n        firmware: {bootloader: {efi: {secureBoot: false}}}'));
+    const vmi = await vmiWhere('cd-efi', 'Succeeded', (v) => v.status?.phase === 'Succeeded' || v.status?.phase === 'Failed', 360_000);
+    expect(vmi.status?.phase, JSON.stringify(vmi.status?.conditions)).toBe('Succeeded');
+    const pod = (await kubectl(serve.kubeconfig, 'get', 'pods', '-l', 'vm.kubevirt.io/name=cd-efi', '-o', 'jsonpath={.items[0].metadata.name}')).stdout;
+    const logs = await kubectl(serve.kubeconfig, 'logs', pod, '-c', 'guest-console-log');
+    expect(logs.stdout).toContain('BdsDxe: starting');
+    expect(logs.stdout).toContain(GuestLines.marker('efi-container-disk'));
+    expect(logs.stdout).toContain(GuestLines.payload(efiDisk.payloadSha256));
+    expect(logs.stdout).toContain(GuestLines.poweroff);
   }, 400_000);
 
   it('names what is wrong with a containerDisk in the VMI: no image, no /disk in the image, a path the image lacks, no credentials', async () => {
