@@ -3,8 +3,8 @@
  * (test/support/bootable-disk.ts, built to stay up) is imported once; then a VM using its claim
  * is created and the time to the guest's first console line, and to its init's marker, is
  * measured from the create call. While the guest runs, the resident memory of the runtime's
- * own processes (the launcher's compute and guest-console-log containers) is printed beside
- * QEMU's. Accelerator: `--vm-accelerator kvm|tcg|auto` (default tcg, the machine's KVM may not work).
+ * own processes (the launcher's compute container, Node, and its guest-console-log container,
+ * sh + GNU tail) is printed beside QEMU's. Accelerator: `--vm-accelerator kvm|tcg|auto` (default tcg, the machine's KVM may not work).
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -89,7 +89,8 @@ async function rssMiB(match: (cmdline: string) => boolean): Promise<number> {
 }
 const isQemu = (c: string) => c.startsWith('/usr/bin/qemu-system-x86_64') || (c.includes('qemu-system-x86_64') && !c.includes('setpriv'));
 const launcher = await rssMiB((c) => c.includes('virtlauncher/main.ts') && !c.startsWith('/usr/bin/setpriv'));
-const consoleLog = await rssMiB((c) => c.includes('virtlauncher/console-log.ts') && !c.startsWith('/usr/bin/setpriv'));
+// console-log.sh execs tail, which follows the console file until the launcher's pid is gone.
+const consoleLog = await rssMiB((c) => (c.includes('virtlauncher/console-log.sh') || (c.startsWith('tail\0') && c.includes('--pid=') && c.includes('console.log'))) && !c.startsWith('/usr/bin/setpriv'));
 const qemu = await rssMiB((c) => isQemu(c) && c.includes('guest=bench'));
 
 console.log(`accelerator: ${accelerator}`);

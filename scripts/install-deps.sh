@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$CDI_ROOT"
 runtime_pkgs=(xz-utils openssl util-linux)
-test_pkgs=(qemu-utils nginx docker-registry skopeo xz-utils zstd pigz openssl curl apache2-utils util-linux python3-kubernetes qemu-system-x86 linux-image-cloud-amd64 busybox-static syslinux syslinux-common mtools dosfstools e2fsprogs fdisk genisoimage)
+test_pkgs=(qemu-utils nginx docker-registry skopeo xz-utils zstd pigz openssl curl apache2-utils util-linux python3-kubernetes qemu-system-x86 ovmf linux-image-cloud-amd64 busybox-static syslinux syslinux-common syslinux-efi mtools dosfstools e2fsprogs fdisk genisoimage)
 vm_pkgs=(qemu-system-x86 ovmf)
 want=("${runtime_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want=("${test_pkgs[@]}")

@@ -3,8 +3,17 @@
  * (src/vm/launcher.ts) and exits with the guest: 0 when it powered off.
  */
 import fs from 'node:fs';
+import { LauncherEnv } from '../src/api/env.ts';
 import { createLogger } from '../src/log.ts';
 import { LaunchError, readLauncherConfig, runLauncher } from '../src/vm/launcher.ts';
+
+// First of all: the guest-console-log container follows the console file, which exists from now
+// on, until this process is gone.
+const consoleLog = process.env[LauncherEnv.consoleLog];
+if (consoleLog) {
+  fs.writeFileSync(consoleLog, '', { flag: 'a' });
+  fs.writeFileSync(`${consoleLog}.pid`, String(process.pid));
+}
 
 const logger = createLogger('virt-launcher');
 let terminationLog: string | undefined;

@@ -110,6 +110,7 @@ export const errorTable = {
   CDI_ERR_REGISTRY_ARCH: { message: 'manifest image architecture: "%s" doesn\'t match requested architecture: "%s"', exit: 1, http: 400 },
   CDI_ERR_REGISTRY_DIGEST: { message: 'digest mismatch for %s: got %s (%s bytes)', exit: 1, http: 502 },
   CDI_ERR_REGISTRY_NO_DISK: { message: 'Failed to find VM disk image file in the container image', exit: 1, http: 400 },
+  CDI_ERR_REGISTRY_NO_FILE: { message: 'the container image has no regular file %s', exit: 1, http: 400 },
   CDI_ERR_REGISTRY_DISKS: { message: 'image directory contains more than one file: %s', exit: 1, http: 400 },
   CDI_ERR_S3: { message: 's3 %s: %s', exit: 1, http: 502 },
   // targets and I/O

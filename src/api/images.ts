@@ -26,12 +26,13 @@ export function workerKindOfImage(image: string): WorkerKind | undefined {
 /**
  * KubeVirt's virt-launcher, as the product builds it: one image whose `compute` container runs
  * QEMU for a VirtualMachineInstance and whose `guest-console-log` container streams the guest's
- * serial console (KubeVirt 1.x runs virt-tail there). The container name picks the entry,
- * as the command does in KubeVirt's pod; the local node agent accepts no command.
+ * serial console (KubeVirt 1.x runs virt-tail there; here a POSIX shell script around GNU tail,
+ * no Node runtime). The container name picks the entry, as the command does in KubeVirt's pod;
+ * the local node agent accepts no command.
  */
 export const LauncherImage = {
   repository: 'cdi-ts/virt-launcher',
-  entries: { compute: 'virtlauncher/main.ts', 'guest-console-log': 'virtlauncher/console-log.ts' },
+  entries: { compute: 'virtlauncher/main.ts', 'guest-console-log': 'virtlauncher/console-log.sh' },
 } as const;
 
 /** KubeVirt's device-plugin resource for /dev/kvm: a container asking for it joins /dev/kvm's group. */

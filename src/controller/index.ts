@@ -12,7 +12,7 @@ import { DataSourceController } from './datasource.ts';
 import { DataImportCronController } from './golden/dataimportcron-controller.ts';
 import { StorageProfileController } from './storageprofile.ts';
 import { shouldManageVirtualMachines, VirtualMachineController } from './vm-controller.ts';
-import { chooseAccelerator, VmiController, type AcceleratorChoice } from './vmi-controller.ts';
+import { VmiController, type AcceleratorChoice } from './vmi-controller.ts';
 
 export { createUploadFailureRecorder, createUploadTargetResolver } from './upload-resolver.ts';
 export type { UploadTarget, UploadTargetResolver } from '../api/upload-target.ts';
@@ -87,7 +87,7 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
   });
   const manageVms = opts.virtualMachines === 'auto' || opts.virtualMachines === undefined ? await shouldManageVirtualMachines(kube, logger) : opts.virtualMachines;
   // Only cdi serve's node agent runs virt-launcher pods: on a cluster, KubeVirt runs VMs.
-  const vmiController = manageVms && embedded ? new VmiController(kube, caches, logger, await chooseAccelerator(opts.vmAccelerator ?? 'auto')) : undefined;
+  const vmiController = manageVms && embedded ? new VmiController(kube, caches, logger, opts.vmAccelerator ?? 'auto') : undefined;
   const vmController = manageVms ? new VirtualMachineController(kube, caches, logger, vmiController?.vmis) : undefined;
   const informers: Record<string, Cache<KubernetesObject>> = { ...(caches as unknown as Record<string, Cache<KubernetesObject>>) };
   if (vmController) informers.virtualMachines = vmController.vms as unknown as Cache<KubernetesObject>;

@@ -11,7 +11,7 @@ import { runWorkers, WorkQueue } from './workqueue.ts';
 import { rfc3339 } from '../api/time.ts';
 import type { VirtualMachineInstance } from '../vm/types.ts';
 import { VmiFinalPhases } from '../vm/types.ts';
-import { decideRun, printableStatus, runStrategyOf, type StateChangeRequest } from '../vm/run-strategy.ts';
+import { decideRun, imagePullReasons, printableStatus, runStrategyOf, type StateChangeRequest } from '../vm/run-strategy.ts';
 import { vmiRef, type VmiObject } from './vmi-controller.ts';
 import { condition } from './vmi.ts';
 
@@ -202,7 +202,8 @@ export class VirtualMachineController {
         dataVolumeError: volumes.failed,
         claimMissing: volumes.missing,
         provisioning: volumes.provisioning,
-        unschedulable: refused !== undefined,
+        unschedulable: refused !== undefined && !imagePullReasons.has(refused.reason ?? ''),
+        imagePull: imagePullReasons.has(refused?.reason ?? '') ? refused?.reason : undefined,
         crashLooping: backingOff && (!current || VmiFinalPhases.has(current.status?.phase ?? '')),
       }),
       ready,

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { makeInformer, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../api/logger.ts';
+import { chooseAccelerator, type AcceleratorChoice, type AcceleratorDecision } from '../vm/kvm-probe.ts';
 import { rfc3339 } from '../api/time.ts';
-import { buildDomain, type Accelerator, type ClaimInfo } from '../vm/domain.ts';
+import { buildDomain, type ClaimInfo } from '../vm/domain.ts';
 import type { VirtualMachineInstance } from '../vm/types.ts';
 import { VmiFinalPhases } from '../vm/types.ts';
 import { recordEvent } from './events.ts';
@@ -20,17 +20,8 @@ import { runWorkers, WorkQueue } from './workqueue.ts';
  * and the VMI's phase and conditions from that pod. Embedded mode only.
  */
 export const vmiRef = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances' };
+export type { AcceleratorChoice };
 export type VmiObject = VirtualMachineInstance & KubernetesObject;
-export type AcceleratorChoice = 'auto' | Accelerator;
-
-/** KVM when /dev/kvm opens read-write (KubeVirt's device plugin checks the same), else TCG. */
-export async function chooseAccelerator(choice: AcceleratorChoice): Promise<Accelerator> {
-  if (choice !== 'auto') return choice;
-  return fs.promises.access('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK).then(
-    () => 'kvm' as const,
-    () => 'tcg' as const,
-  );
-}
 
 export class VmiController {
   readonly queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 30_000 });
@@ -39,15 +30,23 @@ export class VmiController {
   private readonly kube: Kube;
   private readonly caches: Caches;
   private readonly logger: Logger;
-  private readonly accelerator: Accelerator;
+  /** Decided once, on the first VMI: a probe runs a test guest, which cdi serve's start need not wait for. */
+  private readonly accelerator: () => Promise<AcceleratorDecision>;
   /** Pods created but not yet in the cache, by VMI uid: a second reconcile must not make another. */
   private readonly created = new Map<string, V1Pod>();
 
-  constructor(kube: Kube, caches: Caches, logger: Logger, accelerator: Accelerator) {
+  constructor(kube: Kube, caches: Caches, logger: Logger, choice: AcceleratorChoice) {
     this.kube = kube;
     this.caches = caches;
     this.logger = logger;
-    this.accelerator = accelerator;
+    let decided: Promise<AcceleratorDecision> | undefined;
+    this.accelerator = () => {
+      decided ??= chooseAccelerator(choice).then((d) => {
+        logger.info({ accelerator: d.accelerator, reason: d.reason }, d.accelerator === 'kvm' ? 'VMs run under KVM' : 'VMs run under software emulation (TCG)');
+        return d;
+      });
+      return decided;
+    };
     this.vmis = makeInformer<VmiObject>(kube.kubeConfig, '/apis/kubevirt.io/v1/virtualmachineinstances', () => kube.listCustom<VmiObject>(vmiRef));
   }
 
@@ -86,6 +85,7 @@ export class VmiController {
     const { namespace, name } = splitKey(k);
     const vmi = this.vmis.get(name, namespace);
     if (!vmi || vmi.metadata?.deletionTimestamp) return;
+    const accel = await this.accelerator();
     const now = rfc3339();
     let pod = this.launcherOf(vmi);
     let status: VirtualMachineInstance['status'];
@@ -95,7 +95,7 @@ export class VmiController {
       const listed = await this.kube.core.listNamespacedPod({ namespace, labelSelector: `${LauncherLabels.createdBy}=${vmi.metadata?.uid ?? ''}` });
       pod = listed.items[0];
       // Otherwise its launcher pod was deleted under it: the guest is gone, as virt-controller says.
-      status = pod ? vmiStatusFromPod(vmi, pod, this.accelerator, now) : launcherGoneStatus(vmi, now);
+      status = pod ? vmiStatusFromPod(vmi, pod, accel, now) : launcherGoneStatus(vmi, now);
     } else if (!pod && phase === 'Pending') {
       const claims = new Map<string, ClaimInfo>();
       for (const v of vmi.spec?.volumes ?? []) {
@@ -103,22 +103,22 @@ export class VmiController {
         const claim = claimName ? this.caches.claims.get(claimName, namespace) : undefined;
         if (claimName && claim) claims.set(claimName, { block: claim.spec?.volumeMode === 'Block' });
       }
-      const built = buildDomain(name, vmi.spec ?? {}, claims, this.accelerator);
+      const built = buildDomain(name, vmi.spec ?? {}, claims, accel.accelerator);
       if (!built.ok) {
         status = refusedVmiStatus(vmi, built.problems, now);
         if (vmi.status?.conditions?.find((c) => c.type === 'Synchronized')?.message !== built.problems.join('; ')) {
           await this.event(vmi, 'Warning', 'FailedCreate', `Error creating pod: ${built.problems.join('; ')}`);
         }
       } else {
-        const manifest = launcherPod(vmi, built.domain, built.volumes, randomBytes(4).toString('hex').slice(0, 5));
-        this.logger.info({ virtualMachineInstance: k, pod: manifest.metadata?.name, accelerator: this.accelerator }, 'creating virt-launcher pod');
+        const manifest = launcherPod(vmi, built.domain, built.volumes, randomBytes(4).toString('hex').slice(0, 5), built.imagePullSecrets);
+        this.logger.info({ virtualMachineInstance: k, pod: manifest.metadata?.name, accelerator: accel.accelerator }, 'creating virt-launcher pod');
         pod = await this.kube.core.createNamespacedPod({ namespace, body: manifest });
         this.created.set(vmi.metadata?.uid ?? '', pod);
         await this.event(vmi, 'Normal', 'SuccessfulCreate', `Created virtual machine pod ${manifest.metadata?.name}`);
-        status = vmiStatusFromPod(vmi, pod, this.accelerator, now);
+        status = vmiStatusFromPod(vmi, pod, accel, now);
       }
     } else {
-      status = vmiStatusFromPod(vmi, pod, this.accelerator, now);
+      status = vmiStatusFromPod(vmi, pod, accel, now);
     }
     if (isDeepStrictEqual(JSON.parse(JSON.stringify(vmi.status ?? {})), JSON.parse(JSON.stringify(status)))) return;
     if (status?.phase !== vmi.status?.phase && (status?.phase === 'Succeeded' || status?.phase === 'Failed')) {

@@ -33,17 +33,25 @@ describe('launcherPod', () => {
 describe('vmiStatusFromPod', () => {
   it("follows the launcher pod through KubeVirt's phases", () => {
     const p = pod('tcg');
-    expect(vmiStatusFromPod(vmi, p, 'tcg', 't')?.phase).toBe('Scheduling');
+    expect(vmiStatusFromPod(vmi, p, { accelerator: 'tcg' }, 't')?.phase).toBe('Scheduling');
     const scheduled = { ...p, metadata: { ...p.metadata, uid: 'pod-uid' }, spec: { ...p.spec!, nodeName: 'node' } };
-    expect(vmiStatusFromPod(vmi, scheduled, 'tcg', 't')?.phase).toBe('Scheduled');
+    expect(vmiStatusFromPod(vmi, scheduled, { accelerator: 'tcg' }, 't')?.phase).toBe('Scheduled');
     const running = { ...scheduled, status: { phase: 'Running', containerStatuses: [{ name: 'compute', state: { running: {} } }] } } as never;
-    const status = vmiStatusFromPod(vmi, running, 'tcg', 't');
+    const status = vmiStatusFromPod(vmi, running, { accelerator: 'tcg', reason: 'the probe said so' }, 't');
     expect(status?.phase).toBe('Running');
     expect(status?.activePods).toEqual({ 'pod-uid': 'node' });
     expect(status?.conditions?.map((c) => [c.type, c.status])).toEqual([['Ready', 'True'], ['SoftwareEmulation', 'True']]);
+    expect(status?.conditions?.[1]?.message).toBe('VM running with software emulation (QEMU TCG): KVM is not used: the probe said so');
     const failed = { ...scheduled, status: { phase: 'Failed', containerStatuses: [{ name: 'compute', state: { terminated: { exitCode: 1, message: 'no bootable disk' } } }] } } as never;
-    const f = vmiStatusFromPod(vmi, failed, 'kvm', 't');
+    const f = vmiStatusFromPod(vmi, failed, { accelerator: 'kvm' }, 't');
     expect(f?.phase).toBe('Failed');
     expect(f?.conditions).toEqual([{ type: 'Ready', status: 'False', reason: 'GuestNotRunning', message: 'no bootable disk', lastProbeTime: null, lastTransitionTime: 't' }]);
+  });
+
+  it('reports a containerDisk the node cannot pull as Synchronized=False with the container\'s waiting reason and message', () => {
+    const p = pod('tcg');
+    const waiting = { ...p, status: { phase: 'Pending', containerStatuses: [{ name: 'compute', state: { waiting: { reason: 'ErrImagePull', message: 'image volume root r/x:v1: Failed to find VM disk image file in the container image' } } }] } } as never;
+    const s = vmiStatusFromPod(vmi, waiting, { accelerator: 'kvm' }, 't');
+    expect(s?.conditions?.find((c) => c.type === 'Synchronized')).toMatchObject({ status: 'False', reason: 'ErrImagePull', message: 'image volume root r/x:v1: Failed to find VM disk image file in the container image' });
   });
 });

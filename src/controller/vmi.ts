@@ -2,6 +2,7 @@ import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { LauncherEnv } from '../api/env.ts';
 import { KvmResource, LauncherImage } from '../api/images.ts';
 import { ConsoleLogPath, PrivateDir, type Domain, type PodVolume } from '../vm/domain.ts';
+import { imagePullReasons } from '../vm/run-strategy.ts';
 import type { Condition, VirtualMachineInstance, VmiPhase } from '../vm/types.ts';
 
 /**
@@ -13,7 +14,7 @@ export const LauncherImageRef = `${LauncherImage.repository}:latest`;
 /** KubeVirt's launcher runs as the qemu user 107 (non-root VMs, KubeVirt's default). */
 const qemuUser = 107;
 
-export function launcherPod(vmi: VirtualMachineInstance, domain: Domain, volumes: PodVolume[], suffix: string): V1Pod {
+export function launcherPod(vmi: VirtualMachineInstance, domain: Domain, volumes: PodVolume[], suffix: string, imagePullSecrets: string[] = []): V1Pod {
   const name = vmi.metadata?.name ?? '';
   const privateMount = { name: 'private', mountPath: PrivateDir };
   const podVolumes: V1Volume[] = [{ name: 'private', emptyDir: {} }];
@@ -23,9 +24,10 @@ export function launcherPod(vmi: VirtualMachineInstance, domain: Domain, volumes
     const s = v.source;
     if ('claimName' in s) podVolumes.push({ name: v.name, persistentVolumeClaim: { claimName: s.claimName, ...(s.readOnly ? { readOnly: true } : {}) } });
     else if ('secretName' in s) podVolumes.push({ name: v.name, secret: { secretName: s.secretName } });
+    else if ('image' in s) podVolumes.push({ name: v.name, image: { reference: s.image, ...(s.pullPolicy ? { pullPolicy: s.pullPolicy } : {}) } });
     else podVolumes.push({ name: v.name, emptyDir: {} });
     if (v.block) devices.push({ name: v.name, devicePath: v.podPath });
-    else mounts.push({ name: v.name, mountPath: v.podPath });
+    else mounts.push({ name: v.name, mountPath: v.podPath, ...(v.subPath ? { subPath: v.subPath } : {}), ...('image' in s ? { readOnly: true } : {}) });
   }
   const memoryMi = `${Math.ceil(domain.memoryBytes / 2 ** 20)}Mi`;
   const ports = (domain.network?.ports ?? []).map((p) => ({ containerPort: p.port, protocol: p.protocol }));
@@ -67,12 +69,13 @@ export function launcherPod(vmi: VirtualMachineInstance, domain: Domain, volumes
       terminationGracePeriodSeconds: 30,
       containers: [compute, consoleLog],
       volumes: podVolumes,
+      ...(imagePullSecrets.length ? { imagePullSecrets: imagePullSecrets.map((name) => ({ name })) } : {}),
     },
   };
 }
 
 /** The VMI's phase and conditions from its launcher pod (KubeVirt's virt-controller and virt-handler together). */
-export function vmiStatusFromPod(vmi: VirtualMachineInstance, pod: V1Pod | undefined, accelerator: Domain['accelerator'] | undefined, now: string): VirtualMachineInstance['status'] {
+export function vmiStatusFromPod(vmi: VirtualMachineInstance, pod: V1Pod | undefined, accel: { accelerator: Domain['accelerator']; reason?: string } | undefined, now: string): VirtualMachineInstance['status'] {
   const before = vmi.status ?? {};
   let phase: VmiPhase = before.phase ?? 'Pending';
   const conditions: Condition[] = [];
@@ -86,6 +89,9 @@ export function vmiStatusFromPod(vmi: VirtualMachineInstance, pod: V1Pod | undef
     else phase = 'Scheduling';
     const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
     if (scheduled?.status === 'False') conditions.push(condition(before.conditions, 'PodScheduled', 'False', now, scheduled.reason ?? 'Unschedulable', scheduled.message ?? ''));
+    // A containerDisk the node cannot pull: KubeVirt reports the container's waiting reason and message.
+    const pulling = pod.status?.containerStatuses?.find((c) => imagePullReasons.has(c.state?.waiting?.reason ?? ''))?.state?.waiting;
+    if (pulling && podPhase === 'Pending') conditions.push(condition(before.conditions, 'Synchronized', 'False', now, pulling.reason, pulling.message ?? ''));
   }
   if (phase === 'Running') {
     conditions.push(condition(before.conditions, 'Ready', 'True', now));
@@ -96,8 +102,8 @@ export function vmiStatusFromPod(vmi: VirtualMachineInstance, pod: V1Pod | undef
   } else {
     conditions.push(condition(before.conditions, 'Ready', 'False', now, pod ? 'GuestNotRunning' : 'PodNotExists', pod ? 'the guest is not running yet' : 'virt-launcher pod has not yet been created'));
   }
-  if (accelerator === 'tcg') {
-    conditions.push(condition(before.conditions, 'SoftwareEmulation', 'True', now, 'KVMUnavailable', 'VM running with software emulation (QEMU TCG): KVM is not usable on this host'));
+  if (accel?.accelerator === 'tcg') {
+    conditions.push(condition(before.conditions, 'SoftwareEmulation', 'True', now, 'KVMUnavailable', `VM running with software emulation (QEMU TCG): KVM is not used: ${accel.reason ?? 'not usable on this host'}`));
   }
   const transitions = [...(before.phaseTransitionTimestamps ?? [])];
   if (!transitions.some((t) => t.phase === phase)) transitions.push({ phase, phaseTransitionTimestamp: now });

@@ -70,7 +70,8 @@ export async function startContainer(opts: ContainerProcessOptions): Promise<Run
   }
 
   const heapFlags = plan.memoryLimit !== undefined ? [`--max-old-space-size=${Math.max(16, Math.floor(plan.memoryLimit / 2 / 2 ** 20))}`] : [];
-  const argv = [process.execPath, '--disable-warning=ExperimentalWarning', ...dataPathNodeFlags, ...heapFlags, plan.entry, ...plan.args];
+  // A shell entry (the launcher's console follower) runs without a Node runtime.
+  const argv = plan.entry.endsWith('.sh') ? ['/bin/sh', plan.entry, ...plan.args] : [process.execPath, '--disable-warning=ExperimentalWarning', ...dataPathNodeFlags, ...heapFlags, plan.entry, ...plan.args];
   const limits = [
     ...(plan.fileSizeLimit !== undefined ? [`--fsize=${plan.fileSizeLimit}`] : []),
     ...(plan.memoryLimit !== undefined ? [`--as=${plan.memoryLimit + runtimeReservationBytes}`] : []),

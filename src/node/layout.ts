@@ -25,6 +25,11 @@ export function claimVolumePath(dataDir: string, namespace: string, claimUid: st
   return path.join(volumesRoot(dataDir), safeSegment(namespace), block ? `${safeSegment(claimUid)}.img` : safeSegment(claimUid));
 }
 
+/** The node's image store: image volume files by manifest digest (image-volume.ts). */
+export function imageStoreDir(dataDir: string): string {
+  return path.join(dataDir, 'images');
+}
+
 export function podsRoot(dataDir: string): string {
   return path.join(dataDir, 'pods');
 }

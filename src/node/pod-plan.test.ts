@@ -4,7 +4,9 @@ import { Ann } from '../api/annotations.ts';
 import { clonerPod, importerPod as controllerImporterPod, uploadServerPod, workerImages } from '../controller/pods.ts';
 import type { ObjectData } from './pod-env.ts';
 import { admitPod } from './pod-admission.ts';
-import { planPod, podReferences, portsToAllocate, type PlanInputs } from './pod-plan.ts';
+import { launcherPod } from '../controller/vmi.ts';
+import { buildDomain } from '../vm/domain.ts';
+import { defaultPullPolicy, planPod, podReferences, portsToAllocate, type PlanInputs } from './pod-plan.ts';
 
 function importerPod(): V1Pod {
   return {
@@ -223,16 +225,46 @@ describe('pullMethod node: the image volume', () => {
     const result = planPod(inputs(pod));
     if (!result.ok) throw new Error(result.message);
     const dir = '/d/pods/ns1/importer-dv1/volumes/cdi-image-vol';
-    expect(result.plan.imageVolumes).toEqual([{ volume: 'cdi-image-vol', reference: '127.0.0.1:5000/disks/fedora:40', dir }]);
+    expect(result.plan.imageVolumes).toEqual([{ volume: 'cdi-image-vol', reference: '127.0.0.1:5000/disks/fedora:40', dir, pullPolicy: 'IfNotPresent' }]);
     expect(result.plan.containers[0]?.env).toMatchObject({ IMPORTER_PULL_METHOD: 'node', CDI_IMAGE_VOLUME_DIR: dir });
   });
 
-  it('refuses pullPolicy Never (the local node keeps no images) and an image volume without a reference', () => {
+  it('takes the pull policy (Never reads the node image store only) and refuses an image volume without a reference', () => {
     const never = nodePullPod();
     never.spec!.volumes!.find((v) => v.image)!.image!.pullPolicy = 'Never';
-    expect(planPod(inputs(never))).toMatchObject({ ok: false, reason: 'ErrImageNeverPull' });
+    const planned = planPod(inputs(never));
+    expect(planned.ok && planned.plan.imageVolumes[0]?.pullPolicy).toBe('Never');
     const empty = nodePullPod();
     empty.spec!.volumes!.find((v) => v.image)!.image!.reference = '';
     expect(planPod(inputs(empty))).toMatchObject({ ok: false, reason: 'CreateContainerConfigError', message: 'image volume "cdi-image-vol" has no reference' });
+  });
+});
+
+describe('containerDisk: the launcher pod\'s image volumes', () => {
+  it('pulls the path of a containerDisk as the mount\'s subPath with the VMI\'s pull secret, and the kubelet\'s default policy', () => {
+    const built = buildDomain('vm1', {
+      domain: { devices: { disks: [{ name: 'a', disk: {} }, { name: 'b', disk: {} }] } },
+      volumes: [
+        { name: 'a', containerDisk: { image: 'reg.local:5000/vms/a:v1', imagePullSecret: 'pull' } },
+        { name: 'b', containerDisk: { image: 'reg.local:5000/vms/b:latest', path: '/custom/b.qcow2' } },
+      ],
+    }, new Map(), 'tcg');
+    if (!built.ok) throw new Error(built.problems.join('; '));
+    const launcher = launcherPod({ metadata: { name: 'vm1', namespace: 'ns1', uid: 'vmi-uid' } }, built.domain, built.volumes, 'abcde', built.imagePullSecrets);
+    const pod: V1Pod = { ...launcher, metadata: { ...launcher.metadata, uid: 'pod-uid-1' } };
+    expect(admitPod(pod)).toEqual({ ok: true });
+    expect([...podReferences(pod).secrets]).toEqual(['pull']);
+    const r = planPod(inputs(pod));
+    if (!r.ok) throw new Error(r.message);
+    // The test inputs place every pod's volumes under one fixed pod dir.
+    const dir = (v: string) => `/d/pods/ns1/importer-dv1/volumes/${v}`;
+    expect(r.plan.imageVolumes).toEqual([
+      { volume: 'a', reference: 'reg.local:5000/vms/a:v1', dir: dir('a'), pullPolicy: 'IfNotPresent' },
+      { volume: 'b', reference: 'reg.local:5000/vms/b:latest', dir: dir('b'), pullPolicy: 'Always', entry: 'custom/b.qcow2' },
+    ]);
+    const mounts = JSON.parse(r.plan.containers[0]?.env.CDI_MOUNTS ?? '[]') as Array<{ podPath: string; hostPath: string }>;
+    expect(mounts).toContainEqual({ podPath: '/var/run/kubevirt/container-disks/b.img', hostPath: `${dir('b')}/custom/b.qcow2` });
+    expect(r.plan.confined.some((c) => c.path.startsWith(dir('b')))).toBe(false);
+    expect(['r/x', 'r/x:latest', 'r:5000/x', 'r/x:v1', 'r/x@sha256:00'].map(defaultPullPolicy)).toEqual(['Always', 'Always', 'Always', 'IfNotPresent', 'IfNotPresent']);
   });
 });

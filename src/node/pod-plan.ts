@@ -101,10 +101,23 @@ export interface PodPlan {
   imageVolumes: ImageVolumePlan[];
 }
 
+export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+
+/** The kubelet's default: Always for `:latest` or no tag, else IfNotPresent. */
+export function defaultPullPolicy(reference: string): PullPolicy {
+  if (reference.includes('@')) return 'IfNotPresent';
+  const tail = reference.slice(reference.lastIndexOf('/') + 1);
+  const colon = tail.lastIndexOf(':');
+  return colon < 0 || tail.slice(colon + 1) === 'latest' ? 'Always' : 'IfNotPresent';
+}
+
 export interface ImageVolumePlan {
   volume: string;
   reference: string;
   dir: string;
+  pullPolicy: PullPolicy;
+  /** The file a mount's subPath names in the image, when not the one file under /disk. */
+  entry?: string;
 }
 
 export type PlanResult = { ok: true; plan: PodPlan } | { ok: false; reason: string; message: string };
@@ -128,6 +141,8 @@ export function podReferences(pod: V1Pod): PodReferences {
     add(refs.secrets, v.secret?.secretName);
     add(refs.configMaps, v.configMap?.name);
   }
+  // Image pull secrets are read like the kubelet reads them: a missing one is skipped.
+  for (const s of objectsOf<{ name?: unknown }>(pod.spec?.imagePullSecrets)) add(refs.secrets, s.name);
   for (const c of objectsOf<V1Container>(pod.spec?.containers)) {
     for (const e of objectsOf<V1EnvVar>(c.env)) {
       add(refs.secrets, e.valueFrom?.secretKeyRef?.name);
@@ -200,8 +215,9 @@ function mapVolume(v: V1Volume, inputs: PlanInputs, plan: PodPlan): VolumeSource
   }
   if (v.image) {
     if (!v.image.reference) throw new PlanProblem('CreateContainerConfigError', `image volume "${v.name}" has no reference`);
-    if (v.image.pullPolicy === 'Never') throw new PlanProblem(PodReason.ErrImageNeverPull, `image volume "${v.name}": pullPolicy Never, and the local node keeps no images to use instead`);
-    plan.imageVolumes.push({ volume: v.name, reference: v.image.reference, dir });
+    const pullPolicy = v.image.pullPolicy ?? defaultPullPolicy(v.image.reference);
+    if (pullPolicy !== 'Always' && pullPolicy !== 'IfNotPresent' && pullPolicy !== 'Never') throw new PlanProblem(PodReason.CreateContainerConfigError, `image volume "${v.name}": unknown pullPolicy ${pullPolicy}`);
+    plan.imageVolumes.push({ volume: v.name, reference: v.image.reference, dir, pullPolicy });
     return { hostPath: dir, image: true };
   }
   const source = v.secret
@@ -236,7 +252,7 @@ function planContainer(c: V1Container, volumes: ReadonlyMap<string, VolumeSource
     const vol = volumes.get(m.name);
     if (!vol) throw new PlanProblem(PodReason.CreateContainerConfigError, `volume "${m.name}" is not defined in the pod`);
     if (vol.claim?.block) throw new PlanProblem(PodReason.CreateContainerConfigError, `volume "${m.name}" has volumeMode Block and must be used with volumeDevices`);
-    const hostPath = subPathOf(vol.hostPath, m, plan);
+    const hostPath = vol.image && m.subPath ? imageEntryOf(vol.hostPath, m.subPath, plan) : subPathOf(vol.hostPath, m, plan);
     mounts.push({ podPath: stripSlash(m.mountPath), hostPath, root: vol.hostPath });
     if (stripSlash(m.mountPath) === PodPaths.dataDir && vol.claim) {
       // An archive is extracted into /data itself; an image is /data/disk.img.
@@ -327,6 +343,16 @@ function subPathOf(volumePath: string, m: V1VolumeMount, plan: PodPlan): string 
   const hostPath = path.join(volumePath, sub);
   plan.confined.push({ root: volumePath, path: hostPath, createDir: true, what: `subPath ${sub}` });
   return hostPath;
+}
+
+/** A subPath of an image volume names the one file of the image the node materialises there. */
+function imageEntryOf(volumePath: string, sub: string, plan: PodPlan): string {
+  if (path.isAbsolute(sub)) throw new PlanProblem(PodReason.CreateContainerConfigError, `error SubPath \`${sub}\` must not be an absolute path`);
+  if (sub.split(/[/\\]/).includes('..')) throw new PlanProblem(PodReason.CreateContainerConfigError, `unable to provision SubPath \`${sub}\`: must not contain '..'`);
+  const volume = plan.imageVolumes.find((v) => v.dir === volumePath);
+  if (volume && volume.entry !== undefined && volume.entry !== sub) throw new PlanProblem(PodReason.CreateContainerConfigError, `image volume "${volume.volume}" is mounted with two subPaths; the local node provides one file of an image`);
+  if (volume) volume.entry = sub;
+  return path.join(volumePath, sub);
 }
 
 /** An in-pod path a worker opens: it must name a place inside one of the container's mounts. */

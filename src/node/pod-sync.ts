@@ -10,7 +10,7 @@ import type { BackoffPolicy, RestartPolicy } from './backoff.ts';
 import { isNotFound, isTerminal } from './claim-sync.ts';
 import { podEventSink } from './events.ts';
 import { confinementProblem } from './confine.ts';
-import { LocalNodeName, LocalVolumePathAnnotation, podVolumeDir, terminationLogPath } from './layout.ts';
+import { imageStoreDir, LocalNodeName, LocalVolumePathAnnotation, podVolumeDir, terminationLogPath } from './layout.ts';
 import { admitPod, objectsOf } from './pod-admission.ts';
 import type { ObjectData } from './pod-env.ts';
 import { ImageVolumePullError, pullImageVolume } from './image-volume.ts';
@@ -158,12 +158,17 @@ export class PodSync {
     for (const volume of result.plan.imageVolumes) {
       events('Normal', 'Pulling', `Pulling image "${volume.reference}" for volume ${volume.volume}`);
       try {
-        const pulled = await pullImageVolume(volume.reference, volume.dir, this.o.logger);
+        const pullSecrets = objectsOf<{ name?: unknown }>(pod.spec?.imagePullSecrets).flatMap((ref) => {
+          const data = typeof ref.name === 'string' ? secrets.get(ref.name) : undefined;
+          return data ? [data] : [];
+        });
+        const pulled = await pullImageVolume({ ...volume, storeDir: imageStoreDir(this.o.dataDir), pullSecrets }, this.o.logger);
         for (const note of pulled.skipped) events('Warning', 'CredentialHelperSkipped', note);
-        events('Normal', 'Pulled', `Successfully pulled image "${volume.reference}" for volume ${volume.volume} with the machine's credentials`);
+        events('Normal', 'Pulled', pulled.pulled ? `Successfully pulled image "${volume.reference}" (${pulled.digest}) for volume ${volume.volume}` : `Image "${volume.reference}" (${pulled.digest}) already present on machine for volume ${volume.volume}`);
       } catch (err) {
         const skipped = err instanceof ImageVolumePullError && err.skipped.length ? ` (${err.skipped.join('; ')})` : '';
-        hold({ restartPolicy, containers: waitingAll(PodReason.ErrImagePull, `image volume ${volume.volume} ${volume.reference}: ${(err as Error).message}${skipped}`) }, imagePullRetryMs);
+        const reason = err instanceof ImageVolumePullError && err.neverPull ? PodReason.ErrImageNeverPull : PodReason.ErrImagePull;
+        hold({ restartPolicy, containers: waitingAll(reason, `image volume ${volume.volume} ${volume.reference}: ${(err as Error).message}${skipped}`) }, imagePullRetryMs);
         return;
       }
     }

@@ -14,7 +14,7 @@ describe('buildDomain', () => {
       domain: {
         cpu: { cores: 2, sockets: 1, threads: 1 },
         resources: { requests: { memory: '512Mi' } },
-        firmware: { bootloader: { efi: {} } },
+        firmware: { bootloader: { efi: { secureBoot: false } } },
         devices: {
           disks: [
             { name: 'root', disk: { bus: 'virtio' }, bootOrder: 2 },
@@ -65,7 +65,7 @@ describe('buildDomain', () => {
       evictionStrategy: 'LiveMigrate',
       domain: {
         cpu: { cores: 1, dedicatedCpuPlacement: true },
-        firmware: { bootloader: { efi: { secureBoot: true } } },
+        firmware: { bootloader: { efi: { persistent: true } } },
         devices: {
           disks: [{ name: 'root', lun: {} }, { name: 'ctr', disk: { bus: 'usb' } }, { name: 'hp' }],
           gpus: [{ name: 'g' }],
@@ -77,7 +77,7 @@ describe('buildDomain', () => {
       volumes: [
         { name: 'root', dataVolume: { name: 'root-dv' } },
         { name: 'ctr', containerDisk: { image: 'quay.io/x' } },
-        { name: 'ctr2', containerDisk: { image: 'quay.io/y' } },
+        { name: 'ctr2', containerDisk: { image: '', imagePullPolicy: 'Sometimes', path: '../etc/passwd', sidecar: true } },
         { name: 'hp', dataVolume: { name: 'root-dv', hotpluggable: true } as never },
         { name: 'gone', persistentVolumeClaim: { claimName: 'nope' } },
       ],
@@ -90,11 +90,15 @@ describe('buildDomain', () => {
       'spec.domain.devices.gpus is not supported by the local VM runtime',
       'spec.domain.devices.hostDevices is not supported by the local VM runtime',
       'spec.domain.cpu.dedicatedCpuPlacement is not supported by the local VM runtime',
-      'spec.domain.firmware.bootloader.efi.secureBoot is not supported by the local VM runtime',
+      'spec.domain.firmware.bootloader.efi.secureBoot (true by default) is not supported by the local VM runtime: set secureBoot: false',
+      'spec.domain.firmware.bootloader.efi.persistent (the EFI variables live as long as the launcher pod) is not supported by the local VM runtime',
       'spec.domain.devices.disks[0].lun is not supported by the local VM runtime',
       'spec.domain.devices.disks[1]: bus usb is not supported by the local VM runtime (virtio, sata, scsi)',
       'volume hp: hotplug volumes are not supported by the local VM runtime',
-      'volume ctr2: volume type containerDisk is not supported by the local VM runtime',
+      'volume ctr2: containerDisk.sidecar is not supported by the local VM runtime',
+      'volume ctr2: containerDisk.image is required',
+      'volume ctr2: containerDisk.imagePullPolicy "Sometimes" is not one of Always, IfNotPresent, Never',
+      'volume ctr2: containerDisk.path "../etc/passwd" is not a file path inside the image',
       'volume gone: PersistentVolumeClaim nope not found',
       'spec.networks[0]: Multus networks are not supported by the local VM runtime',
       'interface net: SR-IOV is not supported by the local VM runtime',
@@ -105,5 +109,29 @@ describe('buildDomain', () => {
     expect(buildDomain('v', {}, claims, 'tcg')).toEqual({ ok: false, problems: ['the VMI has no disk to boot from'] });
     const r = buildDomain('v', { domain: { devices: { disks: [{ name: 'a' }] } }, volumes: [{ name: 'ci', cloudInitNoCloud: {} }] }, claims, 'tcg');
     expect(r.ok ? [] : r.problems).toEqual(['spec.domain.devices.disks[0]: disk a has no volume of that name', 'volume ci: cloud-init needs userData, userDataBase64 or secretRef']);
+  });
+
+  it('makes a containerDisk an image volume of the pod: the /disk file by default, a path as the mount\'s subPath; never written (snapshot=on)', () => {
+    const spec: VirtualMachineInstanceSpec = {
+      domain: { devices: { disks: [{ name: 'a', disk: {} }, { name: 'b', cdrom: {} }] } },
+      volumes: [
+        { name: 'a', containerDisk: { image: 'registry.local:5000/vms/a:v1', imagePullSecret: 'pull' } },
+        { name: 'b', containerDisk: { image: 'registry.local:5000/vms/b', imagePullPolicy: 'Never', path: '/custom/b.iso', imagePullSecret: 'pull' } },
+      ],
+    };
+    const r = buildDomain('v', spec, claims, 'tcg');
+    if (!r.ok) throw new Error(r.problems.join('; '));
+    expect(r.imagePullSecrets).toEqual(['pull']);
+    expect(r.volumes).toEqual([
+      { name: 'a', source: { image: 'registry.local:5000/vms/a:v1' }, podPath: '/var/run/kubevirt/container-disks/a', block: false },
+      { name: 'b', source: { image: 'registry.local:5000/vms/b', pullPolicy: 'Never' }, podPath: '/var/run/kubevirt/container-disks/b.img', subPath: 'custom/b.iso', block: false },
+    ]);
+    expect(r.domain.disks.map((d) => [d.path, d.ephemeral, d.readOnly])).toEqual([
+      ['/var/run/kubevirt/container-disks/a/disk/disk.img', true, false],
+      ['/var/run/kubevirt/container-disks/b.img', true, true],
+    ]);
+    const argv = qemuArgv({ domain: r.domain, hostPath: (p) => `/host${p}`, consoleLog: '/c', hostPorts: new Map(), formats: new Map([['a', 'qcow2']]) });
+    expect(argv).toContain('if=none,id=disk0,file=/host/var/run/kubevirt/container-disks/a/disk/disk.img,format=qcow2,snapshot=on');
+    expect(argv).toContain('if=none,id=disk1,file=/host/var/run/kubevirt/container-disks/b.img,format=raw,read-only=on');
   });
 });

@@ -21,6 +21,11 @@ export interface DomainDisk {
   createBytes?: number;
   /** A cloud-init disk: the launcher writes this ISO 9660 image first. */
   cloudInit?: CloudInitDisk;
+  /**
+   * A containerDisk: raw or qcow2 (the launcher looks), never written: QEMU keeps the guest's
+   * writes in a throw-away overlay (snapshot=on), as KubeVirt's containerDisks are ephemeral.
+   */
+  ephemeral?: boolean;
 }
 
 export interface CloudInitDisk {
@@ -46,13 +51,17 @@ export interface Domain {
 
 export interface PodVolume {
   name: string;
-  source: { claimName: string; readOnly: boolean } | { emptyDir: true } | { secretName: string };
+  source: { claimName: string; readOnly: boolean } | { emptyDir: true } | { secretName: string } | { image: string; pullPolicy?: PullPolicy };
   /** Where the compute container sees it; Block claims become volumeDevices at this path. */
   podPath: string;
+  /** The one file of an image volume to mount at podPath (a containerDisk's `path`). */
+  subPath?: string;
   block: boolean;
 }
 
-export type DomainResult = { ok: true; domain: Domain; volumes: PodVolume[] } | { ok: false; problems: string[] };
+export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+
+export type DomainResult = { ok: true; domain: Domain; volumes: PodVolume[]; imagePullSecrets: string[] } | { ok: false; problems: string[] };
 
 export interface ClaimInfo {
   block: boolean;
@@ -63,6 +72,7 @@ export const ConsoleLogPath = `${PrivateDir}/console.log`;
 const diskDir = `${PrivateDir}/vmi-disks`;
 const ephemeralDir = '/var/run/kubevirt-ephemeral-disks';
 const secretDir = '/var/run/kubevirt-private/secret';
+const containerDiskDir = '/var/run/kubevirt/container-disks';
 
 /** KubeVirt's default guest memory when nothing asks for any is not defined; a request is required. */
 const defaultMemory = 128 * 2 ** 20;
@@ -93,7 +103,10 @@ export function buildDomain(name: string, spec: VirtualMachineInstanceSpec, clai
   const cores = Math.max(1, (cpu.cores ?? 1) * (cpu.sockets ?? 1) * (cpu.threads ?? 1));
 
   const efi = domain.firmware?.bootloader?.efi;
-  if (efi?.secureBoot) refuse('spec.domain.firmware.bootloader.efi.secureBoot');
+  // KubeVirt's default for an EFI guest is secure boot: only an explicit `secureBoot: false` runs here.
+  if (efi && efi.secureBoot !== false) problems.push(`spec.domain.firmware.bootloader.efi.secureBoot ${efi.secureBoot === undefined ? '(true by default) ' : ''}is not supported by the local VM runtime: set secureBoot: false`);
+  if (efi?.persistent) refuse('spec.domain.firmware.bootloader.efi.persistent (the EFI variables live as long as the launcher pod)');
+  for (const key of Object.keys(efi ?? {})) if (key !== 'secureBoot' && key !== 'persistent') refuse(`spec.domain.firmware.bootloader.efi.${key}`);
   for (const key of Object.keys(domain.firmware ?? {})) if (key !== 'bootloader' && key !== 'uuid' && key !== 'serial') refuse(`spec.domain.firmware.${key}`);
 
   const volumesByName = new Map((spec.volumes ?? []).map((v) => [v.name, v]));
@@ -127,7 +140,8 @@ export function buildDomain(name: string, spec: VirtualMachineInstanceSpec, clai
 
   const network = networkOf(spec, problems);
   if (problems.length) return { ok: false, problems };
-  return { ok: true, domain: { name, memoryBytes: memory, cores, firmware: efi ? 'efi' : 'bios', accelerator, disks, ...(network ? { network } : {}) }, volumes };
+  const imagePullSecrets = [...new Set((spec.volumes ?? []).flatMap((v) => (v.containerDisk?.imagePullSecret ? [v.containerDisk.imagePullSecret] : [])))];
+  return { ok: true, domain: { name, memoryBytes: memory, cores, firmware: efi ? 'efi' : 'bios', accelerator, disks, ...(network ? { network } : {}) }, volumes, imagePullSecrets };
 }
 
 function diskOf(d: Disk, at: string, problems: string[]): { bus: Bus; cdrom: boolean } | undefined {
@@ -153,7 +167,7 @@ function diskOf(d: Disk, at: string, problems: string[]): { bus: Bus; cdrom: boo
 
 interface Source {
   volumes: PodVolume[];
-  disk: Pick<DomainDisk, 'path'> & Partial<Pick<DomainDisk, 'createBytes' | 'cloudInit'>>;
+  disk: Pick<DomainDisk, 'path'> & Partial<Pick<DomainDisk, 'createBytes' | 'cloudInit' | 'ephemeral'>>;
   readOnly: boolean;
 }
 
@@ -187,6 +201,7 @@ function volumeSource(v: Volume, claims: ReadonlyMap<string, ClaimInfo>, problem
     const podPath = `${ephemeralDir}/${v.name}`;
     return { volumes: [{ name: v.name, source: { emptyDir: true }, podPath, block: false }], disk: { path: `${podPath}/disk.img`, createBytes: bytes }, readOnly: false };
   }
+  if (v.containerDisk) return containerDiskSource(v.name, v.containerDisk, problems);
   const cloud = v.cloudInitNoCloud ?? v.cloudInitConfigDrive;
   if (cloud) {
     const kind = v.cloudInitNoCloud ? 'noCloud' : 'configDrive';
@@ -215,6 +230,31 @@ function volumeSource(v: Volume, claims: ReadonlyMap<string, ClaimInfo>, problem
   const kind = Object.keys(v).find((k) => k !== 'name') ?? 'empty';
   problems.push(`${at}: volume type ${kind} is not supported by the local VM runtime`);
   return undefined;
+}
+
+const pullPolicies: ReadonlySet<string> = new Set(['Always', 'IfNotPresent', 'Never']);
+
+/**
+ * A containerDisk is an image volume of the launcher pod, pulled by the node into its image
+ * store: without `path` the node provides the one file under /disk (at disk/disk.img), with
+ * `path` that file (the mount's subPath).
+ */
+function containerDiskSource(name: string, cd: NonNullable<Volume['containerDisk']>, problems: string[]): Source | undefined {
+  const at = `volume ${name}: containerDisk`;
+  const before = problems.length;
+  for (const key of Object.keys(cd)) if (!['image', 'imagePullPolicy', 'path', 'imagePullSecret'].includes(key)) problems.push(`${at}.${key} is not supported by the local VM runtime`);
+  if (typeof cd.image !== 'string' || cd.image.trim() === '') problems.push(`${at}.image is required`);
+  if (cd.imagePullPolicy !== undefined && !pullPolicies.has(cd.imagePullPolicy)) problems.push(`${at}.imagePullPolicy ${JSON.stringify(cd.imagePullPolicy)} is not one of Always, IfNotPresent, Never`);
+  const entry = cd.path?.replace(/^\/+/, '');
+  if (cd.path !== undefined && (!entry || entry.split('/').includes('..'))) problems.push(`${at}.path ${JSON.stringify(cd.path)} is not a file path inside the image`);
+  if (problems.length > before) return undefined;
+  const podPath = entry ? `${containerDiskDir}/${name}.img` : `${containerDiskDir}/${name}`;
+  const source = { image: cd.image as string, ...(cd.imagePullPolicy ? { pullPolicy: cd.imagePullPolicy as PullPolicy } : {}) };
+  return {
+    volumes: [{ name, source, podPath, ...(entry ? { subPath: entry } : {}), block: false }],
+    disk: { path: entry ? podPath : `${podPath}/disk/disk.img`, ephemeral: true },
+    readOnly: false,
+  };
 }
 
 function networkOf(spec: VirtualMachineInstanceSpec, problems: string[]): Domain['network'] {

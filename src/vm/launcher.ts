@@ -60,20 +60,16 @@ export function hostPathIn(mounts: LauncherConfig['mounts'], podPath: string): s
 export const InstallQemu = 'apt-get install -y qemu-system-x86 (or scripts/install-deps.sh --vm)';
 const ovmf = { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd' };
 
-/** Runs the guest; whatever happens, the console container is told the guest is gone. */
+/** Runs the guest until it powers off (0), QEMU fails, or the pod is stopped. */
 export async function runLauncher(config: LauncherConfig, logger: Logger): Promise<number> {
-  try {
-    return await launch(config, logger);
-  } finally {
-    if (config.consoleLog) await fs.promises.writeFile(`${config.consoleLog}.done`, '').catch(() => {});
-  }
-}
-
-async function launch(config: LauncherConfig, logger: Logger): Promise<number> {
   const { domain } = config;
   const hostPath = (p: string) => hostPathIn(config.mounts, p);
-  for (const disk of domain.disks) await prepareDisk(disk, hostPath(disk.path), hostPath);
-  if (domain.firmware === 'bios') await requireBootable(domain.disks, hostPath);
+  const formats = new Map<string, 'raw' | 'qcow2'>();
+  for (const disk of domain.disks) {
+    await prepareDisk(disk, hostPath(disk.path), hostPath);
+    if (disk.ephemeral) formats.set(disk.name, await containerDiskFormat(disk.name, hostPath(disk.path)));
+  }
+  if (domain.firmware === 'bios') await requireBootable(domain.disks.filter((d) => formats.get(d.name) !== 'qcow2'), hostPath, domain.disks.some((d) => formats.get(d.name) === 'qcow2'));
   const qemu = await findTool('qemu-system-x86_64');
   if (!qemu) throw new LaunchError(`qemu-system-x86_64 is not installed: ${InstallQemu}`);
   let efi: { code: string; vars: string } | undefined;
@@ -83,17 +79,24 @@ async function launch(config: LauncherConfig, logger: Logger): Promise<number> {
     if (!fs.existsSync(vars)) await fs.promises.copyFile(ovmf.vars, vars);
     efi = { code: ovmf.code, vars };
   }
-  await fs.promises.writeFile(config.consoleLog, '', { flag: 'a' });
-  const argv = qemuArgv({ domain, hostPath, consoleLog: config.consoleLog, hostPorts: config.hostPorts, ...(efi ? { efi } : {}) });
+  const argv = qemuArgv({ domain, hostPath, consoleLog: config.consoleLog, hostPorts: config.hostPorts, formats, ...(efi ? { efi } : {}) });
   // setpriv ties QEMU's life to the launcher's: a killed launcher never leaves a guest running.
   const setpriv = await findTool('setpriv');
   const [cmd, args] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', qemu, ...argv]] : [qemu, argv];
   logger.info({ accelerator: domain.accelerator, memoryBytes: domain.memoryBytes, cores: domain.cores, disks: domain.disks.map((d) => d.name) }, 'starting QEMU');
-  const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'pipe'] });
+  // QEMU makes containerDisks' throw-away overlays in $TMPDIR: the pod's private emptyDir.
+  const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, TMPDIR: path.dirname(config.consoleLog) } });
   let stderr = '';
+  let kvmFailure: string | undefined;
   child.stderr.on('data', (b: Buffer) => {
     process.stderr.write(b);
     stderr = (stderr + b.toString()).slice(-2048);
+    // QEMU stops the guest and waits on a KVM internal error instead of exiting: end it, say why.
+    const internal = kvmFailure === undefined ? /KVM internal error[^\n]*/.exec(stderr) : null;
+    if (internal) {
+      kvmFailure = `${internal[0]}: KVM cannot run this guest on this host (cdi serve --vm-accelerator tcg runs it emulated)`;
+      child.kill('SIGKILL');
+    }
   });
   let stopped: string | undefined;
   const stop = (signal: NodeJS.Signals) => {
@@ -120,6 +123,11 @@ async function launch(config: LauncherConfig, logger: Logger): Promise<number> {
     logger.info({}, 'guest powered off');
     await fs.promises.writeFile(config.terminationLog, 'guest powered off');
     return 0;
+  }
+  if (kvmFailure) {
+    await fs.promises.writeFile(config.terminationLog, kvmFailure);
+    logger.error({}, kvmFailure);
+    return 1;
   }
   const why = signal ? `QEMU was killed by ${signal}` : `QEMU exited with status ${code}`;
   await fs.promises.writeFile(config.terminationLog, `${why}: ${stderr.trim().split('\n').slice(-5).join('\n')}`.slice(0, 4000));
@@ -149,12 +157,34 @@ async function prepareDisk(disk: DomainDisk, file: string, hostPath: (p: string)
   }
 }
 
+const qcow2Magic = Buffer.from('QFI\xfb', 'latin1');
+
+/**
+ * A containerDisk holds raw or qcow2 (KubeVirt's rule). A qcow2 naming a backing file is refused:
+ * QEMU would open that path on this machine.
+ */
+async function containerDiskFormat(name: string, file: string): Promise<'raw' | 'qcow2'> {
+  const fh = await fs.promises.open(file, 'r').catch((err: NodeJS.ErrnoException) => {
+    throw new LaunchError(`containerDisk ${name}: cannot open the pulled disk: ${err.code ?? err.message}`);
+  });
+  try {
+    const header = Buffer.alloc(16);
+    const { bytesRead } = await fh.read(header, 0, 16, 0);
+    if (bytesRead < 16 || !header.subarray(0, 4).equals(qcow2Magic)) return 'raw';
+    if (header.readBigUInt64BE(8) !== 0n) throw new LaunchError(`containerDisk ${name}: the qcow2 image names a backing file, which a containerDisk cannot have`);
+    return 'qcow2';
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * A BIOS boots a disk only through its first sector's 0x55AA signature; a guest with neither
  * such a disk nor a CD-ROM would sit at "No bootable device" forever, so it is refused instead.
+ * A qcow2 containerDisk's first guest sector is not read here, so its presence lets the guest try.
  */
-async function requireBootable(disks: DomainDisk[], hostPath: (p: string) => string): Promise<void> {
-  if (disks.some((d) => d.cdrom)) return;
+async function requireBootable(disks: DomainDisk[], hostPath: (p: string) => string, qcow2Present = false): Promise<void> {
+  if (qcow2Present || disks.some((d) => d.cdrom)) return;
   for (const d of disks) {
     if (d.cloudInit || d.createBytes !== undefined) continue;
     const fh = await fs.promises.open(hostPath(d.path), 'r').catch(() => undefined);

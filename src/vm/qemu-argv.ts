@@ -13,14 +13,19 @@ export interface QemuInputs {
   hostPorts: ReadonlyMap<number, number>;
   /** OVMF code and a writable copy of its variables, for EFI. */
   efi?: { code: string; vars: string };
+  /** The image format of each ephemeral (containerDisk) disk by name, as the launcher found it; every other disk is raw. */
+  formats?: ReadonlyMap<string, 'raw' | 'qcow2'>;
 }
+
+/** The CPU model under KVM (the KVM probe uses the same). */
+export const kvmCpu = 'host';
 
 export function qemuArgv(i: QemuInputs): string[] {
   const d = i.domain;
   const args = [
     '-name', `guest=${d.name}`,
     '-machine', `q35,accel=${d.accelerator}`,
-    ...(d.accelerator === 'kvm' ? ['-cpu', 'host'] : []),
+    ...(d.accelerator === 'kvm' ? ['-cpu', kvmCpu] : []),
     '-m', `${Math.max(1, Math.ceil(d.memoryBytes / 2 ** 20))}M`,
     '-smp', String(d.cores),
     '-nodefaults', '-no-user-config', '-nographic', '-display', 'none',
@@ -39,8 +44,14 @@ export function qemuArgv(i: QemuInputs): string[] {
   for (const [n, disk] of d.disks.entries()) {
     const id = `disk${n}`;
     const file = escapeOption(i.hostPath(disk.path));
-    args.push('-blockdev', `driver=file,node-name=${id}-file,filename=${file}${disk.readOnly ? ',read-only=on' : ''}`);
-    args.push('-blockdev', `driver=raw,node-name=${id},file=${id}-file${disk.readOnly ? ',read-only=on' : ''}`);
+    if (disk.ephemeral) {
+      // The guest's writes go to a temporary overlay QEMU makes in $TMPDIR and deletes; the image stays as pulled.
+      const format = i.formats?.get(disk.name) ?? 'raw';
+      args.push('-drive', `if=none,id=${id},file=${file},format=${format},${disk.readOnly ? 'read-only=on' : 'snapshot=on'}`);
+    } else {
+      args.push('-blockdev', `driver=file,node-name=${id}-file,filename=${file}${disk.readOnly ? ',read-only=on' : ''}`);
+      args.push('-blockdev', `driver=raw,node-name=${id},file=${id}-file${disk.readOnly ? ',read-only=on' : ''}`);
+    }
     const boot = `,bootindex=${bootIndex.get(disk.name)}`;
     if (disk.bus === 'virtio') {
       args.push('-device', `virtio-blk-pci,drive=${id},id=${id}-dev${boot}`);

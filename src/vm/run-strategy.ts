@@ -102,8 +102,13 @@ export interface PrintableInputs {
   claimMissing: boolean;
   provisioning: boolean;
   unschedulable: boolean;
+  /** The launcher pod cannot get a containerDisk image: the VMI's Synchronized reason. */
+  imagePull?: string | undefined;
   crashLooping: boolean;
 }
+
+/** Launcher container waiting reasons the VMI reports as Synchronized=False and the VM as its printableStatus. */
+export const imagePullReasons: ReadonlySet<string> = new Set(['ErrImagePull', 'ImagePullBackOff', 'ErrImageNeverPull']);
 
 /** virt-controller's setPrintableStatus: the first status that holds, in its order. */
 export function printableStatus(p: PrintableInputs): string {
@@ -117,6 +122,7 @@ export function printableStatus(p: PrintableInputs): string {
   if (p.dataVolumeError) return 'DataVolumeError';
   if (p.unschedulable) return 'ErrorUnschedulable';
   if (p.provisioning) return 'Provisioning';
+  if (p.imagePull) return p.imagePull === 'ErrImageNeverPull' ? 'ErrImagePull' : p.imagePull;
   if (vmi ? live : startExpected(p.strategy, vmi, p.requests) && !p.crashLooping) return 'Starting';
   if (p.crashLooping) return 'CrashLoopBackOff';
   return 'Stopped';

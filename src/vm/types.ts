@@ -39,7 +39,7 @@ export interface Volume {
   name: string;
   dataVolume?: { name: string };
   persistentVolumeClaim?: { claimName: string; readOnly?: boolean };
-  containerDisk?: { image: string };
+  containerDisk?: { image?: string; imagePullPolicy?: string; path?: string; imagePullSecret?: string; [field: string]: unknown };
   cloudInitNoCloud?: CloudInitSource;
   cloudInitConfigDrive?: CloudInitSource;
   emptyDisk?: { capacity: string };
@@ -51,7 +51,7 @@ export interface VirtualMachineInstanceSpec {
     cpu?: { cores?: number; sockets?: number; threads?: number; [field: string]: unknown };
     memory?: { guest?: string; [field: string]: unknown };
     resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-    firmware?: { bootloader?: { bios?: object; efi?: { secureBoot?: boolean } }; [field: string]: unknown };
+    firmware?: { bootloader?: { bios?: object; efi?: { secureBoot?: boolean; persistent?: boolean; [field: string]: unknown } }; [field: string]: unknown };
     devices?: {
       disks?: Disk[];
       interfaces?: Interface[];

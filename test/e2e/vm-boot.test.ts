@@ -11,7 +11,8 @@ import { startServe, type Serve } from '../support/serve.ts';
  * dataVolumeTemplates import a bootable disk over HTTP boots under QEMU in a virt-launcher pod,
  * its init prints a marker, the digest of a file it read from its ext4 root and the cloud-init
  * user-data it found, and powers off. TCG is forced: the result must not depend on the host's
- * KVM (here /dev/kvm opens but fails in nested virtualisation).
+ * KVM (here /dev/kvm is kvm-pvm, which opens but cannot run firmware; vm-container-disk runs the
+ * default probe instead).
  */
 let serve: Serve;
 let nginx: Nginx;

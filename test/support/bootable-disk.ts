@@ -11,10 +11,10 @@ const run = promisify(execFile);
  * A BIOS-bootable disk built without mounts or root: an MBR (syslinux's mbr.bin) with a FAT boot
  * partition (syslinux, Debian's kernel, an initramfs whose /init is a static busybox script) and
  * an ext4 root partition (mkfs.ext4 -d) holding `payload.bin`. The init prints the marker, the
- * sha256 of the payload it reads from the ext4 root, any cloud-init NoCloud user-data it finds
- * on an ISO 9660 disk, and powers off (or, built with `hold`, keeps running and, with a NIC,
+ * sha256 of the payload it reads from the ext4 root, any cloud-init user-data it finds on an ISO
+ * 9660 disk (NoCloud's user-data, ConfigDrive's openstack/latest/user_data), and powers off (or, built with `hold`, keeps running and, with a NIC,
  * serves the marker over HTTP on GuestHttpPort). Needs the Debian packages of scripts/install-deps.sh
- * --test (linux-image-cloud-amd64, busybox-static, syslinux, mtools, dosfstools, fdisk).
+ * --test (linux-image-cloud-amd64, busybox-static, syslinux, syslinux-efi, mtools, dosfstools, fdisk).
  */
 export interface BootableDisk {
   path: string;
@@ -28,6 +28,7 @@ export const GuestLines = {
   marker: (marker: string) => `CDI-GUEST-MARKER ${marker}`,
   payload: (sha: string) => `CDI-GUEST-PAYLOAD ${sha}`,
   userData: 'CDI-GUEST-USERDATA ',
+  configDriveUserData: 'CDI-GUEST-CONFIGDRIVE-USERDATA ',
   poweroff: 'CDI-GUEST-POWEROFF',
   holding: 'CDI-GUEST-HOLDING',
 } as const;
@@ -63,6 +64,7 @@ for d in /dev/vd? /dev/sd? /dev/sr?; do
   [ -b "$d" ] || continue
   if mount -t iso9660 -o ro "$d" /ci 2>/dev/null; then
     [ -f /ci/user-data ] && sed 's/^/${GuestLines.userData}/' /ci/user-data
+    [ -f /ci/openstack/latest/user_data ] && sed 's/^/${GuestLines.configDriveUserData}/' /ci/openstack/latest/user_data
     umount /ci
   fi
 done
@@ -80,11 +82,16 @@ poweroff -f
 `;
 }
 
-/** Builds (or reuses, keyed by marker and payload) a bootable disk in `dir`. */
-export async function buildBootableDisk(dir: string, opts: { marker: string; payload: Buffer; format?: 'raw' | 'qcow2'; hold?: boolean }): Promise<BootableDisk> {
+/**
+ * Builds (or reuses, keyed by marker and payload) a bootable disk in `dir`. With `firmware: 'efi'`
+ * the disk is GPT with an EFI system partition booting syslinux.efi as the removable-media
+ * loader (EFI/BOOT/BOOTX64.EFI, package syslinux-efi) instead of an MBR with BIOS syslinux.
+ */
+export async function buildBootableDisk(dir: string, opts: { marker: string; payload: Buffer; format?: 'raw' | 'qcow2'; hold?: boolean; firmware?: 'bios' | 'efi' }): Promise<BootableDisk> {
   const format = opts.format ?? 'raw';
+  const efi = opts.firmware === 'efi';
   const payloadSha256 = createHash('sha256').update(opts.payload).digest('hex');
-  const key = createHash('sha256').update(opts.marker).update(payloadSha256).update(format).update(opts.hold ? 'hold' : '').update(initScript(opts.marker)).digest('hex').slice(0, 12);
+  const key = createHash('sha256').update(opts.marker).update(payloadSha256).update(format).update(opts.hold ? 'hold' : '').update(efi ? 'efi' : '').update(initScript(opts.marker)).digest('hex').slice(0, 12);
   const out = path.join(dir, `bootable-${key}.${format === 'raw' ? 'img' : 'qcow2'}`);
   if (await fs.stat(out).then(() => true, () => false)) return { path: out, format, marker: opts.marker, payloadSha256 };
 
@@ -102,12 +109,20 @@ export async function buildBootableDisk(dir: string, opts: { marker: string; pay
 
     const fat = path.join(work, 'boot.fat');
     await run('mkfs.vfat', ['-F', '16', '-n', 'CDIBOOT', '-C', fat, String((bootSectors * sector) / 1024)]);
-    await run('syslinux', ['--install', fat]);
     const cfg = path.join(work, 'syslinux.cfg');
     await fs.writeFile(cfg, 'DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd\n  APPEND console=ttyS0 quiet panic=-1\n');
-    await run('mcopy', ['-i', fat, cfg, '::syslinux.cfg']);
-    await run('mcopy', ['-i', fat, `/boot/vmlinuz-${release}`, '::vmlinuz']);
-    await run('mcopy', ['-i', fat, initrd, '::initrd']);
+    // syslinux.efi reads its config, kernel and initrd from its own directory.
+    const bootDir = efi ? '::EFI/BOOT/' : '::';
+    if (efi) {
+      await run('mmd', ['-i', fat, '::EFI', '::EFI/BOOT']);
+      await run('mcopy', ['-i', fat, '/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi', '::EFI/BOOT/BOOTX64.EFI']);
+      await run('mcopy', ['-i', fat, '/usr/lib/syslinux/modules/efi64/ldlinux.e64', '::EFI/BOOT/ldlinux.e64']);
+    } else {
+      await run('syslinux', ['--install', fat]);
+    }
+    await run('mcopy', ['-i', fat, cfg, `${bootDir}syslinux.cfg`]);
+    await run('mcopy', ['-i', fat, `/boot/vmlinuz-${release}`, `${bootDir}vmlinuz`]);
+    await run('mcopy', ['-i', fat, initrd, `${bootDir}initrd`]);
 
     const rootDir = path.join(work, 'root');
     await fs.mkdir(rootDir);
@@ -118,13 +133,18 @@ export async function buildBootableDisk(dir: string, opts: { marker: string; pay
 
     const raw = path.join(work, 'disk.raw');
     await fs.writeFile(raw, '');
-    await fs.truncate(raw, (rootStart + rootSectors) * sector);
-    const layout = `label: dos\nstart=${bootStart}, size=${bootSectors}, type=6, bootable\nstart=${rootStart}, size=${rootSectors}, type=83\n`;
+    // GPT keeps a backup header in the last 33 sectors.
+    await fs.truncate(raw, (rootStart + rootSectors + (efi ? 2048 : 0)) * sector);
+    const layout = efi
+      ? `label: gpt\nstart=${bootStart}, size=${bootSectors}, type=uefi\nstart=${rootStart}, size=${rootSectors}, type=linux\n`
+      : `label: dos\nstart=${bootStart}, size=${bootSectors}, type=6, bootable\nstart=${rootStart}, size=${rootSectors}, type=83\n`;
     await sfdisk(raw, layout);
     const disk = await fs.open(raw, 'r+');
     try {
-      const mbr = await fs.readFile('/usr/lib/syslinux/mbr/mbr.bin');
-      await disk.write(mbr, 0, Math.min(mbr.length, 440), 0);
+      if (!efi) {
+        const mbr = await fs.readFile('/usr/lib/syslinux/mbr/mbr.bin');
+        await disk.write(mbr, 0, Math.min(mbr.length, 440), 0);
+      }
       await disk.write(await fs.readFile(fat), 0, bootSectors * sector, bootStart * sector);
       await disk.write(await fs.readFile(ext4), 0, rootSectors * sector, rootStart * sector);
     } finally {

@@ -29,6 +29,12 @@ export class LayerView {
   private pendingHidden: string[] = [];
   private pendingOpaque: string[] = [];
   private disk: string | undefined;
+  /** One exact path to find (a KubeVirt containerDisk's `path`) instead of the one file under disk/. */
+  private readonly wanted: string | undefined;
+
+  constructor(wanted?: string) {
+    this.wanted = wanted === undefined ? undefined : normalizeEntry(wanted);
+  }
 
   /** Call before each layer, top layer first. */
   startLayer(): void {
@@ -62,7 +68,8 @@ export class LayerView {
     const visible = !this.covered(name);
     // A file replaces the path (and anything beneath it) below; directories merge.
     if (type !== 'directory') this.pendingHidden.push(name);
-    if (!visible || !name.startsWith('disk/') || (type !== 'file' && type !== 'contiguous-file')) return false;
+    const candidate = this.wanted === undefined ? name.startsWith('disk/') : name === this.wanted;
+    if (!visible || !candidate || (type !== 'file' && type !== 'contiguous-file')) return false;
     if (this.disk !== undefined) throw new CdiError('CDI_ERR_REGISTRY_DISKS', [`${this.disk}, ${name}`]);
     this.disk = name;
     return true;
@@ -70,7 +77,7 @@ export class LayerView {
 
   /** The disk found so far; throws CDI's "Failed to find VM disk image file" once every layer was read. */
   found(): string {
-    if (this.disk === undefined) throw new CdiError('CDI_ERR_REGISTRY_NO_DISK');
+    if (this.disk === undefined) throw this.wanted === undefined ? new CdiError('CDI_ERR_REGISTRY_NO_DISK') : new CdiError('CDI_ERR_REGISTRY_NO_FILE', [`/${this.wanted}`]);
     return this.disk;
   }
 }

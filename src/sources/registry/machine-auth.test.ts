@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authFilePaths, machineCredentials } from './machine-auth.ts';
+import { authFilePaths, machineCredentials, pullSecretCredentials } from './machine-auth.ts';
 
 let dir: string;
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -45,5 +45,16 @@ describe("the machine's registry credentials (containers-auth.json(5))", () => {
       `${helpers} names credential helper docker-credential-ecr-login for reg.example:5000; cdi serve does not run credential helpers`,
       `${helpers} names credential store docker-credential-desktop; cdi serve does not run credential helpers`,
     ]);
+  });
+});
+
+describe('image pull Secrets', () => {
+  it('reads .dockerconfigjson and the legacy .dockercfg, most specific entry first, and nothing from a broken one', () => {
+    const json = { auths: { 'reg.local:5000': { auth: b64('host:h') }, 'reg.local:5000/vms': { username: 'repo', password: 'r' } } };
+    expect(pullSecretCredentials({ '.dockerconfigjson': Buffer.from(JSON.stringify(json)) }, 'reg.local:5000', 'vms/disk')).toEqual({ user: 'repo', password: 'r' });
+    expect(pullSecretCredentials({ '.dockerconfigjson': Buffer.from(JSON.stringify(json)) }, 'reg.local:5000', 'other/disk')).toEqual({ user: 'host', password: 'h' });
+    expect(pullSecretCredentials({ '.dockercfg': Buffer.from(JSON.stringify({ 'https://reg.local:5000/v1/': { auth: b64('old:o') } })) }, 'reg.local:5000', 'x')).toEqual({ user: 'old', password: 'o' });
+    expect(pullSecretCredentials({ '.dockerconfigjson': Buffer.from('{not json') }, 'reg.local:5000', 'x')).toBeUndefined();
+    expect(pullSecretCredentials({ token: Buffer.from('x') }, 'reg.local:5000', 'x')).toBeUndefined();
   });
 });

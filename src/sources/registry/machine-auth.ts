@@ -62,6 +62,28 @@ function decode(entry: NonNullable<AuthFile['auths']>[string]): Credentials | un
   return colon > 0 ? { user: text.slice(0, colon), password: text.slice(colon + 1) } : undefined;
 }
 
+/**
+ * Credentials for a registry from an image pull Secret's data, as the kubelet reads
+ * `kubernetes.io/dockerconfigjson` (`.dockerconfigjson`: {auths}) and the legacy
+ * `kubernetes.io/dockercfg` (`.dockercfg`: the auths map itself). Most specific entry wins.
+ */
+export function pullSecretCredentials(data: Readonly<Record<string, Buffer>>, host: string, repository: string): Credentials | undefined {
+  let auths: AuthFile['auths'];
+  try {
+    if (data['.dockerconfigjson']) auths = (JSON.parse(data['.dockerconfigjson'].toString('utf8')) as AuthFile).auths;
+    else if (data['.dockercfg']) auths = JSON.parse(data['.dockercfg'].toString('utf8')) as AuthFile['auths'];
+  } catch {
+    return undefined;
+  }
+  const byKey = new Map(Object.entries(auths ?? {}).map(([k, v]) => [normalizeKey(k), v] as const));
+  for (const scope of scopes(host, repository)) {
+    const entry = byKey.get(scope);
+    const credentials = entry ? decode(entry) : undefined;
+    if (credentials) return credentials;
+  }
+  return undefined;
+}
+
 export async function machineCredentials(host: string, repository: string, files: readonly string[] = authFilePaths()): Promise<MachineCredentials> {
   const skipped: string[] = [];
   const wanted = scopes(host, repository);

@@ -18,6 +18,8 @@ export interface RegistryOptions {
   architecture?: string;
   /** True when the architecture came from IMPORTER_REGISTRY_IMAGE_ARCHITECTURE (CDI then checks the config). */
   architectureRequested?: boolean;
+  /** Read this file of the image instead of the one file under /disk. */
+  entry?: string;
 }
 
 /**
@@ -26,8 +28,8 @@ export interface RegistryOptions {
  * reading every remaining layer to the end, so the stream ends only once each blob's sha256
  * matched and no second disk appeared: a failure reaches the engine before it finishes the target.
  */
-async function* diskBytes(client: RegistryClient, http: HttpClient, layers: Descriptor[], meter: ByteMeter, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-  const view = new LayerView();
+async function* diskBytes(client: RegistryClient, http: HttpClient, layers: Descriptor[], meter: ByteMeter, entry: string | undefined, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const view = new LayerView(entry);
   for (const layer of [...layers].reverse()) {
     view.startLayer();
     const body = resumingBlob(http, layer.size, (from) => client.blob(layer.digest, signal, from), signal);
@@ -105,7 +107,7 @@ export async function openRegistrySource(url: string, options: RegistryOptions, 
       throw new CdiError('CDI_ERR_REGISTRY_MANIFEST', [manifest.digest, 'bootc/ostree bootable images are not supported']);
     }
     const meter = new ByteMeter(image.layers.reduce((sum, l) => sum + l.size, 0));
-    const disk = resumable(diskBytes(client, http, image.layers, meter, signal));
+    const disk = resumable(diskBytes(client, http, image.layers, meter, options.entry, signal));
     httpOptions.logger?.info({ image: url, manifest: manifest.digest, layers: image.layers.length }, 'registry image resolved');
     return {
       input: { kind: 'stream', stream: disk.stream },

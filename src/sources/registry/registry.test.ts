@@ -53,6 +53,20 @@ describe('disk file across layers', () => {
     expect(() => view.entry('disk/b.img', 'file')).toThrow('image directory contains more than one file: disk/a.img, disk/b.img');
   });
 
+  it('finds one exact path instead (a containerDisk path), whited out or not, and names it when missing', () => {
+    const view = new LayerView('/custom/boot.qcow2');
+    view.startLayer();
+    expect(view.entry('disk/a.img', 'file')).toBe(false);
+    expect(view.entry('./custom/boot.qcow2', 'file')).toBe(true);
+    expect(view.found()).toBe('custom/boot.qcow2');
+    const hidden = new LayerView('custom/boot.qcow2');
+    hidden.startLayer();
+    hidden.entry('custom/.wh.boot.qcow2', 'file');
+    hidden.startLayer();
+    expect(hidden.entry('custom/boot.qcow2', 'file')).toBe(false);
+    expect(() => hidden.found()).toThrow('the container image has no regular file /custom/boot.qcow2');
+  });
+
   it("turns KUBEVIRT_IO_ env entries into labels as CDI does", () => {
     expect(labelsFromEnv(['INSTANCETYPE_KUBEVIRT_IO_DEFAULT_PREFERENCE=fedora', 'PATH=/bin'])).toEqual({ 'instancetype.kubevirt.io/default-preference': 'fedora' });
   });
