@@ -1,7 +1,7 @@
 import { chmod, open, rm } from 'node:fs/promises';
 import { CdiError, asCdiError } from '../api/errors.ts';
 import type { Logger } from '../api/logger.ts';
-import { convert, type ConvertResult, type ConvertTarget } from '../format/index.ts';
+import type { ConvertResult, ConvertTarget } from '../format/index.ts';
 import { createBlank } from '../sources/blank.ts';
 import type { HttpOptions, ImportSource } from '../sources/index.ts';
 import { volumeSpace } from '../worker/volume-capacity.ts';
@@ -95,6 +95,8 @@ export async function runImport(config: ImportConfig, status: ImportStatus, opti
   }
   try {
     status.attach(source.meter);
+    // The engine loads once the source answered: its first request goes out sooner (docs/adr/0032).
+    const { convert } = await import('../format/index.ts');
     const space = await volumeSpace(config.target, config.imageSize, config.filesystemOverhead);
     logger.info({ source: source.description, target: config.target, ...space }, 'importing');
     const result = await convert(source.input, convertTarget(config), {

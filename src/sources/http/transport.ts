@@ -1,8 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import tls from 'node:tls';
-import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { httpDefaults, type HttpOptions } from './options.ts';
+import { Agent, envHttpProxyAgent } from './undici.ts';
 
 /** Every regular file in `dir` as PEM text (CDI accepts any key names in the cert ConfigMap). */
 export async function readCaDir(dir: string | undefined): Promise<string[]> {
@@ -52,6 +53,7 @@ export function createDispatcher(options: HttpOptions, tlsOptions: tls.Connectio
   };
   const proxy = proxyFromEnv(options);
   if (!proxy.httpProxy && !proxy.httpsProxy) return new Agent(base);
+  const EnvHttpProxyAgent = envHttpProxyAgent();
   return new EnvHttpProxyAgent({
     ...base,
     ...(proxy.httpProxy ? { httpProxy: proxy.httpProxy } : {}),
