@@ -3,7 +3,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { httpDefaults, type HttpOptions } from './options.ts';
-import { Agent, envHttpProxyAgent } from './undici.ts';
+import { Agent, EnvHttpProxyAgent } from './undici.ts';
 
 /** Every regular file in `dir` as PEM text (CDI accepts any key names in the cert ConfigMap). */
 export async function readCaDir(dir: string | undefined): Promise<string[]> {
@@ -53,7 +53,6 @@ export function createDispatcher(options: HttpOptions, tlsOptions: tls.Connectio
   };
   const proxy = proxyFromEnv(options);
   if (!proxy.httpProxy && !proxy.httpsProxy) return new Agent(base);
-  const EnvHttpProxyAgent = envHttpProxyAgent();
   return new EnvHttpProxyAgent({
     ...base,
     ...(proxy.httpProxy ? { httpProxy: proxy.httpProxy } : {}),
