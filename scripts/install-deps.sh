@@ -23,3 +23,5 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   npm ci --no-audit --no-fund --loglevel=error >&2
   touch "$stamp"
 fi
+# The worker bundles the node agent runs (docs/adr/0032): rebuilt when missing or out of date.
+node scripts/build-workers.ts --if-stale
