@@ -69,7 +69,7 @@ async function inputChanged(root: string, file: string, built: BundleInput): Pro
 /** Whether `entry`'s bundle exists and was built from the files that are there now. */
 export async function checkWorkerBundle(root: string, entry: string): Promise<BundleCheck> {
   const manifest = await readManifest(root);
-  if (!manifest) return { fresh: false, why: 'the worker bundles are not built (no dist/workers/manifest.json)' };
+  if (!manifest) return { fresh: false, why: 'the worker bundles are not built (no readable dist/workers/manifest.json)' };
   const bundle = manifest.bundles[entry];
   if (!bundle) return { fresh: false, why: `dist/workers has no bundle of ${entry}` };
   const file = path.join(workerBundleDir(root), bundle.file);
@@ -95,8 +95,9 @@ export async function runnableEntry(entry: string, logger: Logger, root = produc
   if (!bundledEntries.includes(relative)) return entry;
   const check = await checkWorkerBundle(root, relative);
   if (check.fresh) return check.file;
-  if (!explained.has(check.why)) {
-    explained.add(check.why);
+  const key = `${root}\0${check.why}`;
+  if (!explained.has(key)) {
+    explained.add(key);
     logger.warn({ entry: relative, why: check.why }, 'running the worker from source (slower start); `npm run build:workers` rebuilds the bundles');
   }
   return entry;
