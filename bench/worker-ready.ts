@@ -105,6 +105,7 @@ export async function readyMs(worker: WorkerName, variant: Variant = { code: 'bu
     PATH: process.env.PATH ?? '', HOME: dir, TMPDIR: dir, NODE_COMPILE_CACHE: cache, LOG_LEVEL: 'warn', CDI_TERMINATION_LOG: path.join(dir, 'termination'),
   };
   let server: net.Server | undefined;
+  const held: net.Socket[] = [];
   try {
     let signal: (exited: Promise<void>) => Promise<void>;
     let args: string[];
@@ -124,7 +125,8 @@ export async function readyMs(worker: WorkerName, variant: Variant = { code: 'bu
       } else if (worker === 'importer (source)') {
         let asked!: () => void;
         const request = new Promise<void>((resolve) => (asked = resolve));
-        server = http.createServer((_req, res) => { asked(); res.writeHead(404).end(); });
+        // The request is left unanswered: the importer stays up until it is stopped, so its CPU can be read.
+        server = http.createServer(() => asked());
         const port = await listen(server);
         env = { ...base, IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: `http://127.0.0.1:${port}/disk.img`, CDI_TARGET_PATH: path.join(dir, 'disk.img'), CDI_LISTEN_PORT: '0' };
         signal = () => request;
@@ -135,7 +137,8 @@ export async function readyMs(worker: WorkerName, variant: Variant = { code: 'bu
       } else {
         let connected!: () => void;
         const connection = new Promise<void>((resolve) => (connected = resolve));
-        server = net.createServer((socket) => { connected(); socket.destroy(); });
+        // The connection is held, not cut: a cloner whose POST failed would exit before its CPU is read.
+        server = net.createServer(() => connected());
         const port = await listen(server);
         env = {
           ...base, SOURCE_PATH: path.join(root, 'package.json'), UPLOAD_URL: `https://127.0.0.1:${port}/v1beta1/upload`,
@@ -147,6 +150,7 @@ export async function readyMs(worker: WorkerName, variant: Variant = { code: 'bu
     // As the node agent starts a worker: setpriv (here without a user switch), then node.
     const setpriv = worker === 'floor' ? undefined : await findTool('setpriv');
     const argv = setpriv ? [setpriv, ...setprivArgs({ mode: 'unprivileged', why: 'bench' }), process.execPath, ...args] : [process.execPath, ...args];
+    server?.on('connection', (socket: net.Socket) => held.push(socket));
     const start = process.hrtime.bigint();
     const child = spawn(argv[0]!, argv.slice(1), { env, stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -162,6 +166,7 @@ export async function readyMs(worker: WorkerName, variant: Variant = { code: 'bu
     return { wall, cpu };
   } finally {
     server?.close();
+    for (const socket of held) socket.destroy();
     await rm(dir, { recursive: true, force: true });
   }
 }
