@@ -57,9 +57,13 @@ async function readManifest(root: string): Promise<WorkerBundleManifest | undefi
   }
 }
 
-/** Unchanged when size and mtime match; otherwise (a checkout touches mtimes) by content. */
+/**
+ * Unchanged when size and mtime match; otherwise (a checkout touches mtimes) by content. The
+ * stat is synchronous: a bundle has hundreds of inputs, and through the thread pool the whole
+ * check took 16-30 ms per spawn, synchronously ~9 ms (the upload server's 416 inputs).
+ */
 async function inputChanged(root: string, file: string, built: BundleInput): Promise<boolean> {
-  const info = await fs.promises.stat(path.join(root, file)).catch(() => undefined);
+  const info = fs.statSync(path.join(root, file), { throwIfNoEntry: false });
   if (!info) return true;
   if (info.size !== built.size) return true;
   if (info.mtimeMs === built.mtimeMs) return false;
@@ -75,10 +79,9 @@ export async function checkWorkerBundle(root: string, entry: string): Promise<Bu
   const file = path.join(workerBundleDir(root), bundle.file);
   const info = await fs.promises.stat(file).catch(() => undefined);
   if (info?.size !== bundle.size) return { fresh: false, why: `${path.relative(root, file)} is missing or not the file its manifest describes` };
-  const inputs = Object.entries(bundle.inputs);
-  const changed = await Promise.all(inputs.map(([input, built]) => inputChanged(root, input, built)));
-  const first = inputs.find((_, i) => changed[i]);
-  if (first) return { fresh: false, why: `${first[0]} changed after the bundle of ${entry} was built` };
+  for (const [input, built] of Object.entries(bundle.inputs)) {
+    if (await inputChanged(root, input, built)) return { fresh: false, why: `${input} changed after the bundle of ${entry} was built` };
+  }
   return { fresh: true, file };
 }
 
