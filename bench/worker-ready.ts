@@ -1,10 +1,14 @@
 /**
  * `node bench/worker-ready.ts`: how soon each worker is ready after spawn (issue 17's worker
- * floor, ≤ 0.3 s), started as the node agent starts it (data-path flags, NODE_COMPILE_CACHE,
- * warm after the first run). Ready means: the importer's metrics port accepts, or it asks its
- * HTTP source for the image; the upload server's port accepts; the cloner connects to its
- * upload server. `node -e 0` in the
- * same rounds is the floor; the machine is shared, so read the rows against it.
+ * floor, ≤ 0.3 s), started as the node agent starts it (src/node/container-process.ts): under
+ * setpriv, with --disable-warning=ExperimentalWarning and the data-path flags, HOME/TMPDIR and
+ * NODE_COMPILE_CACHE set, running the worker's bundle when it is fresh (src/node/worker-bundle.ts).
+ * Each worker is timed on its bundle and on its TypeScript source, each with a cold compile cache
+ * (a fresh directory: the first pod of a worker user) and a warm one (the cache a previous pod
+ * left; workers are stopped with SIGTERM so they write it, as pods that end do). Ready means:
+ * the importer's metrics port accepts, or it asks its HTTP source for the image; the upload
+ * server's port accepts; the cloner connects to its upload server. `node -e 0` in the same rounds
+ * is the floor; the machine is shared, so read the rows against it. BENCH_RUNS rounds (5).
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -12,15 +16,42 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { WorkerImages } from '../src/api/images.ts';
 import { dataPathNodeFlags } from '../src/api/runtime.ts';
 import { issueCertificate } from '../src/cluster/pki/certificate.ts';
+import { findTool } from '../src/node/tools.ts';
+import { checkWorkerBundle } from '../src/node/worker-bundle.ts';
+import { setprivArgs } from '../src/node/worker-privileges.ts';
 
 const here = path.resolve(import.meta.dirname, '..');
 /** BENCH_WORKER_ROOT: time another checkout's workers (e.g. the commit before a change) with this script. */
 const root = process.env.BENCH_WORKER_ROOT ? path.resolve(process.env.BENCH_WORKER_ROOT) : here;
-const cache = path.join(here, '.cache', 'bench', `worker-ready-compile-${path.basename(root)}`);
 
 export type WorkerName = 'floor' | 'importer (metrics)' | 'importer (source)' | 'upload server' | 'cloner';
+
+/** What runs (the agent's bundle or the TypeScript source) and how warm Node's compile cache is. */
+export interface Variant {
+  code: 'bundle' | 'source';
+  cache: 'cold' | 'warm';
+}
+
+const warmCache = (variant: Variant): string => path.join(here, '.cache', 'bench', `worker-ready-compile-${path.basename(root)}-${variant.code}`);
+
+const entries: Record<Exclude<WorkerName, 'floor'>, string> = {
+  'importer (metrics)': WorkerImages.importer.entry,
+  'importer (source)': WorkerImages.importer.entry,
+  'upload server': WorkerImages.uploadServer.entry,
+  cloner: WorkerImages.cloner.entry,
+};
+
+/** The script the node agent would run; a bundle row refuses a stale or missing bundle. */
+async function entryFor(worker: Exclude<WorkerName, 'floor'>, variant: Variant): Promise<string> {
+  const entry = entries[worker];
+  if (variant.code === 'source') return path.join(root, entry);
+  const check = await checkWorkerBundle(root, entry);
+  if (!check.fresh) throw new Error(`${check.why}: run npm run build:workers`);
+  return check.file;
+}
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -65,64 +96,77 @@ export interface Ready {
   cpu: number;
 }
 
-/** How long from spawn until the worker is ready; the worker is then killed. */
-export async function readyMs(worker: WorkerName): Promise<Ready> {
-  await mkdir(cache, { recursive: true, mode: 0o700 });
+/** How long from spawn until the worker is ready; the worker is then stopped with SIGTERM. */
+export async function readyMs(worker: WorkerName, variant: Variant = { code: 'bundle', cache: 'warm' }): Promise<Ready> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cdi-ready-'));
-  const base = { PATH: process.env.PATH ?? '', NODE_COMPILE_CACHE: cache, LOG_LEVEL: 'warn', CDI_TERMINATION_LOG: path.join(dir, 'termination') };
+  const cache = variant.cache === 'warm' ? warmCache(variant) : path.join(dir, 'compile-cache');
+  await mkdir(cache, { recursive: true, mode: 0o700 });
+  const base = {
+    PATH: process.env.PATH ?? '', HOME: dir, TMPDIR: dir, NODE_COMPILE_CACHE: cache, LOG_LEVEL: 'warn', CDI_TERMINATION_LOG: path.join(dir, 'termination'),
+  };
   let server: net.Server | undefined;
+  const held: net.Socket[] = [];
   try {
     let signal: (exited: Promise<void>) => Promise<void>;
-    let argv: string[];
+    let args: string[];
     let env: Record<string, string> = base;
     if (worker === 'floor') {
-      argv = ['-e', '0'];
+      args = ['-e', '0'];
       signal = () => Promise.resolve();
-    } else if (worker === 'importer (metrics)') {
-      const port = await freePort();
-      argv = [...dataPathNodeFlags, path.join(root, 'importer/main.ts')];
-      // A source that never answers: the importer stays up, serving metrics.
-      server = net.createServer(() => {});
-      const source = await listen(server);
-      env = { ...base, IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: `http://127.0.0.1:${source}/disk.img`, CDI_TARGET_PATH: path.join(dir, 'disk.img'), CDI_LISTEN_PORT: String(port) };
-      signal = (exited) => accepts(port, exited);
-    } else if (worker === 'importer (source)') {
-      let asked!: () => void;
-      const request = new Promise<void>((resolve) => (asked = resolve));
-      server = http.createServer((_req, res) => { asked(); res.writeHead(404).end(); });
-      const port = await listen(server);
-      argv = [...dataPathNodeFlags, path.join(root, 'importer/main.ts')];
-      env = { ...base, IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: `http://127.0.0.1:${port}/disk.img`, CDI_TARGET_PATH: path.join(dir, 'disk.img'), CDI_LISTEN_PORT: '0' };
-      signal = () => request;
-    } else if (worker === 'upload server') {
-      const port = await freePort();
-      argv = [...dataPathNodeFlags, path.join(root, 'uploadserver/main.ts')];
-      env = { ...base, CDI_TARGET_PATH: path.join(dir, 'disk.img'), CDI_LISTEN_PORT: String(port), CDI_SCRATCH_DIR: dir };
-      signal = (exited) => accepts(port, exited);
     } else {
-      let connected!: () => void;
-      const connection = new Promise<void>((resolve) => (connected = resolve));
-      server = net.createServer((socket) => { connected(); socket.destroy(); });
-      const port = await listen(server);
-      argv = [...dataPathNodeFlags, path.join(root, 'importer/cloner.ts')];
-      env = {
-        ...base, SOURCE_PATH: path.join(root, 'package.json'), UPLOAD_URL: `https://127.0.0.1:${port}/v1beta1/upload`,
-        CLIENT_KEY: client.keyPem, CLIENT_CERT: client.certPem, SERVER_CA_CERT: ca.certPem, OWNER_UID: 'uid', CDI_LISTEN_PORT: '0',
-      };
-      signal = () => connection;
+      args = ['--disable-warning=ExperimentalWarning', ...dataPathNodeFlags, await entryFor(worker, variant)];
+      if (worker === 'importer (metrics)') {
+        const port = await freePort();
+        // A source that never answers: the importer stays up, serving metrics.
+        server = net.createServer(() => {});
+        const source = await listen(server);
+        env = { ...base, IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: `http://127.0.0.1:${source}/disk.img`, CDI_TARGET_PATH: path.join(dir, 'disk.img'), CDI_LISTEN_PORT: String(port) };
+        signal = (exited) => accepts(port, exited);
+      } else if (worker === 'importer (source)') {
+        let asked!: () => void;
+        const request = new Promise<void>((resolve) => (asked = resolve));
+        // The request is left unanswered: the importer stays up until it is stopped, so its CPU can be read.
+        server = http.createServer(() => asked());
+        const port = await listen(server);
+        env = { ...base, IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: `http://127.0.0.1:${port}/disk.img`, CDI_TARGET_PATH: path.join(dir, 'disk.img'), CDI_LISTEN_PORT: '0' };
+        signal = () => request;
+      } else if (worker === 'upload server') {
+        const port = await freePort();
+        env = { ...base, CDI_TARGET_PATH: path.join(dir, 'disk.img'), CDI_LISTEN_PORT: String(port), CDI_SCRATCH_DIR: dir };
+        signal = (exited) => accepts(port, exited);
+      } else {
+        let connected!: () => void;
+        const connection = new Promise<void>((resolve) => (connected = resolve));
+        // The connection is held, not cut: a cloner whose POST failed would exit before its CPU is read.
+        server = net.createServer(() => connected());
+        const port = await listen(server);
+        env = {
+          ...base, SOURCE_PATH: path.join(root, 'package.json'), UPLOAD_URL: `https://127.0.0.1:${port}/v1beta1/upload`,
+          CLIENT_KEY: client.keyPem, CLIENT_CERT: client.certPem, SERVER_CA_CERT: ca.certPem, OWNER_UID: 'uid', CDI_LISTEN_PORT: '0',
+        };
+        signal = () => connection;
+      }
     }
+    // As the node agent starts a worker: setpriv (here without a user switch), then node.
+    const setpriv = worker === 'floor' ? undefined : await findTool('setpriv');
+    const argv = setpriv ? [setpriv, ...setprivArgs({ mode: 'unprivileged', why: 'bench' }), process.execPath, ...args] : [process.execPath, ...args];
+    server?.on('connection', (socket: net.Socket) => held.push(socket));
     const start = process.hrtime.bigint();
-    const child = spawn(process.execPath, argv, { env, stdio: 'ignore' });
+    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     await (worker === 'floor' ? exited : Promise.race([signal(exited), exited.then(() => { throw new Error(`${worker} exited before it was ready`); })]));
     const wall = Number(process.hrtime.bigint() - start) / 1e6;
     // The floor has exited by now: its CPU is read from the exit of a twin that sleeps instead.
     const cpu = worker === 'floor' ? await floorCpu() : await cpuMs(child.pid!);
-    child.kill('SIGKILL');
+    // SIGTERM, as the agent stops a pod: the worker exits through its handler and Node writes the compile cache.
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
+    clearTimeout(killer);
     return { wall, cpu };
   } finally {
     server?.close();
+    for (const socket of held) socket.destroy();
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -136,22 +180,33 @@ async function floorCpu(): Promise<number> {
   return cpu;
 }
 
-/** Each worker's ready times over `runs` rounds (one warm-up run each first). */
-export async function readyRows(workers: readonly WorkerName[], runs: number): Promise<Map<WorkerName, Ready[]>> {
-  const times = new Map<WorkerName, Ready[]>(workers.map((w) => [w, []]));
-  for (const w of workers) await readyMs(w);
-  for (let i = 0; i < runs; i++) for (const w of workers) times.get(w)!.push(await readyMs(w));
+export const allVariants: readonly Variant[] = [
+  { code: 'bundle', cache: 'warm' }, { code: 'bundle', cache: 'cold' }, { code: 'source', cache: 'warm' }, { code: 'source', cache: 'cold' },
+];
+
+const rowName = (w: WorkerName, v: Variant): string => (w === 'floor' ? w : `${w}, ${v.code}, ${v.cache} cache`);
+
+/** Each worker's ready times per variant over `runs` rounds (one warm-up run each first: it fills the warm caches). */
+export async function readyRows(workers: readonly WorkerName[], runs: number, variants: readonly Variant[] = [{ code: 'bundle', cache: 'warm' }]): Promise<Map<string, Ready[]>> {
+  const cases = workers.flatMap((w): { w: WorkerName; v: Variant }[] => (w === 'floor' ? [{ w, v: variants[0]! }] : variants.map((v) => ({ w, v }))));
+  const times = new Map<string, Ready[]>(cases.map(({ w, v }) => [rowName(w, v), []]));
+  for (const { w, v } of cases) await readyMs(w, v);
+  for (let i = 0; i < runs; i++) for (const { w, v } of cases) times.get(rowName(w, v))!.push(await readyMs(w, v));
   return times;
 }
 
-export function printReadyRows(times: Map<WorkerName, Ready[]>): void {
-  for (const [w, runs] of times) {
+export function printReadyRows(times: Map<string, Ready[]>): void {
+  for (const [name, runs] of times) {
     const walls = runs.map((r) => r.wall);
     const cpus = runs.map((r) => r.cpu);
-    console.log(`${`ready: ${w}`.padEnd(44)} ${median(walls).toFixed(0)} ms wall, ${median(cpus).toFixed(0)} ms cpu   (wall runs: ${walls.map((t) => t.toFixed(0)).join(', ')})`);
+    console.log(`${`ready: ${name}`.padEnd(52)} ${median(walls).toFixed(0)} ms wall, ${median(cpus).toFixed(0)} ms cpu   (wall runs: ${walls.map((t) => t.toFixed(0)).join(', ')})`);
   }
 }
 
 if (import.meta.main) {
-  printReadyRows(await readyRows(['floor', 'importer (metrics)', 'importer (source)', 'upload server', 'cloner'], Number(process.env.BENCH_RUNS ?? 5)));
+  const before = os.loadavg()[0]!.toFixed(2);
+  const code = process.env.BENCH_CODE;
+  const variants = allVariants.filter((v) => !code || v.code === code);
+  printReadyRows(await readyRows(['floor', 'importer (metrics)', 'importer (source)', 'upload server', 'cloner'], Number(process.env.BENCH_RUNS ?? 5), variants));
+  console.log(`load average ${before} before, ${os.loadavg()[0]!.toFixed(2)} after`);
 }

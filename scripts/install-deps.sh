@@ -23,3 +23,6 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   npm ci --no-audit --no-fund --loglevel=error >&2
   touch "$stamp"
 fi
+# The worker bundles the node agent runs (docs/adr/0032): rebuilt when missing or out of date.
+# Without them the agent runs the workers' sources (slower to start), so a failed build does not stop the install.
+node scripts/build-workers.ts --if-stale || echo "cdi: the worker bundles could not be built; workers will run from source" >&2

@@ -2,7 +2,7 @@ import { chmod, open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { CdiError, asCdiError } from '../api/errors.ts';
 import type { Logger } from '../api/logger.ts';
-import { convert, type ConvertResult, type ConvertTarget } from '../format/index.ts';
+import type { ConvertResult, ConvertTarget } from '../format/index.ts';
 import { createBlank } from '../sources/blank.ts';
 import type { HttpOptions, ImportSource } from '../sources/index.ts';
 import { scratchSpillLimit } from '../worker/scratch-space.ts';
@@ -97,6 +97,8 @@ export async function runImport(config: ImportConfig, status: ImportStatus, opti
   }
   try {
     status.attach(source.meter);
+    // The engine loads once the source answered: its first request goes out sooner (docs/adr/0032).
+    const { convert } = await import('../format/index.ts');
     const space = await volumeSpace(config.target, config.imageSize, config.filesystemOverhead);
     const scratchDir = config.scratchDir ?? os.tmpdir();
     const spillLimit = await scratchSpillLimit(scratchDir, 'importer');

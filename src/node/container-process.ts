@@ -7,6 +7,7 @@ import { dataPathNodeFlags } from '../api/runtime.ts';
 import type { ContainerPlan } from './pod-plan.ts';
 import { nowRfc3339, type Terminated } from './pod-status.ts';
 import { findTool } from './tools.ts';
+import { runnableEntry } from './worker-bundle.ts';
 import { setprivArgs, type Privileges } from './worker-privileges.ts';
 
 /**
@@ -70,8 +71,11 @@ export async function startContainer(opts: ContainerProcessOptions): Promise<Run
   }
 
   const heapFlags = plan.memoryLimit !== undefined ? [`--max-old-space-size=${Math.max(16, Math.floor(plan.memoryLimit / 2 / 2 ** 20))}`] : [];
-  // A shell entry (the launcher's console follower) runs without a Node runtime.
-  const argv = plan.entry.endsWith('.sh') ? ['/bin/sh', plan.entry, ...plan.args] : [process.execPath, '--disable-warning=ExperimentalWarning', ...dataPathNodeFlags, ...heapFlags, plan.entry, ...plan.args];
+  // A shell entry (the launcher's console follower) runs without a Node runtime; a worker runs
+  // its fresh bundle when there is one (docs/adr/0032), else its source.
+  const argv = plan.entry.endsWith('.sh')
+    ? ['/bin/sh', plan.entry, ...plan.args]
+    : [process.execPath, '--disable-warning=ExperimentalWarning', ...dataPathNodeFlags, ...heapFlags, await runnableEntry(plan.entry, opts.logger), ...plan.args];
   const limits = [
     ...(plan.fileSizeLimit !== undefined ? [`--fsize=${plan.fileSizeLimit}`] : []),
     ...(plan.memoryLimit !== undefined ? [`--as=${plan.memoryLimit + runtimeReservationBytes}`] : []),
@@ -113,7 +117,7 @@ export async function startContainer(opts: ContainerProcessOptions): Promise<Run
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   await writePidFile(opts.pidPath, pid);
-  opts.logger.info({ pid, entry: plan.entry, limits, privileges: privileges.mode, uid: owner?.uid }, 'container started');
+  opts.logger.info({ pid, entry, limits, privileges: privileges.mode, uid: owner?.uid }, 'container started');
 
   const exited = exit.then(async ({ code, signal }) => {
     await Promise.all([drain(child.stdout), drain(child.stderr)]);

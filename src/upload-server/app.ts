@@ -1,5 +1,5 @@
 import { chmod, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import fastifyMultipart from '@fastify/multipart';
@@ -18,6 +18,9 @@ import { UploadSession, type RunEngine, type UploadContentType } from './session
 import { parseUploadRange } from './range.ts';
 
 export { UploadClientName } from '../api/annotations.ts';
+
+// Not `import from 'node:http'`: an ES import of node:http loads Node's own fetch (docs/adr/0032).
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface UploadServerOptions {
   /** The content type of the volume (CONTENT_TYPE): what the plain upload paths carry. */

@@ -1,12 +1,15 @@
 /**
- * What each worker main loads before it is ready (issue 17's worker floor, docs/adr/0026): no
- * prom-client (the workers print their few metrics themselves), the HTTP client (undici) only
- * for remote sources, and the upload server's format engine only with the first upload.
- * Timing lives in bench/worker-ready.ts; this guards the cause.
+ * What each worker main loads before it is ready (issue 17's worker floor, docs/adr/0026, 0032):
+ * no prom-client (the workers print their few metrics themselves), the HTTP client (undici) only
+ * for remote sources and then only the parts the source uses, the format engine only once the
+ * source answered or with the first upload, and never Node's bundled fetch (what an ES import of
+ * node:http costs). Timing lives in bench/worker-ready.ts; this guards the cause.
  */
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../format/helpers.ts';
 import { freePort, waitForPort } from '../support/ports.ts';
@@ -20,6 +23,9 @@ beforeAll(async () => ({ dir, cleanup } = await tempDir()));
 afterAll(() => cleanup());
 
 const under = (modules: string[], part: string): string[] => modules.filter((url) => url.includes(part));
+
+/** Node's own fetch (undici inside Node): an ES import of node:http loads it for its WebSocket getters. */
+const nodeFetch = 'builtin:internal/deps/undici/undici';
 
 /** Runs a worker main under the module recorder; `whileRunning` may stop it (else it must exit by itself). */
 async function loadedBy(
@@ -67,6 +73,31 @@ describe('worker start-up loads only what the worker needs', () => {
     expect(under(modules, '/node_modules/undici/')).toEqual([]);
   });
 
+  it('the importer asking its HTTP source loads undici\'s agent, not undici\'s index, Node\'s fetch or the engine', async () => {
+    let asked = 0;
+    const server = http.createServer((_req, res) => {
+      asked++;
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const { code, modules } = await loadedBy('http-404', 'importer/main.ts', {
+        IMPORTER_SOURCE: 'http', IMPORTER_ENDPOINT: `http://127.0.0.1:${port}/disk.img`, CDI_TARGET_PATH: path.join(dir, 'http.img'), CDI_LISTEN_PORT: '0',
+      });
+      expect(code).toBe(1);
+      expect(asked).toBeGreaterThan(0);
+      expect(await readFile(path.join(dir, 'http-404.termination'), 'utf8')).toMatch(/^Unable to connect to http data source: .*404/);
+      expect(under(modules, '/node_modules/undici/lib/dispatcher/agent.js').length).toBe(1);
+      expect(under(modules, '/node_modules/undici/index.js')).toEqual([]);
+      expect(modules).not.toContain(nodeFetch);
+      // A source that never answered never needed the engine.
+      expect(under(modules, '/src/format/index.ts')).toEqual([]);
+    } finally {
+      server.close();
+    }
+  });
+
   it('the upload server listens without the format engine, prom-client or the HTTP client', async () => {
     const port = await freePort();
     const { modules } = await loadedBy('upload', 'uploadserver/main.ts', {
@@ -76,6 +107,8 @@ describe('worker start-up loads only what the worker needs', () => {
       stop();
     });
     expect(under(modules, '/node_modules/fastify/').length).toBeGreaterThan(0);
+    expect(modules).toContain('builtin:http');
+    expect(modules).not.toContain(nodeFetch);
     expect(under(modules, '/src/format/pipeline.ts')).toEqual([]);
     expect(under(modules, '/node_modules/prom-client/')).toEqual([]);
     expect(under(modules, '/node_modules/undici/')).toEqual([]);

@@ -1,12 +1,14 @@
-import { STATUS_CODES } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type tls from 'node:tls';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { CdiError, isCdiError } from '../../api/errors.ts';
 import { silentLogger, type Logger } from '../../api/logger.ts';
 import { httpDefaults, type HttpOptions } from './options.ts';
 import type { DirectTarget } from './socket-range.ts';
 import { createDispatcher, proxyFromEnv, tlsSettings } from './transport.ts';
+
+// Not `import from 'node:http'`: an ES import of node:http loads Node's own fetch (docs/adr/0032).
+const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 export interface HttpResponse {
   readonly statusCode: number;
@@ -127,7 +129,9 @@ export class HttpClient {
     for (let hops = 0; ; hops++) {
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(current, { method, headers: this.headersFor(method, current, extra), dispatcher: this.dispatcher, signal });
+        res = await this.dispatcher.request({
+          origin: current.origin, path: `${current.pathname}${current.search}`, method, headers: this.headersFor(method, current, extra), signal,
+        });
       } catch (err) {
         throw requestError(err, current, this.idleMs, signal);
       }

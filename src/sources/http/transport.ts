@@ -1,8 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import tls from 'node:tls';
-import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { httpDefaults, type HttpOptions } from './options.ts';
+import { Agent, EnvHttpProxyAgent } from './undici.ts';
 
 /** Every regular file in `dir` as PEM text (CDI accepts any key names in the cert ConfigMap). */
 export async function readCaDir(dir: string | undefined): Promise<string[]> {

@@ -1,0 +1,57 @@
+/**
+ * `node scripts/build-workers.ts [--if-stale]`: bundles each worker main (importer, upload
+ * server, cloner) with everything it imports into dist/workers/<name>.mjs and writes the
+ * manifest the node agent checks before it runs one (src/node/worker-bundle.ts, docs/adr/0032).
+ * scripts/install-deps.sh runs it with --if-stale, so `scripts/start` and `scripts/test` build
+ * what is missing or out of date.
+ */
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { WorkerImages } from '../src/api/images.ts';
+import {
+  bundledEntries, checkWorkerBundle, describeInput, workerBundleDir, type WorkerBundleManifest,
+} from '../src/node/worker-bundle.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+
+async function allFresh(): Promise<boolean> {
+  for (const entry of bundledEntries) if (!(await checkWorkerBundle(root, entry)).fresh) return false;
+  return true;
+}
+
+async function buildAll(): Promise<WorkerBundleManifest> {
+  const dir = workerBundleDir(root);
+  // Built beside the old bundles, then swapped in: an agent never sees half of a build.
+  const next = `${dir}.next-${process.pid}`;
+  await rm(next, { recursive: true, force: true });
+  await mkdir(next, { recursive: true });
+  const { build } = await import('rolldown');
+  const manifest: WorkerBundleManifest = { version: 1, bundles: {} };
+  for (const [kind, image] of Object.entries(WorkerImages)) {
+    const file = `${kind}.mjs`;
+    const { output } = await build({
+      input: path.join(root, image.entry),
+      platform: 'node',
+      logLevel: 'warn',
+      output: { file: path.join(next, file), format: 'esm', codeSplitting: false, sourcemap: true },
+    });
+    const inputs: WorkerBundleManifest['bundles'][string]['inputs'] = {};
+    for (const id of output[0].moduleIds) {
+      // rolldown's runtime helpers are virtual modules (\0-prefixed), not files
+      if (!path.isAbsolute(id)) continue;
+      const relative = path.relative(root, id);
+      inputs[relative] = await describeInput(root, relative);
+    }
+    manifest.bundles[image.entry] = { file, size: (await stat(path.join(next, file))).size, inputs };
+  }
+  await writeFile(path.join(next, 'manifest.json'), `${JSON.stringify(manifest, null, 1)}\n`);
+  await rm(dir, { recursive: true, force: true });
+  await rename(next, dir);
+  return manifest;
+}
+
+if (process.argv.includes('--if-stale') && (await allFresh())) process.exit(0);
+const manifest = await buildAll();
+for (const [entry, bundle] of Object.entries(manifest.bundles)) {
+  console.error(`cdi: built ${path.relative(root, path.join(workerBundleDir(root), bundle.file))} from ${entry} (${Object.keys(bundle.inputs).length} files, ${(bundle.size / 1024).toFixed(0)} KiB)`);
+}
