@@ -7,6 +7,8 @@ import type { Extent } from './extent.ts';
  */
 export interface RandomAccessInput {
   readonly size: number;
+  /** Bytes per data read that suit this input, when it prefers reads smaller than a reader's default. */
+  readonly readSize?: number;
   read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
   /** As `read`, into a pooled buffer the caller holds one lease on (optional: local files). */
   readLeased?(offset: number, length: number, signal?: AbortSignal): Promise<Leased>;

@@ -17,6 +17,13 @@ const streamChunk = 1 << 20;
 const descriptorChunk = 1 << 20;
 /** The random-access qcow2 reader reads at most 2 MiB at once; ~14 are in flight at most. */
 const POOLED_READ = 2 << 20;
+/**
+ * Data reads of a local file: bytes read into a buffer are copied again into the target's page
+ * cache by the write. At 256 KiB both copies stay in the core's 1 MiB L2 cache; at 2 MiB the
+ * buffer is evicted before it is written, and the kernel's two copies of a 1 GB qcow2 cost
+ * three times the system time (measured: 0.56 s against 1.9 s for 1 GiB on this machine).
+ */
+const READ_SIZE = 256 << 10;
 const POOL_KEEP = 16;
 
 export async function openFileInput(path: string): Promise<RandomAccessInput & { close(): Promise<void> }> {
@@ -81,6 +88,7 @@ export async function openFileInput(path: string): Promise<RandomAccessInput & {
 
   return {
     size,
+    readSize: READ_SIZE,
     read,
     readLeased,
     stream,

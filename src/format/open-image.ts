@@ -86,6 +86,7 @@ async function openRandom(random: RandomAccessInput, head: Uint8Array, open: Ope
   hashing?.catch(() => {});
   const counted: RandomAccessInput = {
     size: random.size,
+    ...(random.readSize === undefined ? {} : { readSize: random.readSize }),
     async read(offset, length, readSignal) {
       const data = await random.read(offset, length, readSignal);
       meter.sourceBytes += data.byteLength;

@@ -62,6 +62,14 @@ describe('cdi start-up loads only what the command needs', () => {
     expect(heavyIn(modules)).toEqual([]);
   });
 
+  it('cdi convert off a terminal does not load the progress bar', async () => {
+    // stderr is not a TTY here, so even without --no-progress no bar is drawn
+    const { code, modules } = await loadedBy(['convert', image, path.join(dir, 'out-bar.raw')]);
+    expect(code).toBe(0);
+    expect(modules.some((url) => url.endsWith('/src/cli/commands/convert-run.ts'))).toBe(true);
+    expect(modules.filter((url) => url.includes('/node_modules/cli-progress/'))).toEqual([]);
+  });
+
   it('the recorder sees the Kubernetes client where a command needs it (image-upload)', async () => {
     const { code, modules } = await loadedBy(['image-upload', 'dv', 'x', '--image-path', image]);
     expect(code).not.toBe(0);

@@ -59,3 +59,48 @@ describe('qcow2 random-access reader and caller buffers', () => {
     expect(Buffer.compare(whole, copy)).toBe(0);
   });
 });
+
+describe('qcow2 random-access reader read sizes', () => {
+  /** The file input with its readSize replaced, recording the length of every data read. */
+  async function recording(file: string, readSize: number | undefined): Promise<{ input: RandomAccessInput; dataReads: number[]; close(): Promise<void> }> {
+    const inner = await fileInput(file);
+    const dataReads: number[] = [];
+    const input: RandomAccessInput = {
+      size: inner.size,
+      ...(readSize === undefined ? {} : { readSize }),
+      read: (offset, length, signal) => inner.read(offset, length, signal),
+      readLeased: (offset, length, signal) => {
+        dataReads.push(length);
+        return inner.readLeased!(offset, length, signal);
+      },
+      stream: (offset, signal) => inner.stream(offset, signal),
+    };
+    return { input, dataReads, close: () => inner.close() };
+  }
+
+  it('reads stored data in pieces no larger than the input asks for, and matches qemu-img', async () => {
+    // 2 MiB clusters: one cluster is cut into several reads
+    for (const name of ['v3-64k', 'v3-2m']) {
+      const img = await built(fixtures.find((f) => f.name === name)!);
+      const small = await recording(img.file, 64 * 1024);
+      const whole = await recording(img.file, undefined);
+      try {
+        expect(await convertToFile(await openQcow2Random(small.input, {}), path.join(work, `${name}-small-reads.raw`))).toBe(img.reference);
+        expect(await convertToFile(await openQcow2Random(whole.input, {}), path.join(work, `${name}-whole-reads.raw`))).toBe(img.reference);
+      } finally {
+        await small.close();
+        await whole.close();
+      }
+      expect(Math.max(...small.dataReads), name).toBe(64 * 1024);
+      // without a preference the reader joins host-contiguous clusters into larger reads
+      expect(Math.max(...whole.dataReads), name).toBeGreaterThan(64 * 1024);
+    }
+  });
+
+  it('local files ask for 256 KiB reads', async () => {
+    const img = await built(fixtures.find((f) => f.name === 'v3-64k')!);
+    const input = await fileInput(img.file);
+    await input.close();
+    expect(input.readSize).toBe(256 * 1024);
+  });
+});

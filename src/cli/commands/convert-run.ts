@@ -1,6 +1,5 @@
 /** What `cdi convert` does once its arguments are parsed: convert, with a progress bar on a terminal. */
 import { stat } from 'node:fs/promises';
-import cliProgress from 'cli-progress';
 import { convert, openFileInput, readDescriptor, type ConvertInput, type ConvertTarget, type ProgressEvent } from '../../format/index.ts';
 import { createLogger } from '../../log.ts';
 
@@ -22,7 +21,8 @@ export async function runConvert(inputPath: string, outputPath: string, flags: C
   process.once('SIGTERM', onSignal);
   const file = inputPath === '-' ? undefined : await openFileInput(inputPath);
   const input: ConvertInput = file ? { kind: 'random', input: file } : { kind: 'stream', stream: readDescriptor(0, abort.signal) };
-  const bar = flags.progress && process.stderr.isTTY ? progressBar() : undefined;
+  // cli-progress loads only for a terminal: scripts and pipes do not pay for it
+  const bar = flags.progress && process.stderr.isTTY ? progressBar((await import('cli-progress')).default) : undefined;
   try {
     const target = await targetFor(outputPath, flags.contentType);
     const result = await convert(input, target, {
@@ -57,7 +57,7 @@ async function targetFor(output: string, contentType: 'kubevirt' | 'archive'): P
   return info?.isBlockDevice() ? { kind: 'block', path: output } : { kind: 'file', path: output };
 }
 
-function progressBar(): { update: (e: ProgressEvent) => void; stop: () => void } {
+function progressBar(cliProgress: typeof import('cli-progress')): { update: (e: ProgressEvent) => void; stop: () => void } {
   const bar = new cliProgress.SingleBar(
     { format: '{stage} [{bar}] {percentage}% | {done} / {all} MiB read | {written} MiB written', hideCursor: true, stream: process.stderr },
     cliProgress.Presets.shades_classic,

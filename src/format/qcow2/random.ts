@@ -70,6 +70,7 @@ class RandomReader implements ImageReader {
     };
     const runs = new RunList();
     const batchClusters = clustersPerBatch(h.clusterSize);
+    const dataRead = Math.min(MAX_DATA_READ, this.input.readSize ?? MAX_DATA_READ);
     let job: Job | undefined;
     for (let n = 0; n < regions.length; n++) {
       for (let k = 0; k <= L2_PREFETCH; k++) fetchTable(n + k);
@@ -89,7 +90,7 @@ class RandomReader implements ImageReader {
           yield zero;
           continue;
         }
-        const limit = kind === RUN_DATA ? MAX_DATA_READ : BATCH_INPUT;
+        const limit = kind === RUN_DATA ? dataRead : BATCH_INPUT;
         // a data run merged over many clusters is cut into reads of at most `limit`
         const pieceLength = kind === RUN_DATA ? limit : length;
         for (let done = 0; done < length; done += pieceLength) {
