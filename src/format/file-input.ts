@@ -103,34 +103,45 @@ export async function openFileInput(path: string): Promise<RandomAccessInput & {
 /**
  * An open file descriptor read to its end as a stream of pooled chunks: `cdi convert -` reads
  * stdin this way (a pipe or a redirected file, never seeked). Node's own stdin stream would
- * allocate a buffer per read.
+ * allocate a buffer per read. The next chunk is filled while the consumer works on this one
+ * (one fill at a time, so the bytes stay in order): without it every read waited for the
+ * consumer and the consumer for every read, and pipe mode ran 1.4x slower than file mode.
  */
 export async function* readDescriptor(fd: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   const chunks = new BufferPool(descriptorChunk, 4);
-  for (;;) {
-    const { bytes, lease } = chunks.take(descriptorChunk);
-    let filled = 0;
-    let ended = false;
-    while (filled < bytes.byteLength) {
-      signal?.throwIfAborted();
-      let n: number;
-      try {
-        ({ bytesRead: n } = await readFd(fd, bytes, filled, bytes.byteLength - filled, null));
-      } catch (err) {
-        // a descriptor left non-blocking by whoever made the pipe
-        if ((err as { code?: string }).code === 'EAGAIN') {
-          await sleep(5);
-          continue;
-        }
-        throw err;
-      }
-      if (n === 0) {
-        ended = true;
-        break;
-      }
-      filled += n;
-    }
-    if (filled > 0) yield lendChunk(bytes.subarray(0, filled), lease);
-    if (ended) return;
+  let next: Promise<Filled> | undefined = fill(fd, chunks.take(descriptorChunk), signal);
+  while (next) {
+    const { bytes, lease, ended }: Filled = await next;
+    next = ended ? undefined : fill(fd, chunks.take(descriptorChunk), signal);
+    // a consumer that stops early leaves the read ahead to finish (or fail) on its own
+    next?.catch(() => {});
+    if (bytes.byteLength > 0) yield lendChunk(bytes, lease);
+    else lease?.release();
   }
+}
+
+interface Filled extends Leased {
+  readonly ended: boolean;
+}
+
+/** Reads into the whole chunk, fewer bytes only at the end of the input. */
+async function fill(fd: number, { bytes, lease }: Leased, signal: AbortSignal | undefined): Promise<Filled> {
+  let filled = 0;
+  while (filled < bytes.byteLength) {
+    signal?.throwIfAborted();
+    let n: number;
+    try {
+      ({ bytesRead: n } = await readFd(fd, bytes, filled, bytes.byteLength - filled, null));
+    } catch (err) {
+      // a descriptor left non-blocking by whoever made the pipe
+      if ((err as { code?: string }).code === 'EAGAIN') {
+        await sleep(5);
+        continue;
+      }
+      throw err;
+    }
+    if (n === 0) return { bytes: bytes.subarray(0, filled), lease, ended: true };
+    filled += n;
+  }
+  return { bytes, lease, ended: false };
 }

@@ -1,8 +1,11 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { promisify } from 'node:util';
+import { describe, expect, it, vi } from 'vitest';
 import { alignedBlocks } from './blocks.ts';
 import { BufferPool, claimChunk, lendChunk } from './buffer-pool.ts';
 import { readDescriptor } from './file-input.ts';
@@ -102,6 +105,40 @@ describe('readDescriptor', () => {
       expect(sizes).toEqual([1 << 20, 1 << 20, 123]);
       expect(Buffer.concat(parts).equals(bytes)).toBe(true);
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fills the next chunk of a pipe while the consumer holds the current one, in order', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cdi-fd-'));
+    let cat: ChildProcess | undefined;
+    try {
+      const file = path.join(dir, 'in');
+      const fifo = path.join(dir, 'fifo');
+      const bytes = Buffer.from(Array.from({ length: (2 << 20) + 123 }, (_, i) => (i * 7) % 253));
+      await writeFile(file, bytes);
+      await promisify(execFile)('mkfifo', ['-m', '600', fifo]);
+      // the writer blocks once the pipe's 64 KiB buffer is full, so it can exit only if the
+      // second MiB is read while the consumer still holds the first
+      const [reader, writer] = await Promise.all([open(fifo, fsConstants.O_RDONLY), open(fifo, fsConstants.O_WRONLY)]);
+      const child = spawn('cat', [file], { stdio: ['ignore', writer.fd, 'ignore'] });
+      cat = child;
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      let catDone = false;
+      void exited.then(() => (catDone = true));
+      await writer.close();
+      const chunks = readDescriptor(reader.fd);
+      const parts: Buffer[] = [];
+      const first = await chunks.next();
+      parts.push(Buffer.from(first.value as Uint8Array));
+      await vi.waitFor(() => expect(catDone).toBe(true), { timeout: 10_000 });
+      for await (const chunk of { [Symbol.asyncIterator]: () => chunks }) parts.push(Buffer.from(chunk));
+      await reader.close();
+      expect(await exited).toBe(0);
+      expect(parts.map((p) => p.byteLength)).toEqual([1 << 20, 1 << 20, 123]);
+      expect(Buffer.concat(parts).equals(bytes)).toBe(true);
+    } finally {
+      if (cat?.exitCode === null) cat.kill();
       await rm(dir, { recursive: true, force: true });
     }
   });
