@@ -7,9 +7,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Transform } from 'node:stream';
-import { Agent, request } from 'undici';
 import { CdiError, isCdiError } from '../../api/errors.ts';
+import { ProxyClient } from './proxy-client.ts';
 
 export interface TransferOptions {
   /** Upload proxy base URL (`https://host:port`), or a full upload path. */
@@ -43,23 +42,15 @@ function withPath(base: string, path: string): string {
   return `${base.replace(/\/+$/, '')}${path}`;
 }
 
-async function bodyText(body: { text(): Promise<string> }): Promise<string> {
-  return (await body.text().catch(() => '')).trim();
-}
-
 /** Uploads the file; resolves once the proxy answered 200 (sync: processed; async: received). */
 export async function transferImage(opts: TransferOptions): Promise<{ url: string; async: boolean }> {
   const total = (await stat(opts.file)).size;
-  const agent = new Agent({
-    connect: { rejectUnauthorized: !opts.insecure, ...(opts.ca ? { ca: opts.ca } : {}) },
-    headersTimeout: 24 * 3600_000,
-    bodyTimeout: 24 * 3600_000,
-  });
+  const client = new ProxyClient({ insecure: opts.insecure, ...(opts.ca ? { ca: opts.ca } : {}) });
   let token: string;
   try {
     token = await opts.getToken();
   } catch (err) {
-    await agent.close();
+    client.close();
     throw new CdiError('CDI_ERR_UPLOAD_TOKEN_REQUEST', [err instanceof Error ? err.message : String(err)], { cause: err });
   }
   let refreshes = 0;
@@ -75,35 +66,20 @@ export async function transferImage(opts: TransferOptions): Promise<{ url: strin
       freshToken = false;
       try {
         const auth = { authorization: `Bearer ${token}` };
-        const probe = await request(withPath(opts.proxyUrl, AsyncPath), { method: 'HEAD', headers: auth, dispatcher: agent }).catch(() => undefined);
-        await probe?.body.dump();
+        const probe = await client.head(withPath(opts.proxyUrl, AsyncPath), auth).catch(() => undefined);
         const async = probe?.statusCode === 200;
         const url = withPath(opts.proxyUrl, async ? AsyncPath : UploadPath);
-        const offset = opts.resume ? await heldOffset(agent, url, auth, total) : 0;
+        const offset = opts.resume ? await heldOffset(client, url, auth, total) : 0;
         if (offset > 0) opts.log?.(`Resuming upload at byte ${offset} of ${total}`);
         opts.onStart?.(url, total, offset);
-        let sent = offset;
-        const counter = new Transform({
-          transform(chunk: Buffer, _enc, done) {
-            sent += chunk.byteLength;
-            opts.onProgress?.(sent, total);
-            done(null, chunk);
-          },
-        });
-        const body = createReadStream(opts.file, { start: offset, highWaterMark: 1 << 20 }).pipe(counter);
-        const res = await request(url, {
-          method: 'POST',
-          dispatcher: agent,
-          headers: {
-            ...auth,
-            'content-type': 'application/octet-stream',
-            'content-length': String(total - offset),
-            ...(offset > 0 ? { 'upload-offset': String(offset) } : {}),
-            ...(opts.checksum ? { 'x-cdi-checksum': opts.checksum } : {}),
-          },
-          body,
-        });
-        const text = await bodyText(res.body);
+        const headers = {
+          ...auth,
+          'content-type': 'application/octet-stream',
+          ...(offset > 0 ? { 'upload-offset': String(offset) } : {}),
+          ...(opts.checksum ? { 'x-cdi-checksum': opts.checksum } : {}),
+        };
+        const res = await client.postFile(url, headers, { path: opts.file, start: offset, end: total, onSent: (sent) => opts.onProgress?.(sent, total) });
+        const text = res.text.trim();
         if (res.statusCode === 200) return { url, async };
         if (res.statusCode === 401) {
           if (attempt === 1 && refreshes === 0) throw new CdiError('CDI_ERR_UPLOAD_AUTH', [text || 'the upload proxy refused the token']);
@@ -129,14 +105,13 @@ export async function transferImage(opts: TransferOptions): Promise<{ url: strin
     }
     throw new CdiError('CDI_ERR_UPLOAD_RETRIES', [opts.retries, lastError instanceof Error ? lastError.message : String(lastError)], { cause: lastError });
   } finally {
-    await agent.close();
+    client.close();
   }
 }
 
 /** Asks the upload server how much of an interrupted upload it holds (0 when nothing to continue). */
-async function heldOffset(agent: Agent, url: string, headers: Record<string, string>, total: number): Promise<number> {
-  const res = await request(url, { method: 'HEAD', headers, dispatcher: agent });
-  await res.body.dump();
+async function heldOffset(client: ProxyClient, url: string, headers: Record<string, string>, total: number): Promise<number> {
+  const res = await client.head(url, headers);
   if (res.statusCode !== 200 || res.headers['upload-state'] !== 'interrupted') return 0;
   const offset = Number(res.headers['upload-offset']);
   const length = res.headers['upload-length'];
