@@ -73,9 +73,9 @@ export async function startContainer(opts: ContainerProcessOptions): Promise<Run
   const heapFlags = plan.memoryLimit !== undefined ? [`--max-old-space-size=${Math.max(16, Math.floor(plan.memoryLimit / 2 / 2 ** 20))}`] : [];
   // A shell entry (the launcher's console follower) runs without a Node runtime; a worker runs
   // its fresh bundle when there is one (docs/adr/0032), else its source.
-  const argv = plan.entry.endsWith('.sh')
-    ? ['/bin/sh', plan.entry, ...plan.args]
-    : [process.execPath, '--disable-warning=ExperimentalWarning', ...dataPathNodeFlags, ...heapFlags, await runnableEntry(plan.entry, opts.logger), ...plan.args];
+  const shell = plan.entry.endsWith('.sh');
+  const entry = shell ? plan.entry : await runnableEntry(plan.entry, opts.logger);
+  const argv = shell ? ['/bin/sh', entry, ...plan.args] : [process.execPath, '--disable-warning=ExperimentalWarning', ...dataPathNodeFlags, ...heapFlags, entry, ...plan.args];
   const limits = [
     ...(plan.fileSizeLimit !== undefined ? [`--fsize=${plan.fileSizeLimit}`] : []),
     ...(plan.memoryLimit !== undefined ? [`--as=${plan.memoryLimit + runtimeReservationBytes}`] : []),
