@@ -47,6 +47,8 @@ export interface ControllerOptions {
   now?: () => Date;
   /** The registry client's digest poller for DataImportCrons (the controller itself speaks only the Kubernetes API). */
   pollDigest?: ImageDigestPoller;
+  /** Called once the signers and client certificates are in their Secrets, before the informers start. */
+  onCertificatesIssued?: () => void;
 }
 
 export const DefaultCdiNamespace = 'cdi';
@@ -71,6 +73,7 @@ export async function startController(opts: ControllerOptions): Promise<{ stop()
   const kube = new Kube(opts.kubeConfig);
   const pki = new UploadPki(kube, opts.namespace ?? DefaultCdiNamespace, logger);
   await pki.sync();
+  opts.onCertificatesIssued?.();
   const caches = makeCaches(kube);
   const embedded = await embeddedApi(kube, logger);
   const dvController = new DataVolumeController({

@@ -55,9 +55,12 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
     closers.push(() => agent.close());
     const serving = await uploadProxyServingCert(o.dataDir, proxyHostnames(o.host));
     // The upload proxy process starts beside the controller and waits for the client
-    // certificate the controller issues: its start-up is most of serve's (docs/adr/0030).
+    // certificate the controller issues: its start-up is most of serve's (docs/adr/0030). The
+    // certificate is there before the controller's informers have synced.
+    let certificatesIssued!: () => void;
+    const issued = new Promise<void>((resolve) => (certificatesIssued = resolve));
     const controllerStarted = ensureNamespace(kubeConfig, DefaultCdiNamespace).then(() =>
-      startController({ kubeConfig, logger: o.logger, pollDigest: pollImageDigest, vmAccelerator: o.vmAccelerator ?? 'auto' }),
+      startController({ kubeConfig, logger: o.logger, pollDigest: pollImageDigest, vmAccelerator: o.vmAccelerator ?? 'auto', onCertificatesIssued: certificatesIssued }),
     );
     const core = kubeConfig.makeApiClient(CoreV1Api);
     const proxyStarted = runUploadProxy({
@@ -70,7 +73,8 @@ export async function startServe(o: ServeOptions): Promise<ServeHandle> {
       publicKeyPem: api.uploadSigningKey.publicPem,
       localSocketDir: agent.socketDir,
       materialDir: path.join(o.dataDir, 'uploadproxy'),
-      clientIssued: controllerStarted,
+      // a controller that fails before issuing fails the proxy's wait too
+      clientIssued: Promise.race([issued, controllerStarted]),
       renewServing: () => uploadProxyServingCert(o.dataDir, proxyHostnames(o.host)),
       logger: o.logger.child({ component: 'uploadproxy' }),
     });
