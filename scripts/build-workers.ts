@@ -5,7 +5,7 @@
  * scripts/install-deps.sh runs it with --if-stale, so `scripts/start` and `scripts/test` build
  * what is missing or out of date.
  */
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkerImages } from '../src/api/images.ts';
 import {
@@ -48,6 +48,10 @@ async function buildAll(): Promise<WorkerBundleManifest> {
     manifest.bundles[image.entry] = { file, size: (await stat(path.join(next, file))).size, inputs };
   }
   await writeFile(path.join(next, 'manifest.json'), `${JSON.stringify(manifest, null, 1)}\n`);
+  // Workers run as their pod's user (ADR 0023): whatever the umask, every user may read the bundles.
+  await chmod(path.dirname(dir), 0o755);
+  await chmod(next, 0o755);
+  for (const name of await readdir(next)) await chmod(path.join(next, name), 0o644);
   await rm(dir, { recursive: true, force: true });
   await rename(next, dir);
   return manifest;
