@@ -5,7 +5,7 @@
  * scripts/install-deps.sh runs it with --if-stale, so `scripts/start` and `scripts/test` build
  * what is missing or out of date.
  */
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkerImages } from '../src/api/images.ts';
 import {
@@ -33,9 +33,12 @@ async function buildAll(): Promise<WorkerBundleManifest> {
       input: path.join(root, image.entry),
       platform: 'node',
       logLevel: 'warn',
-      output: { file: path.join(next, file), format: 'esm', codeSplitting: false, sourcemap: true },
+      // Minified (half the bytes to read, hash and compile: the upload server starts ~40 ms sooner),
+      // with function and class names kept (pino logs an error's constructor name) and a source map.
+      output: { file: path.join(next, file), format: 'esm', codeSplitting: false, minify: true, keepNames: true, sourcemap: true },
     });
-    const inputs: WorkerBundleManifest['bundles'][string]['inputs'] = {};
+    // This script is an input too: a change to how bundles are built rebuilds them.
+    const inputs: WorkerBundleManifest['bundles'][string]['inputs'] = { 'scripts/build-workers.ts': await describeInput(root, 'scripts/build-workers.ts') };
     for (const id of output[0].moduleIds) {
       // rolldown's runtime helpers are virtual modules (\0-prefixed), not files
       if (!path.isAbsolute(id)) continue;
@@ -45,6 +48,10 @@ async function buildAll(): Promise<WorkerBundleManifest> {
     manifest.bundles[image.entry] = { file, size: (await stat(path.join(next, file))).size, inputs };
   }
   await writeFile(path.join(next, 'manifest.json'), `${JSON.stringify(manifest, null, 1)}\n`);
+  // Workers run as their pod's user (ADR 0023): whatever the umask, every user may read the bundles.
+  await chmod(path.dirname(dir), 0o755);
+  await chmod(next, 0o755);
+  for (const name of await readdir(next)) await chmod(path.join(next, name), 0o644);
   await rm(dir, { recursive: true, force: true });
   await rename(next, dir);
   return manifest;
