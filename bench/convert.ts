@@ -1,6 +1,6 @@
 /**
  * `npm run bench:convert`: our converter against the reference tools on the same 2 GiB image,
- * alternating who goes first, at least 3 rounds; prints the median ratio ours/reference and our
+ * each of the three going first in turn, at least 3 rounds; prints the median ratio ours/reference and our
  * peak RSS. Ours is timed twice per case: `bin/cdi convert` as a user runs it (its peak RSS by
  * `/usr/bin/time -f %M`), and the in-process runner bench/convert-run.ts that loads only the engine. The output file is removed and `sync` runs before every timed command (untimed).
  *
@@ -121,8 +121,14 @@ for (const c of cases) {
   const refDurable: number[] = [];
   let rss = 0;
   let cliRss = 0;
+  // Once per case, before the timed rounds (so it also warms the page cache for all three):
+  // our output must equal the reference's, byte for byte.
+  await run('sh', ['-c', `${reference} && "${process.execPath}" ${dataPathNodeFlags.join(' ')} "${runner}" ${c.mode} "${input}" "${oursOut}" >/dev/null && cmp "${oursOut}" "${refOut}" && "${cdi}" convert --no-progress "${input}" "${oursOut}" >/dev/null && cmp "${oursOut}" "${refOut}"`]);
+  // Each goes first in one round of three: whoever ran first after another case or the check
+  // was up to 2x slower on this shared machine, and bin/cdi used to go first in two of three.
+  const orders = [['cli', 'ours', 'ref'], ['ours', 'ref', 'cli'], ['ref', 'cli', 'ours']];
   for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? ['cli', 'ours', 'ref'] : ['ref', 'ours', 'cli'];
+    const order = orders[round % orders.length]!;
     for (const who of order) {
       await fresh();
       if (who === 'cli') {
@@ -139,10 +145,6 @@ for (const c of cases) {
         ref.push(r.seconds);
         refDurable.push(r.durable);
       }
-    }
-    if (round === 0) {
-      // Once per case: our output must equal the reference's, byte for byte.
-      await run('sh', ['-c', `${reference} && "${process.execPath}" ${dataPathNodeFlags.join(' ')} "${runner}" ${c.mode} "${input}" "${oursOut}" >/dev/null && cmp "${oursOut}" "${refOut}" && "${cdi}" convert --no-progress "${input}" "${oursOut}" >/dev/null && cmp "${oursOut}" "${refOut}"`]);
     }
     log(`${c.name} round ${round + 1}: bin/cdi ${cli.at(-1)!.toFixed(3)} s, runner ${ours.at(-1)!.toFixed(3)} s, reference ${ref.at(-1)!.toFixed(3)} s (+sync ${refDurable.at(-1)!.toFixed(3)} s)`);
   }
