@@ -19,7 +19,13 @@ import { CdiError } from '../../api/errors.ts';
 import type { UploadPlan } from './flags.ts';
 
 const cdi = { group: 'cdi.kubevirt.io', version: 'v1beta1' };
-const PollMs = 2_000;
+/**
+ * How often a wait reads the volume (one GET): virtctl's 2 s made each of the two waits (pod ready,
+ * processing done) cost a second on average beyond the event itself. The namespace's events, a
+ * list, are still read at virtctl's pace.
+ */
+const PollMs = 500;
+const EventsEveryMs = 2_000;
 
 interface DataVolumeLike {
   status?: { phase?: string };
@@ -165,10 +171,11 @@ export class UploadKube {
     }
   }
 
-  /** Step 3: poll every 2 s until the upload server is ready (PVC annotation, or DV UploadReady). */
+  /** Step 3: poll until the upload server is ready (PVC annotation, or DV UploadReady). */
   async waitReady(plan: UploadPlan): Promise<void> {
     this.#print(`Waiting for PVC ${plan.name} upload pod to be ready...`);
     const deadline = Date.now() + plan.waitSecs * 1000;
+    let eventsReadAt = -Infinity;
     for (;;) {
       if (plan.kind === 'pvc') {
         const pvc = await this.#pvc(plan.name);
@@ -180,7 +187,10 @@ export class UploadKube {
           throw new CdiError('CDI_ERR_UPLOAD_DV_PHASE', [phase]);
         }
       }
-      await this.#checkEvents(plan.name);
+      if (Date.now() - eventsReadAt >= EventsEveryMs) {
+        await this.#checkEvents(plan.name);
+        eventsReadAt = Date.now();
+      }
       if (Date.now() + PollMs > deadline) throw new CdiError('CDI_ERR_UPLOAD_TIMEOUT');
       await sleep(PollMs);
     }
@@ -253,7 +263,7 @@ export class UploadKube {
     }
   }
 
-  /** Step 9: wait (2 s polls, up to 24 h) for the upload pod to report Succeeded. */
+  /** Step 9: wait (up to 24 h) for the upload pod to report Succeeded. */
   async waitProcessed(name: string, timeoutMs = 24 * 3600_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
