@@ -3,7 +3,7 @@
  * into a few buffers that are reused once the socket has taken their bytes: a fresh 1 MiB buffer
  * per read (a read stream into undici) made the client fault in new pages and run full GCs for
  * every few dozen MiB, and the client, a Node process beside proxy and server on the same cores,
- * cost about twice curl's CPU for the same upload (docs/adr/0032).
+ * cost about twice curl's CPU for the same upload (docs/adr/0033).
  */
 import { open } from 'node:fs/promises';
 import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
