@@ -1,17 +1,15 @@
 /**
  * VHD readers. Random access: a dynamic disk opens with a footer copy, a fixed disk is raw data
- * with the footer only at the end of the file. Once its table is read, a dynamic disk's blocks
- * are read in one sequential pass in host order, not a read per block: each block sits behind
- * its 512-byte sector bitmap, so per-block reads are small, unaligned and twice as many, and
- * made file mode 1.5x slower than qemu-img where the pass matches it. One pass: dynamic disks (footer copy, header and
- * table come first). A fixed disk in a pipe has no magic until its last 512 bytes, so it arrives
- * here only from files and HTTP sources that honour Range; in a pipe it is read as raw, as CDI
- * and qemu-img's format probe also do.
+ * with the footer only at the end of the file; once the table is read, the mapped file reader
+ * takes the blocks (a dynamic disk's always in one sequential pass; mapped/file.ts says why).
+ * One pass: dynamic disks (footer copy, header and table come first). A fixed disk in a pipe has
+ * no magic until its last 512 bytes, so it arrives here only from files and HTTP sources that
+ * honour Range; in a pipe it is read as raw, as CDI and qemu-img's format probe also do.
  */
 import { CdiError } from '../../api/errors.ts';
 import type { ImageReader, RandomAccessInput } from '../contracts.ts';
 import type { BlockMap } from '../mapped/blocks.ts';
-import { mappedRandomReader } from '../mapped/random.ts';
+import { mappedFileReader } from '../mapped/file.ts';
 import { mappedStreamReader, StreamCursor, type CursorOptions } from '../mapped/stream.ts';
 import { abortError } from '../abort.ts';
 import { decodeTable, HEADER_BYTES, invalid, parseDynamicHeader, reservedRanges } from './dynamic.ts';
@@ -35,11 +33,11 @@ export async function openVhdRandom(input: RandomAccessInput, opts: { signal?: A
     const header = parseDynamicHeader(await input.read(footer.dataOffset, HEADER_BYTES, signal), footer);
     const table = await input.read(header.tableOffset, header.entries * 4, signal);
     const map = decodeTable(table, footer, header, input.size);
-    return mappedStreamReader('vhd', footer.virtualSize, new StreamCursor(input.stream(0, signal), { signal }, invalid), map, signal);
+    return mappedFileReader('vhd', footer.virtualSize, input, map, invalid, signal);
   }
   const footer = parseFooter(await input.read(input.size - FOOTER_BYTES, FOOTER_BYTES, signal), 'footer');
   if (footer.diskType !== DISK_FIXED) throw invalid('a dynamic disk must start with a copy of its footer, this one does not');
-  return mappedRandomReader('vhd', footer.virtualSize, input, fixedMap(footer, input.size), signal);
+  return mappedFileReader('vhd', footer.virtualSize, input, fixedMap(footer, input.size), invalid, signal);
 }
 
 function fixedMap(footer: VhdFooter, fileSize: number): BlockMap {

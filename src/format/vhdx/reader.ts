@@ -7,7 +7,7 @@
 import type { ImageReader, RandomAccessInput } from '../contracts.ts';
 import { CdiError } from '../../api/errors.ts';
 import { MAX_TABLE_ENTRIES } from '../mapped/blocks.ts';
-import { mappedRandomReader } from '../mapped/random.ts';
+import { mappedFileReader } from '../mapped/file.ts';
 import { mappedStreamReader, StreamCursor, type CursorOptions } from '../mapped/stream.ts';
 import { abortError } from '../abort.ts';
 import { batShape, decodeBat, reservedRanges } from './bat.ts';
@@ -24,7 +24,7 @@ export async function openVhdxRandom(input: RandomAccessInput, opts: { signal?: 
   for (const ref of refs) items.set(ref.guid, await input.read(meta.offset + ref.offset, ref.length, signal));
   const disk = diskParameters(items);
   const bat = await input.read(layout.bat.offset, batShape(disk, layout).bytes, signal);
-  return mappedRandomReader('vhdx', disk.virtualSize, input, decodeBat(bat, disk, layout, input.size), signal);
+  return mappedFileReader('vhdx', disk.virtualSize, input, decodeBat(bat, disk, layout, input.size), invalid, signal);
 }
 
 export async function openVhdxStream(stream: AsyncIterable<Uint8Array>, opts: CursorOptions): Promise<ImageReader> {
