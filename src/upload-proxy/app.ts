@@ -1,3 +1,4 @@
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { CdiError, asCdiError } from '../api/errors.ts';
 import type { Logger } from '../api/logger.ts';
@@ -6,8 +7,10 @@ import { clientGone } from '../upload/client-gone.ts';
 import { discardRestOfBody } from '../upload/early-answer.ts';
 import { defaultConnectionLimits, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../upload/limits.ts';
 import { HealthzPath, proxyRoutes, uploadPath, type UploadPathKind, type UploadVersion } from '../upload/paths.ts';
+import { interceptFirstRequests, type ClaimFirstRequest } from '../upload/first-request.ts';
 import { applyCors } from './cors.ts';
-import { forwardUpload, UploadServerClients } from './forward.ts';
+import { uploadRelay } from './relay.ts';
+import { bearerPattern, forwardUpload, noteUpstreamAnswer, UploadServerClients } from './forward.ts';
 import { waitForUploadTarget, type UploadTargetResolver } from './resolver.ts';
 import type { UploadFailureRecorder } from '../api/upload-target.ts';
 
@@ -32,14 +35,6 @@ export interface UploadProxyOptions {
   readyPollMs?: number;
   /** When its own server is used (tls set): the head deadline and connection cap. */
   limits?: ConnectionLimits;
-}
-
-// CDI's pattern (pkg/uploadproxy), case-insensitive.
-const bearerPattern = /^Bearer\s+([A-Za-z0-9\-._~+/]+)$/i;
-
-/** A failure worth telling the volume's owner: not 503 (busy: another upload is running). */
-function isUploadFailure(status: number): boolean {
-  return status >= 400 && status !== 503;
 }
 
 export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
@@ -76,13 +71,7 @@ export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
     const path = uploadPath(version, target.contentType === 'archive' ? 'archive' : kind);
     logger.info({ namespace: claims.namespace, name: claims.name, method: request.method, path }, 'forwarding upload');
     const answer = await forwardUpload(clients, request, reply, { url: target.url, path });
-    if (answer && isUploadFailure(answer.statusCode)) {
-      const message = answer.body.toString('utf8').trim() || `upload server answered ${answer.statusCode}`;
-      logger.warn({ namespace: claims.namespace, name: claims.name, status: answer.statusCode, err: message }, 'upload failed');
-      opts.failures?.uploadFailed(claims.namespace, claims.name, message).catch((err: unknown) => {
-        logger.warn({ namespace: claims.namespace, name: claims.name, err: String(err) }, 'recording the failed upload failed');
-      });
-    }
+    if (answer) noteUpstreamAnswer(opts, claims, answer);
   };
 
   for (const route of proxyRoutes) {
@@ -113,8 +102,29 @@ export interface StartUploadProxyOptions extends UploadProxyOptions {
   tls: { cert: string; key: string };
 }
 
+/** The socket-level fast path for plain uploads (relay.ts), with the same material and resolver as the app. */
+export function buildUploadRelay(opts: UploadProxyOptions): ClaimFirstRequest {
+  return uploadRelay({
+    publicKeyPem: opts.publicKeyPem,
+    resolver: opts.resolver,
+    clients: new UploadServerClients(opts.clientTls, opts.localSocketDir),
+    failures: opts.failures,
+    logger: opts.logger,
+  });
+}
+
+/** Puts `claim()`, the relay of the moment, in front of the proxy's HTTPS server. */
+export function relayUploads(server: TlsServer, claim: () => ClaimFirstRequest, limits: ConnectionLimits, logger: Logger): void {
+  interceptFirstRequests(server, 'secureConnection', (request) => claim()(request), {
+    headTimeoutMs: limits.headersTimeoutMs,
+    onError: (err) => logger.warn({ err: String(err) }, 'upload relay failed'),
+  });
+}
+
 export async function startUploadProxy(opts: StartUploadProxyOptions): Promise<{ url: string; close(): Promise<void> }> {
   const app = buildUploadProxy(opts);
+  const relay = buildUploadRelay(opts);
+  relayUploads(app.server as unknown as TlsServer, () => relay, opts.limits ?? defaultConnectionLimits, opts.logger);
   await app.listen({ host: opts.host, port: opts.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;

@@ -6,6 +6,8 @@ import { Transform, type Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CdiError } from '../api/errors.ts';
+import type { Logger } from '../api/logger.ts';
+import type { UploadFailureRecorder } from '../api/upload-target.ts';
 import { localSocketPath } from '../api/upload-target.ts';
 import { discardRestOfBody } from '../upload/early-answer.ts';
 import { uploadHopCiphers } from '../upload/hop-tls.ts';
@@ -26,7 +28,7 @@ const hopByHop = new Set([
   'host',
 ]);
 
-function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+export function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value !== undefined && !hopByHop.has(name.toLowerCase())) out[name] = value;
@@ -35,6 +37,29 @@ function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[
 }
 
 const ConnectTimeoutMs = 10_000;
+
+// CDI's pattern (pkg/uploadproxy), case-insensitive.
+export const bearerPattern = /^Bearer\s+([A-Za-z0-9\-._~+/]+)$/i;
+
+/** A failure worth telling the volume's owner: not 503 (busy: another upload is running). */
+function isUploadFailure(status: number): boolean {
+  return status >= 400 && status !== 503;
+}
+
+/** Logs an upload server's failure answer and tells the volume's owner through `failures`. */
+export function noteUpstreamAnswer(
+  opts: { logger: Logger; failures?: UploadFailureRecorder | undefined },
+  claims: { namespace: string; name: string },
+  answer: UpstreamResponse,
+): void {
+  if (!isUploadFailure(answer.statusCode)) return;
+  const message = answer.body.toString('utf8').trim() || `upload server answered ${answer.statusCode}`;
+  opts.logger.warn({ namespace: claims.namespace, name: claims.name, status: answer.statusCode, err: message }, 'upload failed');
+  opts.failures?.uploadFailed(claims.namespace, claims.name, message).catch((err: unknown) => {
+    opts.logger.warn({ namespace: claims.namespace, name: claims.name, err: String(err) }, 'recording the failed upload failed');
+  });
+}
+
 
 /**
  * How much of the client's body may wait in the proxy for the upload server. curl, proxy and

@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import tls, { type TLSSocket } from 'node:tls';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { eventually } from '../support/eventually.ts';
@@ -264,6 +264,44 @@ describe.each([
     expect(await stat(v.target).then((s) => s.size, () => 0)).toBeLessThanOrEqual(fx.virtualSize);
     // The proxy drains the rest of the refused body, so curl's connection ends rather than lingers.
     await eventually(async () => (await establishedConnections(Number(new URL(proxy.url).port))) === 0, 'no connection left open to the proxy');
+  });
+
+  it('relays a plain Content-Length upload at socket level: byte-identical, answers closing the connection, refusals passed through', async () => {
+    // Without `Expect: 100-continue` (curl adds it above 1 MiB) the proxy relays the body itself (docs/adr/0035).
+    const { v, auth } = await volume('relayed');
+    const res = await curl([...auth, '-H', 'Expect:', '-X', 'POST', '--data-binary', `@${fx.qcow2}`, `${proxy.url}/v1beta1/upload-async`]);
+    expect(res.status).toBe(200);
+    expect(headerValue(res.headers, 'connection')).toBe('close');
+    expect(await sha256File(v.target)).toBe(fx.qcow2RawSha);
+    const again = await curl([...auth, '-H', 'Expect:', '-X', 'POST', '--data-binary', `@${fx.qcow2}`, `${proxy.url}/v1beta1/upload`]);
+    expect(again.status).toBe(409);
+    expect(headerValue(again.headers, 'connection')).toBe('close');
+
+    const small = await volume('small-relayed');
+    const refused = await curl([...small.auth, '-H', 'Expect:', '-X', 'POST', '--data-binary', `@${fx.big}`, `${proxy.url}/v1beta1/upload`]);
+    expect(refused.status).toBe(400);
+    expect(headerValue(refused.headers, 'connection')).toBe('close');
+    expect(refused.body).toMatch(/^Saving stream failed: effective image size is larger than the reported available storage: /);
+    await vi.waitFor(() => expect(failures.seen.filter((f) => f.name === 'small-relayed')).toEqual([{ namespace: 'ns', name: 'small-relayed', message: refused.body }]));
+    expect(await stat(small.v.target).then((s) => s.size, () => 0)).toBeLessThanOrEqual(fx.virtualSize);
+    await eventually(async () => (await establishedConnections(Number(new URL(proxy.url).port))) === 0, 'no connection left open to the proxy');
+  });
+
+  it('leaves to the HTTP server what the relay does not take: bad tokens, a volume not ready, a malformed head', async () => {
+    const { auth } = await volume('fallback');
+    const badToken = await curl(['-H', 'Authorization: Bearer abc.def.ghi', '-H', 'Expect:', '-X', 'POST', '--data-binary', 'x', `${proxy.url}/v1beta1/upload`]);
+    expect(badToken.status).toBe(401);
+    resolver.table.set('ns/later', { kind: 'not-ready' });
+    const later = await signUploadToken(proxy.keys.privatePem, { name: 'later', namespace: 'ns' });
+    const notReady = await curl(['-H', `Authorization: Bearer ${later}`, '-H', 'Expect:', '-X', 'POST', '--data-binary', 'x', `${proxy.url}/v1beta1/upload`]);
+    expect(notReady.status).toBe(503);
+    // A bare LF in the head: Node's parser, not the relay, answers it.
+    const socket = tls.connect({ host: '127.0.0.1', port: Number(new URL(proxy.url).port), ca: certs.caPem, servername: 'localhost' });
+    await once(socket, 'secureConnect');
+    socket.end(`POST /v1beta1/upload HTTP/1.1\r\nHost: x\n${auth[1]}\r\nContent-Length: 1\r\n\r\nx`);
+    let answer = '';
+    for await (const chunk of socket) answer += String(chunk);
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
   });
 
   it.runIf(local)('keeps the socket owner-only and forwards to no socket outside the agent directory', async () => {

@@ -7,7 +7,8 @@ import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../api/logger.ts';
 import { defaultConnectionLimits, headTimeoutOptions, limitConnections, type ConnectionLimits } from '../../upload/limits.ts';
-import { buildUploadProxy } from '../../upload-proxy/app.ts';
+import { buildUploadProxy, buildUploadRelay, relayUploads } from '../../upload-proxy/app.ts';
+import type { ClaimFirstRequest } from '../../upload/first-request.ts';
 import type { UploadTargetResolver } from '../../upload-proxy/resolver.ts';
 import type { UploadFailureRecorder } from '../../api/upload-target.ts';
 import { readTlsMaterial, tlsFingerprint, watchMountedFiles, watchTlsDirectory, type CertWatcher, type TlsMaterial } from '../pki/reload.ts';
@@ -92,24 +93,26 @@ async function awaitClientTls(opts: ClusterUploadProxyOptions, log: Logger): Pro
 
 export async function startClusterUploadProxy(opts: ClusterUploadProxyOptions): Promise<ClusterUploadProxy> {
   const log = opts.logger.child({ component: 'uploadproxy' });
-  const build = async (clientTls: Required<TlsMaterial>): Promise<FastifyInstance> => {
-    const app = buildUploadProxy({
+  const build = async (clientTls: Required<TlsMaterial>): Promise<{ app: FastifyInstance; relay: ClaimFirstRequest }> => {
+    const proxyOptions = {
       publicKeyPem: opts.publicKeyPem,
       clientTls,
       resolver: opts.resolver,
       ...(opts.failures ? { failures: opts.failures } : {}),
       ...(opts.localSocketDir ? { localSocketDir: opts.localSocketDir } : {}),
       logger: opts.logger,
-    });
+    };
+    const app = buildUploadProxy(proxyOptions);
     await app.ready();
-    return app;
+    return { app, relay: buildUploadRelay(proxyOptions) };
   };
   let current = await build(await awaitClientTls(opts, log));
   const serving = await readTlsMaterial({ dir: opts.servingDir });
   // fastify's own server defaults (no request timeout: uploads run for hours; 72 s keep-alive), with a head deadline
   const limits = opts.limits ?? defaultConnectionLimits;
-  const server = createServer({ cert: serving.cert, key: serving.key, keepAliveTimeout: 72_000, ...headTimeoutOptions(limits) }, (req, res) => current.routing(req, res));
+  const server = createServer({ cert: serving.cert, key: serving.key, keepAliveTimeout: 72_000, ...headTimeoutOptions(limits) }, (req, res) => current.app.routing(req, res));
   limitConnections(server, limits);
+  relayUploads(server, () => current.relay, limits, opts.logger);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => resolve());
@@ -127,7 +130,7 @@ export async function startClusterUploadProxy(opts: ClusterUploadProxyOptions): 
         current = await build(m);
         log.info({}, 'upload client certificate or server CA changed; new uploads use the new material');
         // Each forwarded upload owns its connection, so closing the old app cuts none of them.
-        void previous.close().catch((err: unknown) => log.warn({ err }, 'closing the previous upload client failed'));
+        void previous.app.close().catch((err: unknown) => log.warn({ err }, 'closing the previous upload client failed'));
       },
       logger: log,
       ...debounce,
@@ -142,7 +145,7 @@ export async function startClusterUploadProxy(opts: ClusterUploadProxyOptions): 
     async close() {
       for (const watcher of watchers) watcher.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await current.close();
+      await current.app.close();
     },
   };
 }
