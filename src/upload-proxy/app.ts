@@ -70,6 +70,8 @@ export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
     // Archive volumes are always written by the server's archive handler (CDI rewrites every path).
     const path = uploadPath(version, target.contentType === 'archive' ? 'archive' : kind);
     logger.info({ namespace: claims.namespace, name: claims.name, method: request.method, path }, 'forwarding upload');
+    // A probe's connection is not reused: the client's upload then opens a new one, which the relay can take (relay.ts).
+    if (request.method === 'HEAD' || request.method === 'GET') reply.header('connection', 'close');
     const answer = await forwardUpload(clients, request, reply, { url: target.url, path });
     if (answer) noteUpstreamAnswer(opts, claims, answer);
   };

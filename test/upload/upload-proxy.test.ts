@@ -156,6 +156,8 @@ describe('upload proxy: tokens and volume states (inject)', () => {
     const res = await app.inject({ method: 'HEAD', url: '/v1beta1/upload-async', headers: { authorization: `Bearer ${token}` } });
     expect(res.statusCode).toBe(200);
     expect(res.headers['upload-offset']).toBe('0');
+    // Not reused: the upload that follows a probe comes on a new connection, which the relay can take.
+    expect(res.headers.connection).toBe('close');
   });
 
   it('serves /healthz, CORS like rs/cors AllowAll, and 404 elsewhere', async () => {
