@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDockerfile, stageByName, stageConfig } from './support/dockerfile.ts';
 import { buildTree } from './support/image-tree.ts';
 import { reportedPort } from '../support/ports.ts';
+import { WorkerImages } from '../../src/api/images.ts';
+import type { WorkerBundleManifest } from '../../src/node/worker-bundle.ts';
 
 /**
  * Builds the images' file tree from docker/Dockerfile without a container engine (same npm
@@ -147,6 +149,29 @@ describe('container image file tree (docker/Dockerfile, no engine)', () => {
     const config = stageConfig(dockerfile, target);
     expect(existsSync(join(tree, 'app', config.cmd[0]!)), config.cmd[0]).toBe(true);
     expect(existsSync(join(tree, 'app', config.healthcheck![1]!))).toBe(true);
+  });
+
+  const dataPathTargets = { importer: WorkerImages.importer, uploadserver: WorkerImages.uploadServer, cloner: WorkerImages.cloner };
+
+  it.each(Object.entries(dataPathTargets))('%s runs the worker bundle the image build made from its entry (ADR 0032)', (target, image) => {
+    const manifest = JSON.parse(readFileSync(join(tree, 'app', 'dist', 'workers', 'manifest.json'), 'utf8')) as WorkerBundleManifest;
+    const bundle = manifest.bundles[image.entry];
+    expect(bundle, image.entry).toBeDefined();
+    expect(stageConfig(dockerfile, target).cmd).toEqual([`dist/workers/${bundle!.file}`]);
+    expect(statSync(join(tree, 'app', 'dist', 'workers', bundle!.file)).size).toBe(bundle!.size);
+    expect(Object.keys(bundle!.inputs)).toContain(image.entry);
+    // the data-path flags stay where a pod's args cannot drop them
+    expect(stageConfig(dockerfile, target).entrypoint).toEqual(['/usr/bin/tini', '--', 'node', '--max-semi-space-size=2', '--initial-old-space-size=64']);
+  });
+
+  it('builds the bundles with the dev dependencies in a stage of its own; only dist/workers reaches the runtime', () => {
+    expect(stageByName(dockerfile, 'bundles').instructions.filter((i) => i.keyword === 'RUN').map((i) => i.rest)).toEqual([
+      'npm ci --ignore-scripts --no-audit --no-fund',
+      'node scripts/build-workers.ts',
+    ]);
+    const fromBundles = dockerfile.stages.flatMap((s) => s.instructions).filter((i) => i.flags.from === 'bundles').map((i) => i.rest);
+    expect(fromBundles).toEqual(['/app/dist/workers ./dist/workers']);
+    expect(existsSync(join(tree, 'app', 'scripts'))).toBe(false);
   });
 
   it.each(['controller', 'token-api', 'uploadproxy'])('%s starts from the tree (--help loads its whole module graph)', async (target) => {

@@ -7,7 +7,7 @@ import type { Dockerfile, Stage } from './dockerfile.ts';
 /**
  * Builds the file tree a Dockerfile stage would hold, without a container engine: COPY from the
  * context (honouring the Dockerfile's .dockerignore) and from other stages, WORKDIR, and the RUN
- * steps that work on any machine (`npm …`). RUN steps that need the base image's root (apt,
+ * steps that work on any machine (`npm …`, `node <script>`). RUN steps that need the base image's root (apt,
  * dpkg, useradd) are returned for static checks instead of being run.
  */
 
@@ -130,6 +130,8 @@ export function buildTree(file: Dockerfile, target: string, opts: { context: str
         }
       } else if (ins.keyword === 'RUN') {
         if (/^npm\s/.test(ins.rest)) runNpm(ins.rest, join(root, workdir), opts.cacheDir);
+        // a build step that is a Node script (scripts/build-workers.ts) runs with this Node 24
+        else if (/^node\s/.test(ins.rest)) execFileSync(process.execPath, ins.rest.split(/\s+/).slice(1), { cwd: join(root, workdir), stdio: 'pipe' });
         else build.skippedRuns.set(name, [...(build.skippedRuns.get(name) ?? []), ins.rest]);
       }
     }
