@@ -44,21 +44,31 @@ export function interceptFirstRequests(server: Server, event: 'connection' | 'se
   };
   server.on(event, (socket: Socket) => {
     let seen: Buffer = Buffer.alloc(0);
+    // Until the HTTP server or the claim has its own: a client that resets or goes away must not
+    // leave an unhandled 'error' (EPIPE, ECONNRESET) behind.
+    const onError = (): void => void socket.destroy();
+    socket.on('error', onError);
     const timer = setTimeout(() => {
       socket.off('data', onData);
       socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     }, opts.headTimeoutMs);
+    const stopWaiting = (): void => clearTimeout(timer);
     const onData = (chunk: Buffer): void => {
       seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
       const end = headEnd(seen);
       if (end < 0 && seen.length <= maxHeadBytes) return;
-      clearTimeout(timer);
+      stopWaiting();
       socket.off('data', onData);
+      socket.off('end', onEnd);
       socket.pause();
       const head = end < 0 ? undefined : parseRequestHead(seen);
-      if (!head) return handOver(socket, seen);
+      if (!head) {
+        socket.off('error', onError);
+        return handOver(socket, seen);
+      }
       claim({ head, socket, rest: seen.subarray(end) }).then(
         (taken) => {
+          socket.off('error', onError);
           if (!taken) handOver(socket, seen);
         },
         (err: unknown) => {
@@ -67,7 +77,13 @@ export function interceptFirstRequests(server: Server, event: 'connection' | 'se
         },
       );
     };
+    // A client that ends before its head is complete gets nothing: there is no request to answer.
+    const onEnd = (): void => {
+      stopWaiting();
+      socket.destroy();
+    };
     socket.on('data', onData);
-    socket.once('close', () => clearTimeout(timer));
+    socket.once('end', onEnd);
+    socket.once('close', stopWaiting);
   });
 }
