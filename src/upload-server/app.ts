@@ -16,6 +16,8 @@ import { HealthzPath, UploadHeaders, uploadRoutes, type UploadPathKind } from '.
 import { withFormFile } from './form.ts';
 import { UploadSession, type RunEngine, type UploadContentType } from './session.ts';
 import { parseUploadRange } from './range.ts';
+import { sessionHeaders, socketUploads } from './socket-body.ts';
+import { interceptFirstRequests } from '../upload/first-request.ts';
 
 export { UploadClientName } from '../api/annotations.ts';
 
@@ -89,6 +91,9 @@ export function buildUploadServer(opts: UploadServerOptions): UploadServer {
       : Fastify({ logger: false })
   ) as unknown as FastifyInstance;
   limitConnections(app.server, limits);
+  const fastPath = socketUploads({ session, contentType: opts.contentType, clientName: opts.clientName, logger, onComplete: opts.onComplete });
+  const fastPathOptions = { headTimeoutMs: limits.headersTimeoutMs, onError: (err: unknown) => logger.warn({ err: String(err) }, 'socket upload failed') };
+  if (opts.tls) interceptFirstRequests(app.server, 'secureConnection', fastPath, fastPathOptions);
 
   app.removeAllContentTypeParsers();
   void app.register(fastifyMultipart, { limits: multipartLimits });
@@ -138,6 +143,7 @@ export function buildUploadServer(opts: UploadServerOptions): UploadServer {
     const server = createServer(headTimeoutOptions(limits), (req, res) => app.routing(req, res));
     limitConnections(server, limits);
     server.on('connection', (socket: Socket) => localConnections.add(socket));
+    interceptFirstRequests(server, 'connection', fastPath, fastPathOptions);
     await rm(socketPath, { force: true });
     const umask = process.umask(0o177);
     try {
@@ -161,8 +167,7 @@ function statusAnswer(reply: FastifyReply, session: UploadSession): FastifyReply
 }
 
 function statusHeaders(reply: FastifyReply, session: UploadSession): void {
-  reply.header(UploadHeaders.offset, String(session.offset)).header(UploadHeaders.state, session.phase);
-  if (session.total !== undefined) reply.header(UploadHeaders.length, String(session.total));
+  reply.headers(sessionHeaders(session));
 }
 
 async function receive(
