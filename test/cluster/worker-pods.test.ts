@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { V1Container, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { WorkerImages, workerKindOfImage } from '../../src/api/images.ts';
+import { workerKindOfImage } from '../../src/api/images.ts';
 import { dataPathNodeFlags } from '../../src/api/runtime.ts';
 import { clonerConfigFromEnv } from '../../src/cloner/config.ts';
 import { clonerPod, importerPod, uploadServerPod, workerImages } from '../../src/controller/pods.ts';
@@ -40,7 +40,9 @@ describe('worker images and pods of cluster mode', () => {
   it.each(Object.entries(images))('%s image is a Dockerfile target running the entry the node agent runs', (kind, image) => {
     expect(workerKindOfImage(image)).toBe(kind);
     const config = stageConfig(dockerfile, targetOf[kind as keyof typeof targetOf]);
-    expect(config.cmd).toEqual([WorkerImages[kind as keyof typeof WorkerImages].entry]);
+    // The bundle of the entry, as the node agent runs it (ADR 0032); test/cluster/image-tree.test.ts
+    // checks it against the manifest's bundle of WorkerImages[kind].entry.
+    expect(config.cmd).toEqual([`dist/workers/${kind}.mjs`]);
     // the node flags the local agent gives the same entry (src/api/runtime.ts)
     expect(config.entrypoint).toEqual(['/usr/bin/tini', '--', 'node', ...dataPathNodeFlags]);
   });
