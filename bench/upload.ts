@@ -1,6 +1,6 @@
 /**
  * `npm run bench:upload`: curl uploads a 2 GiB image (raw, half of it zeros; and the same image as
- * qcow2) over TLS through our upload proxy into an upload server, each its own process, into a
+ * qcow2) over TLS through our upload proxy into an upload server, each its own process, into a 
  * file; against curl uploading the same bytes over TLS to nginx, which writes the body to a file
  * (WebDAV PUT, client_body_in_file_only). Ours runs both ways the proxy reaches a server: mTLS (a
  * cluster) and the owner-only unix socket (`cdi serve` on one machine). Order rotates each round,
@@ -27,9 +27,11 @@ import { promisify } from 'node:util';
 import { createInterface } from 'node:readline';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { UploadClientName } from '../src/api/annotations.ts';
+import { WorkerImages } from '../src/api/images.ts';
 import { dataPathNodeFlags } from '../src/api/runtime.ts';
 import { localSocketUrl } from '../src/api/upload-target.ts';
 import { generateSigningKey, signUploadToken } from '../src/api/upload-token.ts';
+import { checkWorkerBundle } from '../src/node/worker-bundle.ts';
 import { uploadCerts } from '../test/upload/harness.ts';
 import { freePort, reportedPort, waitForPort } from '../test/support/ports.ts';
 import { benchDir, benchInputs } from './convert-image.ts';
@@ -62,6 +64,11 @@ await mkdir(path.join(work, 'nginx', 'body'), { recursive: true });
 const targetFile = path.join(work, 'target-url');
 // As the node agent makes it: 0700, short enough for a socket path.
 const socketDir = await mkdtemp(path.join(os.tmpdir(), 'cdi-sockets-'));
+
+// The upload server as the node agent starts it: its bundle when fresh, else the source.
+const serverBundle = await checkWorkerBundle(root, WorkerImages.uploadServer.entry);
+const serverEntry = serverBundle.fresh ? serverBundle.file : path.join(root, WorkerImages.uploadServer.entry);
+if (!serverBundle.fresh) log(`upload server from source: ${serverBundle.why}`);
 
 const children = new Set<ChildProcess>();
 const exited = (child: ChildProcess): Promise<number | null> =>
@@ -177,7 +184,7 @@ async function ours(file: string, virtualSize: number, hop: Hop): Promise<OursRu
   // As the node agent lays it out: <socket dir>/<pod uid>/upload.sock.
   const socket = path.join(socketDir, 'bench-pod', 'upload.sock');
   await mkdir(path.dirname(socket), { recursive: true });
-  const server = spawn(process.execPath, [...nodeFlags, path.join(root, 'uploadserver/main.ts')], {
+  const server = spawn(process.execPath, [...nodeFlags, serverEntry], {
     env: {
       ...process.env,
       TLS_KEY: certs.serverKey,

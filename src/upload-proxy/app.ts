@@ -13,6 +13,7 @@ import { uploadRelay } from './relay.ts';
 import { bearerPattern, forwardUpload, noteUpstreamAnswer, UploadServerClients } from './forward.ts';
 import { waitForUploadTarget, type UploadTargetResolver } from './resolver.ts';
 import type { UploadFailureRecorder } from '../api/upload-target.ts';
+import { uploadServerCipherOptions } from '../upload/hop-tls.ts';
 
 export interface UploadProxyOptions {
   /** The cdi-apiserver's token signing key, public half (APISERVER_PUBLIC_KEY). */
@@ -41,7 +42,7 @@ export function buildUploadProxy(opts: UploadProxyOptions): FastifyInstance {
   const limits = opts.limits ?? defaultConnectionLimits;
   const app = (
     opts.tls
-      ? Fastify({ logger: false, https: { cert: opts.tls.cert, key: opts.tls.key, ...headTimeoutOptions(limits) } })
+      ? Fastify({ logger: false, https: { cert: opts.tls.cert, key: opts.tls.key, ...uploadServerCipherOptions, ...headTimeoutOptions(limits) } })
       : Fastify({ logger: false })
   ) as unknown as FastifyInstance;
   limitConnections(app.server, limits);

@@ -104,6 +104,28 @@ describe('cluster upload proxy', () => {
       socket.on('error', reject);
     });
 
+  const servedCipher = (ciphers?: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port: proxy.port, ca: proxySigner.certPem, ...(ciphers ? { ciphers } : {}) }, () => {
+        const name = socket.getCipher().standardName;
+        socket.end();
+        resolve(name);
+      });
+      socket.on('error', reject);
+    });
+
+  /** Its own order decides, as Go's servers do; a client without AES hardware keeps ChaCha20. */
+  const expectCdiCipherChoice = async () => {
+    expect(await servedCipher()).toBe('TLS_AES_128_GCM_SHA256');
+    expect(await servedCipher('TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256')).toBe('TLS_AES_128_GCM_SHA256');
+    expect(await servedCipher('TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256')).toBe('TLS_CHACHA20_POLY1305_SHA256');
+    expect(await servedCipher('TLS_AES_256_GCM_SHA384')).toBe('TLS_AES_256_GCM_SHA384');
+  };
+
+  it('picks AES-128-GCM at its front door over a client\'s AES-256-GCM preference', async () => {
+    await expectCdiCipherChoice();
+  });
+
   it('forwards an upload with its client certificate over mutual TLS', async () => {
     const res = await upload();
     expect(res).toEqual({ status: 200, body: `received by CN=${UploadClientCommonName}` });
@@ -115,6 +137,7 @@ describe('cluster upload proxy', () => {
     const second = proxyCert('proxy-2');
     await atomicWrite(join(dir, 'serving'), { 'tls.crt': second.certPem, 'tls.key': second.keyPem }, 2);
     await eventually(async () => (await servedSubject()) === 'CN=proxy-2', 'the new serving certificate');
+    await expectCdiCipherChoice();
   });
 
   it('uses a rotated client certificate and a new upload-server signer without a restart', async () => {

@@ -11,6 +11,7 @@ import { buildUploadProxy, buildUploadRelay, relayUploads } from '../../upload-p
 import type { ClaimFirstRequest } from '../../upload/first-request.ts';
 import type { UploadTargetResolver } from '../../upload-proxy/resolver.ts';
 import type { UploadFailureRecorder } from '../../api/upload-target.ts';
+import { uploadServerCipherOptions } from '../../upload/hop-tls.ts';
 import { readTlsMaterial, tlsFingerprint, watchMountedFiles, watchTlsDirectory, type CertWatcher, type TlsMaterial } from '../pki/reload.ts';
 
 /**
@@ -110,7 +111,7 @@ export async function startClusterUploadProxy(opts: ClusterUploadProxyOptions): 
   const serving = await readTlsMaterial({ dir: opts.servingDir });
   // fastify's own server defaults (no request timeout: uploads run for hours; 72 s keep-alive), with a head deadline
   const limits = opts.limits ?? defaultConnectionLimits;
-  const server = createServer({ cert: serving.cert, key: serving.key, keepAliveTimeout: 72_000, ...headTimeoutOptions(limits) }, (req, res) => current.app.routing(req, res));
+  const server = createServer({ cert: serving.cert, key: serving.key, ...uploadServerCipherOptions, keepAliveTimeout: 72_000, ...headTimeoutOptions(limits) }, (req, res) => current.app.routing(req, res));
   limitConnections(server, limits);
   relayUploads(server, () => current.relay, limits, opts.logger);
   await new Promise<void>((resolve, reject) => {
@@ -119,7 +120,7 @@ export async function startClusterUploadProxy(opts: ClusterUploadProxyOptions): 
   });
   const debounce = opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {};
   const watchers: CertWatcher[] = [
-    watchTlsDirectory(server, { dir: opts.servingDir, logger: log, ...debounce }),
+    watchTlsDirectory(server, { dir: opts.servingDir, logger: log, contextOptions: uploadServerCipherOptions, ...debounce }),
     watchMountedFiles<Required<TlsMaterial>>({
       dirs: [opts.clientDir, opts.serverCaDir],
       read: () => readClientTls(opts),
