@@ -2,9 +2,10 @@
  * `npm run bench:upload`: curl uploads a 2 GiB image (raw, half of it zeros; and the same image as
  * qcow2) over TLS through our upload proxy into an upload server (its bundle, as the node agent
  * runs it), each its own process, into a file; against curl uploading the same bytes over TLS to
- * nginx, which writes the body to a file (WebDAV PUT, client_body_in_file_only). Ours runs both ways the proxy reaches a server: mTLS (a
- * cluster) and the owner-only unix socket (`cdi serve` on one machine). Order rotates each round,
- * 5 rounds, medians. Then one 4 GiB upload per hop with the peak RSS of proxy and server sampled throughout.
+ * nginx, which writes the body to a file (WebDAV PUT, client_body_in_file_only). Ours runs both
+ * ways the proxy reaches a server: mTLS (a cluster) and the owner-only unix socket (`cdi serve` on
+ * one machine). Order rotates each round, 5 rounds, medians. Then one 4 GiB upload per hop with
+ * the peak RSS of proxy and server sampled throughout.
  *
  * Our upload server answers only after the volume is fsynced (CDI's sync semantics); nginx does
  * not fsync, so nginx is also timed followed by `sync FILE` and both ratios are printed.
