@@ -1,6 +1,7 @@
 /**
  * `npm run bench:import`: a 2 GiB qcow2 (half data) served by nginx and by docker-registry.
- * Ours (the importer worker as a child process) against CDI's ways of doing the same:
+ * Ours (the importer worker as a child process: its bundle, as the node agent runs it) against
+ * CDI's ways of doing the same:
  *   http:     curl to scratch + `qemu-img convert -O raw`     (want ratio ≤ 0.6)
  *             nbdkit curl plugin feeding `qemu-img convert`     (want ≤ 0.8)
  *             `curl -o /dev/null` of the same file              (want ≤ 1.5)
@@ -15,8 +16,10 @@ import { access, chown, mkdir, open, readdir, rm, stat, writeFile } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { WorkerImages } from '../src/api/images.ts';
 import { dataPathNodeFlags } from '../src/api/runtime.ts';
 import { ImageUser } from '../src/node/pod-plan.ts';
+import { checkWorkerBundle } from '../src/node/worker-bundle.ts';
 import { isRoot, setprivArgs } from '../src/node/worker-privileges.ts';
 import { startNginx } from '../test/support/nginx.ts';
 import { printReadyRows, readyRows } from './worker-ready.ts';
@@ -128,13 +131,18 @@ async function durable(): Promise<void> {
 
 let peakRssKiB = 0;
 
+// The importer as the node agent starts it: its bundle when fresh, else the source.
+const importerBundle = await checkWorkerBundle(root, WorkerImages.importer.entry);
+const importerEntry = importerBundle.fresh ? importerBundle.file : path.join(root, WorkerImages.importer.entry);
+if (!importerBundle.fresh) console.log(`importer from source: ${importerBundle.why}`);
+
 /** The importer worker as a child process with the flags its pods get, under GNU time for its peak RSS. */
 async function worker(env: Record<string, string>, nodeFlags: readonly string[] = dataPathNodeFlags): Promise<number> {
   const target = path.join(out, 'disk.img');
   const cache = path.join(dir, 'node-compile-cache', String(dropped ? ImageUser : (process.getuid?.() ?? 0)));
   await mkdir(cache, { recursive: true });
   if (dropped) await chown(cache, ImageUser, ImageUser);
-  const argv = [...(dropped ? ['setpriv', ...dropped] : []), process.execPath, ...nodeFlags, path.join(root, 'importer/main.ts')];
+  const argv = [...(dropped ? ['setpriv', ...dropped] : []), process.execPath, ...nodeFlags, importerEntry];
   const child = spawn('/usr/bin/time', ['-f', 'TIME %U %S %M', ...argv], {
     // NODE_COMPILE_CACHE as the node agent starts workers (ADR 0016): warm after the first run.
     env: { PATH: process.env.PATH ?? '', NODE_COMPILE_CACHE: cache, CDI_TARGET_PATH: target, CDI_TERMINATION_LOG: path.join(out, 'termination'), CDI_LISTEN_PORT: '0', LOG_LEVEL: 'warn', ...env },
