@@ -4,14 +4,12 @@ import { CdiError } from '../api/errors.ts';
 import type { Logger } from '../api/logger.ts';
 import type { UploadFailureRecorder, UploadTargetResolver } from '../api/upload-target.ts';
 import { verifyUploadToken } from '../api/upload-token.ts';
+import { closingAnswer } from '../upload/closing-answer.ts';
 import type { ClaimFirstRequest } from '../upload/first-request.ts';
 import { proxyRoutes, uploadPath } from '../upload/paths.ts';
 import { contentLength, singleHeader, type RequestHead } from '../upload/request-head.ts';
 import { bearerPattern, endToEnd, noteUpstreamAnswer, requestHead, type UploadServerClients } from './forward.ts';
 import { ResponseDecoder, type UpstreamResponse } from './http1-response.ts';
-
-// Not `import from 'node:http'`: an ES import of node:http loads Node's own fetch (docs/adr/0032).
-const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 export interface UploadRelayOptions {
   publicKeyPem: string;
@@ -44,13 +42,7 @@ async function relayable(head: RequestHead, opts: UploadRelayOptions): Promise<{
 }
 
 function responseBytes(response: UpstreamResponse): Buffer {
-  const lines = [`HTTP/1.1 ${response.statusCode} ${STATUS_CODES[response.statusCode] ?? ''}`];
-  for (const [name, value] of Object.entries(endToEnd(response.headers))) {
-    if (name === 'content-length') continue;
-    for (const one of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${one}`);
-  }
-  lines.push(`content-length: ${response.body.length}`, 'connection: close');
-  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), response.body]);
+  return closingAnswer(response.statusCode, endToEnd(response.headers), response.body);
 }
 
 /**

@@ -6,14 +6,12 @@ import { asCdiError } from '../api/errors.ts';
 import type { Logger } from '../api/logger.ts';
 import { parseChecksum } from '../format/checksum.ts';
 import type { ConvertResult } from '../format/index.ts';
+import { closingAnswer } from '../upload/closing-answer.ts';
 import type { ClaimFirstRequest } from '../upload/first-request.ts';
 import { UploadHeaders, uploadRoutes } from '../upload/paths.ts';
 import { contentLength, singleHeader, type RequestHead } from '../upload/request-head.ts';
 import { parseUploadRange } from './range.ts';
 import type { UploadContentType, UploadSession } from './session.ts';
-
-// Not `import from 'node:http'`: an ES import of node:http loads Node's own fetch (docs/adr/0032).
-const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 /** Exactly `length` bytes of a socket, starting with `rest`, as the body stream the session reads. */
 class SocketBody extends Readable {
@@ -74,12 +72,6 @@ function trustedClient(socket: Socket, clientName: string | undefined): boolean 
   return cn !== undefined && (clientName === undefined || cn === clientName);
 }
 
-function answer(status: number, headers: Record<string, string>, body: string): string {
-  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, ...Object.entries(headers).map(([n, v]) => `${n}: ${v}`)];
-  lines.push(`content-length: ${Buffer.byteLength(body)}`, 'connection: close');
-  return `${lines.join('\r\n')}\r\n\r\n${body}`;
-}
-
 /**
  * The upload server's fast path (docs/adr/0035): a connection whose first request is a plain
  * octet-stream upload (POST, one Content-Length, no Expect or chunking, from the proxy's verified
@@ -110,7 +102,7 @@ export function socketUploads(opts: SocketUploadOptions): ClaimFirstRequest {
     opts.session
       .upload({ body, contentType, contentLength: range.contentLength, offset: range.offset, total: range.total, checksum, resumable: true })
       .then(
-        (result) => socket.end(answer(200, {}, ''), () => opts.onComplete?.(result)),
+        (result) => socket.end(closingAnswer(200, {}), () => opts.onComplete?.(result)),
         (err: unknown) => fail(err),
       );
     const fail = (err: unknown): void => {
@@ -123,7 +115,7 @@ export function socketUploads(opts: SocketUploadOptions): ClaimFirstRequest {
       opts.logger.warn({ err: cdiErr.message, code: cdiErr.code, status: cdiErr.httpStatus }, 'upload request failed');
       const extra: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
       if (cdiErr.code === 'CDI_ERR_UPLOAD_RESUME') Object.assign(extra, sessionHeaders(opts.session));
-      socket.end(answer(cdiErr.httpStatus, extra, cdiErr.message));
+      socket.end(closingAnswer(cdiErr.httpStatus, extra, cdiErr.message));
       if (body.readableEnded) return;
       // Answered before the whole body came: read and drop the rest so the answer is not lost to a reset.
       const timer = setTimeout(() => socket.destroy(), opts.drainGraceMs ?? 10_000);
