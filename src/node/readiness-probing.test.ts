@@ -32,11 +32,15 @@ function scripted(passes: (t: number) => boolean, opts: { timing?: Partial<Probe
   return { probes, ready, unhealthy, abort, done };
 }
 
+/** Probe times from `from` to `to` (inclusive) 50 ms apart. */
+const everyFifty = (from: number, to: number) => Array.from({ length: (to - from) / 50 + 1 }, (_, i) => from + i * 50);
+
 describe('start-up schedule', () => {
-  it('waits 50 ms after the first probe, doubling up to the interval', () => {
-    expect([1, 2, 3, 4, 5, 6, 7].map((n) => startupDelayMs(n, 1000))).toEqual([50, 100, 200, 400, 800, 1000, 1000]);
-    expect([1, 2, 3].map((n) => startupDelayMs(n, 100))).toEqual([50, 100, 100]);
-    expect(startupDelayMs(80, 1000)).toBe(1000);
+  it('waits 50 ms between the first 21 probes, then doubles from 100 ms up to the interval', () => {
+    const waits = (intervalMs: number) => Array.from({ length: 26 }, (_, i) => startupDelayMs(i + 1, intervalMs));
+    expect(waits(1000)).toEqual([...Array<number>(20).fill(50), 100, 200, 400, 800, 1000, 1000]);
+    expect(waits(100)).toEqual([...Array<number>(20).fill(50), ...Array<number>(6).fill(100)]);
+    expect(startupDelayMs(500, 1000)).toBe(1000);
   });
 });
 
@@ -50,18 +54,18 @@ describe('runReadinessProbing', () => {
 
   it('probes at spawn, then on the start-up schedule while nothing passes, capped at the agent interval for a long period', async () => {
     const run = scripted(() => false, { timing: { periodMs: 300_000 } });
-    await vi.advanceTimersByTimeAsync(4000);
-    expect(run.probes).toEqual([0, 50, 150, 350, 750, 1550, 2550, 3550]);
+    await vi.advanceTimersByTimeAsync(4600);
+    expect(run.probes).toEqual([...everyFifty(0, 1000), 1100, 1300, 1700, 2500, 3500, 4500]);
     expect(run.ready).toEqual([]);
     run.abort.abort();
     await run.done;
   });
 
   it('marks ready at the first start-up probe after the server listens, not a period later; then probes every period', async () => {
-    const run = scripted((t) => t >= 300, { timing: { periodMs: 1000 } });
+    const run = scripted((t) => t >= 320, { timing: { periodMs: 1000 } });
     await vi.advanceTimersByTimeAsync(3000);
     expect(run.ready).toEqual([[350, true]]);
-    expect(run.probes).toEqual([0, 50, 150, 350, 1350, 2350]);
+    expect(run.probes).toEqual([...everyFifty(0, 350), 1350, 2350]);
     expect(run.unhealthy).toEqual([]);
     run.abort.abort();
     await run.done;
@@ -70,9 +74,10 @@ describe('runReadinessProbing', () => {
   it('reports start-up failures once, only when they have lasted an interval', async () => {
     const run = scripted((t) => t >= 5000);
     await vi.advanceTimersByTimeAsync(6000);
-    // start-up probes at 0, 50, 150, 350, 750 go unreported; 1550 is the first after a full interval
-    expect(run.unhealthy).toEqual([1550]);
-    expect(run.ready).toEqual([[5550, true]]);
+    // the start-up probes of the first interval go unreported; the one at 1000 is the first after a full interval
+    expect(run.unhealthy).toEqual([1000]);
+    expect(run.probes.filter((t) => t >= 1000)).toEqual([1000, 1100, 1300, 1700, 2500, 3500, 4500, 5500]);
+    expect(run.ready).toEqual([[5500, true]]);
     run.abort.abort();
     await run.done;
   });
@@ -91,23 +96,23 @@ describe('runReadinessProbing', () => {
   it('keeps successThreshold: the passes after the first are a period apart', async () => {
     const run = scripted((t) => t >= 100, { timing: { successThreshold: 2 } });
     await vi.advanceTimersByTimeAsync(2000);
-    expect(run.probes).toEqual([0, 50, 150, 1150]);
-    expect(run.ready).toEqual([[1150, true]]);
+    expect(run.probes).toEqual([0, 50, 100, 1100]);
+    expect(run.ready).toEqual([[1100, true]]);
     run.abort.abort();
     await run.done;
   });
 
   it('waits initialDelaySeconds before the first probe, then starts the start-up schedule', async () => {
     const run = scripted(() => false, { timing: { initialDelayMs: 2000 } });
-    await vi.advanceTimersByTimeAsync(2400);
-    expect(run.probes).toEqual([2000, 2050, 2150, 2350]);
+    await vi.advanceTimersByTimeAsync(2160);
+    expect(run.probes).toEqual([2000, 2050, 2100, 2150]);
     run.abort.abort();
     await run.done;
   });
 
   it('stops probing and reports nothing more once aborted (the container exited)', async () => {
     const run = scripted(() => false);
-    await vi.advanceTimersByTimeAsync(100);
+    await vi.advanceTimersByTimeAsync(75);
     run.abort.abort();
     await run.done;
     await vi.advanceTimersByTimeAsync(10_000);

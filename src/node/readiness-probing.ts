@@ -1,7 +1,9 @@
 import type { ProbeTiming } from './pod-plan.ts';
 
-/** The first wait of start-up probing; each later one doubles, up to the pod's period. */
-export const startupFirstDelayMs = 50;
+/** The wait between start-up probes while a freshly spawned server is expected to come up. */
+export const startupStepMs = 50;
+/** How many start-up probes run `startupStepMs` apart (about the first second) before the waits double. */
+export const startupFastProbes = 20;
 
 export interface ReadinessProbingOptions {
   timing: ProbeTiming;
@@ -19,11 +21,13 @@ export interface ReadinessProbingOptions {
 
 /**
  * The wait after the `attempt`-th probe (1 = the first) while no probe has passed yet since the
- * container started: 50 ms doubling, capped at the steady interval. A server that listens a few
- * hundred milliseconds after spawn is seen ready within about that much, not a period later.
+ * container started: 50 ms for about the first second (the workers listen a few hundred ms after
+ * spawn, later on a loaded machine, and a refused local connect costs next to nothing), then
+ * doubling from 100 ms, capped at the steady interval.
  */
 export function startupDelayMs(attempt: number, intervalMs: number): number {
-  return Math.min(startupFirstDelayMs * 2 ** Math.min(attempt - 1, 30), intervalMs);
+  const doublings = Math.min(Math.max(attempt - startupFastProbes, 0), 30);
+  return Math.min(startupStepMs * 2 ** doublings, intervalMs);
 }
 
 /**
