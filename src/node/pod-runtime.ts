@@ -10,6 +10,7 @@ import { compileCacheDir, pidFilePath, podDir, podLogPath, podTmpDir } from './l
 import type { ContainerPlan, PodPlan, ProbePlan } from './pod-plan.ts';
 import { nowRfc3339, type ContainerView, type PodView, type Terminated } from './pod-status.ts';
 import { runProbe } from './probe.ts';
+import { runReadinessProbing } from './readiness-probing.ts';
 import type { Privileges } from './worker-privileges.ts';
 
 export interface PodRuntimeOptions {
@@ -115,7 +116,7 @@ export class PodRuntime {
       cv.state = { running: { startedAt: proc.startedAt } };
       cv.ready = !cp.readiness;
       this.opts.onChange();
-      const probing = cp.readiness ? this.probeLoop(cp, cv, proc) : Promise.resolve();
+      const probing = this.probeReadiness(cp, cv, proc);
       const term = await proc.exited;
       this.running.delete(cp.name);
       cv.ready = false;
@@ -145,32 +146,23 @@ export class PodRuntime {
     }
   }
 
-  private async probeLoop(cp: ContainerPlan, cv: ContainerView, proc: RunningContainer): Promise<void> {
+  /** Probes readiness for one start of the container, until it exits or the pod stops. */
+  private probeReadiness(cp: ContainerPlan, cv: ContainerView, proc: RunningContainer): Promise<void> {
     const readiness = cp.readiness;
-    if (!readiness) return;
-    const { timing } = readiness;
-    let exited = false;
-    void proc.exited.then(() => (exited = true));
-    const wait = (ms: number) => sleep(ms, undefined, { signal: this.abort.signal }).then(
-      () => true,
-      () => false,
-    );
-    if (timing.initialDelayMs > 0 && !(await wait(timing.initialDelayMs))) return;
-    let ok = 0;
-    let bad = 0;
-    while (!exited && !this.stopped) {
-      const pass = await runProbe(readiness.probe, timing.timeoutMs);
-      if (exited) return;
-      ok = pass ? ok + 1 : 0;
-      bad = pass ? 0 : bad + 1;
-      const ready = cv.ready ? bad < timing.failureThreshold : ok >= timing.successThreshold;
-      if (!pass && bad === 1) this.opts.onEvent('Warning', 'Unhealthy', `Readiness probe failed: ${describeProbe(readiness.probe)}`);
-      if (ready !== cv.ready) {
+    if (!readiness) return Promise.resolve();
+    const exited = new AbortController();
+    void proc.exited.then(() => exited.abort());
+    return runReadinessProbing({
+      timing: readiness.timing,
+      maxIntervalMs: this.opts.maxProbeIntervalMs,
+      probe: () => runProbe(readiness.probe, readiness.timing.timeoutMs),
+      onReady: (ready) => {
         cv.ready = ready;
         this.opts.onChange();
-      }
-      if (!(await wait(Math.min(timing.periodMs, this.opts.maxProbeIntervalMs)))) return;
-    }
+      },
+      onUnhealthy: () => this.opts.onEvent('Warning', 'Unhealthy', `Readiness probe failed: ${describeProbe(readiness.probe)}`),
+      signal: AbortSignal.any([this.abort.signal, exited.signal]),
+    });
   }
 }
 
