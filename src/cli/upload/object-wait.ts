@@ -2,7 +2,10 @@
  * Waiting on one Kubernetes object until a condition holds, by watching it: a GET, then a watch
  * of its collection narrowed to its name from that GET's resourceVersion, so a change between the
  * two is replayed, not missed. A watch that ends (server timeout, 410 Expired, a dropped
- * connection, client-node's 30 s inactivity limit) is followed by a fresh GET and a new watch. An
+ * connection, client-node's 30 s inactivity limit) is followed by a fresh GET and a new watch.
+ * An object's resourceVersion is that of its last change, which a busy server may have compacted
+ * away: after a 410 the watches start from the object's current state instead (no resourceVersion:
+ * the server sends that state first), which misses nothing either. An
  * API server that refuses to watch (a 4xx that retrying cannot change, or an answer that is not a
  * watch stream) is read with one GET every `pollMs` instead, as before watches. Cycles never come
  * faster than `pollMs`, so a server that ends every watch at once costs no more than polling.
@@ -30,10 +33,15 @@ export interface ObjectWait<T extends WatchedObject> {
   alongside?: { everyMs: number; run(): Promise<void> };
 }
 
-type WatchEnd = 'ended' | 'refused';
+type WatchEnd = 'ended' | 'expired' | 'refused';
 
 /** Statuses that say this server will not let us watch here, now or on retry; the rest (410, 429, 5xx, …) are worth a new watch. */
 const refusesWatching = (status: number | undefined): boolean => status !== undefined && status >= 400 && status < 500 && ![408, 410, 429].includes(status);
+
+function watchEnd(status: number | undefined): WatchEnd {
+  if (status === 410) return 'expired';
+  return refusesWatching(status) ? 'refused' : 'ended';
+}
 
 const WatchEventTypes = new Set(['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR']);
 
@@ -78,12 +86,17 @@ export function waitForObject<T extends WatchedObject>(wait: ObjectWait<T>, watc
 
   void (async () => {
     let watching = true;
+    let fromGet = true;
     while (!over.signal.aborted) {
       const cycleStart = Date.now();
       const object = await wait.read();
       if (over.signal.aborted || check(object)) return;
       startAlongside();
-      if (watching && (await watchOnce(wait, object?.metadata?.resourceVersion, watch, check, over.signal)) === 'refused') watching = false;
+      if (watching) {
+        const end = await watchOnce(wait, fromGet ? object?.metadata?.resourceVersion : undefined, watch, check, over.signal);
+        if (end === 'refused') watching = false;
+        if (end === 'expired') fromGet = false;
+      }
       await pause(cycleStart + wait.pollMs - Date.now(), over.signal);
     }
   })().catch(finish);
@@ -116,12 +129,12 @@ function watchOnce<T extends WatchedObject>(
     const onEvent = (type: string, object: unknown): void => {
       if (settled) return;
       if (!WatchEventTypes.has(type)) return end('refused');
-      if (type === 'ERROR') return end(refusesWatching((object as { code?: number }).code) ? 'refused' : 'ended');
+      if (type === 'ERROR') return end(watchEnd((object as { code?: number }).code));
       // A server that ignores the field selector sends the namespace's other objects too.
       if (type === 'BOOKMARK' || (object as { metadata?: { name?: string } }).metadata?.name !== wait.name) return;
       if (check(type === 'DELETED' ? undefined : (object as T))) end('ended');
     };
-    const onEnd = (err: unknown): void => end(refusesWatching((err as { statusCode?: number } | null)?.statusCode) ? 'refused' : 'ended');
+    const onEnd = (err: unknown): void => end(watchEnd((err as { statusCode?: number } | null)?.statusCode));
     watch.watch(wait.collection, query, onEvent, onEnd).then(
       (controller: AbortController) => {
         stream = controller;
