@@ -22,6 +22,7 @@ import { eventually } from '../support/eventually.ts';
 
 const cdi = path.resolve(import.meta.dirname, '../../bin/cdi');
 const pvcs = '/api/v1/namespaces/default/persistentvolumeclaims';
+const events = 'GET /api/v1/namespaces/default/events';
 const plan = (kind: 'dv' | 'pvc', name: string) => parseImageUploadArgs([kind, name], { imagePath: 'unused', waitSecs: '60', create: false });
 
 /** Sees every request client-node makes with it (GETs and watches alike) before it goes out. */
@@ -138,9 +139,11 @@ describe('image-upload waits by watching the volume', () => {
     await annotate(pvc, { [Ann.podReady]: 'true' });
     await waiting;
     expect(printed).toEqual([`Waiting for PVC ${pvc} upload pod to be ready...`, 'Pod now ready']);
-    expect(kc.count(`GET ${pvcs}/${pvc}`)).toBe(1);
+    const eventChecks = kc.count(events);
+    expect(eventChecks).toBeGreaterThanOrEqual(1);
+    // Each events check also GETs the PVC for its UID; the wait itself read it once.
+    expect(kc.count(`GET ${pvcs}/${pvc}`) - eventChecks).toBe(1);
     expect(kc.count(`GET ${pvcs} watch`)).toBe(1);
-    expect(kc.count('GET /api/v1/namespaces/default/events')).toBeGreaterThanOrEqual(1);
     expect(watch.open[0]!.signal.aborted).toBe(true);
   });
 
@@ -195,8 +198,35 @@ describe('image-upload waits by watching the volume', () => {
     await eventually(() => watch.open.length === 1, 'the watch to be answered');
     await h.custom.patchNamespacedCustomObjectStatus({ ...dvGroup, namespace: 'default', name: dv, body: { status: { phase: 'WaitForFirstConsumer' } } }, mergePatch);
     await refused;
-    expect(kc.count(`GET /apis/cdi.kubevirt.io/v1beta1/namespaces/default/datavolumes/${dv}`)).toBe(1);
+    expect(kc.count(`GET /apis/cdi.kubevirt.io/v1beta1/namespaces/default/datavolumes/${dv}`) - kc.count(events)).toBe(1);
     expect(watch.open[0]!.signal.aborted).toBe(true);
+  });
+
+  it("ignores the events of a deleted namesake, and fails on the DataVolume's own ErrClaimNotValid (matched by UID)", async () => {
+    const pvc = name();
+    await uploadPvc(pvc);
+    const event = (suffix: string, involvedObject: Record<string, string>, reason: string, message: string) =>
+      h.core.createNamespacedEvent({ namespace: 'default', body: { metadata: { name: `${pvc}.${suffix}` }, involvedObject, reason, message, type: 'Warning' } });
+    await event('stale', { kind: 'PersistentVolumeClaim', name: pvc, namespace: 'default', uid: 'a-deleted-namesake' }, 'ProvisioningFailed', 'stale');
+    const kc = countingConfig(h.server.kubeconfigPath);
+    let lists = 0;
+    kc.beforeRequest = async (url) => {
+      // The second events check starts after the first has judged the stale event.
+      if (`GET ${url.pathname}` === events && ++lists === 2) await annotate(pvc, { [Ann.podReady]: 'true' });
+    };
+    await new UploadKube(kc, 'default', () => undefined).waitReady(plan('pvc', pvc));
+
+    const dv = name();
+    const created = (await h.custom.createNamespacedCustomObject({
+      ...dvGroup,
+      namespace: 'default',
+      body: { apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'DataVolume', metadata: { name: dv }, spec: { source: { upload: {} }, storage: { resources: { requests: { storage: '1Gi' } } } } },
+    })) as { metadata: { uid: string } };
+    await event('bad', { kind: 'DataVolume', name: dv, namespace: 'default', uid: created.metadata.uid }, 'ErrClaimNotValid', 'the claim names no size');
+    await expect(new UploadKube(kc, 'default', () => undefined).waitReady(plan('dv', dv))).rejects.toMatchObject({
+      code: 'CDI_ERR_UPLOAD_CLAIM_INVALID',
+      message: 'Claim not valid: the claim names no size',
+    });
   });
 
   it('times out with the given error and closes its watch', async () => {
@@ -310,12 +340,13 @@ describe('cdi image-upload exits after a failed wait', () => {
 
   it('a ProvisioningFailed event while waiting: CDI_ERR_UPLOAD_PROVISIONING, exit 1', async () => {
     await uploadPvc('no-room');
+    const { metadata } = await h.core.readNamespacedPersistentVolumeClaim({ namespace: 'default', name: 'no-room' });
     const res = await run(['pvc', 'no-room', '--wait-secs', '60'], () =>
       h.core.createNamespacedEvent({
         namespace: 'default',
         body: {
           metadata: { name: 'no-room.1' },
-          involvedObject: { kind: 'PersistentVolumeClaim', name: 'no-room', namespace: 'default' },
+          involvedObject: { kind: 'PersistentVolumeClaim', name: 'no-room', namespace: 'default', uid: metadata!.uid! },
           reason: 'ProvisioningFailed',
           message: 'no space left on the pool',
           type: 'Warning',

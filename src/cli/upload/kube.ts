@@ -31,7 +31,7 @@ const EventsEveryMs = 2_000;
 const ProcessingTimeoutMs = 24 * 3600_000;
 
 interface DataVolumeLike {
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; uid?: string };
   status?: { phase?: string };
 }
 
@@ -209,14 +209,28 @@ export class UploadKube {
     this.#print('Pod now ready');
   }
 
+  /**
+   * virtctl's check of the namespace's events: the PVC's failed provisioning, the DataVolume's
+   * invalid claim. Matched by kind and UID, as virtctl does, so the events of a deleted volume of
+   * the same name (kept for the event TTL, an hour) do not fail a new one.
+   */
   async #checkEvents(name: string): Promise<void> {
-    const events = await this.#core.listNamespacedEvent({ namespace: this.namespace }).catch(() => undefined);
+    const [events, pvc, dv] = await Promise.all([
+      this.#core.listNamespacedEvent({ namespace: this.namespace }).catch(() => undefined),
+      this.#pvc(name).catch(() => undefined),
+      this.#dataVolume(name).catch(() => undefined),
+    ]);
+    const pvcUid = pvc?.metadata?.uid;
+    const dvUid = dv?.metadata?.uid;
     for (const event of events?.items ?? []) {
-      if (event.involvedObject?.name !== name) continue;
-      if (event.reason === 'ProvisioningFailed' && !/the object has been modified/.test(event.message ?? '')) {
-        throw new CdiError('CDI_ERR_UPLOAD_PROVISIONING', [event.message ?? '']);
+      const about = event.involvedObject;
+      const message = event.message ?? '';
+      if (about?.kind === 'PersistentVolumeClaim' && pvcUid && about.uid === pvcUid && event.reason === 'ProvisioningFailed' && !/the object has been modified/.test(message)) {
+        throw new CdiError('CDI_ERR_UPLOAD_PROVISIONING', [message]);
       }
-      if (event.reason === 'ErrClaimNotValid') throw new CdiError('CDI_ERR_UPLOAD_CLAIM_INVALID', [event.message ?? '']);
+      if (about?.kind === 'DataVolume' && dvUid && about.uid === dvUid && event.reason === 'ErrClaimNotValid') {
+        throw new CdiError('CDI_ERR_UPLOAD_CLAIM_INVALID', [message]);
+      }
     }
   }
 
