@@ -244,7 +244,7 @@ describe('image-upload waits by watching the volume', () => {
 });
 
 /** An API server that cannot watch: it answers GETs of one PVC, and watches as told. */
-async function startStubApi(watchAnswer: 'refuse' | 'not-a-stream', readyAtGet: number) {
+async function startStubApi(watchAnswer: 403 | 405 | 'not-a-stream', readyAtGet: number) {
   const seen: string[] = [];
   let gets = 0;
   const pvc = (ready: boolean) => ({
@@ -257,8 +257,9 @@ async function startStubApi(watchAnswer: 'refuse' | 'not-a-stream', readyAtGet: 
     const watching = url.searchParams.get('watch') === 'true';
     seen.push(`${req.method} ${url.pathname}${watching ? ' watch' : ''}`);
     res.setHeader('Content-Type', 'application/json');
-    if (watching && watchAnswer === 'refuse') {
-      res.writeHead(405).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'MethodNotAllowed', code: 405 }));
+    if (watching && watchAnswer !== 'not-a-stream') {
+      const reason = watchAnswer === 403 ? 'Forbidden' : 'MethodNotAllowed';
+      res.writeHead(watchAnswer).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, code: watchAnswer }));
     } else if (watching) {
       res.end(JSON.stringify({ kind: 'PersistentVolumeClaimList', apiVersion: 'v1', metadata: {}, items: [pvc(false)] }));
     } else if (url.pathname === `${pvcs}/stub`) {
@@ -279,7 +280,7 @@ async function startStubApi(watchAnswer: 'refuse' | 'not-a-stream', readyAtGet: 
 }
 
 describe('image-upload polls an API server that will not watch', () => {
-  it.each(['refuse', 'not-a-stream'] as const)('watch answered %s: tries to watch once, then reads every 500 ms until done', async (answer) => {
+  it.each([403, 405, 'not-a-stream'] as const)('watch answered %s: tries to watch once, then reads every 500 ms until done', async (answer) => {
     const stub = await startStubApi(answer, 3);
     try {
       await new UploadKube(stub.kc, 'default', () => undefined).waitProcessed('stub');

@@ -5,9 +5,10 @@
  * connection, client-node's 30 s inactivity limit) is followed by a fresh GET and a new watch.
  * An object's resourceVersion is that of its last change, which a busy server may have compacted
  * away: after a 410 the watches start from the object's current state instead (no resourceVersion:
- * the server sends that state first), which misses nothing either. An
- * API server that refuses to watch (a 4xx that retrying cannot change, or an answer that is not a
- * watch stream) is read with one GET every `pollMs` instead, as before watches. Cycles never come
+ * the server sends that state first), which misses nothing either.
+ *
+ * An API server that refuses to watch (a 4xx that retrying cannot change, or an answer that is not
+ * a watch stream) is read with one GET every `pollMs` instead, as before watches. Cycles never come
  * faster than `pollMs`, so a server that ends every watch at once costs no more than polling.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
