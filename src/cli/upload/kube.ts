@@ -11,23 +11,27 @@ import {
   KubeConfig,
   PatchStrategy,
   StorageV1Api,
+  Watch,
   setHeaderOptions,
   type V1PersistentVolumeClaim,
 } from '@kubernetes/client-node';
 import { Ann } from '../../api/annotations.ts';
 import { CdiError } from '../../api/errors.ts';
 import type { UploadPlan } from './flags.ts';
+import { waitForObject } from './object-wait.ts';
 
 const cdi = { group: 'cdi.kubevirt.io', version: 'v1beta1' };
 /**
- * How often a wait reads the volume (one GET): virtctl's 2 s made each of the two waits (pod ready,
- * processing done) cost a second on average beyond the event itself. The namespace's events, a
- * list, are still read at virtctl's pace.
+ * Both waits (pod ready, processing done) watch the one object and react when it changes; virtctl
+ * reads it every 2 s, a second on average beyond the event. An API server that will not let us
+ * watch is read every PollMs instead. The namespace's events, a list, are read at virtctl's pace.
  */
 const PollMs = 500;
 const EventsEveryMs = 2_000;
+const ProcessingTimeoutMs = 24 * 3600_000;
 
 interface DataVolumeLike {
+  metadata?: { resourceVersion?: string; uid?: string };
   status?: { phase?: string };
 }
 
@@ -52,20 +56,21 @@ function apiMessage(err: unknown): string {
 }
 
 const apiError = (err: unknown): CdiError => new CdiError('CDI_ERR_UPLOAD_API', [apiMessage(err)], { cause: err });
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class UploadKube {
   readonly namespace: string;
   readonly #kc: KubeConfig;
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
+  readonly #watch: Watch;
   readonly #print: (line: string) => void;
 
-  constructor(kc: KubeConfig, namespace: string | undefined, print: (line: string) => void) {
+  constructor(kc: KubeConfig, namespace: string | undefined, print: (line: string) => void, watch = new Watch(kc)) {
     this.#kc = kc;
     this.namespace = namespace || kc.getContextObject(kc.getCurrentContext())?.namespace || 'default';
     this.#core = kc.makeApiClient(CoreV1Api);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
+    this.#watch = watch;
     this.#print = print;
   }
 
@@ -171,40 +176,61 @@ export class UploadKube {
     }
   }
 
-  /** Step 3: poll until the upload server is ready (PVC annotation, or DV UploadReady). */
+  #pvcs(): string {
+    return `/api/v1/namespaces/${this.namespace}/persistentvolumeclaims`;
+  }
+
+  /** Step 3: wait until the upload server is ready (PVC annotation, or DV UploadReady). */
   async waitReady(plan: UploadPlan): Promise<void> {
     this.#print(`Waiting for PVC ${plan.name} upload pod to be ready...`);
-    const deadline = Date.now() + plan.waitSecs * 1000;
-    let eventsReadAt = -Infinity;
-    for (;;) {
-      if (plan.kind === 'pvc') {
-        const pvc = await this.#pvc(plan.name);
-        if (pvc?.metadata?.annotations?.[Ann.podReady] === 'true') break;
-      } else {
-        const phase = (await this.#dataVolume(plan.name))?.status?.phase;
-        if (phase === 'UploadReady') break;
+    const common = {
+      name: plan.name,
+      pollMs: PollMs,
+      timeoutMs: plan.waitSecs * 1000,
+      timeoutError: () => new CdiError('CDI_ERR_UPLOAD_TIMEOUT'),
+      alongside: { everyMs: EventsEveryMs, run: () => this.#checkEvents(plan.name) },
+    };
+    if (plan.kind === 'pvc') {
+      await waitForObject(
+        { ...common, collection: this.#pvcs(), read: () => this.#pvc(plan.name), isDone: (pvc) => pvc?.metadata?.annotations?.[Ann.podReady] === 'true' },
+        this.#watch,
+      );
+    } else {
+      const isDone = (dv: DataVolumeLike | undefined): boolean => {
+        const phase = dv?.status?.phase;
         if ((phase === 'WaitForFirstConsumer' || phase === 'PendingPopulation') && !plan.forceBind) {
           throw new CdiError('CDI_ERR_UPLOAD_DV_PHASE', [phase]);
         }
-      }
-      if (Date.now() - eventsReadAt >= EventsEveryMs) {
-        await this.#checkEvents(plan.name);
-        eventsReadAt = Date.now();
-      }
-      if (Date.now() + PollMs > deadline) throw new CdiError('CDI_ERR_UPLOAD_TIMEOUT');
-      await sleep(PollMs);
+        return phase === 'UploadReady';
+      };
+      const collection = `/apis/${cdi.group}/${cdi.version}/namespaces/${this.namespace}/datavolumes`;
+      await waitForObject({ ...common, collection, read: () => this.#dataVolume(plan.name), isDone }, this.#watch);
     }
     this.#print('Pod now ready');
   }
 
+  /**
+   * virtctl's check of the namespace's events: the PVC's failed provisioning, the DataVolume's
+   * invalid claim. Matched by kind and UID, as virtctl does, so the events of a deleted volume of
+   * the same name (kept for the event TTL, an hour) do not fail a new one.
+   */
   async #checkEvents(name: string): Promise<void> {
-    const events = await this.#core.listNamespacedEvent({ namespace: this.namespace }).catch(() => undefined);
+    const [events, pvc, dv] = await Promise.all([
+      this.#core.listNamespacedEvent({ namespace: this.namespace }).catch(() => undefined),
+      this.#pvc(name).catch(() => undefined),
+      this.#dataVolume(name).catch(() => undefined),
+    ]);
+    const pvcUid = pvc?.metadata?.uid;
+    const dvUid = dv?.metadata?.uid;
     for (const event of events?.items ?? []) {
-      if (event.involvedObject?.name !== name) continue;
-      if (event.reason === 'ProvisioningFailed' && !/the object has been modified/.test(event.message ?? '')) {
-        throw new CdiError('CDI_ERR_UPLOAD_PROVISIONING', [event.message ?? '']);
+      const about = event.involvedObject;
+      const message = event.message ?? '';
+      if (about?.kind === 'PersistentVolumeClaim' && pvcUid && about.uid === pvcUid && event.reason === 'ProvisioningFailed' && !/the object has been modified/.test(message)) {
+        throw new CdiError('CDI_ERR_UPLOAD_PROVISIONING', [message]);
       }
-      if (event.reason === 'ErrClaimNotValid') throw new CdiError('CDI_ERR_UPLOAD_CLAIM_INVALID', [event.message ?? '']);
+      if (about?.kind === 'DataVolume' && dvUid && about.uid === dvUid && event.reason === 'ErrClaimNotValid') {
+        throw new CdiError('CDI_ERR_UPLOAD_CLAIM_INVALID', [message]);
+      }
     }
   }
 
@@ -264,15 +290,18 @@ export class UploadKube {
   }
 
   /** Step 9: wait (up to 24 h) for the upload pod to report Succeeded. */
-  async waitProcessed(name: string, timeoutMs = 24 * 3600_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const pvc = await this.#pvc(name);
-      if (pvc?.metadata?.annotations?.[Ann.podPhase] === 'Succeeded') return;
-      if (Date.now() + PollMs > deadline) {
-        throw new CdiError('CDI_ERR_UPLOAD_PROCESSING_TIMEOUT');
-      }
-      await sleep(PollMs);
-    }
+  async waitProcessed(name: string, timeoutMs = ProcessingTimeoutMs): Promise<void> {
+    await waitForObject(
+      {
+        collection: this.#pvcs(),
+        name,
+        read: () => this.#pvc(name),
+        isDone: (pvc) => pvc?.metadata?.annotations?.[Ann.podPhase] === 'Succeeded',
+        pollMs: PollMs,
+        timeoutMs,
+        timeoutError: () => new CdiError('CDI_ERR_UPLOAD_PROCESSING_TIMEOUT'),
+      },
+      this.#watch,
+    );
   }
 }
