@@ -13,7 +13,8 @@
  * The product as users run it: `bin/cdi image-upload dv NAME --size 3Gi --image-path FILE` against
  * one `bin/cdi serve` (its proxy process → the upload pod's process over the unix socket), timed
  * whole (create the DataVolume, wait for the upload pod, send, wait for processing) and for its
- * transfer alone (from its "Uploading data to" line to its "completed" line).
+ * transfer alone (from its "Uploading data to" line to its "completed" line); the transfer is
+ * judged against the floors, the whole command only printed.
  *
  * Usage: node bench/upload.ts [--rounds N] [--case raw|qcow2] [--profile DIR]
  *   --case         only that image, and no 4 GiB run
@@ -429,15 +430,18 @@ try {
           `${median(oursRuns[hop].map((r) => r.proxyCpu)).toFixed(2)} / ${median(oursRuns[hop].map((r) => r.serverCpu)).toFixed(2)} / ${median(ngxCpu).toFixed(2)} | ${spill} |`,
       );
     }
-    for (const [label, times] of [
-      ['`cdi image-upload` → `cdi serve`, transfer', productRuns.map((r) => r.transfer)],
-      ['`cdi image-upload` → `cdi serve`, whole command', productRuns.map((r) => r.seconds)],
+    // The whole command also creates the DataVolume and waits for its upload server to start,
+    // which nginx has no counterpart of: its ratio is printed, not judged against the floor.
+    for (const [label, times, judged] of [
+      ['`cdi image-upload` → `cdi serve`, transfer', productRuns.map((r) => r.transfer), true],
+      ['`cdi image-upload` → `cdi serve`, whole command', productRuns.map((r) => r.seconds), false],
     ] as const) {
       const ratio = median(ngxTimes.map((n, i) => n / times[i]!));
       const durableRatio = median(ngxDurable.map((n, i) => n / times[i]!));
+      const verdict = judged ? `${durableRatio >= c.floor ? 'ok' : 'MISSED'} (floor ${c.floor})` : '(not judged: includes creating the volume and starting its server)';
       rows.push(
         `| ${c.name} | ${label} | ${bytes} | ${median(times).toFixed(3)} (${mbps(bytes, median(times))} MB/s) | ${median(ngxTimes).toFixed(3)} | ` +
-          `${median(ngxDurable).toFixed(3)} | ${ratio.toFixed(2)} | **${durableRatio.toFixed(2)}** ${durableRatio >= c.floor ? 'ok' : 'MISSED'} (floor ${c.floor}) | | |`,
+          `${median(ngxDurable).toFixed(3)} | ${ratio.toFixed(2)} | **${durableRatio.toFixed(2)}** ${verdict} | | |`,
       );
     }
   }
