@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -140,6 +140,126 @@ describe('readDescriptor', () => {
     } finally {
       if (cat?.exitCode === null) cat.kill();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  /** A FIFO in a fresh directory, opened at both ends; the reader optionally non-blocking. */
+  async function fifoPair(readFlags = fsConstants.O_RDONLY): Promise<{ dir: string; fifo: string; reader: FileHandle; writer: FileHandle; cleanup(): Promise<void> }> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cdi-fd-'));
+    const fifo = path.join(dir, 'fifo');
+    await promisify(execFile)('mkfifo', ['-m', '600', fifo]);
+    const [reader, writer] = await Promise.all([open(fifo, readFlags), open(fifo, fsConstants.O_WRONLY)]);
+    const cleanup = async (): Promise<void> => {
+      await Promise.all([reader.close(), writer.close()]);
+      await rm(dir, { recursive: true, force: true });
+    };
+    return { dir, fifo, reader, writer, cleanup };
+  }
+
+  const patternedBytes = (length: number, seed: number): Buffer => Buffer.from(Array.from({ length }, (_, i) => (i * seed + (i >> 12)) % 251));
+
+  it('reads a pipe whose writer pauses until the consumer has the first chunk, byte for byte', async () => {
+    const pipe = await fifoPair();
+    try {
+      const bytes = patternedBytes((3 << 20) + 4321, 13);
+      const chunks = readDescriptor(pipe.reader.fd);
+      const parts: Buffer[] = [];
+      // the writer's threadpool write blocks once the pipe is full, so it is not awaited first
+      const firstWrite = pipe.writer.write(bytes, 0, 1_500_000);
+      const first = await chunks.next();
+      parts.push(Buffer.from(first.value as Uint8Array));
+      await firstWrite;
+      // odd pieces after the pause; the reader has waited on an empty pipe
+      const writing = (async () => {
+        for (let at = 1_500_000; at < bytes.byteLength; at += 99_991) await pipe.writer.write(bytes, at, Math.min(99_991, bytes.byteLength - at));
+        await pipe.writer.close();
+      })();
+      for await (const chunk of { [Symbol.asyncIterator]: () => chunks }) parts.push(Buffer.from(chunk));
+      await writing;
+      expect(parts.map((p) => p.byteLength)).toEqual([1 << 20, 1 << 20, 1 << 20, 4321]);
+      expect(Buffer.concat(parts).equals(bytes)).toBe(true);
+    } finally {
+      await pipe.cleanup();
+    }
+  });
+
+  it('reads a pipe opened non-blocking, and leaves the caller its descriptor', async () => {
+    const pipe = await fifoPair(fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    try {
+      const bytes = patternedBytes((2 << 20) + 77, 17);
+      const writing = (async () => {
+        await pipe.writer.write(bytes);
+        await pipe.writer.close();
+      })();
+      const read = await collect(readDescriptor(pipe.reader.fd));
+      await writing;
+      expect(read.equals(bytes)).toBe(true);
+      // still the caller's and still open: its stat works and its close below succeeds
+      expect((await pipe.reader.stat()).isFIFO()).toBe(true);
+    } finally {
+      await pipe.cleanup();
+    }
+  });
+
+  it('ends with the bytes written before a writer that died mid-stream', async () => {
+    const pipe = await fifoPair();
+    try {
+      const file = path.join(pipe.dir, 'in');
+      const bytes = patternedBytes(3 << 20, 19);
+      await writeFile(file, bytes);
+      const child = spawn('sh', ['-c', 'head -c 1600000 "$0"; kill -KILL $$', file], { stdio: ['ignore', pipe.writer.fd, 'ignore'] });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+      await pipe.writer.close();
+      const read = await collect(readDescriptor(pipe.reader.fd));
+      expect(await exited).toBe('SIGKILL');
+      expect(read.equals(bytes.subarray(0, 1_600_000))).toBe(true);
+    } finally {
+      await pipe.cleanup();
+    }
+  });
+
+  it('lets a consumer stop early: the writer sees the pipe close and nothing hangs', async () => {
+    const pipe = await fifoPair();
+    let cat: ChildProcess | undefined;
+    try {
+      const file = path.join(pipe.dir, 'in');
+      await writeFile(file, patternedBytes(8 << 20, 23));
+      const child = spawn('cat', [file], { stdio: ['ignore', pipe.writer.fd, 'ignore'] });
+      cat = child;
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+      await pipe.writer.close();
+      let taken = 0;
+      for await (const chunk of readDescriptor(pipe.reader.fd)) {
+        taken += chunk.byteLength;
+        break;
+      }
+      expect(taken).toBe(1 << 20);
+      // our reading end closed, cat's next write fails: it ends by SIGPIPE
+      await pipe.reader.close();
+      expect(await exited).toBe('SIGPIPE');
+    } finally {
+      if (cat?.exitCode === null && cat.signalCode === null) cat.kill();
+      await pipe.cleanup().catch(() => {});
+      await rm(pipe.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops on abort, also while it waits for bytes that do not come', async () => {
+    const pipe = await fifoPair();
+    try {
+      const abort = new AbortController();
+      const chunks = readDescriptor(pipe.reader.fd, abort.signal);
+      const written = pipe.writer.write(Buffer.alloc(1 << 20, 5));
+      expect((await chunks.next()).value?.byteLength).toBe(1 << 20);
+      await written;
+      const waiting = chunks.next();
+      abort.abort(new Error('stopped'));
+      await expect(waiting).rejects.toThrow('stopped');
+      expect((await chunks.next()).done).toBe(true);
+      const before = readDescriptor(pipe.reader.fd, abort.signal);
+      await expect(before.next()).rejects.toThrow('stopped');
+    } finally {
+      await pipe.cleanup();
     }
   });
 });

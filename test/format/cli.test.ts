@@ -6,7 +6,7 @@ import path from 'node:path';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatFixtures, type FormatFixtures } from '../support/fixtures-format.ts';
-import { sha256File } from '../support/qemu.ts';
+import { qemuConvertToRaw, sha256File } from '../support/qemu.ts';
 import { exists, tempDir } from './helpers.ts';
 
 const cdi = path.resolve(import.meta.dirname, '../../bin/cdi');
@@ -20,9 +20,9 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup());
 
-function run(args: string[], stdinFile?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(args: string[], stdinFile?: string, command = cdi): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cdi, args, { stdio: [stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: [stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -68,6 +68,33 @@ describe('cdi convert succeeds', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^vmdk: \d+ bytes virtual/);
     expect(await sha256File(out('v.img'))).toBe(fx.reference['tiny.raw']);
+  });
+
+  it('converts a qcow2 and an xz qcow2 fed through a real pipe, as qemu-img converts the qcow2', async () => {
+    // `cat | cdi`: stdin is a pipe made by the shell (Node's own 'pipe' stdio is a socket pair)
+    const piped = (input: string, output: string): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+      run(['-c', 'cat "$1" | exec "$0" convert --no-progress - "$2"', cdi, input, output], undefined, 'sh');
+    await qemuConvertToRaw(fx.file('small.qcow2'), out('pipe-ref.raw'));
+    const a = await piped(fx.file('small.qcow2'), out('pipe-a.img'));
+    expect(a.stderr).toBe('');
+    expect(a.code).toBe(0);
+    expect(a.stdout).toMatch(/^qcow2: 6357504 bytes virtual/);
+    expect(await sha256File(out('pipe-a.img'))).toBe(await sha256File(out('pipe-ref.raw')));
+    const b = await piped(fx.file('small.qcow2.xz'), out('pipe-b.img'));
+    expect(b.code).toBe(0);
+    expect(b.stdout).toMatch(/^qcow2 in xz:/);
+    expect(await sha256File(out('pipe-b.img'))).toBe(await sha256File(out('pipe-ref.raw')));
+    // and through Node's socket pair, streamed
+    const c = await run(['convert', '--no-progress', '-', out('pipe-c.img')], fx.file('small.qcow2'));
+    expect(c.code).toBe(0);
+    expect(await sha256File(out('pipe-c.img'))).toBe(await sha256File(out('pipe-ref.raw')));
+  });
+
+  it('reports a qcow2 cut short in a real pipe as truncated', async () => {
+    const r = await run(['-c', 'head -c 2000000 "$1" | exec "$0" convert --no-progress - "$2"', cdi, fx.file('small.qcow2'), out('pipe-cut.img')], undefined, 'sh');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/^cdi: CDI_ERR_TRUNCATED: .+\n$/);
+    expect(await exists(out('pipe-cut.img'))).toBe(false);
   });
 
   it('extracts an archive into a directory', async () => {
