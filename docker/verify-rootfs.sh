@@ -85,7 +85,7 @@ xz -T1 -c "$work/disk.raw" > "$work/disk.raw.xz"
 (cd "$work" && exec python3 -m http.server 18931 --bind 127.0.0.1 >/dev/null 2>&1) &
 http_pid=$!
 sleep 1
-in_image /bin/sh -c 'cd /app && exec /usr/bin/tini -s -- env IMPORTER_SOURCE=http IMPORTER_ENDPOINT=http://127.0.0.1:18931/disk.raw.xz IMPORTER_IMAGE_SIZE=4Mi CDI_TARGET_PATH=/tmp/disk.img CDI_TERMINATION_LOG=/tmp/termination-log CDI_LISTEN_PORT=0 node --max-semi-space-size=2 --initial-old-space-size=64 --external-memory-accounted-in-global-limit dist/workers/importer.mjs' > "$work/importer.log" 2>&1 || { tail -5 "$work/importer.log"; kill $http_pid; fail "import failed"; }
+in_image /bin/sh -c 'cd /app && exec /usr/bin/tini -s -- env IMPORTER_SOURCE=http IMPORTER_ENDPOINT=http://127.0.0.1:18931/disk.raw.xz IMPORTER_IMAGE_SIZE=4Mi CDI_TARGET_PATH=/tmp/disk.img CDI_TERMINATION_LOG=/tmp/termination-log CDI_LISTEN_PORT=0 node --max-semi-space-size=2 --initial-old-space-size=64 dist/workers/importer.mjs' > "$work/importer.log" 2>&1 || { tail -5 "$work/importer.log"; kill $http_pid; fail "import failed"; }
 kill $http_pid
 want=$(sha256sum < "$work/disk.raw" | cut -d' ' -f1)
 got=$(head -c 3000000 "$ro/tmp/disk.img" | sha256sum | cut -d' ' -f1)
@@ -97,7 +97,7 @@ step "upload server: HEALTHCHECK passes; tini forwards SIGTERM"
 # started directly (not through the in_image function, which would fork a subshell) so that
 # $! is the process that execs into tini
 chroot --userspec=107:107 "$ro" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp /bin/sh -c \
-  'cd /app && exec /usr/bin/tini -s -- env UPLOAD_IMAGE_SIZE=1Mi CDI_TARGET_PATH=/tmp/upload.img CDI_TERMINATION_LOG=/tmp/upload-log CDI_LISTEN_PORT=18932 node --max-semi-space-size=2 --initial-old-space-size=64 --external-memory-accounted-in-global-limit dist/workers/uploadServer.mjs' \
+  'cd /app && exec /usr/bin/tini -s -- env UPLOAD_IMAGE_SIZE=1Mi CDI_TARGET_PATH=/tmp/upload.img CDI_TERMINATION_LOG=/tmp/upload-log CDI_LISTEN_PORT=18932 node --max-semi-space-size=2 --initial-old-space-size=64 dist/workers/uploadServer.mjs' \
   > "$work/upload.log" 2>&1 &
 tini_pid=$!
 trap 'kill -KILL $tini_pid 2>/dev/null || true; cleanup' EXIT

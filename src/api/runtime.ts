@@ -7,11 +7,18 @@
  * - A 64 MiB initial old generation: buffers in flight across two scavenges are promoted, and
  *   with V8's ~20 MiB starting limit a transfer ran a full GC every ~12 MiB of data (80-90 per
  *   GiB), which was up to two thirds of the upload server's user CPU (docs/adr/0019).
- * - External memory counted in V8's global limit: every socket read is a new Buffer, and by default
- *   V8 starts a full GC whenever external memory grows 64 MiB past the last one, ~20 per GiB moved
- *   although a scavenge frees those buffers. In a heap that holds the Kubernetes client (the upload
- *   proxy) the marking cost a third of the proxy's CPU (docs/adr/0037).
- * Also written out in bin/cdi and docker/Dockerfile, which cannot import this file; the last two
- * are not allowed in NODE_OPTIONS, so the images put all three on node's command line.
+ * Also written out in bin/cdi and docker/Dockerfile, which cannot import this file; the second
+ * flag is not allowed in NODE_OPTIONS, so the images put both on node's command line.
  */
-export const dataPathNodeFlags: readonly string[] = ['--max-semi-space-size=2', '--initial-old-space-size=64', '--external-memory-accounted-in-global-limit'];
+export const dataPathNodeFlags: readonly string[] = ['--max-semi-space-size=2', '--initial-old-space-size=64'];
+
+/**
+ * For the processes that move bytes with the Kubernetes client in their heap: the upload proxy
+ * and `cdi image-upload`. Every socket read is a new Buffer, and by default V8 starts a full GC
+ * whenever external memory has grown 64 MiB past the last one, ~20 per GiB moved, although a
+ * scavenge frees those buffers; marking a heap that holds the client cost the proxy a third of
+ * its CPU. Counted in V8's global limit instead, they start none (docs/adr/0037). Not for the
+ * workers and `cdi convert`: their heaps are small, and an xz convert peaked 25-50 MiB higher.
+ * Also in bin/cdi and docker/Dockerfile; not allowed in NODE_OPTIONS either.
+ */
+export const relayNodeFlags: readonly string[] = [...dataPathNodeFlags, '--external-memory-accounted-in-global-limit'];

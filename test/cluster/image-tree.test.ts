@@ -161,7 +161,7 @@ describe('container image file tree (docker/Dockerfile, no engine)', () => {
     expect(statSync(join(tree, 'app', 'dist', 'workers', bundle!.file)).size).toBe(bundle!.size);
     expect(Object.keys(bundle!.inputs)).toContain(image.entry);
     // the data-path flags stay where a pod's args cannot drop them
-    expect(stageConfig(dockerfile, target).entrypoint).toEqual(['/usr/bin/tini', '--', 'node', '--max-semi-space-size=2', '--initial-old-space-size=64', '--external-memory-accounted-in-global-limit']);
+    expect(stageConfig(dockerfile, target).entrypoint).toEqual(['/usr/bin/tini', '--', 'node', '--max-semi-space-size=2', '--initial-old-space-size=64']);
   });
 
   it('builds the bundles with the dev dependencies in a stage of its own; only dist/workers reaches the runtime', () => {

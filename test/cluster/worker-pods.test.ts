@@ -4,7 +4,7 @@ import type { V1Container, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/cl
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { workerKindOfImage } from '../../src/api/images.ts';
-import { dataPathNodeFlags } from '../../src/api/runtime.ts';
+import { dataPathNodeFlags, relayNodeFlags } from '../../src/api/runtime.ts';
 import { clonerConfigFromEnv } from '../../src/cloner/config.ts';
 import { clonerPod, importerPod, uploadServerPod, workerImages } from '../../src/controller/pods.ts';
 import { parseDockerfile, stageConfig } from './support/dockerfile.ts';
@@ -45,6 +45,10 @@ describe('worker images and pods of cluster mode', () => {
     expect(config.cmd).toEqual([`dist/workers/${kind}.mjs`]);
     // the node flags the local agent gives the same entry (src/api/runtime.ts)
     expect(config.entrypoint).toEqual(['/usr/bin/tini', '--', 'node', ...dataPathNodeFlags]);
+  });
+
+  it('the upload proxy image runs with the relay flags, as cdi serve runs its proxy process (ADR 0037)', () => {
+    expect(stageConfig(dockerfile, 'uploadproxy').entrypoint).toEqual(['/usr/bin/tini', '--', 'node', ...relayNodeFlags]);
   });
 
   function expectRestricted(pod: V1Pod, resources: unknown): void {

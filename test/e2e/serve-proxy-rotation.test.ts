@@ -10,7 +10,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { silentLogger, type Logger } from '../../src/api/logger.ts';
 import { startApiServer, type ApiServerHandle } from '../../src/apiserver/index.ts';
-import { dataPathNodeFlags } from '../../src/api/runtime.ts';
+import { relayNodeFlags } from '../../src/api/runtime.ts';
 import { runUploadProxy } from '../../src/cli/serve/upload-proxy-runner.ts';
 import { uploadProxyServingCert } from '../../src/cli/serve/upload-proxy-tls.ts';
 import { issueCertificate } from '../../src/cluster/pki/certificate.ts';
@@ -83,7 +83,7 @@ it('runs the upload proxy as its own process, which reloads a rotated client cer
     expect(fs.statSync(path.join(materialDir, 'client', 'tls.key')).mode & 0o777).toBe(0o600);
     const started = lines.find((l) => l.msg === 'upload proxy process started')!.fields as { pid: number };
     // it runs under the data-path flags, not serve's
-    expect(fs.readFileSync(`/proc/${started.pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining([...dataPathNodeFlags]));
+    expect(fs.readFileSync(`/proc/${started.pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining([...relayNodeFlags]));
 
     const rotated = clientCert();
     await core.replaceNamespacedSecret({ namespace: 'cdi', name: 'cdi-uploadserver-client-cert', body: { metadata: { name: 'cdi-uploadserver-client-cert' }, data: b64(rotated) } });

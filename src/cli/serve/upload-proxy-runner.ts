@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { CdiError } from '../../api/errors.ts';
 import type { Logger } from '../../api/logger.ts';
-import { dataPathNodeFlags } from '../../api/runtime.ts';
+import { relayNodeFlags } from '../../api/runtime.ts';
 import { findTool } from '../../node/tools.ts';
 import { keepRenewed } from '../../cluster/pki/serving-renewal.ts';
 import { uploadClientTls } from './upload-proxy-tls.ts';
@@ -76,7 +76,7 @@ function relayLog(line: string, logger: Logger, onLine: (fields: Record<string, 
 
 /**
  * Runs the embedded upload proxy as its own process: the cluster entry point, under the data-path
- * Node flags (ADR 0017, 0019), so the bytes it relays neither share serve's heap nor its GC
+ * Node flags (ADR 0017, 0019, 0037), so the bytes it relays neither share serve's heap nor its GC
  * settings (docs/adr/0020). Its certificates are files in `materialDir`; every `checkMs` the
  * client certificate the controller rotates in the Secret is compared and, when it changed,
  * rewritten there, and the process reloads it without dropping uploads. A process that dies is
@@ -116,7 +116,7 @@ export async function runUploadProxy(opts: UploadProxyRunOptions): Promise<Uploa
   const start = async (): Promise<string> => {
     const args = [
       '--disable-warning=ExperimentalWarning',
-      ...dataPathNodeFlags,
+      ...relayNodeFlags,
       entry,
       ...['--address', opts.host, '--port', String(port)],
       ...['--tls-dir', dirs.serving, '--client-cert-dir', dirs.client, '--server-ca-dir', dirs.serverCa],
