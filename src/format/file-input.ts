@@ -1,5 +1,5 @@
 /** A local file as a random-access input, and a file descriptor (stdin) as a stream. */
-import { close as closeCallback, constants as fsConstants, fstat as fstatCallback, open as openCallback, read as readCallback } from 'node:fs';
+import { fstat as fstatCallback, read as readCallback } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,8 +10,6 @@ import type { RandomAccessInput } from './contracts.ts';
 
 const readFd = promisify(readCallback);
 const fstatFd = promisify(fstatCallback);
-const openFd = promisify(openCallback);
-const closeFd = promisify(closeCallback);
 /**
  * Chunks of a sequential file read, as large as a descriptor stream's: 4 MiB chunks cost three
  * times the system time (raw and dynamic VHD file conversions ran 1.4 to 2x slower, peak RSS higher).
@@ -111,30 +109,20 @@ export async function openFileInput(path: string): Promise<RandomAccessInput & {
  * reading stops once that chunk is full until the consumer takes it. The caller keeps `fd`: it is
  * not closed.
  *
- * A regular file is read with fs.read (the threadpool). A pipe or socket is read by the event
- * loop instead, straight into the chunk: a pipe gives at most 64 KiB per read, and ~16 threadpool
- * round trips per MiB (0.2-1 ms each on a 2-core VM) made `cat image | cdi convert -` run 7-10x
- * slower than `cdi convert - < image`.
+ * A regular file is read with fs.read (the threadpool). Standard input that is a pipe or socket
+ * is read by the event loop instead, straight into the chunk: a pipe gives at most 64 KiB per
+ * read, and ~16 threadpool round trips per MiB (0.2-1 ms each on a 2-core VM) made
+ * `cat image | cdi convert -` run 7-10x slower than `cdi convert - < image`. Only stdio's
+ * descriptors: libuv closes any other one it reads, and a FIFO reopened by its /proc path never
+ * reports the hang-up of a writer that was gone before the reopen (xz failing at once hung).
  */
 export async function* readDescriptor(fd: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   const info = await fstatFd(fd);
-  const stream = info.isFIFO() || info.isSocket() ? await streamHandle(fd) : undefined;
-  if (stream === undefined) yield* readFileDescriptor(fd, signal);
-  else yield* readStream(stream, signal);
+  if (fd <= 2 && (info.isFIFO() || info.isSocket())) yield* readStream(fd, signal);
+  else yield* readFileDescriptor(fd, signal);
 }
 
-/**
- * The descriptor libuv may read from. It closes the descriptors it reads, except stdio's, so
- * another one is opened on the same pipe (our own open file description, non-blocking); where
- * that fails (a socket, another user's pipe) the threadpool reads the caller's.
- */
-async function streamHandle(fd: number): Promise<{ fd: number; close: boolean } | undefined> {
-  if (fd <= 2) return { fd, close: false };
-  const own = await openFd(`/proc/self/fd/${fd}`, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK).catch(() => undefined);
-  return own === undefined ? undefined : { fd: own, close: true };
-}
-
-async function* readStream(handle: { fd: number; close: boolean }, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+async function* readStream(fd: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
   const chunks = new BufferPool(descriptorChunk, 4);
   let current = chunks.take(descriptorChunk);
   let filled = 0;
@@ -147,32 +135,26 @@ async function* readStream(handle: { fd: number; close: boolean }, signal: Abort
     wake?.();
     wake = undefined;
   };
-  let socket: Socket;
-  try {
-    socket = new Socket({
-      fd: handle.fd,
-      readable: true,
-      writable: false,
-      onread: {
-        // each read lands in the rest of the current chunk; called after every callback
-        buffer: () => current.bytes.subarray(filled),
-        callback: (n) => {
-          filled += n;
-          if (filled < current.bytes.byteLength) return true;
-          full.push(current);
-          current = chunks.take(descriptorChunk);
-          filled = 0;
-          // a consumer waiting takes this chunk now and the next one fills; otherwise this is the one read ahead
-          paused = wake === undefined;
-          notify();
-          return !paused;
-        },
+  const socket = new Socket({
+    fd,
+    readable: true,
+    writable: false,
+    onread: {
+      // each read lands in the rest of the current chunk; called after every callback
+      buffer: () => current.bytes.subarray(filled),
+      callback: (n) => {
+        filled += n;
+        if (filled < current.bytes.byteLength) return true;
+        full.push(current);
+        current = chunks.take(descriptorChunk);
+        filled = 0;
+        // a consumer waiting takes this chunk now and the next one fills; otherwise this is the one read ahead
+        paused = wake === undefined;
+        notify();
+        return !paused;
       },
-    });
-  } catch (err) {
-    if (handle.close) await closeFd(handle.fd);
-    throw err;
-  }
+    },
+  });
   socket.on('error', (error) => {
     failure ??= { error };
     notify();
