@@ -1,16 +1,15 @@
 /**
  * One timed conversion for bench/convert.ts, in its own process so its peak RSS is its own:
- * `node bench/convert-run.ts file|stream INPUT OUTPUT` prints a JSON line with the result and
- * the peak RSS and the time the conversion itself took (without Node's start and module loading).
- * `file` uses random access; `stream` reads the file as `cdi convert -` reads stdin, in one pass;
- * `stream -` reads stdin itself (bench/convert.ts feeds it `cat FILE |`).
+ * `node bench/convert-run.ts file INPUT OUTPUT` or `... stream - OUTPUT` prints a JSON line with
+ * the result and the peak RSS and the time the conversion itself took (without Node's start and
+ * module loading). `file` uses random access; `stream -` reads stdin in one pass, as
+ * `cdi convert -` does (bench/convert.ts feeds it `cat FILE |`).
  */
-import { open } from 'node:fs/promises';
 import { convert, openFileInput, readDescriptor, type ConvertResult } from '../src/format/index.ts';
 
 const [mode, input, output] = process.argv.slice(2);
-if ((mode !== 'file' && mode !== 'stream') || !input || !output) {
-  process.stderr.write('usage: node bench/convert-run.ts file|stream INPUT OUTPUT\n');
+if (!((mode === 'file' && input) || (mode === 'stream' && input === '-')) || !output) {
+  process.stderr.write('usage: node bench/convert-run.ts file INPUT OUTPUT | stream - OUTPUT\n');
   process.exit(64);
 }
 
@@ -20,12 +19,8 @@ if (mode === 'file') {
   const file = await openFileInput(input);
   result = await convert({ kind: 'random', input: file }, { kind: 'file', path: output }, { contentType: 'kubevirt' });
   await file.close();
-} else if (input === '-') {
-  result = await convert({ kind: 'stream', stream: readDescriptor(0) }, { kind: 'file', path: output }, { contentType: 'kubevirt' });
 } else {
-  const handle = await open(input, 'r');
-  result = await convert({ kind: 'stream', stream: readDescriptor(handle.fd) }, { kind: 'file', path: output }, { contentType: 'kubevirt' });
-  await handle.close();
+  result = await convert({ kind: 'stream', stream: readDescriptor(0) }, { kind: 'file', path: output }, { contentType: 'kubevirt' });
 }
 const engineSeconds = (performance.now() - started) / 1000;
 process.stdout.write(`${JSON.stringify({ result, engineSeconds, maxRssKiB: process.resourceUsage().maxRSS })}\n`);
